@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# install-deps.sh -- install every Debian 12 package the build, the demo and
+# the tests need. Idempotent; run as root (or with sudo available).
+#
+#   scripts/install-deps.sh          build + run packages
+#   scripts/install-deps.sh --test   also the test tools (curl, valgrind, ...)
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config
+  libgrpc-dev protobuf-compiler
+  libprotobuf-c-dev protobuf-c-compiler
+  nanopb libnanopb-dev python3-protobuf
+  libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev
+  golang-github-gogo-googleapis-dev grpc-proto
+  curl ca-certificates
+)
+test_pkgs=(
+  libcmocka-dev clang-format valgrind sqlite3 python3
+)
+
+want=("${pkgs[@]}")
+[ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+    missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,26 @@
+/* log.h -- leveled logging to stderr
+ *
+ * sl_log() checks the level before formatting, so a disabled debug line
+ * costs one comparison. Lines are written with one write(2) each, so lines
+ * from different threads never interleave.
+ */
+#ifndef SL_LOG_H
+#define SL_LOG_H
+
+enum sl_log_level { SL_LOG_ERROR, SL_LOG_WARN, SL_LOG_INFO, SL_LOG_DEBUG };
+
+extern int sl_log_level; /* lines above this level are dropped */
+
+#define sl_log(level, ...)                                                     \
+    do {                                                                       \
+        if ((level) <= sl_log_level)                                           \
+            sl_log_write((level), __VA_ARGS__);                                \
+    } while (0)
+
+void sl_log_write(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* "error", "warn", "info", "debug" -> level; -1 when unknown. */
+int sl_log_level_parse(const char *name);
+
+#endif

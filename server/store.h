@@ -1,0 +1,126 @@
+/* store.h -- the storage interface: one versioned vtable, many backends
+ *
+ * Modelled on sqlite3_vfs. A backend is a `const struct sl_store_type`
+ * exported by exactly one file (store_<name>.c); an open connection is a
+ * backend-private struct whose first member is `struct sl_store base`.
+ *
+ * Slot rule: every slot of a given version is non-NULL (no NULL checks at
+ * call sites). New slots are appended only, after a `v2 starts` comment,
+ * and callers read them only when type->version says they exist.
+ *
+ * Threading: a connection (struct sl_store) is used by one thread at a
+ * time; the server opens one per worker thread, so the hot path takes no
+ * lock. Backends that share state between connections of one process
+ * (memory:) guard it themselves.
+ *
+ * Data model: the stored form of a log is its wire form, a packed
+ * modelarts.v1.ServiceLog. Import packs each log once; a query hands the
+ * packed bytes back and the server splices them into the response without
+ * decoding (see rpc_query_logs.c).
+ */
+#ifndef SL_STORE_H
+#define SL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "error.h"
+
+struct sl_store;
+
+/* Bytes that some other object owns; see where each appears. */
+struct sl_blob {
+    const uint8_t *data;
+    size_t len;
+};
+
+/* What to read. All strings are owned by the caller. */
+struct sl_log_query {
+    const char *project_id; /* valid id (validate.h) */
+    const char *service_id; /* valid id */
+    int64_t update_time;    /* 0: all logs; else only logs with this time */
+};
+
+/* One service's logs, as a backend returns them.
+ * Owner: the caller of query_logs; release with sl_log_page_free(), which
+ * frees everything the pointers below reach (it all lives in arena). */
+struct sl_log_page {
+    const char *service_id;   /* NUL-terminated */
+    const char *service_name; /* NUL-terminated */
+    int infer_type;           /* Modelarts__V1__InferType value */
+    size_t n_logs;            /* entries in logs */
+    struct sl_blob *logs;     /* packed ServiceLog each, oldest first
+                                 (update_time ascending, then file order) */
+    struct sl_arena arena;    /* backing memory of all of the above */
+};
+
+/* One log to import: the indexed time and the packed ServiceLog. */
+struct sl_import_log {
+    int64_t update_time; /* equals the packed log's update_time */
+    struct sl_blob body; /* packed modelarts.v1.ServiceLog */
+};
+
+/* One service to import; replaces the service and all its logs. */
+struct sl_import_service {
+    const char *project_id;
+    const char *service_id;
+    const char *service_name;
+    int infer_type; /* REAL_TIME, EDGE or BATCH */
+    size_t n_logs;
+    const struct sl_import_log *logs; /* in file order */
+};
+
+struct sl_store_type {
+    int version;      /* 1 */
+    const char *name; /* URI scheme: "sqlite", "memory", "postgres" */
+
+    /* Opens a connection. arg is the URI after "scheme:" (for postgres the
+     * whole URI). On success *out is owned by the caller and released with
+     * close(); on failure *out is NULL, err says why, nothing leaks. */
+    int (*open)(const struct sl_store_type *type, const char *arg,
+                struct sl_store **out, struct sl_err *err);
+
+    /* Reads one service. SL_OK and *out filled (caller frees it with
+     * sl_log_page_free), SL_ENOTFOUND when (project_id, service_id) is not
+     * stored, SL_EUNAVAIL when the storage cannot be read. On failure *out
+     * is left empty (sl_log_page_free on it is harmless). */
+    int (*query_logs)(struct sl_store *st, const struct sl_log_query *q,
+                      struct sl_log_page *out, struct sl_err *err);
+
+    /* Stores n services in one transaction: every service is replaced with
+     * the given one and its logs, or nothing changes. Importing the same
+     * services twice leaves the storage as after the first time. The
+     * arrays are owned by the caller and only read. */
+    int (*import)(struct sl_store *st, const struct sl_import_service *svcs,
+                  size_t n, struct sl_err *err);
+
+    /* SL_OK when the storage answers now (health checking), else
+     * SL_EUNAVAIL with the reason. */
+    int (*ping)(struct sl_store *st, struct sl_err *err);
+
+    /* Closes a connection; accepts NULL. */
+    void (*close)(struct sl_store *st);
+    /* v1 ends */
+};
+
+/* The base every connection embeds first. */
+struct sl_store {
+    const struct sl_store_type *type;
+};
+
+/* The backend named scheme, or the default (sqlite) when scheme is NULL;
+ * NULL when no such backend is built in. Returned pointers are static. */
+const struct sl_store_type *sl_store_find(const char *scheme);
+
+/* Opens the backend a URI names ("sqlite:PATH", "memory:", "postgres://…").
+ * On success the caller owns *out and frees it with sl_store_close(). */
+int sl_store_open(const char *uri, struct sl_store **out, struct sl_err *err);
+void sl_store_close(struct sl_store *st);
+
+/* Initializes an empty page (also what query_logs leaves on failure). */
+void sl_log_page_init(struct sl_log_page *p);
+/* Frees what a page owns; the page is empty afterwards. */
+void sl_log_page_free(struct sl_log_page *p);
+
+#endif
