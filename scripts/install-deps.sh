@@ -16,7 +16,7 @@ pkgs=(
   curl ca-certificates
 )
 test_pkgs=(
-  libcmocka-dev clang-format valgrind sqlite3 python3
+  libcmocka-dev clang-format valgrind sqlite3 python3 python3-grpcio
 )
 
 want=("${pkgs[@]}")

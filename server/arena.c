@@ -12,7 +12,8 @@ struct sl_arena_chunk {
     alignas(max_align_t) unsigned char data[];
 };
 
-#define SL_ALIGN(n) (((n) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1))
+#define SL_ALIGN(n)                                                            \
+    (((n) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1))
 
 void sl_arena_init(struct sl_arena *a)
 {

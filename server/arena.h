@@ -14,7 +14,7 @@ struct sl_arena_chunk;
 struct sl_arena {
     struct sl_arena_chunk *head; /* newest chunk first; NULL when empty */
     _Alignas(16) char inline_buf[2048]; /* first allocations: no malloc */
-    size_t inline_used;          /* bytes of inline_buf handed out */
+    size_t inline_used;                 /* bytes of inline_buf handed out */
 };
 
 /* Zeroes the arena; no allocation. */

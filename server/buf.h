@@ -10,10 +10,10 @@
  * allocation failure `oom` is set, further appends do nothing, and the
  * encoder's caller checks oom once at the end. */
 struct sl_buf {
-    char *data;  /* NULL until the first append */
-    size_t len;  /* bytes written */
-    size_t cap;  /* bytes allocated */
-    bool oom;    /* an append failed for lack of memory */
+    char *data; /* NULL until the first append */
+    size_t len; /* bytes written */
+    size_t cap; /* bytes allocated */
+    bool oom;   /* an append failed for lack of memory */
 };
 
 void sl_buf_init(struct sl_buf *b);

@@ -14,28 +14,27 @@
 #include <stdarg.h>
 
 /* XX(name, message, grpc status, http status, ModelArts code) */
-#define SL_ERR_MAP(XX)                                                        \
-    XX(EINVAL, "invalid argument", INVALID_ARGUMENT, 400, "ModelArts.0101")   \
-    XX(EBATCH, "batch services cannot be queried", FAILED_PRECONDITION, 400,  \
-       "ModelArts.2858")                                                      \
-    XX(ENOTOKEN, "missing auth token", UNAUTHENTICATED, 401,                  \
-       "ModelArts.0201")                                                      \
-    XX(EBADTOKEN, "invalid auth token", UNAUTHENTICATED, 401,                 \
-       "ModelArts.0203")                                                      \
-    XX(EFORBIDDEN, "token not valid for this project", PERMISSION_DENIED,     \
-       403, "ModelArts.0210")                                                 \
-    XX(ENOTFOUND, "service not found", NOT_FOUND, 404, "ModelArts.3502")      \
-    XX(ENOROUTE, "no such API", UNIMPLEMENTED, 404, "ModelArts.0104")         \
-    XX(EMETHOD, "method not allowed", UNIMPLEMENTED, 405, "ModelArts.2803")   \
-    XX(EOVERLOAD, "server overloaded", RESOURCE_EXHAUSTED, 429,               \
-       "ModelArts.2799")                                                      \
-    XX(EUNAVAIL, "service unavailable", UNAVAILABLE, 503, "ModelArts.4302")   \
-    XX(ETIMEOUT, "deadline exceeded", DEADLINE_EXCEEDED, 504,                 \
-       "ModelArts.0010")                                                      \
-    XX(EINTERNAL, "internal error", INTERNAL, 500, "ModelArts.0010")          \
-    XX(ENOMEM, "out of memory", INTERNAL, 500, "ModelArts.0010")              \
-    XX(EFORMAT, "malformed input", INVALID_ARGUMENT, 400, "ModelArts.0101")   \
-    XX(EIO, "i/o error", INTERNAL, 500, "ModelArts.0010")                     \
+#define SL_ERR_MAP(XX)                                                         \
+    XX(EINVAL, "invalid argument", INVALID_ARGUMENT, 400, "ModelArts.0101")    \
+    XX(EBATCH, "batch services cannot be queried", FAILED_PRECONDITION, 400,   \
+       "ModelArts.2858")                                                       \
+    XX(ENOTOKEN, "missing auth token", UNAUTHENTICATED, 401, "ModelArts.0201") \
+    XX(EBADTOKEN, "invalid auth token", UNAUTHENTICATED, 401,                  \
+       "ModelArts.0203")                                                       \
+    XX(EFORBIDDEN, "token not valid for this project", PERMISSION_DENIED, 403, \
+       "ModelArts.0210")                                                       \
+    XX(ENOTFOUND, "service not found", NOT_FOUND, 404, "ModelArts.3502")       \
+    XX(ENOROUTE, "no such API", UNIMPLEMENTED, 404, "ModelArts.0104")          \
+    XX(EMETHOD, "method not allowed", UNIMPLEMENTED, 405, "ModelArts.2803")    \
+    XX(EOVERLOAD, "server overloaded", RESOURCE_EXHAUSTED, 429,                \
+       "ModelArts.2799")                                                       \
+    XX(EUNAVAIL, "service unavailable", UNAVAILABLE, 503, "ModelArts.4302")    \
+    XX(ETIMEOUT, "deadline exceeded", DEADLINE_EXCEEDED, 504,                  \
+       "ModelArts.0010")                                                       \
+    XX(EINTERNAL, "internal error", INTERNAL, 500, "ModelArts.0010")           \
+    XX(ENOMEM, "out of memory", INTERNAL, 500, "ModelArts.0010")               \
+    XX(EFORMAT, "malformed input", INVALID_ARGUMENT, 400, "ModelArts.0101")    \
+    XX(EIO, "i/o error", INTERNAL, 500, "ModelArts.0010")                      \
     XX(EBUSY, "resource busy", INTERNAL, 500, "ModelArts.0010")
 
 enum sl_err_code {
@@ -60,11 +59,11 @@ int sl_err_set(struct sl_err *err, int code, const char *fmt, ...)
 int sl_err_setv(struct sl_err *err, int code, const char *fmt, va_list ap);
 void sl_err_clear(struct sl_err *err);
 
-const char *sl_err_name(int code);     /* "EINVAL"; "OK"; "UNKNOWN" */
-const char *sl_strerror(int code);     /* the table's message */
-int sl_err_to_grpc(int code);          /* a grpc_status_code value */
-int sl_err_to_http(int code);          /* an HTTP status */
-const char *sl_err_mcode(int code);    /* "ModelArts.0101" */
+const char *sl_err_name(int code);  /* "EINVAL"; "OK"; "UNKNOWN" */
+const char *sl_strerror(int code);  /* the table's message */
+int sl_err_to_grpc(int code);       /* a grpc_status_code value */
+int sl_err_to_http(int code);       /* an HTTP status */
+const char *sl_err_mcode(int code); /* "ModelArts.0101" */
 
 /* The code whose ModelArts code is reason (when given and known), else the
  * one whose gRPC status is grpc_status: what the shim uses to turn an

@@ -7,14 +7,14 @@
 #ifndef SL_LIMITS_H
 #define SL_LIMITS_H
 
-#define SL_MAX_ID 64           /* project_id, service_id, model_id, node_id */
-#define SL_MAX_NAME 128        /* service_name, model_name, node_name, spec */
-#define SL_MAX_VERSION 64      /* model_version */
-#define SL_MAX_ENV_KEY 128     /* envs key (bytes) */
-#define SL_MAX_ENV_VALUE 1024  /* envs value (bytes) */
-#define SL_MAX_ENVS 16         /* envs per config */
-#define SL_MAX_CONFIGS 8       /* config entries per log */
-#define SL_MAX_NODES 64        /* result_detail entries per log */
-#define SL_MAX_WEIGHT 100      /* weight is a percentage of traffic */
+#define SL_MAX_ID 64          /* project_id, service_id, model_id, node_id */
+#define SL_MAX_NAME 128       /* service_name, model_name, node_name, spec */
+#define SL_MAX_VERSION 64     /* model_version */
+#define SL_MAX_ENV_KEY 128    /* envs key (bytes) */
+#define SL_MAX_ENV_VALUE 1024 /* envs value (bytes) */
+#define SL_MAX_ENVS 16        /* envs per config */
+#define SL_MAX_CONFIGS 8      /* config entries per log */
+#define SL_MAX_NODES 64       /* result_detail entries per log */
+#define SL_MAX_WEIGHT 100     /* weight is a percentage of traffic */
 
 #endif

@@ -20,6 +20,15 @@ extern int sl_log_level; /* lines above this level are dropped */
 void sl_log_write(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Routes gRPC's own log lines (gpr_log) through sl_log: gRPC errors as
+ * warnings, the rest at debug. Call once, before grpc_init(). */
+void sl_log_grpc_install(void);
+
+/* While quiet is non-zero, gRPC's error lines are logged at debug level:
+ * for operations whose failure the caller reports itself in one line
+ * (binding a port). Thread-safe. */
+void sl_log_grpc_quiet(int quiet);
+
 /* "error", "warn", "info", "debug" -> level; -1 when unknown. */
 int sl_log_level_parse(const char *name);
 

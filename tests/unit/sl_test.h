@@ -25,7 +25,7 @@
     do {                                                                       \
         int sl__rc = (rc);                                                     \
         if (sl__rc != (code))                                                  \
-            fail_msg("%s: want %s, got %s: %s", #rc, sl_err_name(code),       \
+            fail_msg("%s: want %s, got %s: %s", #rc, sl_err_name(code),        \
                      sl_err_name(sl__rc), (err)->msg);                         \
     } while (0)
 

@@ -6,7 +6,7 @@
 #error Regenerate this file with the current version of nanopb generator.
 #endif
 
-PB_BIND(google_rpc_Status, google_rpc_Status, 2)
+PB_BIND(google_rpc_Status, google_rpc_Status, AUTO)
 
 
 

@@ -21,10 +21,6 @@
 typedef struct _google_rpc_Status {
     /* The status code, which should be an enum value of [google.rpc.Code][google.rpc.Code]. */
     int32_t code;
-    /* A developer-facing error message, which should be in English. Any
- user-facing error message should be localized and sent in the
- [google.rpc.Status.details][google.rpc.Status.details] field, or localized by the client. */
-    char message[257];
     /* A list of messages that carry the error details.  There is a common set of
  message types for APIs to use. */
     pb_callback_t details;
@@ -36,18 +32,16 @@ extern "C" {
 #endif
 
 /* Initializer values for message structs */
-#define google_rpc_Status_init_default           {0, "", {{NULL}, NULL}}
-#define google_rpc_Status_init_zero              {0, "", {{NULL}, NULL}}
+#define google_rpc_Status_init_default           {0, {{NULL}, NULL}}
+#define google_rpc_Status_init_zero              {0, {{NULL}, NULL}}
 
 /* Field tags (for use in manual encoding/decoding) */
 #define google_rpc_Status_code_tag               1
-#define google_rpc_Status_message_tag            2
 #define google_rpc_Status_details_tag            3
 
 /* Struct field encoding specification for nanopb */
 #define google_rpc_Status_FIELDLIST(X, a) \
 X(a, STATIC,   SINGULAR, INT32,    code,              1) \
-X(a, STATIC,   SINGULAR, STRING,   message,           2) \
 X(a, CALLBACK, REPEATED, MESSAGE,  details,           3)
 #define google_rpc_Status_CALLBACK pb_default_field_callback
 #define google_rpc_Status_DEFAULT NULL

@@ -1,0 +1,262 @@
+/* client.h -- libslc: a small C client for modelarts.v1.ServiceLogs
+ *
+ * Query one service's update logs over gRPC (C core) with nanopb decoding,
+ * fit for an edge agent:
+ *
+ *   - the request needs no heap in this library: it is checked and encoded
+ *     into a stack buffer (gRPC itself still allocates its call state);
+ *   - the response needs bounded memory: gRPC holds the received message
+ *     (at most slc_options.max_response_bytes), and slc_query_each() decodes
+ *     the logs one at a time into one decode buffer owned by the client
+ *     (about 170 KiB: one nanopb ServiceLog plus its 8 ServiceConfigs, the
+ *     bounds of proto/modelarts/v1/service_logs.options), whatever the
+ *     history length;
+ *   - slc_query() collects compact heap copies of the logs, for callers
+ *     that want the whole history at once.
+ *
+ * Typical use:
+ *
+ *     slc_client *c;
+ *     slc_error err;
+ *     if (slc_client_create("127.0.0.1:50051", NULL, &c, &err) != SLC_OK)
+ *         die(err.message);
+ *     slc_request req = {.project_id = "p1", .service_id = "s1"};
+ *     slc_result *res;
+ *     if (slc_query(c, &req, &res, &err) == SLC_OK) {
+ *         for (size_t i = 0; i < res->n_logs; i++)
+ *             use(&res->logs[i]);
+ *         slc_result_free(res);
+ *     }
+ *     slc_client_destroy(c);
+ *
+ * Errors: every function that can fail returns SLC_OK (0) or a negative
+ * SLC_E* code, and fills the caller's slc_error (when not NULL) with the
+ * same code, the gRPC status and the ModelArts error code the server sent.
+ * The error path never allocates.
+ *
+ * THREAD SAFETY: an slc_client is not thread-safe: run one query at a time
+ * on it (it owns one completion queue and one decode buffer). Different
+ * clients may be used from different threads at once. slc_result objects
+ * are plain data: read them from any thread; free each once.
+ */
+#ifndef SLC_CLIENT_H
+#define SLC_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "modelarts/v1/service_logs.pb.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* XX(name, message): every error the library returns (libuv's
+ * UV_ERRNO_MAP). When each happens:
+ *   EINVAL       a local argument is wrong; nothing was sent
+ *   ENOMEM       a local allocation failed
+ *   EUNAVAILABLE cannot connect, or gRPC UNAVAILABLE / DEADLINE_EXCEEDED
+ *   ENOTFOUND    gRPC NOT_FOUND: no such service in this project
+ *   EAUTH        gRPC UNAUTHENTICATED / PERMISSION_DENIED
+ *   ESERVER      any other non-OK gRPC status (INVALID_ARGUMENT,
+ *                FAILED_PRECONDITION for batch services, INTERNAL, ...)
+ *   ETOOLARGE    the response is over max_response_bytes (gRPC
+ *                RESOURCE_EXHAUSTED without server ErrorInfo), over
+ *                max_logs, or over a nanopb bound of service_logs.options
+ *   EDECODE      the response bytes are not a QueryServiceLogsResponse
+ *   ECALLBACK    the on_log callback asked to stop
+ *   EINTERNAL    gRPC refused to start the call */
+#define SLC_ERR_MAP(XX)                                                        \
+    XX(EINVAL, "invalid argument")                                             \
+    XX(ENOMEM, "out of memory")                                                \
+    XX(EUNAVAILABLE, "server unavailable")                                     \
+    XX(ENOTFOUND, "service not found")                                         \
+    XX(EAUTH, "not authorized")                                                \
+    XX(ESERVER, "server error")                                                \
+    XX(ETOOLARGE, "response exceeds client limits")                            \
+    XX(EDECODE, "malformed response")                                          \
+    XX(ECALLBACK, "stopped by the log callback")                               \
+    XX(EINTERNAL, "internal client error")
+
+/* SLC_OK is 0; errors are negative (-99 and up, in table order). */
+#define SLC__ERR_ENUM(name, msg) SLC_##name,
+enum slc_err_code {
+    SLC_OK = 0,
+    SLC__ERR_FIRST = -100,
+    SLC_ERR_MAP(SLC__ERR_ENUM) SLC__ERR_END
+};
+#undef SLC__ERR_ENUM
+
+#define SLC_ERROR_CODE_LEN 65 /* ErrorInfo.reason bound (status.options) */
+#define SLC_ERROR_MSG_LEN 256
+#define SLC_ID_LEN 65    /* ids: 64 characters + NUL */
+#define SLC_NAME_LEN 129 /* service_name: 128 bytes + NUL */
+
+/* What went wrong. Owner: the caller (usually on its stack). Every function
+ * taking one sets all fields, on success too (code SLC_OK, strings ""). */
+typedef struct slc_error {
+    /* SLC_OK or an SLC_E* value: what the function returned. */
+    int code;
+    /* The call's grpc_status_code (0 = OK); -1 when no call completed
+     * (local errors found before or without one). */
+    int grpc_status;
+    /* The ModelArts code from the server's google.rpc.ErrorInfo (domain
+     * "modelarts"), e.g. "ModelArts.3502"; "" when none was sent. */
+    char error_code[SLC_ERROR_CODE_LEN];
+    /* Human text: the gRPC status message, or the local detail; truncated
+     * to fit. Never holds the token. */
+    char message[SLC_ERROR_MSG_LEN];
+} slc_error;
+
+/* "EINVAL", "OK"; "UNKNOWN" for other values. Static strings. */
+const char *slc_err_name(int code);
+/* The table's message ("service not found"). Static strings. */
+const char *slc_strerror(int code);
+
+/* Client options. A zeroed struct (or NULL) means all defaults. */
+typedef struct slc_options {
+    int timeout_ms;            /* deadline of each query; 0 = 5000 */
+    size_t max_response_bytes; /* largest response message accepted; 0 =
+                                  4 MiB; at most INT_MAX */
+    size_t max_logs;           /* slc_query() only: more logs than this is
+                                  SLC_ETOOLARGE; 0 = 10000 */
+} slc_options;
+
+#define SLC_DEFAULT_TIMEOUT_MS 5000
+#define SLC_DEFAULT_MAX_RESPONSE_BYTES (4u * 1024 * 1024)
+#define SLC_DEFAULT_MAX_LOGS 10000
+
+typedef struct slc_client slc_client;
+
+/* Creates a client for the gRPC target `target` ("HOST:PORT", or any target
+ * grpc_channel_create accepts) over an insecure channel. Connecting is lazy:
+ * an unreachable server shows up as SLC_EUNAVAILABLE from the first query.
+ * Calls grpc_init(); slc_client_destroy() calls the matching grpc_shutdown().
+ * Owner: on SLC_OK *out is a new client that the caller frees with
+ * slc_client_destroy(); on failure *out is NULL and nothing is held.
+ * Errors: SLC_EINVAL (NULL/empty target, bad options), SLC_ENOMEM.
+ * THREAD SAFETY: thread-safe. */
+int slc_client_create(const char *target, const slc_options *opts,
+                      slc_client **out, slc_error *err);
+
+/* Frees the client, its channel and completion queue; accepts NULL. No query
+ * may be running on it.
+ * THREAD SAFETY: not thread-safe with respect to the same client. */
+void slc_client_destroy(slc_client *c);
+
+/* One query. All pointers are borrowed for the duration of the call. */
+typedef struct slc_request {
+    const char *project_id; /* required: 1-64 characters of [A-Za-z0-9_-] */
+    const char *service_id; /* required: same rule */
+    int64_t update_time;    /* >= 0; 0 = all logs, otherwise only the logs
+                               with exactly this update_time (ms) */
+    const char *token;      /* sent as "x-auth-token"; NULL or "" = none;
+                               1-4096 printable ASCII characters */
+} slc_request;
+
+#define SLC_TOKEN_MAX 4096
+
+/* Per-log bounds (service_logs.options; the server's import enforces the
+ * same limits, server/limits.h). */
+#define SLC_MAX_CONFIGS 8 /* config entries per log */
+#define SLC_MAX_ENVS 16   /* envs per config */
+#define SLC_MAX_NODES 64  /* result_detail entries per log */
+
+/* The response's fields other than the logs. */
+typedef struct slc_head {
+    char service_id[SLC_ID_LEN];
+    char service_name[SLC_NAME_LEN];
+    modelarts_v1_InferType infer_type; /* REAL_TIME or EDGE: decides which
+                                          log fields are meaningful */
+    size_t n_logs;                     /* number of logs in the response */
+} slc_head;
+
+/* One log, as both query forms deliver it. Strings are NUL-terminated,
+ * never NULL. In slc_query_each() it points into the client's decode buffer
+ * (valid during the callback); in an slc_result it points into memory that
+ * the result owns. Counts are within the client's bounds (SLC_MAX_*); a
+ * response beyond them fails with SLC_ETOOLARGE. Enum values are passed on
+ * as received (a newer server may send values this header does not name).
+ */
+typedef struct slc_env {
+    const char *key;
+    const char *value;
+} slc_env;
+
+typedef struct slc_config {
+    const char *model_id;
+    const char *model_name;
+    const char *model_version;
+    int32_t weight; /* real-time only */
+    const char *specification;
+    int32_t instance_count; /* real-time only */
+    size_t n_envs;
+    const slc_env *envs; /* in the order the server sent them */
+} slc_config;
+
+typedef struct slc_node {
+    const char *node_id;
+    const char *node_name;
+    modelarts_v1_NodeOperation operation;
+    bool result; /* true: the operation succeeded */
+} slc_node;
+
+typedef struct slc_log {
+    int64_t update_time; /* ms since the epoch */
+    modelarts_v1_UpdateResult result;
+    size_t n_config;
+    const slc_config *config;
+    int32_t success_num; /* edge only */
+    int32_t failed_num;  /* edge only */
+    size_t n_result_detail;
+    const slc_node *result_detail; /* edge only */
+} slc_log;
+
+/* Called once per log, oldest first. `head` is complete (infer_type and
+ * n_logs included) from the first call on. `log` and everything it points
+ * to live in the client's decode buffer: valid only until the callback
+ * returns; copy what you keep. Return 0 to go on, anything else to stop the
+ * query (it then returns SLC_ECALLBACK). The callback must not call into
+ * the same client. */
+typedef int (*slc_log_fn)(void *ctx, const slc_head *head, const slc_log *log);
+
+/* Runs one QueryServiceLogs call and streams its logs to on_log (may be
+ * NULL: then only the head is read). The request is checked before any
+ * network traffic (SLC_EINVAL names the field). When head is not NULL it
+ * is filled before the first on_log call and left zeroed on failure.
+ * Memory: the received message (<= max_response_bytes, held by gRPC) plus
+ * the client's decode buffer; nothing proportional to the number of logs.
+ * A decoding error after some logs were delivered still fails the query:
+ * treat what on_log received as partial then.
+ * Errors: SLC_EINVAL, SLC_EUNAVAILABLE, SLC_ENOTFOUND, SLC_EAUTH,
+ * SLC_ESERVER, SLC_ETOOLARGE, SLC_EDECODE, SLC_ECALLBACK, SLC_EINTERNAL.
+ * THREAD SAFETY: one query at a time per client. */
+int slc_query_each(slc_client *c, const slc_request *req, slc_head *head,
+                   slc_log_fn on_log, void *ctx, slc_error *err);
+
+/* A collected result: the head and compact copies of every log, owned by
+ * the result. */
+typedef struct slc_result {
+    slc_head head;
+    size_t n_logs; /* == head.n_logs */
+    const slc_log *logs;
+} slc_result;
+
+/* Runs the query and collects every log (slc_query_each underneath).
+ * Owner: on SLC_OK *out is a new result that the caller frees with
+ * slc_result_free(); on failure *out is NULL and nothing is held.
+ * Errors: as slc_query_each (never SLC_ECALLBACK), plus SLC_ETOOLARGE when
+ * the response holds more than max_logs logs, and SLC_ENOMEM.
+ * THREAD SAFETY: one query at a time per client. */
+int slc_query(slc_client *c, const slc_request *req, slc_result **out,
+              slc_error *err);
+
+/* Frees a result from slc_query(); accepts NULL. */
+void slc_result_free(slc_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,46 @@
+/* config.h -- the server's configuration, driven by one option table
+ *
+ * Every option is one row of sl_opts[] in config.c: its flag, its
+ * SERVICELOGS_* environment variable, its type and range, its default and
+ * its --help text. Precedence: flag > environment > default.
+ */
+#ifndef SL_CONFIG_H
+#define SL_CONFIG_H
+
+#include <stdio.h>
+
+#include "error.h"
+
+struct sl_config {
+    const char *backend;     /* store URI */
+    const char *grpc_listen; /* HOST:PORT of the gRPC server */
+    const char *http_listen; /* HOST:PORT of the REST shim; "" = no shim */
+    const char *upstream;    /* shim-only mode: remote gRPC HOST:PORT */
+    const char *import_file; /* serve: import this file before serving */
+    int upstream_timeout_ms; /* deadline of each shim -> server call */
+    int threads;             /* gRPC worker threads; 0 = one per core */
+    int http_threads;        /* shim threads; 0 = one per core */
+    int slots;               /* pre-posted request slots per thread */
+    int shutdown_grace_ms;   /* in-flight calls' time to finish */
+    int max_request_bytes;   /* largest gRPC request message accepted */
+    int log_level;           /* enum sl_log_level */
+};
+
+/* Fills cfg with the defaults, then the SERVICELOGS_* environment, then
+ * argv (flags of the given command, "serve" or "import"). Positional
+ * arguments are left in *rest (pointers into argv), their count in
+ * *n_rest. --help and --version are reported as SL_OK with *exit_now = 1
+ * after printing to out. Strings in cfg point into argv, the environment
+ * or static storage: they live as long as the process. On failure err
+ * names the flag (or variable) and the accepted values. */
+int sl_config_load(struct sl_config *cfg, const char *command, int argc,
+                   char **argv, char ***rest, int *n_rest, int *exit_now,
+                   FILE *out, struct sl_err *err);
+
+/* Writes --help for a command, generated from the table. */
+void sl_config_usage(FILE *out, const char *command);
+
+/* Logs the effective configuration, one line, at info level. */
+void sl_config_log(const struct sl_config *cfg, const char *command);
+
+#endif

@@ -1,0 +1,956 @@
+/* http_shim.c -- the REST shim: libmicrohttpd in front of one gRPC channel
+ *
+ * Threading: libmicrohttpd runs `threads` worker threads (epoll, one
+ * internal polling thread each); every request is handled start to finish
+ * on the worker that read it. A request that reaches the upstream makes
+ * one synchronous unary call: one batch of all six ops, then
+ * grpc_completion_queue_pluck() on that worker's own pluck completion
+ * queue, created on the worker's first call and destroyed by a
+ * pthread-key destructor when the worker exits (in MHD_stop_daemon). A
+ * worker thus has at most one call in flight; `threads` bounds the
+ * upstream concurrency. The grpc_channel and its registered method are
+ * shared by all workers (gRPC channels are thread-safe); nothing else is
+ * shared but the in-flight counter and the log rate limiter (atomics).
+ *
+ * Ownership: struct sl_shim owns the daemon, the channel, the listen socket
+ * (bound here, lent to libmicrohttpd, closed after MHD_stop_daemon) and the
+ * pthread key. Per request: the protobuf-c response is freed before the
+ * handler returns; the JSON body's memory moves to libmicrohttpd
+ * (MHD_RESPMEM_MUST_FREE), which frees it after sending. Requests that
+ * carry a body own a struct sl_req (*req_cls), freed in on_completed();
+ * the others point *req_cls at a static marker.
+ *
+ * Why the socket is bound here rather than by MHD_OPTION_SOCK_ADDR:
+ * libmicrohttpd does not report why its bind failed (errno is not part of
+ * its API), and the operator needs "Address already in use".
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include "http_shim.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+#include <microhttpd.h>
+
+#include "buf.h"
+#include "google/rpc/error_details.pb-c.h"
+#include "google/rpc/status.pb-c.h"
+#include "log.h"
+#include "modelarts/v1/service_logs.pb-c.h"
+#include "render_json.h"
+#include "validate.h"
+
+#define SL_SHIM_METHOD "/modelarts.v1.ServiceLogs/QueryServiceLogs"
+#define SL_SHIM_PATH "/v1/{project_id}/services/{service_id}/logs"
+#define SL_SHIM_CONTENT_TYPE "application/json; charset=utf-8"
+#define SL_SHIM_REQUEST_ID_MAX 128 /* longer X-Request-Id: not forwarded */
+#define SL_SHIM_BACKLOG 511
+
+struct sl_shim {
+    struct MHD_Daemon *daemon; /* NULL until started */
+    int listen_fd;             /* ours to close; -1 when none or while
+                                  the running daemon owns it */
+    int port;                  /* the bound TCP port */
+    grpc_channel *channel;     /* to cfg->upstream, shared by all workers */
+    void *method;              /* grpc_channel_register_call() handle */
+    pthread_key_t cq_key;      /* a worker's pluck completion queue */
+    bool cq_key_made;          /* cq_key exists (for cleanup) */
+    bool grpc_inited;          /* grpc_init() was called (for cleanup) */
+    int timeout_ms;            /* upstream deadline per call */
+    size_t max_body;           /* request body bytes dropped at most */
+    size_t max_token;          /* longest X-Auth-Token forwarded */
+    atomic_int in_flight;      /* requests begun and not yet completed */
+    atomic_llong last_warn_s;  /* second of the last upstream warning */
+    char upstream[256];        /* for log lines */
+};
+
+/* State of a request that carries a body; others have none. */
+struct sl_req {
+    size_t body_bytes; /* read and dropped so far */
+};
+
+/* *req_cls of a request without a body (it needs no state). */
+static char sl_no_body;
+
+/* The body of any answer when rendering the real one ran out of memory. */
+static const char sl_oom_body[] =
+    "{\"error_code\":\"ModelArts.0010\",\"error_msg\":\"out of memory\"}\n";
+
+/* ---- routing (pure) ---------------------------------------------------- */
+
+static bool seg_is(const char *s, size_t n, const char *lit)
+{
+    return strlen(lit) == n && memcmp(s, lit, n) == 0;
+}
+
+/* Matches path[0..n) against /v1/{p}/services/{s}/logs, then the method,
+ * then the ids. */
+static int route_path(const char *method, const char *path, size_t n,
+                      struct sl_route *out, struct sl_err *err)
+{
+    const char *seg[5];
+    size_t len[5];
+    size_t k = 0;
+    const char *end = path + n;
+
+    if (n == 0 || path[0] != '/')
+        goto no_route;
+    for (const char *s = path + 1;;) {
+        const char *slash = memchr(s, '/', (size_t)(end - s));
+        const char *e = slash ? slash : end;
+        if (k == 5)
+            goto no_route; /* extra segments, trailing slash */
+        seg[k] = s;
+        len[k] = (size_t)(e - s);
+        k++;
+        if (!slash)
+            break;
+        s = slash + 1;
+    }
+    if (k != 5 || !seg_is(seg[0], len[0], "v1") ||
+        !seg_is(seg[2], len[2], "services") || !seg_is(seg[4], len[4], "logs"))
+        goto no_route;
+
+    if (!method || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))
+        return sl_err_set(err, SL_EMETHOD,
+                          "method not allowed: " SL_SHIM_PATH
+                          " accepts GET and HEAD");
+    int rc = sl_validate_query(seg[1], len[1], seg[3], len[3], 0, err);
+    if (rc != SL_OK)
+        return rc;
+    out->project_id = seg[1];
+    out->project_len = len[1];
+    out->service_id = seg[3];
+    out->service_len = len[3];
+    out->head = strcmp(method, "HEAD") == 0;
+    return SL_OK;
+
+no_route:
+    return sl_err_set(err, SL_ENOROUTE,
+                      "no such API: the REST API is GET " SL_SHIM_PATH);
+}
+
+/* The update_time rule on value[0..len) (value NULL: present without '='). */
+static int route_update_time(bool present, const char *value, size_t len,
+                             int64_t *out, struct sl_err *err)
+{
+    char tmp[24]; /* INT64_MAX has 19 digits; longer is invalid anyway */
+
+    *out = 0;
+    if (!present)
+        return SL_OK;
+    if (!value || len >= sizeof(tmp))
+        return sl_parse_update_time("", out, err); /* the rule's message */
+    memcpy(tmp, value, len);
+    tmp[len] = '\0';
+    return sl_parse_update_time(tmp, out, err);
+}
+
+int sl_shim_route_update_time(bool present, const char *value, int64_t *out,
+                              struct sl_err *err)
+{
+    return route_update_time(present, value, value ? strlen(value) : 0, out,
+                             err);
+}
+
+int sl_shim_route(const char *method, const char *url, struct sl_route *out,
+                  struct sl_err *err)
+{
+    int rc;
+    bool present = false;
+    const char *value = NULL;
+    size_t value_len = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!url)
+        url = "";
+    size_t path_len = strcspn(url, "?");
+    rc = route_path(method, url, path_len, out, err);
+    if (rc != SL_OK)
+        goto fail;
+
+    /* The first update_time=... among the '&'-separated parameters. */
+    for (const char *q = url[path_len] ? url + path_len + 1 : NULL; q;) {
+        const char *amp = strchr(q, '&');
+        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', n);
+        size_t key_len = eq ? (size_t)(eq - q) : n;
+        if (seg_is(q, key_len, "update_time")) {
+            present = true;
+            if (eq) {
+                value = eq + 1;
+                value_len = n - key_len - 1;
+            }
+            break;
+        }
+        q = amp ? amp + 1 : NULL;
+    }
+    rc = route_update_time(present, value, value_len, &out->update_time, err);
+    if (rc != SL_OK)
+        goto fail;
+    return SL_OK;
+
+fail:
+    memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+/* ---- responses --------------------------------------------------------- */
+
+/* Queues body (its memory moves to libmicrohttpd; *body is left empty)
+ * with the JSON content type, and Allow when allow is set. */
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status,
+                               struct sl_buf *body, bool allow)
+{
+    struct MHD_Response *r;
+
+    if (body->oom || !body->data) {
+        sl_buf_free(body);
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        allow = false;
+        r = MHD_create_response_from_buffer(sizeof(sl_oom_body) - 1,
+                                            (void *)sl_oom_body,
+                                            MHD_RESPMEM_PERSISTENT);
+    } else {
+        r = MHD_create_response_from_buffer(body->len, body->data,
+                                            MHD_RESPMEM_MUST_FREE);
+        if (!r)
+            sl_buf_free(body);
+        else
+            sl_buf_init(body); /* the memory is MHD's now */
+    }
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_NO;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                SL_SHIM_CONTENT_TYPE) == MHD_YES &&
+        (!allow || MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
+                                           "GET, HEAD") == MHD_YES))
+        ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *conn, int code,
+                                     const char *msg)
+{
+    struct sl_buf b;
+    sl_buf_init(&b);
+    sl_render_error_json(code, msg, &b);
+    return respond(conn, (unsigned int)sl_err_to_http(code), &b,
+                   code == SL_EMETHOD);
+}
+
+/* ---- upstream ---------------------------------------------------------- */
+
+static void cq_destroy(void *p)
+{
+    grpc_completion_queue_shutdown(p);
+    grpc_completion_queue_destroy(p);
+}
+
+/* The calling worker's pluck queue, created on first use; NULL on ENOMEM. */
+static grpc_completion_queue *worker_cq(struct sl_shim *s)
+{
+    grpc_completion_queue *cq = pthread_getspecific(s->cq_key);
+    if (cq)
+        return cq;
+    cq = grpc_completion_queue_create_for_pluck(NULL);
+    if (cq && pthread_setspecific(s->cq_key, cq) != 0) {
+        cq_destroy(cq);
+        cq = NULL;
+    }
+    return cq;
+}
+
+/* At most one warning per second about upstream failures, so an outage
+ * does not turn every request into a log line. */
+static bool warn_now(struct sl_shim *s)
+{
+    long long now = (long long)time(NULL);
+    long long last =
+        atomic_load_explicit(&s->last_warn_s, memory_order_relaxed);
+    return now != last &&
+           atomic_compare_exchange_strong(&s->last_warn_s, &last, now);
+}
+
+/* Printable ASCII only: what gRPC accepts in a non-binary metadata value. */
+static bool md_value_ok(const char *v, size_t max)
+{
+    size_t i = 0;
+    for (; v[i]; i++)
+        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7E ||
+            i >= max)
+            return false;
+    return i > 0;
+}
+
+/* The ErrorInfo.reason inside a grpc-status-details-bin trailer, copied to
+ * reason ("" when there is none); also the google.rpc.Status message to
+ * msg when msg is still empty. */
+static void status_details(const grpc_metadata_array *trail, char *reason,
+                           size_t reason_size, char *msg, size_t msg_size)
+{
+    reason[0] = '\0';
+    for (size_t i = 0; i < trail->count; i++) {
+        const grpc_metadata *m = &trail->metadata[i];
+        if (grpc_slice_str_cmp(m->key, "grpc-status-details-bin") != 0)
+            continue;
+        Google__Rpc__Status *st = google__rpc__status__unpack(
+            NULL, GRPC_SLICE_LENGTH(m->value), GRPC_SLICE_START_PTR(m->value));
+        if (!st)
+            return;
+        if (!msg[0] && st->message)
+            snprintf(msg, msg_size, "%s", st->message);
+        for (size_t j = 0; j < st->n_details && !reason[0]; j++) {
+            const Google__Protobuf__Any *any = st->details[j];
+            const char *url = any->type_url ? any->type_url : "";
+            const char *slash = strrchr(url, '/');
+            if (strcmp(slash ? slash + 1 : url, "google.rpc.ErrorInfo") != 0)
+                continue;
+            Google__Rpc__ErrorInfo *ei = google__rpc__error_info__unpack(
+                NULL, any->value.len, any->value.data);
+            if (ei && ei->reason)
+                snprintf(reason, reason_size, "%s", ei->reason);
+            if (ei)
+                google__rpc__error_info__free_unpacked(ei, NULL);
+        }
+        google__rpc__status__free_unpacked(st, NULL);
+        return;
+    }
+}
+
+/* Turns a non-OK upstream status into the error to answer with. */
+static int upstream_error(struct sl_shim *s, grpc_status_code status,
+                          grpc_slice details, const grpc_metadata_array *trail,
+                          struct sl_err *err)
+{
+    char reason[64];
+    char msg[SL_ERR_MSG_LEN];
+    size_t n = GRPC_SLICE_LENGTH(details);
+
+    if (n >= sizeof(msg))
+        n = sizeof(msg) - 1;
+    memcpy(msg, GRPC_SLICE_START_PTR(details), n);
+    msg[n] = '\0';
+    status_details(trail, reason, sizeof(reason), msg, sizeof(msg));
+    int code = sl_err_from_grpc((int)status, reason[0] ? reason : NULL);
+    if (reason[0]) /* from our server: its message is for the client */
+        return sl_err_set(err, code, "%s", msg[0] ? msg : sl_strerror(code));
+
+    if (warn_now(s))
+        sl_log(SL_LOG_WARN, "shim: upstream %s: gRPC status %d: %s",
+               s->upstream, (int)status, msg);
+    switch (code) {
+    case SL_EUNAVAIL:
+        return sl_err_set(err, code,
+                          "the query service is unavailable; try again later");
+    case SL_ETIMEOUT:
+        return sl_err_set(err, code,
+                          "the query service did not answer within %d ms",
+                          s->timeout_ms);
+    default:
+        return sl_err_set(err, code, "%s (from the query service)",
+                          sl_strerror(code));
+    }
+}
+
+/* Unpacks a received message; NULL when malformed or out of memory. */
+static Modelarts__V1__QueryServiceLogsResponse *
+unpack_response(grpc_byte_buffer *bb)
+{
+    Modelarts__V1__QueryServiceLogsResponse *resp = NULL;
+
+    /* Fast path: one uncompressed slice (the usual case), no copy. */
+    if (bb->type == GRPC_BB_RAW &&
+        bb->data.raw.compression == GRPC_COMPRESS_NONE &&
+        bb->data.raw.slice_buffer.count == 1) {
+        grpc_slice one = bb->data.raw.slice_buffer.slices[0];
+        return modelarts__v1__query_service_logs_response__unpack(
+            NULL, GRPC_SLICE_LENGTH(one), GRPC_SLICE_START_PTR(one));
+    }
+    grpc_byte_buffer_reader rd;
+    if (!grpc_byte_buffer_reader_init(&rd, bb))
+        return NULL;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+    grpc_byte_buffer_reader_destroy(&rd);
+    resp = modelarts__v1__query_service_logs_response__unpack(
+        NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+    grpc_slice_unref(all);
+    return resp;
+}
+
+/* One QueryServiceLogs call. SL_OK and *out (the caller frees it with
+ * modelarts__v1__query_service_logs_response__free_unpacked), or the error
+ * to answer with and *out NULL. token and request_id: NULL when absent. */
+static int upstream_query(struct sl_shim *s, const struct sl_route *rt,
+                          const char *token, const char *request_id,
+                          Modelarts__V1__QueryServiceLogsResponse **out,
+                          struct sl_err *err)
+{
+    char project[SL_ID_MAX + 1];
+    char service[SL_ID_MAX + 1];
+    uint8_t wire[2 * (SL_ID_MAX + 2) + 16]; /* two ids and an int64 */
+    Modelarts__V1__QueryServiceLogsRequest req =
+        MODELARTS__V1__QUERY_SERVICE_LOGS_REQUEST__INIT;
+    grpc_metadata md[2];
+    size_t nmd = 0;
+    grpc_byte_buffer *send_bb = NULL;
+    grpc_byte_buffer *recv_bb = NULL;
+    grpc_metadata_array init_md;
+    grpc_metadata_array trail_md;
+    grpc_status_code status = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+    grpc_call *call = NULL;
+    int rc;
+
+    *out = NULL;
+    grpc_metadata_array_init(&init_md);
+    grpc_metadata_array_init(&trail_md);
+
+    grpc_completion_queue *cq = worker_cq(s);
+    if (!cq) {
+        rc = sl_err_set(err, SL_ENOMEM, "cannot create a completion queue");
+        goto out;
+    }
+
+    memcpy(project, rt->project_id, rt->project_len);
+    project[rt->project_len] = '\0';
+    memcpy(service, rt->service_id, rt->service_len);
+    service[rt->service_len] = '\0';
+    req.project_id = project;
+    req.service_id = service;
+    req.update_time = rt->update_time;
+    size_t n = modelarts__v1__query_service_logs_request__pack(&req, wire);
+    grpc_slice payload = grpc_slice_from_copied_buffer((const char *)wire, n);
+    send_bb = grpc_raw_byte_buffer_create(&payload, 1);
+    grpc_slice_unref(payload);
+
+    if (token) {
+        md[nmd].key = grpc_slice_from_static_string("x-auth-token");
+        md[nmd].value = grpc_slice_from_copied_string(token);
+        nmd++;
+    }
+    if (request_id) {
+        md[nmd].key = grpc_slice_from_static_string("x-request-id");
+        md[nmd].value = grpc_slice_from_copied_string(request_id);
+        nmd++;
+    }
+
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                     gpr_time_from_millis(s->timeout_ms, GPR_TIMESPAN));
+    call = grpc_channel_create_registered_call(s->channel, NULL,
+                                               GRPC_PROPAGATE_DEFAULTS, cq,
+                                               s->method, deadline, NULL);
+    if (!call) {
+        rc = sl_err_set(err, SL_EINTERNAL, "cannot create an upstream call");
+        goto out;
+    }
+
+    grpc_op ops[6];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = nmd;
+    ops[0].data.send_initial_metadata.metadata = nmd ? md : NULL;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send_bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &recv_bb;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
+    ops[5].data.recv_status_on_client.status = &status;
+    ops[5].data.recv_status_on_client.status_details = &details;
+
+    void *tag = &ops; /* unique among this queue's (one) pending batch */
+    grpc_call_error ce = grpc_call_start_batch(call, ops, 6, tag, NULL);
+    if (ce != GRPC_CALL_OK) {
+        rc = sl_err_set(err, SL_EINTERNAL,
+                        "cannot start the upstream call (error %d)", (int)ce);
+        goto out;
+    }
+    /* The call's deadline bounds the wait. */
+    grpc_event ev = grpc_completion_queue_pluck(
+        cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
+        rc = sl_err_set(err, SL_EINTERNAL, "the upstream call failed");
+        goto out;
+    }
+
+    if (status != GRPC_STATUS_OK) {
+        rc = upstream_error(s, status, details, &trail_md, err);
+        goto out;
+    }
+    if (!recv_bb) {
+        rc = sl_err_set(err, SL_EINTERNAL,
+                        "the query service answered without a message");
+        goto out;
+    }
+    *out = unpack_response(recv_bb);
+    if (!*out) {
+        rc = sl_err_set(err, SL_EINTERNAL,
+                        "the query service sent a malformed answer");
+        goto out;
+    }
+    rc = SL_OK;
+
+out:
+    if (call)
+        grpc_call_unref(call);
+    for (size_t i = 0; i < nmd; i++)
+        grpc_slice_unref(md[i].value);
+    if (send_bb)
+        grpc_byte_buffer_destroy(send_bb);
+    if (recv_bb)
+        grpc_byte_buffer_destroy(recv_bb);
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&init_md);
+    grpc_metadata_array_destroy(&trail_md);
+    return rc;
+}
+
+/* ---- request handling -------------------------------------------------- */
+
+/* Routes a request as libmicrohttpd split it: the path in url (not
+ * unescaped, see unescape_none) and update_time among the arguments. */
+static int route_request(struct MHD_Connection *conn, const char *method,
+                         const char *url, struct sl_route *rt,
+                         struct sl_err *err)
+{
+    const char *value = NULL;
+    size_t value_len = 0;
+
+    int rc = sl_shim_route(method, url, rt, err);
+    if (rc != SL_OK)
+        return rc;
+    bool present = MHD_lookup_connection_value_n(
+                       conn, MHD_GET_ARGUMENT_KIND, "update_time",
+                       strlen("update_time"), &value, &value_len) == MHD_YES;
+    rc = route_update_time(present, value, value_len, &rt->update_time, err);
+    if (rc != SL_OK)
+        memset(rt, 0, sizeof(*rt));
+    return rc;
+}
+
+static enum MHD_Result answer_query(struct sl_shim *s,
+                                    struct MHD_Connection *conn,
+                                    const struct sl_route *rt)
+{
+    struct sl_err err;
+    Modelarts__V1__QueryServiceLogsResponse *resp = NULL;
+    const char *token =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Auth-Token");
+    const char *request_id =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+
+    sl_err_clear(&err);
+    if (token && !*token)
+        token = NULL; /* an empty header is no token */
+    if (token && strlen(token) > s->max_token)
+        return respond_error(conn, SL_EBADTOKEN,
+                             "X-Auth-Token is longer than any valid token");
+    if (token && !md_value_ok(token, s->max_token))
+        return respond_error(conn, SL_EBADTOKEN,
+                             "X-Auth-Token holds characters no token has");
+    if (request_id && !md_value_ok(request_id, SL_SHIM_REQUEST_ID_MAX))
+        request_id = NULL; /* not worth failing the request for */
+
+    int rc = upstream_query(s, rt, token, request_id, &resp, &err);
+    if (rc != SL_OK)
+        return respond_error(conn, rc, err.msg);
+
+    struct sl_buf body;
+    sl_buf_init(&body);
+    rc = sl_render_logs_json(resp, &body);
+    modelarts__v1__query_service_logs_response__free_unpacked(resp, NULL);
+    if (rc != SL_OK) {
+        sl_buf_free(&body);
+        return respond_error(conn, rc, NULL);
+    }
+    return respond(conn, MHD_HTTP_OK, &body, false);
+}
+
+/* Whether the request announces a body; *too_big when its Content-Length
+ * exceeds max. */
+static bool has_body(struct MHD_Connection *conn, size_t max, bool *too_big)
+{
+    const char *te = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *cl = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    *too_big = false;
+    if (te)
+        return true;
+    if (!cl)
+        return false;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long n = strtoull(cl, &end, 10);
+    if (errno || end == cl || n > max)
+        *too_big = true;
+    return n != 0 || *too_big;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    struct sl_shim *s = cls;
+    struct sl_route rt;
+    struct sl_err err;
+    bool too_big;
+    int rc;
+
+    (void)version;
+    (void)upload_data;
+    sl_err_clear(&err);
+    if (!*req_cls) {
+        /* First call: the headers are in. Answering now would make
+         * libmicrohttpd close the connection after the response, so a
+         * request without a body is answered on the next call (at once,
+         * in the same read event). A request with a body is answered now
+         * when the answer is an error: no point reading the body. */
+        atomic_fetch_add(&s->in_flight, 1);
+        if (!has_body(conn, s->max_body, &too_big)) {
+            *req_cls = &sl_no_body;
+            return MHD_YES;
+        }
+        rc = route_request(conn, method, url, &rt, &err);
+        if (rc != SL_OK)
+            return respond_error(conn, rc, err.msg);
+        if (too_big) {
+            struct sl_buf b;
+            sl_buf_init(&b);
+            sl_render_error_json(SL_EINVAL, "the request body is too large",
+                                 &b);
+            return respond(conn, MHD_HTTP_CONTENT_TOO_LARGE, &b, false);
+        }
+        struct sl_req *rq = calloc(1, sizeof(*rq));
+        if (!rq)
+            return MHD_NO;
+        *req_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        struct sl_req *rq = *req_cls;
+        if (rq == (void *)&sl_no_body)
+            return MHD_NO; /* a body after all: not per the headers */
+        rq->body_bytes += *upload_data_size;
+        *upload_data_size = 0;
+        if (rq->body_bytes > s->max_body)
+            return MHD_NO; /* a chunked body over the bound: close */
+        return MHD_YES;
+    }
+    /* The request is complete (any body read and dropped): answer. */
+    rc = route_request(conn, method, url, &rt, &err);
+    if (rc != SL_OK)
+        return respond_error(conn, rc, err.msg);
+    return answer_query(s, conn, &rt);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct sl_shim *s = cls;
+    (void)conn;
+    (void)toe;
+    if (*req_cls != (void *)&sl_no_body)
+        free(*req_cls);
+    *req_cls = NULL;
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* Leaves URLs and arguments as sent: an id with %xx is then invalid (400)
+ * instead of being decoded into something else (a '/' from %2F). */
+static size_t unescape_none(void *cls, struct MHD_Connection *conn, char *str)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(str);
+}
+
+__attribute__((format(printf, 2, 0))) static void
+mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    sl_log(SL_LOG_WARN, "shim: http: %s", line);
+}
+
+/* ---- start / stop ------------------------------------------------------ */
+
+/* Parses "HOST:PORT" (HOST: IPv4 literal, [IPv6], localhost, "" or "*"). */
+static int parse_listen(const char *hp, struct sockaddr_storage *ss,
+                        socklen_t *len, struct sl_err *err)
+{
+    char host[64];
+    const char *colon;
+    const char *h = hp;
+    size_t hlen;
+
+    memset(ss, 0, sizeof(*ss));
+    if (hp[0] == '[') {
+        const char *close = strchr(hp, ']');
+        if (!close || close[1] != ':')
+            goto bad;
+        h = hp + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(hp, ':');
+        if (!colon)
+            goto bad;
+        hlen = (size_t)(colon - hp);
+    }
+    if (hlen >= sizeof(host))
+        goto bad;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+
+    const char *p = colon + 1;
+    long port = 0;
+    if (!*p || strlen(p) > 5)
+        goto bad;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            goto bad;
+        port = port * 10 + (*p - '0');
+    }
+    if (port > 65535)
+        goto bad;
+
+    if (hp[0] == '[') {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+            goto bad;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*a6);
+        return SL_OK;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    if (!host[0] || strcmp(host, "*") == 0)
+        a4->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (strcmp(host, "localhost") == 0)
+        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    else if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+        goto bad;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    *len = sizeof(*a4);
+    return SL_OK;
+
+bad:
+    return sl_err_set(err, SL_EINVAL,
+                      "cannot listen on %s: want HOST:PORT with HOST an IPv4 "
+                      "address, [IPv6 address], localhost or *, and PORT "
+                      "0-65535",
+                      hp);
+}
+
+/* Binds and listens; the socket is non-blocking (libmicrohttpd's workers
+ * share it). */
+static int bind_listen(struct sl_shim *s, const char *hp, struct sl_err *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    int one = 1;
+
+    int rc = parse_listen(hp, &ss, &len, err);
+    if (rc != SL_OK)
+        return rc;
+    s->listen_fd =
+        socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->listen_fd < 0)
+        return sl_err_set(err, SL_EIO, "cannot listen on %s: %s", hp,
+                          strerror(errno));
+    /* SO_REUSEADDR lets a restart bind over TIME_WAIT connections; on
+     * Linux it never lets two sockets listen on one port. */
+    if (setsockopt(s->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) !=
+            0 ||
+        bind(s->listen_fd, (struct sockaddr *)&ss, len) != 0 ||
+        listen(s->listen_fd, SL_SHIM_BACKLOG) != 0)
+        return sl_err_set(err, SL_EIO, "cannot listen on %s: %s", hp,
+                          strerror(errno));
+    len = sizeof(ss);
+    if (getsockname(s->listen_fd, (struct sockaddr *)&ss, &len) != 0)
+        return sl_err_set(err, SL_EIO, "cannot listen on %s: %s", hp,
+                          strerror(errno));
+    s->port =
+        ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                       : ((struct sockaddr_in *)&ss)->sin_port);
+    return SL_OK;
+}
+
+static int open_upstream(struct sl_shim *s, const char *target,
+                         struct sl_err *err)
+{
+    /* Reconnect quickly once the server is back: the default backoff
+     * (1 s growing to 120 s) would answer 503 long after a restart. */
+    grpc_arg args[] = {
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+         .value.integer = 100},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+         .value.integer = 100},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+         .value.integer = 1000},
+    };
+    grpc_channel_args ca = {sizeof(args) / sizeof(args[0]), args};
+
+    grpc_init();
+    s->grpc_inited = true;
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    if (!creds)
+        return sl_err_set(err, SL_ENOMEM, "cannot create gRPC credentials");
+    s->channel = grpc_channel_create(target, creds, &ca);
+    grpc_channel_credentials_release(creds);
+    if (!s->channel)
+        return sl_err_set(err, SL_EINVAL, "cannot use upstream %s", target);
+    s->method =
+        grpc_channel_register_call(s->channel, SL_SHIM_METHOD, NULL, NULL);
+    if (!s->method)
+        return sl_err_set(err, SL_ENOMEM, "cannot register %s", SL_SHIM_METHOD);
+    return SL_OK;
+}
+
+/* Releases what s holds; safe on a partly started shim. */
+static void shim_free(struct sl_shim *s)
+{
+    if (s->daemon)
+        MHD_stop_daemon(s->daemon); /* joins the workers: queues die */
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    if (s->cq_key_made)
+        pthread_key_delete(s->cq_key);
+    if (s->channel)
+        grpc_channel_destroy(s->channel);
+    if (s->grpc_inited)
+        grpc_shutdown();
+    free(s);
+}
+
+int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
+                  struct sl_err *err)
+{
+    struct sl_shim *s = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!cfg || !cfg->listen || !cfg->upstream || !*cfg->upstream)
+        return sl_err_set(err, SL_EINVAL,
+                          "the shim needs a listen address and an upstream");
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
+    s->listen_fd = -1;
+    s->timeout_ms = cfg->upstream_timeout_ms > 0 ? cfg->upstream_timeout_ms
+                                                 : SL_SHIM_DEFAULT_TIMEOUT_MS;
+    s->max_body =
+        cfg->max_body_bytes ? cfg->max_body_bytes : SL_SHIM_DEFAULT_MAX_BODY;
+    s->max_token =
+        cfg->max_token_bytes ? cfg->max_token_bytes : SL_SHIM_DEFAULT_MAX_TOKEN;
+    snprintf(s->upstream, sizeof(s->upstream), "%s", cfg->upstream);
+    atomic_init(&s->in_flight, 0);
+    atomic_init(&s->last_warn_s, 0);
+
+    unsigned int threads = (unsigned int)cfg->threads;
+    if (cfg->threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (unsigned int)n : 1;
+    }
+    unsigned int idle = cfg->idle_timeout_s ? cfg->idle_timeout_s
+                                            : SL_SHIM_DEFAULT_IDLE_TIMEOUT_S;
+    unsigned int max_conn = cfg->max_connections
+                                ? cfg->max_connections
+                                : SL_SHIM_DEFAULT_MAX_CONNECTIONS;
+    size_t conn_mem = cfg->conn_memory_bytes ? cfg->conn_memory_bytes
+                                             : SL_SHIM_DEFAULT_CONN_MEMORY;
+
+    rc = bind_listen(s, cfg->listen, err);
+    if (rc != SL_OK)
+        goto out;
+    if (pthread_key_create(&s->cq_key, cq_destroy) != 0) {
+        rc = sl_err_set(err, SL_ENOMEM, "cannot create a thread key");
+        goto out;
+    }
+    s->cq_key_made = true;
+    rc = open_upstream(s, cfg->upstream, err);
+    if (rc != SL_OK)
+        goto out;
+
+    s->daemon = MHD_start_daemon(
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL,
+        NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        idle, MHD_OPTION_CONNECTION_LIMIT, max_conn,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, conn_mem,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_END);
+    if (!s->daemon) {
+        rc = sl_err_set(err, SL_EIO,
+                        "cannot listen on %s: the HTTP server did not start",
+                        cfg->listen);
+        goto out;
+    }
+    s->listen_fd = -1; /* the daemon closes it, unless quiesced */
+    sl_log(SL_LOG_INFO,
+           "shim: listening on %s (port %d), upstream %s, "
+           "%u threads",
+           cfg->listen, s->port, cfg->upstream, threads);
+    *out = s;
+    return SL_OK;
+
+out:
+    shim_free(s);
+    return rc;
+}
+
+int sl_shim_port(const struct sl_shim *s)
+{
+    return s ? s->port : 0;
+}
+
+void sl_shim_stop(struct sl_shim *s)
+{
+    if (!s)
+        return;
+    /* Stop accepting; in-flight requests finish (each bounded by its
+     * upstream deadline), then the daemon closes what is left. */
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        s->listen_fd = fd; /* ours again; closed after MHD_stop_daemon */
+    struct timespec tick = {0, 5 * 1000 * 1000};
+    for (long waited_ms = 0;
+         atomic_load(&s->in_flight) > 0 && waited_ms < s->timeout_ms + 1000;
+         waited_ms += 5)
+        nanosleep(&tick, NULL);
+    shim_free(s);
+}

@@ -1,0 +1,139 @@
+/* http_shim.h -- the REST shim: HTTP/1.1 + JSON in front of the gRPC API
+ *
+ * GET /v1/{project_id}/services/{service_id}/logs[?update_time=N] becomes
+ * one unary /modelarts.v1.ServiceLogs/QueryServiceLogs call to the
+ * upstream gRPC server; the answer is rendered by render_json.h, an error
+ * as {"error_code","error_msg"} with the HTTP status of its SL_ERR_MAP row
+ * (DESIGN sections 3 and 4).
+ *
+ * Routing decisions (sl_shim_route):
+ * - The path is matched byte for byte, as sent (no percent-decoding, no
+ *   dot-segment or slash folding): exactly the five segments above.
+ *   "/logs/" (trailing slash), extra or missing segments: 404
+ *   ModelArts.0104.
+ * - A path of the right shape whose id segment is not 1-64 characters of
+ *   [A-Za-z0-9_-] (empty, too long, '%2F', any '%xx'): 400 ModelArts.0101.
+ * - Method, on a path of the right shape: GET; HEAD (the same status and
+ *   headers, Content-Length included, without the body); anything else
+ *   405 ModelArts.2803 with "Allow: GET, HEAD". The method check comes
+ *   before the id check.
+ * - Query: update_time (first occurrence; decimal 0..INT64_MAX, 0 = all;
+ *   empty or anything else: 400 ModelArts.0101). Other parameters are
+ *   ignored. Values are not percent-decoded (an update_time is digits).
+ *
+ * Upstream errors: with a google.rpc.ErrorInfo in grpc-status-details-bin
+ * the reason picks the row (sl_err_from_grpc) and the status message is
+ * error_msg. Without one the status came from the gRPC library or a
+ * proxy, not from our server: the row comes from the status alone
+ * (UNAVAILABLE: 503 ModelArts.4302, DEADLINE_EXCEEDED: 504) and error_msg
+ * is a fixed text; the library's detail (addresses, errno) goes to the log.
+ */
+#ifndef SL_HTTP_SHIM_H
+#define SL_HTTP_SHIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* Defaults for the zero fields of struct sl_shim_config. */
+#define SL_SHIM_DEFAULT_TIMEOUT_MS 5000
+#define SL_SHIM_DEFAULT_MAX_BODY 8192
+#define SL_SHIM_DEFAULT_IDLE_TIMEOUT_S 30
+#define SL_SHIM_DEFAULT_MAX_CONNECTIONS 1024
+#define SL_SHIM_DEFAULT_CONN_MEMORY (64 * 1024)
+#define SL_SHIM_DEFAULT_MAX_TOKEN 7168
+
+/* How to run a shim. Owner: the caller; sl_shim_start() copies what it
+ * keeps, so the struct and its strings may die after the call. A zero
+ * field takes the default named beside it. */
+struct sl_shim_config {
+    const char *listen;       /* "HOST:PORT" to serve HTTP on: an IPv4
+                                 literal, "[IPv6]", "localhost" or "" / "*"
+                                 (any IPv4 address). Port 0: the kernel
+                                 picks one (see sl_shim_port). Required. */
+    const char *upstream;     /* gRPC target of the server, "HOST:PORT"
+                                 (any grpc_channel_create target).
+                                 Required. */
+    int upstream_timeout_ms;  /* deadline of each upstream call;
+                                 SL_SHIM_DEFAULT_TIMEOUT_MS */
+    int threads;              /* libmicrohttpd worker threads, each also
+                                 making its upstream calls (one at a time);
+                                 0: one per online CPU */
+    size_t max_body_bytes;    /* a request body (pointless on GET) is read
+                                 and dropped up to this many bytes; a
+                                 larger one gets 413 (by Content-Length) or
+                                 a closed connection (chunked);
+                                 SL_SHIM_DEFAULT_MAX_BODY */
+    unsigned idle_timeout_s;  /* an idle connection is closed after this;
+                                 SL_SHIM_DEFAULT_IDLE_TIMEOUT_S */
+    unsigned max_connections; /* concurrent HTTP connections; more wait in
+                                 the listen backlog;
+                                 SL_SHIM_DEFAULT_MAX_CONNECTIONS */
+    size_t conn_memory_bytes; /* per-connection memory for the request
+                                 line and headers (X-Auth-Token can be
+                                 several KiB); a larger header block gets
+                                 431; SL_SHIM_DEFAULT_CONN_MEMORY */
+    size_t max_token_bytes;   /* a longer X-Auth-Token gets 401
+                                 ModelArts.0203 without an upstream call.
+                                 gRPC servers refuse metadata over 8 KiB by
+                                 default (GRPC_ARG_MAX_METADATA_SIZE) and
+                                 may drop the whole connection, failing
+                                 other requests: keep this below the
+                                 server's limit; SL_SHIM_DEFAULT_MAX_TOKEN */
+};
+
+struct sl_shim;
+
+/* Parses the listen address, binds it (a busy port is an error: the
+ * socket gets SO_REUSEADDR, never SO_REUSEPORT), creates the upstream
+ * channel (it connects lazily: an unreachable upstream is not an error
+ * here but a 503 per request) and starts serving in libmicrohttpd's own
+ * threads.
+ * On success *out is owned by the caller and released with
+ * sl_shim_stop(). On failure *out is NULL, nothing is left running or
+ * allocated, and err says why: SL_EINVAL for a malformed config ("cannot
+ * listen on HOST:PORT: ..."), SL_EIO when the address cannot be bound
+ * ("cannot listen on HOST:PORT: Address already in use"), SL_ENOMEM.
+ * Calls grpc_init(); sl_shim_stop() calls grpc_shutdown().
+ * THREAD SAFETY: safe to call from any thread. */
+int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
+                  struct sl_err *err);
+
+/* The TCP port the shim listens on (useful after port 0). */
+int sl_shim_port(const struct sl_shim *s);
+
+/* Stops accepting, lets in-flight requests finish (each is bounded by
+ * upstream_timeout_ms), closes connections and frees everything s owns.
+ * Accepts NULL. THREAD SAFETY: not from a shim thread; once per shim. */
+void sl_shim_stop(struct sl_shim *s);
+
+/* A request the router accepted: one QueryServiceLogs call to make. */
+struct sl_route {
+    const char *project_id; /* points into the url; not NUL-terminated */
+    size_t project_len;     /* 1..SL_ID_MAX, valid per sl_id_valid() */
+    const char *service_id; /* points into the url; not NUL-terminated */
+    size_t service_len;     /* 1..SL_ID_MAX, valid per sl_id_valid() */
+    int64_t update_time;    /* the ?update_time filter; 0: all logs */
+    bool head;              /* HEAD: answer as GET, without the body */
+};
+
+/* Routes one request: method as sent ("GET", case-sensitive) and url, the
+ * request target as sent: path, optionally "?query". Pure: no I/O, no
+ * allocation; out's pointers point into url.
+ * Returns SL_OK with *out filled, or the error to answer with (out zeroed,
+ * err->msg says why without echoing the url): SL_ENOROUTE (404 0104),
+ * SL_EMETHOD (405 2803; answer with "Allow: GET, HEAD") or SL_EINVAL
+ * (400 0101). THREAD SAFETY: reentrant. */
+int sl_shim_route(const char *method, const char *url, struct sl_route *out,
+                  struct sl_err *err);
+
+/* The update_time rule of sl_shim_route for one query value as the HTTP
+ * library split it out: present false (no update_time parameter): SL_OK
+ * with *out 0; value NULL ("?update_time" without '=') or not a decimal
+ * 0..INT64_MAX: SL_EINVAL. */
+int sl_shim_route_update_time(bool present, const char *value, int64_t *out,
+                              struct sl_err *err);
+
+#endif

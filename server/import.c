@@ -1,0 +1,782 @@
+/* import.c -- parse the import document, pack its logs, hand them to a store
+ *
+ * Ownership: the jansson tree lives for one sl_import_parse() call. What
+ * survives it (ids, names, packed logs) is copied into the set's arena. The
+ * protobuf-c messages built to pack one log point into the jansson tree and
+ * live in a scratch arena that is emptied after each log.
+ *
+ * Errors: the parser keeps the JSON path of the value it is looking at in
+ * struct parse; fail() prefixes every message with it.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "import.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "limits.h"
+#include "modelarts/v1/service_logs.pb-c.h"
+#include "validate.h"
+
+/* State of one sl_import_parse() call. */
+struct parse {
+    struct sl_import_set *set; /* the result being built */
+    struct sl_arena scratch;   /* protobuf-c messages of the current log */
+    struct sl_err *err;        /* the caller's */
+    int infer_type;            /* of the service being parsed */
+    size_t path_len;           /* strlen(path) */
+    char path[160];            /* JSON path of the value being parsed */
+};
+
+/* A JSON string and the enum value it stands for. */
+struct name_value {
+    const char *name;
+    int value;
+};
+
+static const struct name_value infer_types[] = {
+    {"real-time", MODELARTS__V1__INFER_TYPE__REAL_TIME},
+    {"edge", MODELARTS__V1__INFER_TYPE__EDGE},
+    {"batch", MODELARTS__V1__INFER_TYPE__BATCH},
+    {NULL, 0},
+};
+
+static const struct name_value update_results[] = {
+    {"SUCCESS", MODELARTS__V1__UPDATE_RESULT__SUCCESS},
+    {"FAIL", MODELARTS__V1__UPDATE_RESULT__FAIL},
+    {"RUNNING", MODELARTS__V1__UPDATE_RESULT__RUNNING},
+    {NULL, 0},
+};
+
+static const struct name_value node_operations[] = {
+    {"deploy", MODELARTS__V1__NODE_OPERATION__DEPLOY},
+    {"delete", MODELARTS__V1__NODE_OPERATION__DELETE},
+    {NULL, 0},
+};
+
+static const char *const top_keys[] = {"services", NULL};
+static const char *const service_keys[] = {
+    "project_id", "service_id", "service_name", "infer_type", "logs", NULL};
+static const char *const log_keys[] = {
+    "update_time", "result",        "config", "success_num",
+    "failed_num",  "result_detail", NULL};
+static const char *const edge_keys[] = {"success_num", "failed_num",
+                                        "result_detail", NULL};
+static const char *const config_keys[] = {
+    "model_id",      "model_name",     "model_version", "weight",
+    "specification", "instance_count", "envs",          NULL};
+static const char *const node_keys[] = {"node_id", "node_name", "operation",
+                                        "result", NULL};
+
+/* ---- the JSON path ---------------------------------------------------- */
+
+/* Appends to the path (truncating when full); returns the old length for
+ * path_pop(). */
+__attribute__((format(printf, 2, 3))) static size_t
+path_push(struct parse *p, const char *fmt, ...)
+{
+    size_t old = p->path_len;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(p->path + old, sizeof(p->path) - old, fmt, ap);
+    va_end(ap);
+    size_t len = old + (n > 0 ? (size_t)n : 0);
+    p->path_len = len < sizeof(p->path) ? len : sizeof(p->path) - 1;
+    return old;
+}
+
+static void path_pop(struct parse *p, size_t old)
+{
+    p->path_len = old;
+    p->path[old] = '\0';
+}
+
+static size_t path_push_field(struct parse *p, const char *key)
+{
+    return path_push(p, "%s%s", p->path_len ? "." : "", key);
+}
+
+/* An object member of any name: .NAME when NAME is a plain identifier,
+ * else ["NAME"] with JSON escapes, shortened to 40 bytes. */
+static size_t path_push_key(struct parse *p, const char *key)
+{
+    size_t n = strlen(key);
+    bool plain = n > 0 && n <= 40;
+    for (size_t i = 0; plain && i < n; i++) {
+        unsigned char c = (unsigned char)key[i];
+        plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                (c >= '0' && c <= '9') || c == '_' || c == '-';
+    }
+    if (plain)
+        return path_push(p, ".%s", key);
+    char q[64];
+    size_t o = 0;
+    for (size_t i = 0; i < n && o < 40; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (c == '"' || c == '\\') {
+            q[o++] = '\\';
+            q[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(q + o, sizeof(q) - o, "\\u%04x", c);
+        } else {
+            q[o++] = (char)c;
+        }
+    }
+    q[o] = '\0';
+    return path_push(p, "[\"%s%s\"]", q, o < n ? "..." : "");
+}
+
+/* Sets the error: "<path>: <message>" ("$" for the top level). */
+__attribute__((format(printf, 2, 3))) static int fail(struct parse *p,
+                                                      const char *fmt, ...)
+{
+    char msg[SL_ERR_MSG_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return sl_err_set(p->err, SL_EFORMAT, "%s: %s", p->path_len ? p->path : "$",
+                      msg);
+}
+
+static int oom(struct parse *p)
+{
+    return sl_err_set(p->err, SL_ENOMEM, "%s: out of memory",
+                      p->path_len ? p->path : "$");
+}
+
+/* ---- typed fields ------------------------------------------------------
+ * Each getter is called with the path of obj; it reports errors about the
+ * member at the member's path and leaves the path as it found it. */
+
+static int expect_object(struct parse *p, const json_t *v)
+{
+    return json_is_object(v) ? SL_OK : fail(p, "expected an object");
+}
+
+static int check_keys(struct parse *p, json_t *obj, const char *const *known)
+{
+    for (void *it = json_object_iter(obj); it;
+         it = json_object_iter_next(obj, it)) {
+        const char *key = json_object_iter_key(it);
+        size_t i = 0;
+        while (known[i] && strcmp(known[i], key) != 0)
+            i++;
+        if (!known[i])
+            return fail(p, "unknown field \"%.64s\"", key);
+    }
+    return SL_OK;
+}
+
+/* Fields that only some infer_types have. */
+static int check_only(struct parse *p, json_t *obj, const char *key,
+                      int infer_type)
+{
+    if (p->infer_type == infer_type || !json_object_get(obj, key))
+        return SL_OK;
+    const char *want = "", *have = "";
+    for (size_t i = 0; infer_types[i].name; i++) {
+        if (infer_types[i].value == infer_type)
+            want = infer_types[i].name;
+        if (infer_types[i].value == p->infer_type)
+            have = infer_types[i].name;
+    }
+    path_push_field(p, key);
+    return fail(p, "only allowed for %s services (this service is %s)", want,
+                have);
+}
+
+/* A string of min..max bytes; *out stays NULL when optional and absent. */
+static int get_str(struct parse *p, json_t *obj, const char *key, bool required,
+                   size_t min, size_t max, const char **out, size_t *len)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    *len = 0;
+    if (!v)
+        return required ? fail(p, "missing required field %s", key) : SL_OK;
+    size_t old = path_push_field(p, key);
+    if (!json_is_string(v))
+        return fail(p, "expected a string");
+    size_t n = json_string_length(v);
+    if (n < min)
+        return fail(p, "must not be empty");
+    if (n > max)
+        return fail(p, "longer than %zu bytes", max);
+    *out = json_string_value(v);
+    *len = n;
+    path_pop(p, old);
+    return SL_OK;
+}
+
+/* A project_id or service_id (validate.h). */
+static int get_id(struct parse *p, json_t *obj, const char *key,
+                  const char **out, size_t *len)
+{
+    int rc = get_str(p, obj, key, true, 0, SIZE_MAX, out, len);
+    if (rc != SL_OK)
+        return rc;
+    if (!sl_id_valid(*out, *len)) {
+        path_push_field(p, key);
+        return fail(p, "expected 1-%d characters of [A-Za-z0-9_-]", SL_ID_MAX);
+    }
+    return SL_OK;
+}
+
+/* An integer 0..max, as a JSON number or a string of decimal digits (the
+ * spec's example quotes numbers); 0 when optional and absent. */
+static int get_uint(struct parse *p, json_t *obj, const char *key,
+                    bool required, int64_t max, int64_t *out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = 0;
+    if (!v)
+        return required ? fail(p, "missing required field %s", key) : SL_OK;
+    size_t old = path_push_field(p, key);
+    int64_t x = 0;
+    if (json_is_integer(v)) {
+        x = json_integer_value(v);
+        if (x < 0 || x > max)
+            return fail(p, "out of range (0 to %" PRId64 ")", max);
+    } else if (json_is_real(v)) {
+        return fail(p, "expected an integer (no fraction or exponent)");
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v);
+        for (size_t i = 0; i < n; i++)
+            if (s[i] < '0' || s[i] > '9')
+                n = 0;
+        if (n == 0)
+            return fail(p, "expected a string of decimal digits");
+        for (size_t i = 0; i < n; i++) {
+            int d = s[i] - '0';
+            if (x > (max - d) / 10)
+                return fail(p, "out of range (0 to %" PRId64 ")", max);
+            x = x * 10 + d;
+        }
+    } else {
+        return fail(p, "expected an integer (a number or a string of "
+                       "digits)");
+    }
+    *out = x;
+    path_pop(p, old);
+    return SL_OK;
+}
+
+static int get_enum(struct parse *p, json_t *obj, const char *key,
+                    const struct name_value *names, const char *expected,
+                    int *out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = 0;
+    if (!v)
+        return fail(p, "missing required field %s", key);
+    size_t old = path_push_field(p, key);
+    const char *s = json_string_value(v); /* NULL when not a string */
+    size_t i = 0;
+    while (s && names[i].name && strcmp(names[i].name, s) != 0)
+        i++;
+    if (!s || !names[i].name)
+        return fail(p, "expected %s", expected);
+    *out = names[i].value;
+    path_pop(p, old);
+    return SL_OK;
+}
+
+/* An array of at most max entries; *out stays NULL when optional and
+ * absent. */
+static int get_array(struct parse *p, json_t *obj, const char *key,
+                     bool required, size_t max, json_t **out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v)
+        return required ? fail(p, "missing required field %s", key) : SL_OK;
+    size_t old = path_push_field(p, key);
+    if (!json_is_array(v))
+        return fail(p, "expected an array");
+    if (json_array_size(v) > max)
+        return fail(p, "too many entries (%zu, at most %zu)",
+                    json_array_size(v), max);
+    *out = v;
+    path_pop(p, old);
+    return SL_OK;
+}
+
+/* ---- one log ----------------------------------------------------------- */
+
+static int cmp_env(const void *a, const void *b)
+{
+    const Modelarts__V1__ServiceConfig__EnvsEntry *x =
+        *(Modelarts__V1__ServiceConfig__EnvsEntry *const *)a;
+    const Modelarts__V1__ServiceConfig__EnvsEntry *y =
+        *(Modelarts__V1__ServiceConfig__EnvsEntry *const *)b;
+    return strcmp(x->key, y->key);
+}
+
+/* envs: an object of strings, packed as map entries sorted by key. */
+static int parse_envs(struct parse *p, json_t *obj,
+                      Modelarts__V1__ServiceConfig *c)
+{
+    json_t *envs = json_object_get(obj, "envs");
+    if (!envs)
+        return SL_OK;
+    size_t old = path_push_field(p, "envs");
+    if (!json_is_object(envs))
+        return fail(p, "expected an object");
+    size_t n = json_object_size(envs);
+    if (n > SL_MAX_ENVS)
+        return fail(p, "too many entries (%zu, at most %d)", n, SL_MAX_ENVS);
+    if (n == 0) {
+        path_pop(p, old);
+        return SL_OK;
+    }
+    c->envs = sl_arena_alloc(&p->scratch, n * sizeof(*c->envs));
+    if (!c->envs)
+        return oom(p);
+    for (void *it = json_object_iter(envs); it;
+         it = json_object_iter_next(envs, it)) {
+        const char *key = json_object_iter_key(it);
+        json_t *v = json_object_iter_value(it);
+        size_t o2 = path_push_key(p, key);
+        size_t klen = strlen(key);
+        if (klen == 0)
+            return fail(p, "empty variable name");
+        if (klen > SL_MAX_ENV_KEY)
+            return fail(p, "variable name longer than %d bytes",
+                        SL_MAX_ENV_KEY);
+        if (!json_is_string(v))
+            return fail(p, "expected a string");
+        if (json_string_length(v) > SL_MAX_ENV_VALUE)
+            return fail(p, "longer than %d bytes", SL_MAX_ENV_VALUE);
+        Modelarts__V1__ServiceConfig__EnvsEntry *e =
+            sl_arena_alloc(&p->scratch, sizeof(*e));
+        if (!e)
+            return oom(p);
+        modelarts__v1__service_config__envs_entry__init(e);
+        e->key = (char *)key;
+        e->value = (char *)json_string_value(v);
+        c->envs[c->n_envs++] = e;
+        path_pop(p, o2);
+    }
+    qsort(c->envs, c->n_envs, sizeof(*c->envs), cmp_env);
+    path_pop(p, old);
+    return SL_OK;
+}
+
+static int parse_config(struct parse *p, json_t *obj,
+                        Modelarts__V1__ServiceConfig **out)
+{
+    const char *s;
+    size_t len;
+    int64_t x;
+    int rc;
+    if ((rc = expect_object(p, obj)) != SL_OK ||
+        (rc = check_keys(p, obj, config_keys)) != SL_OK ||
+        (rc = check_only(p, obj, "weight",
+                         MODELARTS__V1__INFER_TYPE__REAL_TIME)) != SL_OK ||
+        (rc = check_only(p, obj, "instance_count",
+                         MODELARTS__V1__INFER_TYPE__REAL_TIME)) != SL_OK)
+        return rc;
+    Modelarts__V1__ServiceConfig *c = sl_arena_alloc(&p->scratch, sizeof(*c));
+    if (!c)
+        return oom(p);
+    modelarts__v1__service_config__init(c);
+    if ((rc = get_str(p, obj, "model_id", true, 1, SL_MAX_ID, &s, &len)) !=
+        SL_OK)
+        return rc;
+    c->model_id = (char *)s;
+    if ((rc = get_str(p, obj, "model_name", true, 1, SL_MAX_NAME, &s, &len)) !=
+        SL_OK)
+        return rc;
+    c->model_name = (char *)s;
+    if ((rc = get_str(p, obj, "model_version", true, 1, SL_MAX_VERSION, &s,
+                      &len)) != SL_OK)
+        return rc;
+    c->model_version = (char *)s;
+    if ((rc = get_uint(p, obj, "weight", false, SL_MAX_WEIGHT, &x)) != SL_OK)
+        return rc;
+    c->weight = (int32_t)x;
+    if ((rc = get_str(p, obj, "specification", false, 0, SL_MAX_NAME, &s,
+                      &len)) != SL_OK)
+        return rc;
+    if (s)
+        c->specification = (char *)s;
+    if ((rc = get_uint(p, obj, "instance_count", false, INT32_MAX, &x)) !=
+        SL_OK)
+        return rc;
+    c->instance_count = (int32_t)x;
+    if ((rc = parse_envs(p, obj, c)) != SL_OK)
+        return rc;
+    *out = c;
+    return SL_OK;
+}
+
+static int parse_node(struct parse *p, json_t *obj,
+                      Modelarts__V1__NodeResult **out)
+{
+    const char *s;
+    size_t len;
+    int op;
+    int rc;
+    if ((rc = expect_object(p, obj)) != SL_OK ||
+        (rc = check_keys(p, obj, node_keys)) != SL_OK)
+        return rc;
+    Modelarts__V1__NodeResult *r = sl_arena_alloc(&p->scratch, sizeof(*r));
+    if (!r)
+        return oom(p);
+    modelarts__v1__node_result__init(r);
+    if ((rc = get_str(p, obj, "node_id", true, 1, SL_MAX_ID, &s, &len)) !=
+        SL_OK)
+        return rc;
+    r->node_id = (char *)s;
+    if ((rc = get_str(p, obj, "node_name", true, 1, SL_MAX_NAME, &s, &len)) !=
+        SL_OK)
+        return rc;
+    r->node_name = (char *)s;
+    if ((rc = get_enum(p, obj, "operation", node_operations, "deploy or delete",
+                       &op)) != SL_OK)
+        return rc;
+    r->operation = (Modelarts__V1__NodeOperation)op;
+    json_t *v = json_object_get(obj, "result");
+    if (!v)
+        return fail(p, "missing required field result");
+    if (!json_is_boolean(v)) {
+        path_push_field(p, "result");
+        return fail(p, "expected true or false");
+    }
+    r->result = json_is_true(v);
+    *out = r;
+    return SL_OK;
+}
+
+/* Parses the log at the current path into messages in p->scratch and packs
+ * it into the set's arena. */
+static int parse_log(struct parse *p, json_t *obj, struct sl_import_log *out)
+{
+    Modelarts__V1__ServiceLog log = MODELARTS__V1__SERVICE_LOG__INIT;
+    json_t *config, *detail;
+    int64_t x;
+    int result;
+    int rc;
+    if ((rc = expect_object(p, obj)) != SL_OK ||
+        (rc = check_keys(p, obj, log_keys)) != SL_OK)
+        return rc;
+    for (size_t i = 0; edge_keys[i]; i++)
+        if ((rc = check_only(p, obj, edge_keys[i],
+                             MODELARTS__V1__INFER_TYPE__EDGE)) != SL_OK)
+            return rc;
+    if ((rc = get_uint(p, obj, "update_time", true, INT64_MAX,
+                       &log.update_time)) != SL_OK ||
+        (rc = get_enum(p, obj, "result", update_results,
+                       "SUCCESS, FAIL or RUNNING", &result)) != SL_OK ||
+        (rc = get_array(p, obj, "config", true, SL_MAX_CONFIGS, &config)) !=
+            SL_OK)
+        return rc;
+    log.result = (Modelarts__V1__UpdateResult)result;
+
+    log.n_config = json_array_size(config);
+    if (log.n_config) {
+        log.config =
+            sl_arena_alloc(&p->scratch, log.n_config * sizeof(*log.config));
+        if (!log.config)
+            return oom(p);
+    }
+    size_t old = path_push_field(p, "config");
+    for (size_t i = 0; i < log.n_config; i++) {
+        size_t o2 = path_push(p, "[%zu]", i);
+        rc = parse_config(p, json_array_get(config, i), &log.config[i]);
+        if (rc != SL_OK)
+            return rc;
+        path_pop(p, o2);
+    }
+    path_pop(p, old);
+
+    if ((rc = get_uint(p, obj, "success_num", false, INT32_MAX, &x)) != SL_OK)
+        return rc;
+    log.success_num = (int32_t)x;
+    if ((rc = get_uint(p, obj, "failed_num", false, INT32_MAX, &x)) != SL_OK)
+        return rc;
+    log.failed_num = (int32_t)x;
+    if ((rc = get_array(p, obj, "result_detail", false, SL_MAX_NODES,
+                        &detail)) != SL_OK)
+        return rc;
+    log.n_result_detail = detail ? json_array_size(detail) : 0;
+    if (log.n_result_detail) {
+        log.result_detail = sl_arena_alloc(
+            &p->scratch, log.n_result_detail * sizeof(*log.result_detail));
+        if (!log.result_detail)
+            return oom(p);
+    }
+    old = path_push_field(p, "result_detail");
+    for (size_t i = 0; i < log.n_result_detail; i++) {
+        size_t o2 = path_push(p, "[%zu]", i);
+        rc = parse_node(p, json_array_get(detail, i), &log.result_detail[i]);
+        if (rc != SL_OK)
+            return rc;
+        path_pop(p, o2);
+    }
+    path_pop(p, old);
+
+    size_t len = modelarts__v1__service_log__get_packed_size(&log);
+    uint8_t *buf = sl_arena_alloc(&p->set->arena, len);
+    if (!buf)
+        return oom(p);
+    modelarts__v1__service_log__pack(&log, buf);
+    out->update_time = log.update_time;
+    out->body.data = buf;
+    out->body.len = len;
+    return SL_OK;
+}
+
+/* ---- services and the document ---------------------------------------- */
+
+static int copy_str(struct parse *p, const char *s, size_t len,
+                    const char **out)
+{
+    *out = sl_arena_strndup(&p->set->arena, s, len);
+    return *out ? SL_OK : oom(p);
+}
+
+static int parse_service(struct parse *p, json_t *obj,
+                         struct sl_import_service *svc)
+{
+    const char *s;
+    size_t len;
+    json_t *logs;
+    int rc;
+    if ((rc = expect_object(p, obj)) != SL_OK ||
+        (rc = check_keys(p, obj, service_keys)) != SL_OK)
+        return rc;
+    if ((rc = get_id(p, obj, "project_id", &s, &len)) != SL_OK ||
+        (rc = copy_str(p, s, len, &svc->project_id)) != SL_OK ||
+        (rc = get_id(p, obj, "service_id", &s, &len)) != SL_OK ||
+        (rc = copy_str(p, s, len, &svc->service_id)) != SL_OK ||
+        (rc = get_str(p, obj, "service_name", true, 1, SL_MAX_NAME, &s,
+                      &len)) != SL_OK ||
+        (rc = copy_str(p, s, len, &svc->service_name)) != SL_OK ||
+        (rc = get_enum(p, obj, "infer_type", infer_types,
+                       "real-time, edge or batch", &svc->infer_type)) !=
+            SL_OK ||
+        (rc = get_array(p, obj, "logs", true, SIZE_MAX, &logs)) != SL_OK)
+        return rc;
+    p->infer_type = svc->infer_type;
+
+    size_t n = json_array_size(logs);
+    struct sl_import_log *out = NULL;
+    if (n) {
+        if (n > SIZE_MAX / sizeof(*out))
+            return oom(p);
+        out = sl_arena_alloc(&p->set->arena, n * sizeof(*out));
+        if (!out)
+            return oom(p);
+    }
+    size_t old = path_push_field(p, "logs");
+    for (size_t i = 0; i < n; i++) {
+        size_t o2 = path_push(p, "[%zu]", i);
+        rc = parse_log(p, json_array_get(logs, i), &out[i]);
+        sl_arena_free(&p->scratch);
+        if (rc != SL_OK)
+            return rc;
+        path_pop(p, o2);
+    }
+    path_pop(p, old);
+    svc->logs = out;
+    svc->n_logs = n;
+    p->set->n_logs += n;
+    return SL_OK;
+}
+
+static int cmp_service(const void *a, const void *b)
+{
+    const struct sl_import_service *x =
+        *(const struct sl_import_service *const *)a;
+    const struct sl_import_service *y =
+        *(const struct sl_import_service *const *)b;
+    int c = strcmp(x->project_id, y->project_id);
+    if (c == 0)
+        c = strcmp(x->service_id, y->service_id);
+    if (c == 0)
+        c = x < y ? -1 : x > y;
+    return c;
+}
+
+/* Reports the first service (in file order) whose (project_id,
+ * service_id) an earlier one already has. */
+static int check_duplicates(struct parse *p)
+{
+    struct sl_import_set *set = p->set;
+    if (set->n_services < 2)
+        return SL_OK;
+    const struct sl_import_service **v = malloc(set->n_services * sizeof(*v));
+    if (!v)
+        return oom(p);
+    for (size_t i = 0; i < set->n_services; i++)
+        v[i] = &set->services[i];
+    qsort(v, set->n_services, sizeof(*v), cmp_service);
+    size_t first = 0, later = SIZE_MAX, group = 0;
+    for (size_t i = 1; i < set->n_services; i++) {
+        if (strcmp(v[i]->project_id, v[group]->project_id) != 0 ||
+            strcmp(v[i]->service_id, v[group]->service_id) != 0) {
+            group = i;
+            continue;
+        }
+        size_t at = (size_t)(v[i] - set->services);
+        if (at < later) {
+            later = at;
+            first = (size_t)(v[group] - set->services);
+        }
+    }
+    free(v);
+    if (later == SIZE_MAX)
+        return SL_OK;
+    path_push(p, "services[%zu].service_id", later);
+    return fail(p, "duplicate of services[%zu]", first);
+}
+
+void sl_import_set_init(struct sl_import_set *set)
+{
+    set->services = NULL;
+    set->n_services = 0;
+    set->n_logs = 0;
+    sl_arena_init(&set->arena);
+}
+
+void sl_import_set_free(struct sl_import_set *set)
+{
+    sl_arena_free(&set->arena);
+    sl_import_set_init(set);
+}
+
+int sl_import_parse(const char *json, size_t len, struct sl_import_set *out,
+                    struct sl_err *err)
+{
+    struct parse p = {.set = out, .err = err};
+    json_error_t jerr;
+    json_t *services;
+    int rc;
+
+    sl_import_set_init(out);
+    sl_arena_init(&p.scratch);
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        rc = sl_err_set(err,
+                        json_error_code(&jerr) == json_error_out_of_memory
+                            ? SL_ENOMEM
+                            : SL_EFORMAT,
+                        "invalid JSON at line %d column %d: %s", jerr.line,
+                        jerr.column, jerr.text);
+        goto out;
+    }
+    if ((rc = expect_object(&p, root)) != SL_OK ||
+        (rc = check_keys(&p, root, top_keys)) != SL_OK ||
+        (rc = get_array(&p, root, "services", true, SIZE_MAX, &services)) !=
+            SL_OK)
+        goto out;
+
+    size_t n = json_array_size(services);
+    if (n) {
+        out->services = sl_arena_alloc(&out->arena, n * sizeof(*out->services));
+        if (!out->services) {
+            rc = oom(&p);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t old = path_push(&p, "services[%zu]", i);
+        rc = parse_service(&p, json_array_get(services, i), &out->services[i]);
+        if (rc != SL_OK)
+            goto out;
+        path_pop(&p, old);
+        out->n_services = i + 1;
+    }
+    rc = check_duplicates(&p);
+out:
+    json_decref(root);
+    sl_arena_free(&p.scratch);
+    if (rc != SL_OK)
+        sl_import_set_free(out);
+    return rc;
+}
+
+/* SL_EIO naming path and errno's text. (strerror: glibc's is thread-safe
+ * since 2.32, and strerror_r has two incompatible prototypes.) */
+static int io_error(const char *path, struct sl_err *err)
+{
+    return sl_err_set(err, SL_EIO, "%s: %s", path, strerror(errno));
+}
+
+/* Reads the whole file at path into b. */
+static int read_file(const char *path, struct sl_buf *b, struct sl_err *err)
+{
+    struct stat sb;
+    int rc = SL_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = io_error(path, err);
+        goto out;
+    }
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
+        sl_buf_reserve(b, (size_t)sb.st_size + 1);
+    for (;;) {
+        if (!sl_buf_reserve(b, 4096)) {
+            rc = sl_err_set(err, SL_ENOMEM, "%s: out of memory", path);
+            goto out;
+        }
+        ssize_t r = read(fd, b->data + b->len, b->cap - b->len);
+        if (r == 0)
+            break;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = io_error(path, err);
+            goto out;
+        }
+        b->len += (size_t)r;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+int sl_import_file(struct sl_store *st, const char *path, size_t *n_services,
+                   size_t *n_logs, struct sl_err *err)
+{
+    struct sl_import_set set;
+    struct sl_buf b;
+    int rc;
+
+    sl_import_set_init(&set);
+    sl_buf_init(&b);
+    if (n_services)
+        *n_services = 0;
+    if (n_logs)
+        *n_logs = 0;
+    if ((rc = read_file(path, &b, err)) != SL_OK ||
+        (rc = sl_import_parse(b.data ? b.data : "", b.len, &set, err)) !=
+            SL_OK ||
+        (rc = st->type->import(st, set.services, set.n_services, err)) != SL_OK)
+        goto out;
+    if (n_services)
+        *n_services = set.n_services;
+    if (n_logs)
+        *n_logs = set.n_logs;
+out:
+    sl_import_set_free(&set);
+    sl_buf_free(&b);
+    return rc;
+}

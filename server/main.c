@@ -1,0 +1,216 @@
+/* main.c -- servicelogs-server: argv -> config -> serve or import
+ *
+ * Exit statuses: 0 success (also after SIGTERM/SIGINT), 1 a start-up or
+ * import failure (one line on stderr says what), 2 a usage error.
+ *
+ * Signals: SIGTERM, SIGINT and SIGHUP are blocked in every thread before
+ * any thread starts, and the main thread takes them with sigwait(); no
+ * code runs in signal context.
+ */
+#include <grpc/grpc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "http_shim.h"
+#include "import.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+static int fail(int status, const struct sl_err *err)
+{
+    fprintf(stderr, "servicelogs-server: %s\n", err->msg);
+    return status;
+}
+
+/* Imports path into backend. With keep, the connection is handed to the
+ * caller instead of closed: the memory backend's data lives only as long
+ * as one of its connections, so serve --import keeps one open. */
+static int run_import(const char *backend, const char *path,
+                      struct sl_store **keep, struct sl_err *err)
+{
+    struct sl_store *st = NULL;
+    size_t n_services = 0, n_logs = 0;
+    int rc = sl_store_open(backend, &st, err);
+    if (rc == SL_OK)
+        rc = sl_import_file(st, path, &n_services, &n_logs, err);
+    if (rc == SL_OK && keep)
+        *keep = st;
+    else
+        sl_store_close(st);
+    if (rc == SL_OK)
+        sl_log(SL_LOG_INFO, "imported %s: %zu services, %zu logs", path,
+               n_services, n_logs);
+    return rc;
+}
+
+static int cmd_import(int argc, char **argv)
+{
+    struct sl_config cfg;
+    struct sl_err err;
+    char **rest;
+    int n_rest, exit_now;
+    sl_err_clear(&err);
+    if (sl_config_load(&cfg, "import", argc, argv, &rest, &n_rest, &exit_now,
+                       stdout, &err) != SL_OK)
+        return fail(EXIT_USAGE, &err);
+    if (exit_now)
+        return 0;
+    if (n_rest != 1) {
+        sl_err_set(&err, SL_EINVAL,
+                   "import takes exactly one FILE (see import --help)");
+        return fail(EXIT_USAGE, &err);
+    }
+    sl_log_level = cfg.log_level;
+    if (run_import(cfg.backend, rest[0], NULL, &err) != SL_OK)
+        return fail(EXIT_FAIL, &err);
+    return 0;
+}
+
+/* The address the in-process shim dials: the server's own listener, with
+ * a wildcard host replaced by loopback. */
+static void self_address(const char *listen, int port, char *buf, size_t n)
+{
+    const char *colon = strrchr(listen, ':');
+    size_t hlen = colon ? (size_t)(colon - listen) : 0;
+    if (hlen == 0 || (hlen == 7 && strncmp(listen, "0.0.0.0", 7) == 0))
+        snprintf(buf, n, "127.0.0.1:%d", port);
+    else if (hlen == 4 && strncmp(listen, "[::]", 4) == 0)
+        snprintf(buf, n, "[::1]:%d", port);
+    else
+        snprintf(buf, n, "%.*s:%d", (int)hlen, listen, port);
+}
+
+static int wait_for_stop(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            return -1;
+        if (sig == SIGHUP) {
+            sl_log(SL_LOG_INFO, "SIGHUP: nothing to reload");
+            continue;
+        }
+        sl_log(SL_LOG_INFO, "%s: shutting down",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        return sig;
+    }
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct sl_config cfg;
+    struct sl_err err;
+    char **rest;
+    int n_rest, exit_now;
+    sl_err_clear(&err);
+    if (sl_config_load(&cfg, "serve", argc, argv, &rest, &n_rest, &exit_now,
+                       stdout, &err) != SL_OK)
+        return fail(EXIT_USAGE, &err);
+    if (exit_now)
+        return 0;
+    if (n_rest != 0) {
+        sl_err_set(&err, SL_EINVAL, "unexpected argument '%.64s' (see --help)",
+                   rest[0]);
+        return fail(EXIT_USAGE, &err);
+    }
+    sl_log_level = cfg.log_level;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 1)
+        ncpu = 1;
+    if (cfg.threads == 0)
+        cfg.threads = (int)ncpu;
+    if (cfg.http_threads == 0)
+        cfg.http_threads = (int)ncpu;
+    sl_config_log(&cfg, "serve");
+
+    struct sl_store *imported = NULL;
+    if (*cfg.import_file && !*cfg.upstream &&
+        run_import(cfg.backend, cfg.import_file, &imported, &err) != SL_OK)
+        return fail(EXIT_FAIL, &err);
+
+    int status = 0;
+    struct sl_server *srv = NULL;
+    struct sl_shim *shim = NULL;
+    char upstream[300];
+    sl_log_grpc_install();
+    grpc_init();
+    if (*cfg.upstream) {
+        snprintf(upstream, sizeof(upstream), "%s", cfg.upstream);
+    } else {
+        struct sl_server_config scfg = {
+            .listen = cfg.grpc_listen,
+            .backend = cfg.backend,
+            .threads = cfg.threads,
+            .slots = cfg.slots,
+            .max_request_bytes = cfg.max_request_bytes,
+        };
+        if (sl_server_start(&scfg, &srv, &err) != SL_OK) {
+            status = fail(EXIT_FAIL, &err);
+            goto out;
+        }
+        self_address(cfg.grpc_listen, sl_server_port(srv), upstream,
+                     sizeof(upstream));
+        sl_log(SL_LOG_INFO, "gRPC listening on %s (%d threads, backend %s)",
+               cfg.grpc_listen, cfg.threads, cfg.backend);
+    }
+    if (*cfg.http_listen) {
+        struct sl_shim_config hcfg = {
+            .listen = cfg.http_listen,
+            .upstream = upstream,
+            .upstream_timeout_ms = cfg.upstream_timeout_ms,
+            .threads = cfg.http_threads,
+        };
+        if (sl_shim_start(&hcfg, &shim, &err) != SL_OK) {
+            status = fail(EXIT_FAIL, &err);
+            goto out;
+        }
+        sl_log(SL_LOG_INFO, "REST listening on %s -> gRPC %s", cfg.http_listen,
+               upstream);
+    } else if (!srv) {
+        sl_err_set(&err, SL_EINVAL,
+                   "--upstream needs --http-listen (shim-only mode)");
+        status = fail(EXIT_USAGE, &err);
+        goto out;
+    }
+    if (wait_for_stop() < 0)
+        status = EXIT_FAIL;
+out:
+    sl_shim_stop(shim);
+    sl_server_stop(srv, cfg.shutdown_grace_ms);
+    sl_store_close(imported);
+    grpc_shutdown_blocking();
+    if (status == 0)
+        sl_log(SL_LOG_INFO, "stopped");
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    /* Before any thread exists, so every thread inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (argc >= 2 && strcmp(argv[1], "import") == 0)
+        return cmd_import(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 2, argv + 2);
+    return cmd_serve(argc - 1, argv + 1);
+}

@@ -1,0 +1,52 @@
+/* render_json.h -- the REST body of QueryServiceLogs, written by hand
+ *
+ * The shim's hot path: one pass over the protobuf-c response into a
+ * growable buffer, no JSON library, no intermediate tree.
+ *
+ * Output (DESIGN section 3, spec "Response (200)"): compact JSON, no
+ * whitespace between tokens, followed by one "\n". Keys in the spec's
+ * table order. Numbers are JSON numbers. Field presence follows
+ * r->infer_type:
+ *   REAL_TIME  config[].weight and config[].instance_count (0 is printed)
+ *   EDGE       logs[].success_num, logs[].failed_num, logs[].result_detail
+ *              ([] when empty)
+ *   other      (UNSPECIFIED, BATCH, a value newer than this build) neither
+ * config[].specification and config[].envs (an object, in stored order)
+ * are always present; infer_type itself is never in the body.
+ *
+ * Enum values this build does not know (a newer server) render as
+ * "UNKNOWN" for logs[].result and "unknown" for result_detail[].operation
+ * (the spelling follows each field's documented case); the *_UNSPECIFIED
+ * value (0) renders the same way.
+ *
+ * Strings (RFC 8259): '"' and '\\' escaped; \b \f \n \r \t by name; other
+ * bytes below 0x20 as \u00XX; DEL and valid UTF-8 pass through unchanged;
+ * each maximal invalid UTF-8 subsequence (bad lead byte, truncated or
+ * overlong sequence, surrogate, above U+10FFFF) becomes U+FFFD, so the
+ * output is always valid UTF-8 and valid JSON. '/' is not escaped.
+ *
+ * THREAD SAFETY: the functions are reentrant; they read r and write out.
+ */
+#ifndef SL_RENDER_JSON_H
+#define SL_RENDER_JSON_H
+
+#include "buf.h"
+#include "modelarts/v1/service_logs.pb-c.h"
+
+/* Appends the JSON body for r (and a final "\n") to out. r is only read;
+ * NULL strings in r are rendered as "". Returns SL_OK, or SL_ENOMEM when
+ * out ran out of memory (out->oom is set; its contents are then
+ * incomplete and the caller releases it with sl_buf_free()). */
+int sl_render_logs_json(const Modelarts__V1__QueryServiceLogsResponse *r,
+                        struct sl_buf *out);
+
+/* Appends {"error_code":"<sl_err_mcode(sl_code)>","error_msg":"<msg>"} and
+ * "\n" to out. msg NULL or empty: sl_strerror(sl_code). The caller checks
+ * out->oom. */
+void sl_render_error_json(int sl_code, const char *msg, struct sl_buf *out);
+
+/* Appends s as a JSON string (with its quotes), escaped as described
+ * above. s NULL: "". Exposed for the shim and the tests. */
+void sl_render_json_string(struct sl_buf *out, const char *s);
+
+#endif

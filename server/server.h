@@ -1,0 +1,33 @@
+/* server.h -- the gRPC server: listener, worker threads, shutdown */
+#ifndef SL_SERVER_H
+#define SL_SERVER_H
+
+#include "error.h"
+
+struct sl_server;
+
+struct sl_server_config {
+    const char *listen;    /* HOST:PORT; port 0 picks a free port */
+    const char *backend;   /* store URI, opened once per worker thread */
+    int threads;           /* worker threads, >= 1 */
+    int slots;             /* pre-posted request slots per thread, >= 1 */
+    int max_request_bytes; /* largest request message accepted */
+};
+
+/* Opens one store connection per thread, binds, starts serving. On success
+ * *out is owned by the caller and released with sl_server_stop(); on
+ * failure *out is NULL, err names the problem (busy port, bad backend),
+ * and nothing is left running. Call grpc_init() before; not thread-safe
+ * against itself. */
+int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
+                    struct sl_err *err);
+
+/* The port the server listens on (useful with port 0). */
+int sl_server_port(const struct sl_server *srv);
+
+/* Stops accepting, lets in-flight calls finish for up to grace_ms, cancels
+ * what remains, drains every queue, joins the workers, closes the stores
+ * and frees srv. Accepts NULL. Call from one thread, once. */
+void sl_server_stop(struct sl_server *srv, int grace_ms);
+
+#endif

@@ -1,0 +1,23 @@
+/* status.h -- google.rpc.Status error details for gRPC trailers */
+#ifndef SL_STATUS_H
+#define SL_STATUS_H
+
+#include <grpc/slice.h>
+
+#include "error.h"
+
+#define SL_STATUS_DETAILS_KEY "grpc-status-details-bin"
+#define SL_ERROR_DOMAIN "modelarts"
+
+/* Packs google.rpc.Status{code, message, details: [Any(ErrorInfo{reason:
+ * ModelArts code of err_code, domain: "modelarts"})]} into *out.
+ * Owner: the caller unrefs *out. SL_OK, or SL_ENOMEM (then *out is empty). */
+int sl_status_details_pack(int err_code, const char *message, grpc_slice *out);
+
+/* Reads the ErrorInfo reason out of a packed google.rpc.Status; writes ""
+ * when there is none. Never fails on hostile bytes. */
+void sl_status_details_reason(const void *data, size_t len, char *reason,
+                              size_t reason_len, char *message,
+                              size_t message_len);
+
+#endif

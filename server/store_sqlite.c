@@ -1,0 +1,461 @@
+/* store_sqlite.c -- SQLite storage backend ("sqlite:PATH")
+ *
+ * Threading: a struct sqlite_store is one connection, opened
+ * SQLITE_OPEN_NOMUTEX and used by one thread at a time (store.h), so SQLite
+ * takes no mutex on the hot path. Connections in one or many processes
+ * share the file through WAL: readers never wait for the importer and see
+ * all of an import or none of it; writers wait up to SQLITE_BUSY_MS.
+ *
+ * Ownership: the connection owns its sqlite3 handle and its prepared
+ * statements. Column pointers die at the next sqlite3_step(), so a query
+ * copies every string and blob into the caller's page arena.
+ *
+ * Schema (version 1, in meta.schema_version):
+ *   meta(key TEXT PRIMARY KEY, value)
+ *   services(project_id, service_id, service_name, infer_type)
+ *       PRIMARY KEY(project_id, service_id), WITHOUT ROWID
+ *   logs(project_id, service_id, seq, update_time, body)
+ *       PRIMARY KEY(project_id, service_id, update_time, seq), WITHOUT ROWID
+ * seq is the log's index in its service's "logs" array in the import file,
+ * so re-importing a file writes byte-identical rows. body is the packed
+ * modelarts.v1.ServiceLog.
+ *
+ * A query is one statement (prepared at open, reset after use): a point
+ * read of the services key joined to one range of the logs key, already in
+ * (update_time, seq) order. EXPLAIN QUERY PLAN (SQLite 3.40):
+ *   SEARCH s USING PRIMARY KEY (project_id=? AND service_id=?)
+ *   SEARCH l USING PRIMARY KEY (project_id=? AND service_id=?
+ *                               [AND update_time=?]) LEFT-JOIN
+ * no SCAN, no TEMP B-TREE; test_store_contract.c checks it. One statement
+ * also means one read snapshot: the name and the logs come from the same
+ * import.
+ */
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+#define SQLITE_BUSY_MS 2000 /* how long a writer waits for the lock */
+
+struct sqlite_store {
+    struct sl_store base; /* must be first */
+    sqlite3 *db;          /* owned; this connection's handle */
+    sqlite3_stmt *q_all;  /* one service and all its logs */
+    sqlite3_stmt *q_at;   /* one service and its logs at ?3 */
+    sqlite3_stmt *q_ping; /* health check */
+    char path[];          /* the file, for messages */
+};
+
+/* Schema migrations: step i takes the schema from version i to i + 1, so
+ * the current version is the number of steps. To change the schema, append
+ * a step (never edit one that has shipped); open() runs the missing steps
+ * in one transaction. */
+static const char *const sqlite_migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value);"
+    "CREATE TABLE services("
+    "  project_id TEXT NOT NULL,"
+    "  service_id TEXT NOT NULL,"
+    "  service_name TEXT NOT NULL,"
+    "  infer_type INTEGER NOT NULL,"
+    "  PRIMARY KEY(project_id, service_id)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE logs("
+    "  project_id TEXT NOT NULL,"
+    "  service_id TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  update_time INTEGER NOT NULL,"
+    "  body BLOB NOT NULL,"
+    "  PRIMARY KEY(project_id, service_id, update_time, seq)"
+    ") WITHOUT ROWID;",
+};
+
+#define SQLITE_SCHEMA_VERSION                                                  \
+    ((int64_t)(sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0])))
+
+#define SQL_QUERY_HEAD                                                         \
+    "SELECT s.service_name, s.infer_type, l.body"                              \
+    " FROM services AS s LEFT JOIN logs AS l"                                  \
+    " ON l.project_id = s.project_id AND l.service_id = s.service_id"
+
+static const char sql_query_all[] =
+    SQL_QUERY_HEAD " WHERE s.project_id = ?1 AND s.service_id = ?2"
+                   " ORDER BY l.update_time, l.seq";
+static const char sql_query_at[] =
+    SQL_QUERY_HEAD " AND l.update_time = ?3"
+                   " WHERE s.project_id = ?1 AND s.service_id = ?2"
+                   " ORDER BY l.seq";
+static const char sql_ping[] =
+    "SELECT value FROM meta WHERE key = 'schema_version'";
+
+/* Sets err to "sqlite:PATH: <what><sqlite's message>" and returns code. */
+static int db_error(struct sqlite_store *st, int code, const char *what,
+                    struct sl_err *err)
+{
+    return sl_err_set(err, code, "sqlite:%.160s: %s%s", st->path, what,
+                      st->db ? sqlite3_errmsg(st->db) : "out of memory");
+}
+
+/* The sl_err code for a failed open or schema step. */
+static int open_code(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_NOTADB:
+        return SL_EINVAL;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return SL_EUNAVAIL;
+    case SQLITE_NOMEM:
+        return SL_ENOMEM;
+    default:
+        return SL_EIO;
+    }
+}
+
+static int exec(struct sqlite_store *st, const char *sql, struct sl_err *err)
+{
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? SL_OK : db_error(st, open_code(rc), "", err);
+}
+
+/* Reads meta.schema_version into *v: 0 for an empty database, -1 for one
+ * that has tables but no schema_version (not ours). */
+static int read_version(struct sqlite_store *st, int64_t *v, struct sl_err *err)
+{
+    static const char tables[] =
+        "SELECT count(*), coalesce(sum(name = 'meta'), 0) FROM sqlite_master";
+    sqlite3_stmt *s = NULL;
+    int rc = SL_OK, src;
+
+    *v = 0;
+    src = sqlite3_prepare_v2(st->db, tables, -1, &s, NULL);
+    if (src == SQLITE_OK && (src = sqlite3_step(s)) == SQLITE_ROW &&
+        sqlite3_column_int(s, 0) > 0) {
+        bool has_meta = sqlite3_column_int(s, 1) > 0;
+        sqlite3_finalize(s);
+        s = NULL;
+        *v = -1;
+        if (has_meta) {
+            src = sqlite3_prepare_v2(st->db, sql_ping, -1, &s, NULL);
+            if (src == SQLITE_OK && (src = sqlite3_step(s)) == SQLITE_ROW)
+                *v = sqlite3_column_int64(s, 0);
+        }
+    }
+    if (src != SQLITE_OK && src != SQLITE_ROW && src != SQLITE_DONE)
+        rc = db_error(st, open_code(src), "", err);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* SL_OK when this code can use or migrate schema version v. */
+static int check_version(struct sqlite_store *st, int64_t v, struct sl_err *err)
+{
+    if (v < 0)
+        return sl_err_set(err, SL_EINVAL,
+                          "sqlite:%.160s: not a servicelogs database (it has "
+                          "tables but no meta.schema_version)",
+                          st->path);
+    if (v > SQLITE_SCHEMA_VERSION)
+        return sl_err_set(err, SL_EINVAL,
+                          "sqlite:%.160s: schema version %lld is not "
+                          "supported by this server (it supports up to "
+                          "%lld); use a newer servicelogs-server",
+                          st->path, (long long)v,
+                          (long long)SQLITE_SCHEMA_VERSION);
+    return SL_OK;
+}
+
+/* Brings the schema to SQLITE_SCHEMA_VERSION; refuses a newer or foreign
+ * one. */
+static int migrate(struct sqlite_store *st, struct sl_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t v;
+    int rc;
+
+    if ((rc = read_version(st, &v, err)) != SL_OK ||
+        (rc = check_version(st, v, err)) != SL_OK)
+        return rc;
+    if (v == SQLITE_SCHEMA_VERSION)
+        return SL_OK; /* the common case: no write lock taken */
+    if ((rc = exec(st, "BEGIN IMMEDIATE", err)) != SL_OK)
+        return rc;
+    /* Read again under the lock: another process may have migrated. */
+    if ((rc = read_version(st, &v, err)) != SL_OK ||
+        (rc = check_version(st, v, err)) != SL_OK)
+        goto out;
+    for (; v < SQLITE_SCHEMA_VERSION; v++)
+        if ((rc = exec(st, sqlite_migrations[v], err)) != SL_OK)
+            goto out;
+    if (sqlite3_prepare_v2(st->db,
+                           "INSERT OR REPLACE INTO meta(key, value)"
+                           " VALUES('schema_version', ?1)",
+                           -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 1, v) != SQLITE_OK ||
+        sqlite3_step(s) != SQLITE_DONE) {
+        rc = db_error(st, SL_EIO, "", err);
+        goto out;
+    }
+    rc = exec(st, "COMMIT", err);
+out:
+    sqlite3_finalize(s);
+    if (!sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int prepare(struct sqlite_store *st, const char *sql, sqlite3_stmt **out,
+                   struct sl_err *err)
+{
+    int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out,
+                                NULL);
+    return rc == SQLITE_OK ? SL_OK : db_error(st, open_code(rc), "", err);
+}
+
+static void sqlite_close(struct sl_store *base)
+{
+    struct sqlite_store *st = (struct sqlite_store *)base;
+    if (!st)
+        return;
+    sqlite3_finalize(st->q_all);
+    sqlite3_finalize(st->q_at);
+    sqlite3_finalize(st->q_ping);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+static int sqlite_open(const struct sl_store_type *type, const char *arg,
+                       struct sl_store **out, struct sl_err *err)
+{
+    struct sqlite_store *st = NULL;
+    int rc = SL_OK;
+
+    *out = NULL;
+    if (!arg || !*arg)
+        return sl_err_set(err, SL_EINVAL,
+                          "sqlite: needs a database file (sqlite:PATH)");
+    if (strcmp(arg, ":memory:") == 0)
+        return sl_err_set(err, SL_EINVAL,
+                          "sqlite::memory: would give every connection its "
+                          "own empty database; use memory: instead");
+    size_t n = strlen(arg);
+    st = calloc(1, sizeof(*st) + n + 1);
+    if (!st)
+        return sl_err_set(err, SL_ENOMEM, "sqlite: out of memory");
+    st->base.type = type;
+    memcpy(st->path, arg, n + 1);
+
+    int src = sqlite3_open_v2(
+        arg, &st->db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        rc = db_error(st, open_code(src), "", err);
+        goto out;
+    }
+    sqlite3_busy_timeout(st->db, SQLITE_BUSY_MS);
+    /* The first statement reads the file: a file that is not a database
+     * fails here with "file is not a database". */
+    if ((rc = exec(st, "PRAGMA journal_mode=WAL", err)) != SL_OK ||
+        (rc = exec(st, "PRAGMA synchronous=NORMAL", err)) != SL_OK ||
+        (rc = migrate(st, err)) != SL_OK ||
+        (rc = prepare(st, sql_query_all, &st->q_all, err)) != SL_OK ||
+        (rc = prepare(st, sql_query_at, &st->q_at, err)) != SL_OK)
+        goto out;
+    rc = prepare(st, sql_ping, &st->q_ping, err);
+out:
+    if (rc != SL_OK) {
+        sqlite_close(&st->base);
+        return rc;
+    }
+    *out = &st->base;
+    return SL_OK;
+}
+
+static int nomem(struct sl_err *err)
+{
+    return sl_err_set(err, SL_ENOMEM, "sqlite: out of memory reading logs");
+}
+
+/* The sl_err code for a failed read. */
+static int query_code(int rc)
+{
+    return (rc & 0xff) == SQLITE_NOMEM ? SL_ENOMEM : SL_EUNAVAIL;
+}
+
+static int sqlite_query_logs(struct sl_store *base,
+                             const struct sl_log_query *q,
+                             struct sl_log_page *out, struct sl_err *err)
+{
+    struct sqlite_store *st = (struct sqlite_store *)base;
+    sqlite3_stmt *s = q->update_time ? st->q_at : st->q_all;
+    size_t cap = 0;
+    bool found = false;
+    int rc = SL_OK, src;
+
+    sl_log_page_init(out);
+    if (sqlite3_bind_text(s, 1, q->project_id, -1, SQLITE_STATIC) ||
+        sqlite3_bind_text(s, 2, q->service_id, -1, SQLITE_STATIC) ||
+        (q->update_time && sqlite3_bind_int64(s, 3, q->update_time))) {
+        rc = db_error(st, SL_EINTERNAL, "", err);
+        goto out;
+    }
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (!found) {
+            found = true;
+            out->infer_type = sqlite3_column_int(s, 1);
+            out->service_id = sl_arena_strndup(&out->arena, q->service_id,
+                                               strlen(q->service_id));
+            out->service_name = sl_arena_strndup(
+                &out->arena, (const char *)sqlite3_column_text(s, 0),
+                (size_t)sqlite3_column_bytes(s, 0));
+            if (!out->service_id || !out->service_name) {
+                rc = nomem(err);
+                goto out;
+            }
+        }
+        if (sqlite3_column_type(s, 2) == SQLITE_NULL)
+            continue; /* the LEFT JOIN's row for a service without logs */
+        if (out->n_logs == cap) {
+            size_t ncap = cap ? 2 * cap : 8;
+            struct sl_blob *v = sl_arena_alloc(&out->arena, ncap * sizeof(*v));
+            if (!v) {
+                rc = nomem(err);
+                goto out;
+            }
+            if (cap)
+                memcpy(v, out->logs, cap * sizeof(*v));
+            out->logs = v;
+            cap = ncap;
+        }
+        const void *body = sqlite3_column_blob(s, 2);
+        size_t len = (size_t)sqlite3_column_bytes(s, 2);
+        uint8_t *copy = sl_arena_alloc(&out->arena, len);
+        if (!copy) {
+            rc = nomem(err);
+            goto out;
+        }
+        if (len)
+            memcpy(copy, body, len);
+        out->logs[out->n_logs].data = copy;
+        out->logs[out->n_logs].len = len;
+        out->n_logs++;
+    }
+    if (src != SQLITE_DONE)
+        rc = db_error(st, query_code(src), "", err);
+    else if (!found)
+        rc = sl_err_set(err, SL_ENOTFOUND, "service %s not found in project %s",
+                        q->service_id, q->project_id);
+out:
+    sqlite3_reset(s);
+    if (rc != SL_OK)
+        sl_log_page_free(out);
+    return rc;
+}
+
+/* The sl_err code for a failed import step. */
+static int import_code(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return SL_EUNAVAIL;
+    case SQLITE_NOMEM:
+        return SL_ENOMEM;
+    default:
+        return SL_EIO;
+    }
+}
+
+/* Runs s once (it returns no rows) and resets it. */
+static int step_once(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int sqlite_import(struct sl_store *base,
+                         const struct sl_import_service *svcs, size_t n,
+                         struct sl_err *err)
+{
+    struct sqlite_store *st = (struct sqlite_store *)base;
+    sqlite3_stmt *put_svc = NULL, *del_logs = NULL, *put_log = NULL;
+    int rc = SL_OK, src;
+
+    if ((src = sqlite3_prepare_v2(
+             st->db,
+             "INSERT OR REPLACE INTO services(project_id, service_id,"
+             " service_name, infer_type) VALUES(?1, ?2, ?3, ?4)",
+             -1, &put_svc, NULL)) != SQLITE_OK ||
+        (src = sqlite3_prepare_v2(st->db,
+                                  "DELETE FROM logs WHERE project_id = ?1"
+                                  " AND service_id = ?2",
+                                  -1, &del_logs, NULL)) != SQLITE_OK ||
+        (src = sqlite3_prepare_v2(
+             st->db,
+             "INSERT INTO logs(project_id, service_id, seq, update_time,"
+             " body) VALUES(?1, ?2, ?3, ?4, ?5)",
+             -1, &put_log, NULL)) != SQLITE_OK ||
+        (src = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) !=
+            SQLITE_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct sl_import_service *v = &svcs[i];
+        sqlite3_bind_text(put_svc, 1, v->project_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(put_svc, 2, v->service_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(put_svc, 3, v->service_name, -1, SQLITE_STATIC);
+        sqlite3_bind_int(put_svc, 4, v->infer_type);
+        sqlite3_bind_text(del_logs, 1, v->project_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(del_logs, 2, v->service_id, -1, SQLITE_STATIC);
+        if ((src = step_once(put_svc)) != SQLITE_OK ||
+            (src = step_once(del_logs)) != SQLITE_OK)
+            goto out;
+        sqlite3_bind_text(put_log, 1, v->project_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(put_log, 2, v->service_id, -1, SQLITE_STATIC);
+        for (size_t j = 0; j < v->n_logs; j++) {
+            const struct sl_import_log *l = &v->logs[j];
+            sqlite3_bind_int64(put_log, 3, (sqlite3_int64)j);
+            sqlite3_bind_int64(put_log, 4, l->update_time);
+            /* a NULL pointer would bind NULL, not an empty blob */
+            sqlite3_bind_blob64(put_log, 5,
+                                l->body.len ? (const void *)l->body.data : "",
+                                l->body.len, SQLITE_STATIC);
+            if ((src = step_once(put_log)) != SQLITE_OK)
+                goto out;
+        }
+    }
+    src = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+out:
+    /* The message first: ROLLBACK replaces sqlite3_errmsg(). */
+    if (src != SQLITE_OK)
+        rc = db_error(st, import_code(src),
+                      "import failed, nothing changed: ", err);
+    if (!sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_finalize(put_svc);
+    sqlite3_finalize(del_logs);
+    sqlite3_finalize(put_log);
+    return rc;
+}
+
+static int sqlite_ping(struct sl_store *base, struct sl_err *err)
+{
+    struct sqlite_store *st = (struct sqlite_store *)base;
+    int src = sqlite3_step(st->q_ping);
+    int rc = src == SQLITE_ROW ? SL_OK : db_error(st, SL_EUNAVAIL, "", err);
+    sqlite3_reset(st->q_ping);
+    return rc;
+}
+
+const struct sl_store_type sl_store_sqlite = {
+    .version = 1,
+    .name = "sqlite",
+    .open = sqlite_open,
+    .query_logs = sqlite_query_logs,
+    .import = sqlite_import,
+    .ping = sqlite_ping,
+    .close = sqlite_close,
+};

@@ -1,0 +1,107 @@
+/* store_template.c -- how to add a storage backend (not built)
+ *
+ * Like SQLite's templatevtab.c: a backend that compiles and does nothing,
+ * with the contract of every slot beside it. server/CMakeLists.txt leaves
+ * this file out of sl_core.
+ *
+ * To add backend "foo":
+ *   1. Copy this file to server/store_foo.c and rename template -> foo.
+ *      The file exports exactly one symbol, sl_store_foo; everything else
+ *      is static (`nm -g --defined-only store_foo.c.o` shows one line).
+ *   2. Register it in server/store.c: an extern declaration and a row in
+ *      sl_store_types[] (inside #ifdef SL_WITH_FOO when it needs a library
+ *      that may be missing, with the option and link line in CMake).
+ *   3. Add one row to the backends table of
+ *      tests/unit/test_store_contract.c; the whole contract suite then
+ *      runs against it. Add backend-specific cases in their own group.
+ *   4. Document the URI in DESIGN section 5.
+ *
+ * The contract, in short (store.h has it in full):
+ *   - Every slot is non-NULL. A new slot is appended after a `v2 starts`
+ *     comment and read only when type->version says it exists.
+ *   - A connection is used by one thread at a time; state shared between
+ *     connections is the backend's to lock (see store_mem.c).
+ *   - A failing call changes nothing, leaves its out-params empty and
+ *     explains itself in err ("foo:WHERE: what went wrong").
+ *   - Logs are opaque packed modelarts.v1.ServiceLog bytes: store them as
+ *     given and return them in (update_time, file order) order.
+ */
+#include <stdlib.h>
+
+#include "store.h"
+
+struct template_store {
+    struct sl_store base; /* must be first */
+    /* the connection's handle, prepared statements, ... */
+};
+
+/* arg: the URI after "template:". On success *out is the caller's, freed by
+ * close(); on failure *out is NULL and nothing leaks. Prepare what every
+ * query needs here, so the query path allocates as little as possible. */
+static int template_open(const struct sl_store_type *type, const char *arg,
+                         struct sl_store **out, struct sl_err *err)
+{
+    (void)arg;
+    *out = NULL;
+    struct template_store *st = calloc(1, sizeof(*st));
+    if (!st)
+        return sl_err_set(err, SL_ENOMEM, "template: out of memory");
+    st->base.type = type;
+    *out = &st->base;
+    return SL_OK;
+}
+
+/* Fill out (start with sl_log_page_init): service_id, service_name,
+ * infer_type, and the logs (only those at q->update_time when it is not 0),
+ * oldest first, ties in file order. Copy everything into out->arena: the
+ * caller frees the page with sl_log_page_free(). SL_ENOTFOUND when the
+ * (project_id, service_id) pair is not stored (a found service may have
+ * zero logs); SL_EUNAVAIL when the storage cannot be read. On failure
+ * leave out empty (sl_log_page_free). */
+static int template_query_logs(struct sl_store *st,
+                               const struct sl_log_query *q,
+                               struct sl_log_page *out, struct sl_err *err)
+{
+    (void)st;
+    sl_log_page_init(out);
+    return sl_err_set(err, SL_ENOTFOUND, "service %s not found in project %s",
+                      q->service_id, q->project_id);
+}
+
+/* In one transaction: for each service, replace its row and all its logs
+ * with the given ones (remember each log's index: it orders ties). Any
+ * failure rolls everything back. Importing the same services again must
+ * leave the storage as it was. svcs is the caller's: copy what you keep. */
+static int template_import(struct sl_store *st,
+                           const struct sl_import_service *svcs, size_t n,
+                           struct sl_err *err)
+{
+    (void)st;
+    (void)svcs;
+    (void)n;
+    return sl_err_set(err, SL_EIO, "template: read-only");
+}
+
+/* A cheap round trip to the storage: SL_OK, or SL_EUNAVAIL and why. */
+static int template_ping(struct sl_store *st, struct sl_err *err)
+{
+    (void)st;
+    (void)err;
+    return SL_OK;
+}
+
+/* Release everything open() acquired; accept NULL. */
+static void template_close(struct sl_store *st)
+{
+    free(st);
+}
+
+const struct sl_store_type sl_store_template = {
+    .version = 1,
+    .name = "template",
+    .open = template_open,
+    .query_logs = template_query_logs,
+    .import = template_import,
+    .ping = template_ping,
+    .close = template_close,
+};

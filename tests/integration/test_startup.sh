@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# test_startup.sh -- start-up failures exit non-zero with one clear line;
+# import is all-or-nothing and idempotent; the memory backend serves an
+# --import file.
+. "$(dirname "$0")/lib.sh"
+
+# expect_fail NAME STATUS NEEDLE ARGS...: runs the server, which must exit
+# with STATUS at once and print one line containing NEEDLE.
+expect_fail() {
+  local name=$1 want=$2 needle=$3
+  shift 3
+  local rc=0
+  timeout 10 "$SERVER" "$@" >"$T/out" 2>"$T/err" || rc=$?
+  check "$name: exit status" "$want" "$rc"
+  local err
+  err=$(grep -v '^[0-9T:.-]*Z info ' "$T/err" || true)
+  contains "$name: message" "$needle" "$err"
+  check "$name: one line" 1 "$(printf '%s\n' "$err" | wc -l)"
+}
+
+P=$(free_port)
+expect_fail "unknown flag" 2 "unknown option '--bogus'" serve --bogus
+expect_fail "bad threads value" 2 "--threads: 'x' is not an integer from 0 to 256" --threads x
+expect_fail "bad timeout value" 2 "--upstream-timeout" --upstream-timeout=soon
+SERVICELOGS_THREADS=lots expect_fail "bad env value" 2 "SERVICELOGS_THREADS" --grpc-listen=127.0.0.1:$P --http-listen=
+expect_fail "unknown backend scheme" 1 "unknown backend scheme 'mongo'" --backend mongo://x --grpc-listen=127.0.0.1:$P --http-listen=
+echo "this is not a database, just text that is long enough to have a header ......................................" >"$T/notdb"
+expect_fail "file that is not a database" 1 "$T/notdb" --backend "sqlite:$T/notdb" --grpc-listen=127.0.0.1:$P --http-listen=
+expect_fail "sqlite path in a missing directory" 1 "$T/missing/x.db" --backend "sqlite:$T/missing/x.db" --grpc-listen=127.0.0.1:$P --http-listen=
+
+# busy gRPC port (gRPC 1.51 would share it silently through SO_REUSEPORT)
+BUSY=$(free_port)
+$PY -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(60)' "$BUSY" &
+PIDS+=($!)
+wait_port "$BUSY"
+expect_fail "busy gRPC port" 1 "cannot listen on 127.0.0.1:$BUSY" --backend memory: --grpc-listen=127.0.0.1:$BUSY --http-listen=
+expect_fail "busy HTTP port" 1 "127.0.0.1:$BUSY" --backend memory: --grpc-listen=127.0.0.1:$P --http-listen=127.0.0.1:$BUSY
+
+# a second server on a port our own server holds
+GP=$(free_port)
+start_server "$T/s1.log" --backend memory: --grpc-listen=127.0.0.1:$GP --http-listen=
+expect_fail "port held by another servicelogs" 1 "cannot listen on 127.0.0.1:$GP" --backend memory: --grpc-listen=127.0.0.1:$GP --http-listen=
+stop_server "$SERVER_PID" && pass "SIGTERM exits 0" || fail "SIGTERM exit status"
+
+# import: all or nothing, idempotent, errors name the JSON path
+DB=$T/imp.db
+"$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" 2>/dev/null
+dump1=$(sqlite3 "$DB" .dump)
+"$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" 2>/dev/null
+check "re-import leaves the database unchanged" "$dump1" "$(sqlite3 "$DB" .dump)"
+sed 's/"FAIL"/"BROKEN"/' "$SL_SRC/demo/demo.json" >"$T/bad.json"
+sed -i 's/"mnist"/"renamed"/' "$T/bad.json"
+rc=0
+"$SERVER" import --backend "sqlite:$DB" "$T/bad.json" 2>"$T/err" || rc=$?
+check "bad import: exit status" 1 "$rc"
+contains "bad import: names the path" "services[1].logs[0].result: expected SUCCESS, FAIL or RUNNING" "$(cat "$T/err")"
+check "bad import wrote nothing" "$dump1" "$(sqlite3 "$DB" .dump)"
+rc=0
+"$SERVER" import --backend "sqlite:$DB" "$T/missing.json" 2>"$T/err" || rc=$?
+check "missing import file: exit status" 1 "$rc"
+contains "missing import file: names it" "$T/missing.json" "$(cat "$T/err")"
+rc=0
+"$SERVER" import --backend "sqlite:$DB" 2>"$T/err" || rc=$?
+check "import without FILE: usage" 2 "$rc"
+
+# memory backend with --import, and a clean SIGTERM
+GP=$(free_port)
+start_server "$T/mem.log" --backend memory: --import "$SL_SRC/demo/demo.json" \
+  --grpc-listen=127.0.0.1:$GP --http-listen=
+out=$("$CLI" query --addr 127.0.0.1:$GP --project demo-project --service mnist-svc)
+check "memory backend serves the imported file" "$(cat "$SL_SRC/tests/integration/expected/mnist.json")" "$out"
+stop_server "$SERVER_PID" && pass "memory: SIGTERM exits 0" || fail "memory: SIGTERM exit status"
+finish

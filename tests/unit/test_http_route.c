@@ -1,0 +1,245 @@
+/* test_http_route.c -- the shim's router, table-driven
+ *
+ * sl_shim_route() is pure, so each case is one row: method and request
+ * target in, the error row (or the ids and update_time) out. The HTTP
+ * status and ModelArts code of each outcome come from the error table and
+ * are checked once at the end.
+ */
+#include "sl_test.h"
+
+#include <string.h>
+
+#include "http_shim.h"
+
+#define ID64 "0123456789012345678901234567890123456789012345678901234567890123"
+#define ID65 ID64 "4"
+#define LOGS(p, s) "/v1/" p "/services/" s "/logs"
+
+struct route_case {
+    const char *method;
+    const char *url;
+    int want;            /* SL_OK or the error code */
+    const char *project; /* expected on SL_OK */
+    const char *service; /* expected on SL_OK */
+    int64_t update_time; /* expected on SL_OK */
+};
+
+#define OK(m, u, p, s, t)                                                      \
+    {                                                                          \
+        m, u, SL_OK, p, s, t                                                   \
+    }
+#define ERR(m, u, code)                                                        \
+    {                                                                          \
+        m, u, code, NULL, NULL, 0                                              \
+    }
+
+static const struct route_case cases[] = {
+    /* The one route. */
+    OK("GET", LOGS("p1", "s1"), "p1", "s1", 0),
+    OK("HEAD", LOGS("p1", "s1"), "p1", "s1", 0),
+    OK("GET", LOGS("Proj_-9", "svc-A_0"), "Proj_-9", "svc-A_0", 0),
+    OK("GET", LOGS(ID64, ID64), ID64, ID64, 0),
+
+    /* update_time. */
+    OK("GET", LOGS("p", "s") "?update_time=123", "p", "s", 123),
+    OK("GET", LOGS("p", "s") "?update_time=0", "p", "s", 0),
+    OK("GET", LOGS("p", "s") "?update_time=9223372036854775807", "p", "s",
+       INT64_MAX),
+    OK("GET", LOGS("p", "s") "?update_time=00042", "p", "s", 42),
+    OK("HEAD", LOGS("p", "s") "?update_time=7", "p", "s", 7),
+    ERR("GET", LOGS("p", "s") "?update_time=9223372036854775808", SL_EINVAL),
+    ERR("GET", LOGS("p", "s") "?update_time=99999999999999999999999",
+        SL_EINVAL),
+    ERR("GET", LOGS("p", "s") "?update_time=-1", SL_EINVAL),
+    ERR("GET", LOGS("p", "s") "?update_time=+1", SL_EINVAL),
+    ERR("GET", LOGS("p", "s") "?update_time=1.5", SL_EINVAL),
+    ERR("GET", LOGS("p", "s") "?update_time=abc", SL_EINVAL),
+    ERR("GET", LOGS("p", "s") "?update_time=12a", SL_EINVAL),
+    ERR("GET", LOGS("p", "s") "?update_time=%31", SL_EINVAL),
+    ERR("GET", LOGS("p", "s") "?update_time=", SL_EINVAL),
+    ERR("GET", LOGS("p", "s") "?update_time", SL_EINVAL),
+    ERR("GET", LOGS("p", "s") "?update_time= 1", SL_EINVAL),
+    OK("GET", LOGS("p", "s") "?update_time=1&update_time=x", "p", "s", 1),
+
+    /* Unknown query parameters are ignored. */
+    OK("GET", LOGS("p", "s") "?", "p", "s", 0),
+    OK("GET", LOGS("p", "s") "?&&", "p", "s", 0),
+    OK("GET", LOGS("p", "s") "?foo=bar", "p", "s", 0),
+    OK("GET", LOGS("p", "s") "?limit=10&offset", "p", "s", 0),
+    OK("GET", LOGS("p", "s") "?foo=bar&update_time=5&x", "p", "s", 5),
+    OK("GET", LOGS("p", "s") "?update_timex=5", "p", "s", 0),
+    OK("GET", LOGS("p", "s") "?xupdate_time=5", "p", "s", 0),
+    OK("GET", LOGS("p", "s") "?UPDATE_TIME=x", "p", "s", 0),
+    OK("GET", LOGS("p", "s") "?a=update_time=x", "p", "s", 0),
+
+    /* Ids: 1-64 of [A-Za-z0-9_-], as sent (no percent-decoding). */
+    ERR("GET", LOGS("", "s"), SL_EINVAL),
+    ERR("GET", LOGS("p", ""), SL_EINVAL),
+    ERR("GET", LOGS("", ""), SL_EINVAL),
+    ERR("GET", LOGS(ID65, "s"), SL_EINVAL),
+    ERR("GET", LOGS("p", ID65), SL_EINVAL),
+    ERR("GET", LOGS("p.1", "s"), SL_EINVAL),
+    ERR("GET", LOGS("p", "s 1"), SL_EINVAL),
+    ERR("GET", LOGS("p+1", "s"), SL_EINVAL),
+    ERR("GET", LOGS("p", "s:1"), SL_EINVAL),
+    ERR("GET", LOGS("p", "s\xc3\xa9"), SL_EINVAL),
+    ERR("GET", LOGS("p%2F1", "s"), SL_EINVAL),
+    ERR("GET", LOGS("p", "%73"), SL_EINVAL),
+    ERR("GET", LOGS("..", "s"), SL_EINVAL),
+    OK("GET", LOGS("p", "s") "?update_time=1", "p", "s", 1),
+    ERR("GET", LOGS("bad!", "s") "?update_time=x", SL_EINVAL),
+
+    /* Wrong methods on the route: 405, even with a bad id. */
+    ERR("POST", LOGS("p", "s"), SL_EMETHOD),
+    ERR("PUT", LOGS("p", "s"), SL_EMETHOD),
+    ERR("DELETE", LOGS("p", "s"), SL_EMETHOD),
+    ERR("PATCH", LOGS("p", "s"), SL_EMETHOD),
+    ERR("OPTIONS", LOGS("p", "s"), SL_EMETHOD),
+    ERR("TRACE", LOGS("p", "s"), SL_EMETHOD),
+    ERR("get", LOGS("p", "s"), SL_EMETHOD),
+    ERR("", LOGS("p", "s"), SL_EMETHOD),
+    ERR(NULL, LOGS("p", "s"), SL_EMETHOD),
+    ERR("POST", LOGS("bad!", "s"), SL_EMETHOD),
+    ERR("DELETE", LOGS("p", "s") "?update_time=x", SL_EMETHOD),
+
+    /* Everything else: 404, whatever the method. */
+    ERR("GET", LOGS("p", "s") "/", SL_ENOROUTE), /* trailing slash */
+    ERR("GET", LOGS("p", "s") "/extra", SL_ENOROUTE),
+    ERR("GET", LOGS("p", "s") "//", SL_ENOROUTE),
+    ERR("GET", "/v1/p/services/s", SL_ENOROUTE),
+    ERR("GET", "/v1/p/services/s/", SL_ENOROUTE),
+    ERR("GET", "/v1/p/services", SL_ENOROUTE),
+    ERR("GET", "/v1/services/s/logs", SL_ENOROUTE),
+    ERR("GET", "/v1/p/x/services/s/logs", SL_ENOROUTE),
+    ERR("GET", "/v1//p/services/s/logs", SL_ENOROUTE),
+    ERR("GET", "/v1/p/services//s/logs", SL_ENOROUTE),
+    ERR("GET", "//v1/p/services/s/logs", SL_ENOROUTE),
+    ERR("GET", "v1/p/services/s/logs", SL_ENOROUTE),
+    ERR("GET", "/v2/p/services/s/logs", SL_ENOROUTE),
+    ERR("GET", "/V1/p/services/s/logs", SL_ENOROUTE),
+    ERR("GET", "/v1/p/Services/s/logs", SL_ENOROUTE),
+    ERR("GET", "/v1/p/services/s/LOGS", SL_ENOROUTE),
+    ERR("GET", "/v1/p/services/s/log", SL_ENOROUTE),
+    ERR("GET", "/v1/p/service/s/logs", SL_ENOROUTE),
+    ERR("GET", "/v1/p/services/s/logs%2F", SL_ENOROUTE),
+    ERR("GET", "/v1/p%2Fservices%2Fs/logs", SL_ENOROUTE),
+    ERR("GET", "http://host/v1/p/services/s/logs", SL_ENOROUTE),
+    ERR("GET", "/", SL_ENOROUTE),
+    ERR("GET", "", SL_ENOROUTE),
+    ERR("GET", NULL, SL_ENOROUTE),
+    ERR("GET", "*", SL_ENOROUTE),
+    ERR("GET", "/v1", SL_ENOROUTE),
+    ERR("GET", "/v1/", SL_ENOROUTE),
+    ERR("GET", "/healthz", SL_ENOROUTE),
+    ERR("GET", "/metrics", SL_ENOROUTE),
+    ERR("GET", "/?/v1/p/services/s/logs", SL_ENOROUTE),
+    ERR("HEAD", "/nothing", SL_ENOROUTE),
+    ERR("POST", "/nothing", SL_ENOROUTE),
+    ERR("OPTIONS", "*", SL_ENOROUTE),
+    ERR("DELETE", LOGS("p", "s") "/", SL_ENOROUTE),
+};
+
+static void test_route_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct route_case *c = &cases[i];
+        struct sl_route rt;
+        struct sl_err err;
+        sl_err_clear(&err);
+        memset(&rt, 0x5a, sizeof(rt)); /* must be overwritten */
+        int rc = sl_shim_route(c->method, c->url, &rt, &err);
+        if (rc != c->want)
+            fail_msg("case %zu: %s %s: want %s, got %s (%s)", i,
+                     c->method ? c->method : "(null)",
+                     c->url ? c->url : "(null)", sl_err_name(c->want),
+                     sl_err_name(rc), err.msg);
+        if (rc != SL_OK) {
+            assert_int_equal(err.code, rc);
+            assert_true(err.msg[0] != '\0');
+            assert_null(rt.project_id);
+            assert_null(rt.service_id);
+            assert_int_equal(rt.update_time, 0);
+            continue;
+        }
+        if (rt.project_len != strlen(c->project) ||
+            memcmp(rt.project_id, c->project, rt.project_len) != 0 ||
+            rt.service_len != strlen(c->service) ||
+            memcmp(rt.service_id, c->service, rt.service_len) != 0)
+            fail_msg("case %zu: %s: got ids %.*s / %.*s", i, c->url,
+                     (int)rt.project_len, rt.project_id, (int)rt.service_len,
+                     rt.service_id);
+        assert_int_equal(rt.update_time, c->update_time);
+        assert_int_equal(rt.head, strcmp(c->method, "HEAD") == 0);
+    }
+}
+
+/* Error messages name the rule, never echo the request. */
+static void test_messages_do_not_echo(void **state)
+{
+    (void)state;
+    struct sl_route rt;
+    struct sl_err err;
+    const char *urls[] = {"/secret-path-xyz", LOGS("secret!xyz", "s"),
+                          LOGS("p", "s") "?update_time=secretxyz"};
+    int want[] = {SL_ENOROUTE, SL_EINVAL, SL_EINVAL};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(sl_shim_route("GET", urls[i], &rt, &err), want[i]);
+        assert_null(strstr(err.msg, "xyz"));
+    }
+    assert_int_equal(sl_shim_route("GET", LOGS("p", "bad id"), &rt, &err),
+                     SL_EINVAL);
+    assert_non_null(strstr(err.msg, "service_id"));
+    assert_int_equal(sl_shim_route("GET", LOGS("", "s"), &rt, &err), SL_EINVAL);
+    assert_non_null(strstr(err.msg, "project_id"));
+    assert_int_equal(
+        sl_shim_route("GET", LOGS("p", "s") "?update_time=x", &rt, &err),
+        SL_EINVAL);
+    assert_non_null(strstr(err.msg, "update_time"));
+}
+
+/* The helper for an update_time the HTTP library split out. */
+static void test_update_time_value(void **state)
+{
+    (void)state;
+    int64_t t = 99;
+    struct sl_err err;
+    assert_sl_ok(sl_shim_route_update_time(false, NULL, &t, &err), &err);
+    assert_int_equal(t, 0);
+    assert_sl_ok(sl_shim_route_update_time(true, "1700000000000", &t, &err),
+                 &err);
+    assert_int_equal(t, 1700000000000);
+    assert_sl_err(sl_shim_route_update_time(true, NULL, &t, &err), SL_EINVAL,
+                  &err);
+    assert_int_equal(t, 0);
+    assert_sl_err(sl_shim_route_update_time(true, "", &t, &err), SL_EINVAL,
+                  &err);
+    assert_sl_err(sl_shim_route_update_time(true, "1x", &t, &err), SL_EINVAL,
+                  &err);
+    assert_sl_err(sl_shim_route_update_time(true, "123456789012345678901234567",
+                                            &t, &err),
+                  SL_EINVAL, &err);
+}
+
+/* What the router's outcomes become on the wire (DESIGN section 4). */
+static void test_outcomes_map_to_http(void **state)
+{
+    (void)state;
+    assert_int_equal(sl_err_to_http(SL_ENOROUTE), 404);
+    assert_string_equal(sl_err_mcode(SL_ENOROUTE), "ModelArts.0104");
+    assert_int_equal(sl_err_to_http(SL_EMETHOD), 405);
+    assert_string_equal(sl_err_mcode(SL_EMETHOD), "ModelArts.2803");
+    assert_int_equal(sl_err_to_http(SL_EINVAL), 400);
+    assert_string_equal(sl_err_mcode(SL_EINVAL), "ModelArts.0101");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_route_table),
+        cmocka_unit_test(test_messages_do_not_echo),
+        cmocka_unit_test(test_update_time_value),
+        cmocka_unit_test(test_outcomes_map_to_http),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,519 @@
+/* test_render_json.c -- the REST body against the spec's tables
+ *
+ * Exact expected strings for each presence rule (real-time, edge, other),
+ * escaping and UTF-8 repair; every output is also parsed with jansson to
+ * prove it is valid JSON. Messages are built on the stack with the
+ * protobuf-c INIT macros (and once through pack/unpack), so nothing here
+ * allocates but the buffers.
+ */
+#include "sl_test.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "render_json.h"
+
+typedef Modelarts__V1__QueryServiceLogsResponse Resp;
+typedef Modelarts__V1__ServiceLog Log;
+typedef Modelarts__V1__ServiceConfig Config;
+typedef Modelarts__V1__ServiceConfig__EnvsEntry Env;
+typedef Modelarts__V1__NodeResult Node;
+
+/* Parses text with jansson (strict: one value, no duplicate keys) and
+ * fails the test when it is not valid JSON. The caller decrefs. */
+static json_t *must_parse(const char *text, size_t len)
+{
+    json_error_t jerr;
+    json_t *j =
+        json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!j)
+        fail_msg("invalid JSON (%s at %d): %.*s", jerr.text, jerr.position,
+                 (int)len, text);
+    return j;
+}
+
+/* Renders r, compares with want exactly, and parses it. */
+static void expect_json_render(const Resp *r, const char *want)
+{
+    struct sl_buf b;
+    sl_buf_init(&b);
+    assert_int_equal(sl_render_logs_json(r, &b), SL_OK);
+    assert_false(b.oom);
+    assert_int_equal(b.len, strlen(want));
+    if (memcmp(b.data, want, b.len) != 0)
+        fail_msg("got  %.*s\nwant %s", (int)b.len, b.data, want);
+    json_decref(must_parse(b.data, b.len));
+    sl_buf_free(&b);
+}
+
+/* Renders s alone as a JSON string (no trailing newline). */
+static char *render_string(const char *s, size_t *len)
+{
+    struct sl_buf b;
+    sl_buf_init(&b);
+    sl_render_json_string(&b, s);
+    sl_buf_putc(&b, '\0');
+    assert_false(b.oom);
+    *len = b.len - 1;
+    return b.data;
+}
+
+static void expect_json_string(const char *in, const char *want)
+{
+    size_t len;
+    char *got = render_string(in, &len);
+    if (strcmp(got, want) != 0)
+        fail_msg("input %s: got %s want %s", in, got, want);
+    json_decref(must_parse(got, len));
+    free(got);
+}
+
+/* The spec's example: real-time, one log, one config. */
+static void test_spec_example(void **state)
+{
+    (void)state;
+    Config c = MODELARTS__V1__SERVICE_CONFIG__INIT;
+    c.model_id = "xxxx";
+    c.model_name = "mnist";
+    c.model_version = "1.0.1";
+    c.weight = 70;
+    c.specification = "modelarts.vm.cpu.2u";
+    c.instance_count = 1;
+    Config *cs[] = {&c};
+    Log l = MODELARTS__V1__SERVICE_LOG__INIT;
+    l.update_time = 123432423;
+    l.result = MODELARTS__V1__UPDATE_RESULT__SUCCESS;
+    l.n_config = 1;
+    l.config = cs;
+    l.success_num = 5; /* edge-only fields: not rendered for real-time */
+    l.failed_num = 6;
+    Log *ls[] = {&l};
+    Resp r = MODELARTS__V1__QUERY_SERVICE_LOGS_RESPONSE__INIT;
+    r.service_id = "xxxx";
+    r.service_name = "mnist";
+    r.infer_type = MODELARTS__V1__INFER_TYPE__REAL_TIME;
+    r.n_logs = 1;
+    r.logs = ls;
+
+    expect_json_render(
+        &r, "{\"service_id\":\"xxxx\",\"service_name\":\"mnist\","
+            "\"logs\":[{\"update_time\":123432423,\"result\":\"SUCCESS\","
+            "\"config\":[{\"model_id\":\"xxxx\",\"model_name\":\"mnist\","
+            "\"model_version\":\"1.0.1\",\"weight\":70,"
+            "\"specification\":\"modelarts.vm.cpu.2u\","
+            "\"instance_count\":1,\"envs\":{}}]}]}\n");
+}
+
+/* The same document after a pack/unpack round trip (the shim's path),
+ * checked field by field through jansson: numbers are JSON integers. */
+static void test_spec_example_unpacked(void **state)
+{
+    (void)state;
+    Config c = MODELARTS__V1__SERVICE_CONFIG__INIT;
+    c.model_id = "xxxx";
+    c.model_name = "mnist";
+    c.model_version = "1.0.1";
+    c.weight = 70;
+    c.specification = "modelarts.vm.cpu.2u";
+    c.instance_count = 1;
+    Config *cs[] = {&c};
+    Log l = MODELARTS__V1__SERVICE_LOG__INIT;
+    l.update_time = 123432423;
+    l.result = MODELARTS__V1__UPDATE_RESULT__SUCCESS;
+    l.n_config = 1;
+    l.config = cs;
+    Log *ls[] = {&l};
+    Resp r = MODELARTS__V1__QUERY_SERVICE_LOGS_RESPONSE__INIT;
+    r.service_id = "xxxx";
+    r.service_name = "mnist";
+    r.infer_type = MODELARTS__V1__INFER_TYPE__REAL_TIME;
+    r.n_logs = 1;
+    r.logs = ls;
+
+    uint8_t wire[512];
+    size_t n = modelarts__v1__query_service_logs_response__pack(&r, wire);
+    Resp *u = modelarts__v1__query_service_logs_response__unpack(NULL, n, wire);
+    assert_non_null(u);
+    struct sl_buf b;
+    sl_buf_init(&b);
+    assert_int_equal(sl_render_logs_json(u, &b), SL_OK);
+    modelarts__v1__query_service_logs_response__free_unpacked(u, NULL);
+
+    json_t *j = must_parse(b.data, b.len);
+    assert_null(json_object_get(j, "infer_type"));
+    json_t *log = json_array_get(json_object_get(j, "logs"), 0);
+    assert_true(json_is_integer(json_object_get(log, "update_time")));
+    assert_int_equal(json_integer_value(json_object_get(log, "update_time")),
+                     123432423);
+    assert_null(json_object_get(log, "success_num"));
+    assert_null(json_object_get(log, "failed_num"));
+    assert_null(json_object_get(log, "result_detail"));
+    json_t *cfg = json_array_get(json_object_get(log, "config"), 0);
+    assert_true(json_is_integer(json_object_get(cfg, "weight")));
+    assert_int_equal(json_integer_value(json_object_get(cfg, "weight")), 70);
+    assert_true(json_is_object(json_object_get(cfg, "envs")));
+    json_decref(j);
+    sl_buf_free(&b);
+}
+
+/* Real-time prints weight and instance_count even when 0. */
+static void test_real_time_zero_printed(void **state)
+{
+    (void)state;
+    Config c = MODELARTS__V1__SERVICE_CONFIG__INIT;
+    c.model_id = "m";
+    Config *cs[] = {&c};
+    Log l = MODELARTS__V1__SERVICE_LOG__INIT;
+    l.result = MODELARTS__V1__UPDATE_RESULT__FAIL;
+    l.n_config = 1;
+    l.config = cs;
+    Log *ls[] = {&l};
+    Resp r = MODELARTS__V1__QUERY_SERVICE_LOGS_RESPONSE__INIT;
+    r.service_id = "s";
+    r.service_name = "n";
+    r.infer_type = MODELARTS__V1__INFER_TYPE__REAL_TIME;
+    r.n_logs = 1;
+    r.logs = ls;
+
+    expect_json_render(&r,
+                       "{\"service_id\":\"s\",\"service_name\":\"n\",\"logs\":["
+                       "{\"update_time\":0,\"result\":\"FAIL\",\"config\":["
+                       "{\"model_id\":\"m\",\"model_name\":\"\","
+                       "\"model_version\":\"\",\"weight\":0,"
+                       "\"specification\":\"\",\"instance_count\":0,"
+                       "\"envs\":{}}]}]}\n");
+}
+
+/* Edge: success_num, failed_num, result_detail; no weight/instance_count. */
+static void test_edge(void **state)
+{
+    (void)state;
+    Env e1 = MODELARTS__V1__SERVICE_CONFIG__ENVS_ENTRY__INIT;
+    e1.key = "A";
+    e1.value = "1";
+    Env e2 = MODELARTS__V1__SERVICE_CONFIG__ENVS_ENTRY__INIT;
+    e2.key = "B";
+    e2.value = "two";
+    Env *es[] = {&e1, &e2};
+    Config c = MODELARTS__V1__SERVICE_CONFIG__INIT;
+    c.model_id = "m1";
+    c.model_name = "mnist";
+    c.model_version = "2.0";
+    c.weight = 100; /* real-time only: not rendered */
+    c.specification = "edge.cpu";
+    c.instance_count = 3;
+    c.n_envs = 2;
+    c.envs = es;
+    Config *cs[] = {&c};
+    Node n1 = MODELARTS__V1__NODE_RESULT__INIT;
+    n1.node_id = "n1";
+    n1.node_name = "node one";
+    n1.operation = MODELARTS__V1__NODE_OPERATION__DEPLOY;
+    n1.result = 1;
+    Node n2 = MODELARTS__V1__NODE_RESULT__INIT;
+    n2.node_id = "n2";
+    n2.node_name = "node two";
+    n2.operation = MODELARTS__V1__NODE_OPERATION__DELETE;
+    n2.result = 0;
+    Node *ns[] = {&n1, &n2};
+    Log l1 = MODELARTS__V1__SERVICE_LOG__INIT;
+    l1.update_time = 1700000000000;
+    l1.result = MODELARTS__V1__UPDATE_RESULT__RUNNING;
+    l1.n_config = 1;
+    l1.config = cs;
+    l1.success_num = 1;
+    l1.failed_num = 1;
+    l1.n_result_detail = 2;
+    l1.result_detail = ns;
+    Log l2 = MODELARTS__V1__SERVICE_LOG__INIT; /* no nodes: [] */
+    l2.update_time = 1700000000001;
+    l2.result = MODELARTS__V1__UPDATE_RESULT__SUCCESS;
+    Log *ls[] = {&l1, &l2};
+    Resp r = MODELARTS__V1__QUERY_SERVICE_LOGS_RESPONSE__INIT;
+    r.service_id = "edge-1";
+    r.service_name = "edge service";
+    r.infer_type = MODELARTS__V1__INFER_TYPE__EDGE;
+    r.n_logs = 2;
+    r.logs = ls;
+
+    expect_json_render(
+        &r, "{\"service_id\":\"edge-1\",\"service_name\":\"edge service\","
+            "\"logs\":[{\"update_time\":1700000000000,\"result\":\"RUNNING\","
+            "\"config\":[{\"model_id\":\"m1\",\"model_name\":\"mnist\","
+            "\"model_version\":\"2.0\",\"specification\":\"edge.cpu\","
+            "\"envs\":{\"A\":\"1\",\"B\":\"two\"}}],"
+            "\"success_num\":1,\"failed_num\":1,\"result_detail\":["
+            "{\"node_id\":\"n1\",\"node_name\":\"node one\","
+            "\"operation\":\"deploy\",\"result\":true},"
+            "{\"node_id\":\"n2\",\"node_name\":\"node two\","
+            "\"operation\":\"delete\",\"result\":false}]},"
+            "{\"update_time\":1700000000001,\"result\":\"SUCCESS\","
+            "\"config\":[],\"success_num\":0,\"failed_num\":0,"
+            "\"result_detail\":[]}]}\n");
+}
+
+static void test_empty_logs(void **state)
+{
+    (void)state;
+    Resp r = MODELARTS__V1__QUERY_SERVICE_LOGS_RESPONSE__INIT;
+    r.service_id = "s-1";
+    r.service_name = "empty";
+    r.infer_type = MODELARTS__V1__INFER_TYPE__REAL_TIME;
+    expect_json_render(
+        &r,
+        "{\"service_id\":\"s-1\",\"service_name\":\"empty\",\"logs\":[]}\n");
+}
+
+/* UNSPECIFIED, BATCH and a newer infer_type: no optional field at all;
+ * unknown result/operation values. NULL strings render as "". */
+static void test_unknown_enums(void **state)
+{
+    (void)state;
+    Config c = MODELARTS__V1__SERVICE_CONFIG__INIT;
+    c.model_id = NULL;
+    c.weight = 9;
+    Config *cs[] = {&c};
+    Node n = MODELARTS__V1__NODE_RESULT__INIT;
+    n.operation = (Modelarts__V1__NodeOperation)7;
+    Node *ns[] = {&n};
+    Log l = MODELARTS__V1__SERVICE_LOG__INIT;
+    l.result = (Modelarts__V1__UpdateResult)42;
+    l.n_config = 1;
+    l.config = cs;
+    l.n_result_detail = 1;
+    l.result_detail = ns;
+    Log *ls[] = {&l};
+    Resp r = MODELARTS__V1__QUERY_SERVICE_LOGS_RESPONSE__INIT;
+    r.service_id = NULL;
+    r.service_name = "x";
+    r.n_logs = 1;
+    r.logs = ls;
+    const char *want =
+        "{\"service_id\":\"\",\"service_name\":\"x\",\"logs\":[{"
+        "\"update_time\":0,\"result\":\"UNKNOWN\",\"config\":[{"
+        "\"model_id\":\"\",\"model_name\":\"\",\"model_version\":\"\","
+        "\"specification\":\"\",\"envs\":{}}]}]}\n";
+
+    int types[] = {MODELARTS__V1__INFER_TYPE__INFER_TYPE_UNSPECIFIED,
+                   MODELARTS__V1__INFER_TYPE__BATCH, 17};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        r.infer_type = (Modelarts__V1__InferType)types[i];
+        expect_json_render(&r, want);
+    }
+    l.result = MODELARTS__V1__UPDATE_RESULT__UPDATE_RESULT_UNSPECIFIED;
+    expect_json_render(&r, want);
+
+    /* An edge service shows the unknown operation. */
+    r.infer_type = MODELARTS__V1__INFER_TYPE__EDGE;
+    expect_json_render(
+        &r, "{\"service_id\":\"\",\"service_name\":\"x\",\"logs\":[{"
+            "\"update_time\":0,\"result\":\"UNKNOWN\",\"config\":[{"
+            "\"model_id\":\"\",\"model_name\":\"\",\"model_version\":\"\","
+            "\"specification\":\"\",\"envs\":{}}],\"success_num\":0,"
+            "\"failed_num\":0,\"result_detail\":[{\"node_id\":\"\","
+            "\"node_name\":\"\",\"operation\":\"unknown\","
+            "\"result\":false}]}]}\n");
+}
+
+static void test_int64_extremes(void **state)
+{
+    (void)state;
+    Log l1 = MODELARTS__V1__SERVICE_LOG__INIT;
+    l1.update_time = INT64_MAX;
+    l1.result = MODELARTS__V1__UPDATE_RESULT__SUCCESS;
+    Log l2 = MODELARTS__V1__SERVICE_LOG__INIT;
+    l2.update_time = INT64_MIN;
+    l2.result = MODELARTS__V1__UPDATE_RESULT__SUCCESS;
+    l2.success_num = INT32_MAX;
+    l2.failed_num = INT32_MIN;
+    Log *ls[] = {&l1, &l2};
+    Resp r = MODELARTS__V1__QUERY_SERVICE_LOGS_RESPONSE__INIT;
+    r.service_id = "s";
+    r.service_name = "n";
+    r.infer_type = MODELARTS__V1__INFER_TYPE__EDGE;
+    r.n_logs = 2;
+    r.logs = ls;
+    expect_json_render(&r,
+                       "{\"service_id\":\"s\",\"service_name\":\"n\",\"logs\":["
+                       "{\"update_time\":9223372036854775807,"
+                       "\"result\":\"SUCCESS\",\"config\":[],"
+                       "\"success_num\":0,\"failed_num\":0,"
+                       "\"result_detail\":[]},"
+                       "{\"update_time\":-9223372036854775808,"
+                       "\"result\":\"SUCCESS\",\"config\":[],"
+                       "\"success_num\":2147483647,"
+                       "\"failed_num\":-2147483648,\"result_detail\":[]}]}\n");
+}
+
+static void test_escaping(void **state)
+{
+    (void)state;
+    expect_json_string("", "\"\"");
+    expect_json_string("plain text/slash", "\"plain text/slash\"");
+    expect_json_string("say \"hi\"", "\"say \\\"hi\\\"\"");
+    expect_json_string("C:\\path\\", "\"C:\\\\path\\\\\"");
+    expect_json_string("a\nb\rc\td\be\ff", "\"a\\nb\\rc\\td\\be\\ff\"");
+    expect_json_string("\x01\x02\x1f", "\"\\u0001\\u0002\\u001f\"");
+    expect_json_string("\x0b|\x1b", "\"\\u000b|\\u001b\"");
+    expect_json_string("del\x7f", "\"del\x7f\""); /* DEL passes through */
+}
+
+static void test_utf8_passes(void **state)
+{
+    (void)state;
+    expect_json_string("caf\xc3\xa9", "\"caf\xc3\xa9\""); /* é */
+    expect_json_string("\xe4\xb8\xad\xe6\x96\x87",
+                       "\"\xe4\xb8\xad\xe6\x96\x87\"");
+    expect_json_string("\xf0\x9f\x98\x80",
+                       "\"\xf0\x9f\x98\x80\"");             /* U+1F600 */
+    expect_json_string("\xef\xbf\xbf", "\"\xef\xbf\xbf\""); /* U+FFFF */
+    expect_json_string("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\""); /* max */
+    expect_json_string("\xe2\x80\xa8", "\"\xe2\x80\xa8\""); /* U+2028 as is */
+
+    /* ...in envs, keys and values, with everything else around them. */
+    Env e = MODELARTS__V1__SERVICE_CONFIG__ENVS_ENTRY__INIT;
+    e.key = "LANG_\xe4\xb8\xad";
+    e.value = "\xe6\x96\x87 \"q\"\n";
+    Env *es[] = {&e};
+    Config c = MODELARTS__V1__SERVICE_CONFIG__INIT;
+    c.n_envs = 1;
+    c.envs = es;
+    Config *cs[] = {&c};
+    Log l = MODELARTS__V1__SERVICE_LOG__INIT;
+    l.result = MODELARTS__V1__UPDATE_RESULT__SUCCESS;
+    l.n_config = 1;
+    l.config = cs;
+    Log *ls[] = {&l};
+    Resp r = MODELARTS__V1__QUERY_SERVICE_LOGS_RESPONSE__INIT;
+    r.infer_type = MODELARTS__V1__INFER_TYPE__REAL_TIME;
+    r.n_logs = 1;
+    r.logs = ls;
+    expect_json_render(&r,
+                       "{\"service_id\":\"\",\"service_name\":\"\",\"logs\":[{"
+                       "\"update_time\":0,\"result\":\"SUCCESS\",\"config\":[{"
+                       "\"model_id\":\"\",\"model_name\":\"\","
+                       "\"model_version\":\"\",\"weight\":0,"
+                       "\"specification\":\"\",\"instance_count\":0,"
+                       "\"envs\":{\"LANG_\xe4\xb8\xad\":"
+                       "\"\xe6\x96\x87 \\\"q\\\"\\n\"}}]}]}\n");
+}
+
+#define FFFD "\xef\xbf\xbd"
+
+/* Each maximal invalid subpart becomes one U+FFFD. */
+static void test_utf8_invalid_replaced(void **state)
+{
+    (void)state;
+    expect_json_string("\xff", "\"" FFFD "\"");
+    expect_json_string("a\x80z", "\"a" FFFD "z\"");      /* lone trail */
+    expect_json_string("\xc3", "\"" FFFD "\"");          /* cut at end */
+    expect_json_string("\xc3(", "\"" FFFD "(\"");        /* bad trail */
+    expect_json_string("\xe2\x82x", "\"" FFFD "x\"");    /* cut 3-byte */
+    expect_json_string("\xf0\x9f\x98", "\"" FFFD "\"");  /* cut 4-byte */
+    expect_json_string("\xc0\xaf", "\"" FFFD FFFD "\""); /* overlong / */
+    expect_json_string("\xe0\x80\x80", "\"" FFFD FFFD FFFD "\""); /* overlong */
+    expect_json_string("\xed\xa0\x80",
+                       "\"" FFFD FFFD FFFD "\""); /* surrogate */
+    expect_json_string("\xf4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"");
+    expect_json_string("\xf5\x80", "\"" FFFD FFFD "\"");
+    expect_json_string("ok\xc3\xa9\xfe\"", "\"ok\xc3\xa9" FFFD "\\\"\"");
+}
+
+/* Property: any byte string renders to valid JSON; a valid UTF-8 one
+ * decodes back to itself. A fixed-seed generator keeps it repeatable. */
+static void test_random_strings_roundtrip(void **state)
+{
+    (void)state;
+    uint32_t x = 2463534242u;
+    char in[48];
+    for (int iter = 0; iter < 20000; iter++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        size_t n = x % (sizeof(in) - 1);
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            /* Bias toward the interesting bytes. */
+            unsigned v = x % 512;
+            in[i] = (char)(v < 256 ? v % 256 : (v % 2 ? 0xC3 : 0xA9));
+            if (in[i] == '\0')
+                in[i] = 'a';
+        }
+        in[n] = '\0';
+
+        size_t len;
+        char *got = render_string(in, &len);
+        json_error_t jerr;
+        json_t *j = json_loadb(got, len, JSON_DECODE_ANY, &jerr);
+        if (!j)
+            fail_msg("iteration %d: invalid JSON: %s", iter, jerr.text);
+        json_t *orig = json_string(in); /* NULL: in is not valid UTF-8 */
+        if (orig)
+            assert_string_equal(json_string_value(j), in);
+        json_decref(orig);
+        json_decref(j);
+        free(got);
+    }
+}
+
+static void test_error_json(void **state)
+{
+    (void)state;
+    struct sl_buf b;
+    sl_buf_init(&b);
+    sl_render_error_json(SL_EINVAL, "project_id \"x\" is bad\n", &b);
+    sl_buf_putc(&b, '\0');
+    assert_string_equal(b.data, "{\"error_code\":\"ModelArts.0101\","
+                                "\"error_msg\":\"project_id \\\"x\\\" is "
+                                "bad\\n\"}\n");
+    json_decref(must_parse(b.data, b.len - 1));
+    sl_buf_free(&b);
+
+    sl_render_error_json(SL_EMETHOD, NULL, &b);
+    sl_buf_putc(&b, '\0');
+    assert_string_equal(b.data, "{\"error_code\":\"ModelArts.2803\","
+                                "\"error_msg\":\"method not allowed\"}\n");
+    sl_buf_free(&b);
+
+    sl_render_error_json(SL_EUNAVAIL, "", &b);
+    sl_buf_putc(&b, '\0');
+    assert_string_equal(b.data, "{\"error_code\":\"ModelArts.4302\","
+                                "\"error_msg\":\"service unavailable\"}\n");
+    sl_buf_free(&b);
+}
+
+/* A buffer that already failed: the renderer reports SL_ENOMEM. */
+static void test_oom_reported(void **state)
+{
+    (void)state;
+    Resp r = MODELARTS__V1__QUERY_SERVICE_LOGS_RESPONSE__INIT;
+    struct sl_buf b;
+    sl_buf_init(&b);
+    b.oom = true;
+    assert_int_equal(sl_render_logs_json(&r, &b), SL_ENOMEM);
+    sl_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spec_example),
+        cmocka_unit_test(test_spec_example_unpacked),
+        cmocka_unit_test(test_real_time_zero_printed),
+        cmocka_unit_test(test_edge),
+        cmocka_unit_test(test_empty_logs),
+        cmocka_unit_test(test_unknown_enums),
+        cmocka_unit_test(test_int64_extremes),
+        cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_utf8_passes),
+        cmocka_unit_test(test_utf8_invalid_replaced),
+        cmocka_unit_test(test_random_strings_roundtrip),
+        cmocka_unit_test(test_error_json),
+        cmocka_unit_test(test_oom_reported),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,211 @@
+/* test_rpc_query_logs.c -- the QueryServiceLogs handler on the memory store
+ *
+ * The handler splices stored packed logs into the response by hand; these
+ * tests hold it to protobuf-c's own encoding of the same message, and feed
+ * it malformed and hostile request bytes.
+ */
+#include "sl_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "modelarts/v1/service_logs.pb-c.h"
+#include "rpc.h"
+#include "store.h"
+
+struct fixture {
+    struct sl_store *st;
+    uint8_t *bodies[3]; /* packed logs, owned here */
+};
+
+static uint8_t *pack_log(int64_t t, int result, const char *model, size_t *len)
+{
+    Modelarts__V1__ServiceConfig cfg = MODELARTS__V1__SERVICE_CONFIG__INIT;
+    cfg.model_id = (char *)model;
+    cfg.model_name = "mnist";
+    cfg.model_version = "1.0.1";
+    cfg.weight = 70;
+    cfg.instance_count = 1;
+    cfg.specification = "modelarts.vm.cpu.2u";
+    Modelarts__V1__ServiceConfig *cfgs[] = {&cfg};
+    Modelarts__V1__ServiceLog log = MODELARTS__V1__SERVICE_LOG__INIT;
+    log.update_time = t;
+    log.result = result;
+    log.n_config = 1;
+    log.config = cfgs;
+    *len = modelarts__v1__service_log__get_packed_size(&log);
+    uint8_t *buf = malloc(*len);
+    modelarts__v1__service_log__pack(&log, buf);
+    return buf;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    struct sl_err err;
+    if (sl_store_open("memory:", &f->st, &err) != SL_OK)
+        return -1;
+    struct sl_import_log logs[3];
+    const int64_t times[3] = {300, 100, 300};
+    for (int i = 0; i < 3; i++) {
+        size_t len;
+        f->bodies[i] = pack_log(times[i], 1 + i, i == 2 ? "m-c" : "m-a", &len);
+        logs[i].update_time = times[i];
+        logs[i].body.data = f->bodies[i];
+        logs[i].body.len = len;
+    }
+    struct sl_import_service svcs[] = {
+        {"proj", "svc", "mnist", MODELARTS__V1__INFER_TYPE__REAL_TIME, 3, logs},
+        {"proj", "batchy", "nightly", MODELARTS__V1__INFER_TYPE__BATCH, 0,
+         NULL},
+        {"other", "svc", "theirs", MODELARTS__V1__INFER_TYPE__EDGE, 0, NULL},
+    };
+    if (f->st->type->import(f->st, svcs, 3, &err) != SL_OK)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    sl_store_close(f->st);
+    for (int i = 0; i < 3; i++)
+        free(f->bodies[i]);
+    free(f);
+    return 0;
+}
+
+static int query(struct fixture *f, const char *project, const char *service,
+                 int64_t t, grpc_slice *out, struct sl_err *err)
+{
+    Modelarts__V1__QueryServiceLogsRequest req =
+        MODELARTS__V1__QUERY_SERVICE_LOGS_REQUEST__INIT;
+    req.project_id = (char *)project;
+    req.service_id = (char *)service;
+    req.update_time = t;
+    uint8_t buf[256];
+    size_t len = modelarts__v1__query_service_logs_request__pack(&req, buf);
+    return sl_rpc_query_logs(f->st, buf, len, out, err);
+}
+
+static void test_oldest_first_and_byte_exact(void **state)
+{
+    struct fixture *f = *state;
+    struct sl_err err;
+    grpc_slice out;
+    assert_sl_ok(query(f, "proj", "svc", 0, &out, &err), &err);
+    Modelarts__V1__QueryServiceLogsResponse *r =
+        modelarts__v1__query_service_logs_response__unpack(
+            NULL, GRPC_SLICE_LENGTH(out), GRPC_SLICE_START_PTR(out));
+    assert_non_null(r);
+    assert_string_equal(r->service_id, "svc");
+    assert_string_equal(r->service_name, "mnist");
+    assert_int_equal(r->infer_type, MODELARTS__V1__INFER_TYPE__REAL_TIME);
+    assert_int_equal(r->n_logs, 3);
+    /* update_time ascending, ties in file order */
+    assert_int_equal(r->logs[0]->update_time, 100);
+    assert_int_equal(r->logs[1]->update_time, 300);
+    assert_int_equal(r->logs[1]->result, 1);
+    assert_int_equal(r->logs[2]->update_time, 300);
+    assert_string_equal(r->logs[2]->config[0]->model_id, "m-c");
+    /* protobuf-c's packing of the same message is the same bytes */
+    size_t want_len =
+        modelarts__v1__query_service_logs_response__get_packed_size(r);
+    uint8_t *want = malloc(want_len);
+    modelarts__v1__query_service_logs_response__pack(r, want);
+    assert_int_equal(want_len, GRPC_SLICE_LENGTH(out));
+    assert_memory_equal(want, GRPC_SLICE_START_PTR(out), want_len);
+    free(want);
+    modelarts__v1__query_service_logs_response__free_unpacked(r, NULL);
+    grpc_slice_unref(out);
+}
+
+static void test_update_time_filter(void **state)
+{
+    struct fixture *f = *state;
+    struct sl_err err;
+    grpc_slice out;
+    assert_sl_ok(query(f, "proj", "svc", 300, &out, &err), &err);
+    Modelarts__V1__QueryServiceLogsResponse *r =
+        modelarts__v1__query_service_logs_response__unpack(
+            NULL, GRPC_SLICE_LENGTH(out), GRPC_SLICE_START_PTR(out));
+    assert_int_equal(r->n_logs, 2);
+    modelarts__v1__query_service_logs_response__free_unpacked(r, NULL);
+    grpc_slice_unref(out);
+
+    assert_sl_ok(query(f, "proj", "svc", 999, &out, &err), &err);
+    r = modelarts__v1__query_service_logs_response__unpack(
+        NULL, GRPC_SLICE_LENGTH(out), GRPC_SLICE_START_PTR(out));
+    assert_int_equal(r->n_logs, 0);
+    assert_string_equal(r->service_name, "mnist");
+    modelarts__v1__query_service_logs_response__free_unpacked(r, NULL);
+    grpc_slice_unref(out);
+}
+
+static void test_errors(void **state)
+{
+    struct fixture *f = *state;
+    struct sl_err err;
+    grpc_slice out;
+    assert_sl_err(query(f, "proj", "nope", 0, &out, &err), SL_ENOTFOUND, &err);
+    assert_true(GRPC_SLICE_IS_EMPTY(out));
+    assert_sl_err(query(f, "proj", "batchy", 0, &out, &err), SL_EBATCH, &err);
+    /* another project's service is not found through this project */
+    assert_sl_err(query(f, "proj2", "svc", 0, &out, &err), SL_ENOTFOUND, &err);
+    assert_sl_err(query(f, "", "svc", 0, &out, &err), SL_EINVAL, &err);
+    assert_sl_err(query(f, "proj", "a/b", 0, &out, &err), SL_EINVAL, &err);
+    assert_sl_err(query(f, "proj", "svc", -5, &out, &err), SL_EINVAL, &err);
+}
+
+static void test_hostile_bytes(void **state)
+{
+    struct fixture *f = *state;
+    struct sl_err err;
+    grpc_slice out;
+    static const struct {
+        const char *bytes;
+        size_t len;
+        int rc;
+    } cases[] = {
+        /* truncated length */
+        {"\x0a\x05pro", 5, SL_EINVAL},
+        /* length beyond the message */
+        {"\x0a\xff\xff\xff\xff\x0f", 6, SL_EINVAL},
+        /* embedded NUL in project_id must not be cut to "proj" */
+        {"\x0a\x06proj\0x\x12\x03svc", 13, SL_EINVAL},
+        /* wrong wire type for a known field */
+        {"\x08\x01\x12\x03svc", 5, SL_EINVAL},
+        /* group wire type */
+        {"\x0b", 1, SL_EINVAL},
+        /* field number 0 */
+        {"\x02\x00", 2, SL_EINVAL},
+        /* unterminated varint */
+        {"\x18\xff\xff", 3, SL_EINVAL},
+        /* unknown fields are skipped: field 9 varint, field 10 fixed32 */
+        {"\x0a\x04proj\x12\x03svc\x48\x01\x55\x01\x02\x03\x04", 18, SL_OK},
+        /* last occurrence wins */
+        {"\x0a\x01x\x0a\x04proj\x12\x03svc", 14, SL_OK},
+        /* empty message: ids missing */
+        {"", 0, SL_EINVAL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = sl_rpc_query_logs(f->st, (const uint8_t *)cases[i].bytes,
+                                   cases[i].len, &out, &err);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu: want %s got %s (%s)", i,
+                     sl_err_name(cases[i].rc), sl_err_name(rc), err.msg);
+        grpc_slice_unref(out);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_oldest_first_and_byte_exact),
+        cmocka_unit_test(test_update_time_filter),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_hostile_bytes),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

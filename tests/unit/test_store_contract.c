@@ -1,0 +1,772 @@
+/* test_store_contract.c -- the storage contract, run against every backend
+ *
+ * One table of cases (contract_cases) x one table of backends (backends):
+ * every case runs against every backend through the vtable, as SQLite runs
+ * one test suite against every VFS. A new backend is one row in backends;
+ * cases a backend cannot support (it has no way to make an import fail
+ * half-way) are skipped for it, not dropped. Backend-specific cases
+ * (sqlite_cases) form their own group.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sl_test.h"
+
+#include "modelarts/v1/service_logs.pb-c.h"
+#include "store.h"
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+#define REAL_TIME MODELARTS__V1__INFER_TYPE__REAL_TIME
+#define EDGE MODELARTS__V1__INFER_TYPE__EDGE
+#define BATCH MODELARTS__V1__INFER_TYPE__BATCH
+
+struct fixture;
+
+/* One backend under test. */
+struct backend {
+    const char *name;
+    /* Fills f->uri with a fresh, empty storage; false to skip the backend
+     * (e.g. no server configured). */
+    bool (*make)(struct fixture *f);
+    /* Removes what make() created (all connections are closed). */
+    void (*destroy)(struct fixture *f);
+    /* Makes every later import that writes service_id fail half-way (after
+     * earlier services of the same import are written); NULL when the
+     * backend has no way to, and the atomicity case is skipped. */
+    void (*break_import)(struct fixture *f, const char *service_id);
+};
+
+struct fixture {
+    const struct backend *be;
+    char uri[300];
+    char path[256]; /* the sqlite file, "" for other backends */
+    struct sl_store *st;
+};
+
+/* ---- backends ----------------------------------------------------------- */
+
+static bool sqlite_make(struct fixture *f)
+{
+    strcpy(f->path, "/tmp/sl_contract_XXXXXX");
+    int fd = mkstemp(f->path); /* an empty file is an empty database */
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(f->uri, sizeof(f->uri), "sqlite:%s", f->path);
+    return true;
+}
+
+static void sqlite_destroy(struct fixture *f)
+{
+    char p[300];
+    unlink(f->path);
+    snprintf(p, sizeof(p), "%s-wal", f->path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", f->path);
+    unlink(p);
+}
+
+/* Runs sql on the test's own connection to the fixture's file. */
+static void sqlite_exec(struct fixture *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 2000);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static void sqlite_break_import(struct fixture *f, const char *service_id)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "CREATE TRIGGER sl_test_poison BEFORE INSERT ON logs"
+             " WHEN NEW.service_id = '%s'"
+             " BEGIN SELECT RAISE(ABORT, 'poisoned by the test'); END",
+             service_id);
+    sqlite_exec(f, sql);
+}
+
+static bool memory_make(struct fixture *f)
+{
+    strcpy(f->uri, "memory:");
+    f->path[0] = '\0';
+    return true;
+}
+
+static void memory_destroy(struct fixture *f)
+{
+    (void)f; /* the table went with the last connection */
+}
+
+static const struct backend backends[] = {
+    {"sqlite", sqlite_make, sqlite_destroy, sqlite_break_import},
+    {"memory", memory_make, memory_destroy, NULL},
+    /* postgres: {"postgres", pg_make (URI from SL_TEST_PG_URI, false when
+     * unset), pg_destroy (drop the schema), pg_break_import (a trigger, as
+     * for sqlite)}, under #ifdef SL_WITH_PG. */
+};
+
+/* ---- fixtures and helpers ----------------------------------------------- */
+
+static int setup(void **state)
+{
+    const struct backend *be = *state;
+    struct sl_err err;
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->be = be;
+    if (!be->make(f)) {
+        free(f);
+        *state = NULL;
+        return 0;
+    }
+    assert_sl_ok(sl_store_open(f->uri, &f->st, &err), &err);
+    assert_string_equal(f->st->type->name, be->name);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    if (f) {
+        sl_store_close(f->st);
+        f->be->destroy(f);
+        free(f);
+    }
+    return 0;
+}
+
+static struct fixture *fixture_of(void **state)
+{
+    if (!*state)
+        skip();
+    return *state;
+}
+
+static struct sl_import_log L(int64_t t, const char *body) {
+    struct sl_import_log l = {t, {(const uint8_t *)body, strlen(body)}};
+    return l;
+}
+
+static struct sl_import_service
+S(const char *project_id, const char *service_id, const char *name,
+  int infer_type, const struct sl_import_log *logs, size_t n) {
+    struct sl_import_service s = {project_id, service_id, name,
+                                  infer_type, n,          logs};
+    return s;
+}
+
+static void
+import_ok(struct sl_store *st, const struct sl_import_service *s, size_t n)
+{
+    struct sl_err err;
+    assert_sl_ok(st->type->import(st, s, n, &err), &err);
+}
+
+/* Queries and compares with the expected name and bodies (text). */
+static void expect_query(struct sl_store *st, const char *project_id,
+                         const char *service_id, int64_t update_time,
+                         const char *name, int infer_type,
+                         const char *const *bodies, size_t n)
+{
+    struct sl_log_query q = {project_id, service_id, update_time};
+    struct sl_log_page pg;
+    struct sl_err err;
+    assert_sl_ok(st->type->query_logs(st, &q, &pg, &err), &err);
+    assert_string_equal(pg.service_id, service_id);
+    assert_string_equal(pg.service_name, name);
+    assert_int_equal(pg.infer_type, infer_type);
+    assert_int_equal(pg.n_logs, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(bodies[i]);
+        if (pg.logs[i].len != len ||
+            memcmp(pg.logs[i].data, bodies[i], len) != 0)
+            fail_msg("%s/%s log %zu: want \"%s\", got \"%.*s\"", project_id,
+                     service_id, i, bodies[i], (int)pg.logs[i].len,
+                     (const char *)pg.logs[i].data);
+    }
+    sl_log_page_free(&pg);
+}
+
+static void expect_not_found(struct sl_store *st, const char *project_id,
+                             const char *service_id)
+{
+    struct sl_log_query q = {project_id, service_id, 0};
+    struct sl_log_page pg;
+    struct sl_err err;
+    assert_sl_err(st->type->query_logs(st, &q, &pg, &err), SL_ENOTFOUND, &err);
+    assert_int_equal(pg.n_logs, 0);
+    assert_null(pg.logs);
+    sl_log_page_free(&pg);
+}
+
+/* ---- the contract ------------------------------------------------------- */
+
+static void test_open_ping_close(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_store *second = NULL;
+    struct sl_err err;
+    assert_sl_ok(f->st->type->ping(f->st, &err), &err);
+    assert_sl_ok(sl_store_open(f->uri, &second, &err), &err);
+    assert_sl_ok(second->type->ping(second, &err), &err);
+    second->type->close(second);
+    f->st->type->close(NULL); /* accepted */
+    sl_store_close(NULL);
+}
+
+static void test_not_found(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    expect_not_found(f->st, "p1", "nope");
+}
+
+static void test_order_oldest_first_ties_in_file_order(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log logs[] = {L(30, "c1"), L(10, "a1"), L(20, "b1"),
+                                         L(10, "a2"), L(30, "c2"), L(10, "a3")};
+    struct sl_import_service s =
+        S("p1", "svc", "mnist", REAL_TIME, logs, N(logs));
+    import_ok(f->st, &s, 1);
+    const char *want[] = {"a1", "a2", "a3", "b1", "c1", "c2"};
+    expect_query(f->st, "p1", "svc", 0, "mnist", REAL_TIME, want, N(want));
+}
+
+static void test_update_time_filter(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log logs[] = {L(30, "c1"), L(10, "a1"), L(20, "b1"),
+                                         L(10, "a2")};
+    struct sl_import_service s = S("p1", "svc", "det", EDGE, logs, N(logs));
+    import_ok(f->st, &s, 1);
+    const char *at10[] = {"a1", "a2"}, *at30[] = {"c1"};
+    expect_query(f->st, "p1", "svc", 10, "det", EDGE, at10, N(at10));
+    expect_query(f->st, "p1", "svc", 30, "det", EDGE, at30, N(at30));
+    /* No log at that time: the service is found, with no logs. */
+    expect_query(f->st, "p1", "svc", 15, "det", EDGE, NULL, 0);
+    expect_query(f->st, "p1", "svc", INT64_MAX, "det", EDGE, NULL, 0);
+}
+
+static void test_service_without_logs(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_import_service s = S("p1", "svc", "batchy", BATCH, NULL, 0);
+    import_ok(f->st, &s, 1);
+    expect_query(f->st, "p1", "svc", 0, "batchy", BATCH, NULL, 0);
+}
+
+static void test_binary_bodies_round_trip(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    static uint8_t big[100000];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (uint8_t)(i * 7);
+    const uint8_t nul[] = {0, 1, 0, 255};
+    const struct sl_import_log logs[] = {{1, {nul, sizeof(nul)}},
+                                         {2, {big, sizeof(big)}}};
+    struct sl_import_service s = S("p1", "svc", "bin", EDGE, logs, N(logs));
+    import_ok(f->st, &s, 1);
+    struct sl_log_query q = {"p1", "svc", 0};
+    struct sl_log_page pg;
+    struct sl_err err;
+    assert_sl_ok(f->st->type->query_logs(f->st, &q, &pg, &err), &err);
+    assert_int_equal(pg.n_logs, 2);
+    assert_int_equal(pg.logs[0].len, sizeof(nul));
+    assert_memory_equal(pg.logs[0].data, nul, sizeof(nul));
+    assert_int_equal(pg.logs[1].len, sizeof(big));
+    assert_memory_equal(pg.logs[1].data, big, sizeof(big));
+    sl_log_page_free(&pg);
+}
+
+static void test_reimport_replaces_and_is_idempotent(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log five[] = {
+        L(1, "v1-1"), L(2, "v1-2"), L(3, "v1-3"), L(4, "v1-4"), L(5, "v1-5")};
+    const struct sl_import_log two[] = {L(9, "v2-b"), L(7, "v2-a")};
+    struct sl_import_service a[] = {
+        S("p1", "svc", "first", REAL_TIME, five, N(five)),
+        S("p1", "other", "other", EDGE, two, N(two)),
+    };
+    import_ok(f->st, a, N(a));
+    import_ok(f->st, a, N(a)); /* same set again: same state */
+    const char *want5[] = {"v1-1", "v1-2", "v1-3", "v1-4", "v1-5"};
+    const char *want2[] = {"v2-a", "v2-b"};
+    expect_query(f->st, "p1", "svc", 0, "first", REAL_TIME, want5, 5);
+    expect_query(f->st, "p1", "other", 0, "other", EDGE, want2, 2);
+
+    /* Fewer logs, new name and type: all replaced; "other" untouched. */
+    struct sl_import_service b = S("p1", "svc", "second", EDGE, two, N(two));
+    import_ok(f->st, &b, 1);
+    expect_query(f->st, "p1", "svc", 0, "second", EDGE, want2, 2);
+    expect_query(f->st, "p1", "svc", 1, "second", EDGE, NULL, 0);
+    expect_query(f->st, "p1", "other", 0, "other", EDGE, want2, 2);
+}
+
+static void test_duplicate_in_one_import_last_wins(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log x[] = {L(1, "x")}, y[] = {L(2, "y")};
+    struct sl_import_service a[] = {
+        S("p1", "svc", "one", EDGE, x, 1),
+        S("p1", "svc", "two", EDGE, y, 1),
+    };
+    import_ok(f->st, a, N(a));
+    const char *want[] = {"y"};
+    expect_query(f->st, "p1", "svc", 0, "two", EDGE, want, 1);
+}
+
+static void test_empty_import(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    import_ok(f->st, NULL, 0);
+    expect_not_found(f->st, "p1", "svc");
+}
+
+static void test_failed_import_changes_nothing(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    if (!f->be->break_import)
+        skip();
+    const struct sl_import_log v1[] = {L(1, "one"), L(2, "two"), L(3, "three")};
+    const struct sl_import_log v2[] = {L(5, "new")};
+    struct sl_import_service first = S("p1", "svc", "old", REAL_TIME, v1, 3);
+    import_ok(f->st, &first, 1);
+
+    f->be->break_import(f, "poison");
+    struct sl_import_service next[] = {
+        S("p1", "svc", "new", EDGE, v2, 1),     /* written first, */
+        S("p1", "fresh", "fresh", EDGE, v2, 1), /* and this, */
+        S("p1", "poison", "bad", EDGE, v2, 1),  /* then this fails */
+    };
+    struct sl_err err;
+    int rc = f->st->type->import(f->st, next, N(next), &err);
+    assert_int_not_equal(rc, SL_OK);
+    assert_non_null(strstr(err.msg, "nothing changed"));
+
+    const char *want[] = {"one", "two", "three"};
+    expect_query(f->st, "p1", "svc", 0, "old", REAL_TIME, want, 3);
+    expect_not_found(f->st, "p1", "fresh");
+    expect_not_found(f->st, "p1", "poison");
+    /* A second connection sees the same. */
+    struct sl_store *other;
+    assert_sl_ok(sl_store_open(f->uri, &other, &err), &err);
+    expect_query(other, "p1", "svc", 0, "old", REAL_TIME, want, 3);
+    sl_store_close(other);
+    /* The connection still works. */
+    import_ok(f->st, next, 2);
+    const char *want2[] = {"new"};
+    expect_query(f->st, "p1", "svc", 0, "new", EDGE, want2, 1);
+}
+
+static void test_projects_are_isolated(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log a[] = {L(1, "a")}, b[] = {L(1, "b")};
+    struct sl_import_service s[] = {
+        S("proj-a", "svc", "in a", REAL_TIME, a, 1),
+        S("proj-b", "svc", "in b", EDGE, b, 1),
+    };
+    import_ok(f->st, s, N(s));
+    const char *wa[] = {"a"}, *wb[] = {"b"};
+    expect_query(f->st, "proj-a", "svc", 0, "in a", REAL_TIME, wa, 1);
+    expect_query(f->st, "proj-b", "svc", 0, "in b", EDGE, wb, 1);
+    expect_not_found(f->st, "proj-c", "svc");
+    expect_not_found(f->st, "proj", "a-svc"); /* no key concatenation */
+}
+
+static void test_import_visible_to_other_connections(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_store *reader;
+    struct sl_err err;
+    assert_sl_ok(sl_store_open(f->uri, &reader, &err), &err);
+    expect_not_found(reader, "p1", "svc");
+    const struct sl_import_log logs[] = {L(1, "x")};
+    struct sl_import_service s = S("p1", "svc", "n", EDGE, logs, 1);
+    import_ok(f->st, &s, 1);
+    const char *want[] = {"x"};
+    expect_query(reader, "p1", "svc", 0, "n", EDGE, want, 1);
+    sl_store_close(reader);
+}
+
+#define MANY 1000
+
+static void test_many_services(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    static char ids[MANY][2][16];
+    static char bodies[MANY][4][24];
+    static struct sl_import_log logs[MANY][4];
+    static struct sl_import_service svcs[MANY];
+    for (size_t i = 0; i < MANY; i++) {
+        snprintf(ids[i][0], sizeof(ids[i][0]), "p%zu", i % 3);
+        snprintf(ids[i][1], sizeof(ids[i][1]), "svc-%zu", i);
+        for (size_t j = 0; j < i % 4; j++) {
+            snprintf(bodies[i][j], sizeof(bodies[i][j]), "s%zu-l%zu", i, j);
+            logs[i][j] = L((int64_t)(100 - j), bodies[i][j]);
+        }
+        svcs[i] = S(ids[i][0], ids[i][1], ids[i][1], EDGE, logs[i], i % 4);
+    }
+    import_ok(f->st, svcs, MANY);
+    for (size_t i = 0; i < MANY; i++) {
+        const char *want[4];
+        size_t n = i % 4;
+        for (size_t j = 0; j < n; j++)
+            want[j] = bodies[i][n - 1 - j]; /* times descend in the file */
+        expect_query(f->st, ids[i][0], ids[i][1], 0, ids[i][1], EDGE, want, n);
+    }
+    expect_not_found(f->st, "p0", "svc-1"); /* svc-1 is in p1 */
+}
+
+/* Readers on their own connections while imports swap between two
+ * versions of a service: every read sees one whole version. */
+struct reader_arg {
+    const char *uri;
+    atomic_bool *stop;
+    atomic_int bad; /* reads that saw a mix, or failed */
+    atomic_int reads;
+};
+
+static void *reader_main(void *p)
+{
+    struct reader_arg *a = p;
+    struct sl_store *st;
+    struct sl_err err;
+    if (sl_store_open(a->uri, &st, &err) != SL_OK) {
+        atomic_fetch_add(&a->bad, 1);
+        return NULL;
+    }
+    struct sl_log_query q = {"p1", "svc", 0};
+    while (!atomic_load(a->stop)) {
+        struct sl_log_page pg;
+        if (st->type->query_logs(st, &q, &pg, &err) != SL_OK) {
+            atomic_fetch_add(&a->bad, 1);
+            continue;
+        }
+        char want = strcmp(pg.service_name, "alpha") == 0 ? 'A' : 'B';
+        bool ok = pg.n_logs == (want == 'A' ? 3u : 5u);
+        for (size_t i = 0; ok && i < pg.n_logs; i++)
+            ok = pg.logs[i].len == 2 && pg.logs[i].data[0] == (uint8_t)want &&
+                 pg.logs[i].data[1] == (uint8_t)('0' + i);
+        if (!ok)
+            atomic_fetch_add(&a->bad, 1);
+        atomic_fetch_add(&a->reads, 1);
+        sl_log_page_free(&pg);
+    }
+    sl_store_close(st);
+    return NULL;
+}
+
+static void test_readers_see_whole_imports(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log a[] = {L(1, "A0"), L(2, "A1"), L(3, "A2")};
+    const struct sl_import_log b[] = {L(1, "B0"), L(1, "B1"), L(2, "B2"),
+                                      L(3, "B3"), L(4, "B4")};
+    struct sl_import_service va = S("p1", "svc", "alpha", EDGE, a, N(a));
+    struct sl_import_service vb = S("p1", "svc", "beta", EDGE, b, N(b));
+    import_ok(f->st, &va, 1);
+
+    atomic_bool stop = false;
+    struct reader_arg arg = {f->uri, &stop, 0, 0};
+    pthread_t t[4];
+    for (size_t i = 0; i < N(t); i++)
+        assert_int_equal(pthread_create(&t[i], NULL, reader_main, &arg), 0);
+    for (int i = 0; i < 60; i++)
+        import_ok(f->st, i % 2 ? &va : &vb, 1);
+    while (atomic_load(&arg.reads) < 100)
+        usleep(1000);
+    atomic_store(&stop, true);
+    for (size_t i = 0; i < N(t); i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&arg.bad), 0);
+}
+
+#define CASE(fn)                                                               \
+    {                                                                          \
+#fn, fn, setup, teardown, NULL                                         \
+    }
+
+static const struct CMUnitTest contract_cases[] = {
+    CASE(test_open_ping_close),
+    CASE(test_not_found),
+    CASE(test_order_oldest_first_ties_in_file_order),
+    CASE(test_update_time_filter),
+    CASE(test_service_without_logs),
+    CASE(test_binary_bodies_round_trip),
+    CASE(test_reimport_replaces_and_is_idempotent),
+    CASE(test_duplicate_in_one_import_last_wins),
+    CASE(test_empty_import),
+    CASE(test_failed_import_changes_nothing),
+    CASE(test_projects_are_isolated),
+    CASE(test_import_visible_to_other_connections),
+    CASE(test_many_services),
+    CASE(test_readers_see_whole_imports),
+};
+
+/* ---- sqlite only -------------------------------------------------------- */
+
+static int sqlite_setup(void **state)
+{
+    for (size_t i = 0; i < N(backends); i++)
+        if (strcmp(backends[i].name, "sqlite") == 0)
+            *state = (void *)&backends[i];
+    return setup(state);
+}
+
+static void test_sqlite_not_a_database(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_store *st = (struct sl_store *)1;
+    struct sl_err err;
+    char want[400];
+    char path[] = "/tmp/sl_notdb_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(write(fd, "this is not a database\n", 23), 23);
+    close(fd);
+    char uri[300];
+    snprintf(uri, sizeof(uri), "sqlite:%s", path);
+    assert_sl_err(sl_store_open(uri, &st, &err), SL_EINVAL, &err);
+    assert_null(st);
+    snprintf(want, sizeof(want), "sqlite:%s: file is not a database", path);
+    assert_string_equal(err.msg, want);
+    unlink(path);
+
+    /* A database, but someone else's: left alone. */
+    sl_store_close(f->st);
+    f->st = NULL;
+    sqlite_destroy(f);
+    sqlite_exec(f, "CREATE TABLE services(x)");
+    assert_sl_err(sl_store_open(f->uri, &st, &err), SL_EINVAL, &err);
+    assert_null(st);
+    snprintf(want, sizeof(want),
+             "sqlite:%s: not a servicelogs database (it has tables but no "
+             "meta.schema_version)",
+             f->path);
+    assert_string_equal(err.msg, want);
+}
+
+static void test_sqlite_bad_paths(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_store *st;
+    struct sl_err err;
+    assert_sl_err(sl_store_open("sqlite:/nonexistent-sl-dir/x.db", &st, &err),
+                  SL_EIO, &err);
+    assert_null(st);
+    assert_string_equal(err.msg, "sqlite:/nonexistent-sl-dir/x.db: unable to "
+                                 "open database file");
+    assert_sl_err(sl_store_open("sqlite:", &st, &err), SL_EINVAL, &err);
+    assert_sl_err(sl_store_open("sqlite::memory:", &st, &err), SL_EINVAL, &err);
+    assert_non_null(strstr(err.msg, "memory:"));
+    (void)f;
+}
+
+/* One value of a query on the test's own connection, as text. */
+static void sqlite_value(struct fixture *f, const char *sql, char *out,
+                         size_t size)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    out[0] = '\0';
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        size_t len = strlen(out);
+        snprintf(out + len, size - len, "%s|",
+                 (const char *)sqlite3_column_text(s, 0));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+static void test_sqlite_schema(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    char v[4096];
+    sqlite_value(f, "SELECT value FROM meta WHERE key = 'schema_version'", v,
+                 sizeof(v));
+    assert_string_equal(v, "1|");
+    sqlite_value(f, "PRAGMA journal_mode", v, sizeof(v));
+    assert_string_equal(v, "wal|");
+    sqlite_value(f,
+                 "SELECT name FROM sqlite_master WHERE type = 'table'"
+                 " ORDER BY name",
+                 v, sizeof(v));
+    assert_string_equal(v, "logs|meta|services|");
+
+    /* A newer schema is refused, with a message that says so. */
+    sl_store_close(f->st);
+    f->st = NULL;
+    sqlite_exec(f, "UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+    struct sl_store *st;
+    struct sl_err err;
+    assert_sl_err(sl_store_open(f->uri, &st, &err), SL_EINVAL, &err);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "schema version 2 is not supported"));
+    assert_non_null(strstr(err.msg, f->path));
+}
+
+static void test_sqlite_reimport_rows_identical(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    static const char dump[] =
+        "SELECT quote(project_id) || quote(service_id) || quote(seq) ||"
+        " quote(update_time) || quote(body) FROM logs"
+        " UNION ALL SELECT quote(project_id) || quote(service_id) ||"
+        " quote(service_name) || quote(infer_type) FROM services";
+    char before[4096], after[4096];
+    const struct sl_import_log logs[] = {L(3, "c"), L(1, "a"), L(3, "d")};
+    struct sl_import_service s = S("p1", "svc", "n", EDGE, logs, N(logs));
+    import_ok(f->st, &s, 1);
+    sqlite_value(f, dump, before, sizeof(before));
+    import_ok(f->st, &s, 1);
+    sqlite_value(f, dump, after, sizeof(after));
+    assert_string_equal(before, after);
+    /* seq is the index in the file. */
+    sqlite_value(f, "SELECT seq || ':' || update_time FROM logs", after,
+                 sizeof(after));
+    assert_string_equal(after, "1:1|0:3|2:3|");
+}
+
+static void test_sqlite_survives_reopen(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log logs[] = {L(2, "b"), L(1, "a")};
+    struct sl_import_service s = S("p1", "svc", "n", REAL_TIME, logs, 2);
+    struct sl_err err;
+    import_ok(f->st, &s, 1);
+    sl_store_close(f->st);
+    assert_sl_ok(sl_store_open(f->uri, &f->st, &err), &err);
+    const char *want[] = {"a", "b"};
+    expect_query(f->st, "p1", "svc", 0, "n", REAL_TIME, want, 2);
+}
+
+/* A writer holding the lock: queries go on (WAL), an import waits out the
+ * busy timeout and fails with SL_EUNAVAIL, changing nothing. */
+static void test_sqlite_locked(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log logs[] = {L(1, "a")};
+    struct sl_import_service s = S("p1", "svc", "n", EDGE, logs, 1);
+    struct sl_import_service s2 = S("p1", "svc", "changed", EDGE, NULL, 0);
+    struct sl_err err;
+    sqlite3 *db = NULL;
+    import_ok(f->st, &s, 1);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    const char *want[] = {"a"};
+    expect_query(f->st, "p1", "svc", 0, "n", EDGE, want, 1);
+    assert_sl_err(f->st->type->import(f->st, &s2, 1, &err), SL_EUNAVAIL, &err);
+    assert_non_null(strstr(err.msg, "database is locked"));
+    assert_sl_ok(f->st->type->ping(f->st, &err), &err);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    expect_query(f->st, "p1", "svc", 0, "n", EDGE, want, 1);
+}
+
+static sqlite3 *captured_db; /* the last connection the process opened */
+
+static int capture_db(sqlite3 *db, char **errmsg,
+                      const struct sqlite3_api_routines *api)
+{
+    (void)errmsg;
+    (void)api;
+    captured_db = db;
+    return SQLITE_OK;
+}
+
+/* The statements the backend prepared at open read one index range each,
+ * in order: no full scan, no sort. */
+static void test_sqlite_query_plan(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_store *st;
+    struct sl_err err;
+    char sql[4][1024];
+    size_t n = 0;
+
+    captured_db = NULL;
+    sqlite3_auto_extension((void (*)(void))capture_db);
+    assert_sl_ok(sl_store_open(f->uri, &st, &err), &err);
+    sqlite3_reset_auto_extension(); /* also frees sqlite's list */
+    assert_non_null(captured_db);
+    for (sqlite3_stmt *s = sqlite3_next_stmt(captured_db, NULL); s;
+         s = sqlite3_next_stmt(captured_db, s))
+        if (strstr(sqlite3_sql(s), "FROM services") && n < N(sql))
+            snprintf(sql[n++], sizeof(sql[0]), "EXPLAIN QUERY PLAN %s",
+                     sqlite3_sql(s));
+    assert_int_equal(n, 2); /* all logs; logs at one update_time */
+
+    bool saw_filter = false;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *s = NULL;
+        int rows = 0;
+        assert_int_equal(sqlite3_prepare_v2(captured_db, sql[i], -1, &s, NULL),
+                         SQLITE_OK);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            const char *d = (const char *)sqlite3_column_text(s, 3);
+            print_message("  plan: %s\n", d);
+            assert_null(strstr(d, "SCAN"));
+            assert_null(strstr(d, "TEMP B-TREE"));
+            assert_non_null(strstr(d, "USING PRIMARY KEY (project_id=? AND "
+                                      "service_id=?"));
+            saw_filter |= strstr(d, "update_time=?") != NULL;
+            rows++;
+        }
+        assert_int_equal(rows, 2); /* services, then logs */
+        sqlite3_finalize(s);
+    }
+    assert_true(saw_filter);
+    sl_store_close(st);
+}
+
+#define SQLITE_CASE(fn)                                                        \
+    {                                                                          \
+#fn, fn, sqlite_setup, teardown, NULL                                  \
+    }
+
+static const struct CMUnitTest sqlite_cases[] = {
+    SQLITE_CASE(test_sqlite_not_a_database),
+    SQLITE_CASE(test_sqlite_bad_paths),
+    SQLITE_CASE(test_sqlite_schema),
+    SQLITE_CASE(test_sqlite_reimport_rows_identical),
+    SQLITE_CASE(test_sqlite_survives_reopen),
+    SQLITE_CASE(test_sqlite_locked),
+    SQLITE_CASE(test_sqlite_query_plan),
+};
+
+int main(void)
+{
+    int failed = 0;
+    for (size_t b = 0; b < N(backends); b++) {
+        struct CMUnitTest cases[N(contract_cases)];
+        for (size_t c = 0; c < N(cases); c++) {
+            cases[c] = contract_cases[c];
+            cases[c].initial_state = (void *)&backends[b];
+        }
+        char name[64];
+        snprintf(name, sizeof(name), "store contract: %s", backends[b].name);
+        failed += _cmocka_run_group_tests(name, cases, N(cases), NULL, NULL);
+    }
+    failed += cmocka_run_group_tests_name("store: sqlite only", sqlite_cases,
+                                          NULL, NULL);
+    return failed ? 1 : 0;
+}
