@@ -3,7 +3,8 @@
 # the tests need. Idempotent; run as root (or with sudo available).
 #
 #   scripts/install-deps.sh          build + run packages
-#   scripts/install-deps.sh --test   also the test tools (curl, valgrind, ...)
+#   scripts/install-deps.sh --test   also the test tools (cmocka, valgrind, ...)
+#   scripts/install-deps.sh --bench  also the load tools (h2load, wrk)
 set -euo pipefail
 
 pkgs=(
@@ -19,8 +20,13 @@ test_pkgs=(
   libcmocka-dev clang-format valgrind sqlite3 python3 python3-grpcio
 )
 
+bench_pkgs=(
+  nghttp2-client wrk sqlite3 python3
+)
+
 want=("${pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
+[ "${1:-}" = "--bench" ] && want+=("${bench_pkgs[@]}")
 
 missing=()
 for p in "${want[@]}"; do

@@ -71,9 +71,10 @@ for _ in range(200):
 PY
 }
 
-# wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s at most).
+# wait_port PORT: until something accepts on 127.0.0.1:PORT (30 s at most:
+# valgrind starts slowly).
 wait_port() {
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 600); do
     if (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
     sleep 0.05
   done
