@@ -12,12 +12,13 @@
  * shared by all workers (gRPC channels are thread-safe); nothing else is
  * shared but the in-flight counter and the log rate limiter (atomics).
  *
- * Ownership: struct sl_shim owns the daemon, the channel, the listen socket
- * (bound here, lent to libmicrohttpd, closed after MHD_stop_daemon) and the
- * pthread key. Per request: the protobuf-c response is freed before the
- * handler returns; the JSON body's memory moves to libmicrohttpd
- * (MHD_RESPMEM_MUST_FREE), which frees it after sending. Requests that
- * carry a body own a struct sl_req (*req_cls), freed in on_completed();
+ * Ownership: struct sl_shim owns the daemon, the channel and the pthread
+ * key. The listen socket is bound here; a running daemon owns it (and
+ * closes it in MHD_stop_daemon) until MHD_quiesce_daemon() hands it back
+ * at stop, when it is closed after MHD_stop_daemon. Per request: the protobuf-c
+ * response is freed before the handler returns; the JSON body's memory moves to
+ * libmicrohttpd (MHD_RESPMEM_MUST_FREE), which frees it after sending. Requests
+ * that carry a body own a struct sl_req (*req_cls), freed in on_completed();
  * the others point *req_cls at a static marker.
  *
  * Why the socket is bound here rather than by MHD_OPTION_SOCK_ADDR:
@@ -32,6 +33,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -860,12 +862,17 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
                   struct sl_err *err)
 {
     struct sl_shim *s = NULL;
+    int mhd_fd = -1;
     int rc;
 
     *out = NULL;
     if (!cfg || !cfg->listen || !cfg->upstream || !*cfg->upstream)
         return sl_err_set(err, SL_EINVAL,
                           "the shim needs a listen address and an upstream");
+    if (cfg->threads > SL_SHIM_MAX_THREADS)
+        return sl_err_set(err, SL_EINVAL,
+                          "threads must be 0 (one per CPU) to %d",
+                          SL_SHIM_MAX_THREADS);
     s = calloc(1, sizeof(*s));
     if (!s)
         return sl_err_set(err, SL_ENOMEM, "out of memory");
@@ -884,6 +891,8 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     if (cfg->threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned int)n : 1;
+        if (threads > SL_SHIM_MAX_THREADS)
+            threads = SL_SHIM_MAX_THREADS;
     }
     unsigned int idle = cfg->idle_timeout_s ? cfg->idle_timeout_s
                                             : SL_SHIM_DEFAULT_IDLE_TIMEOUT_S;
@@ -905,22 +914,42 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     if (rc != SL_OK)
         goto out;
 
+    /* libmicrohttpd gets a duplicate: on success it owns (and at stop
+     * closes) the duplicate and ours is closed here; on failure it has
+     * either closed the duplicate or (an option it rejected up front)
+     * not, and we cannot tell which, so the duplicate is never closed
+     * twice at the price of a rare leak. */
+    mhd_fd = fcntl(s->listen_fd, F_DUPFD_CLOEXEC, 0);
+    if (mhd_fd < 0) {
+        rc = sl_err_set(err, SL_EIO, "cannot listen on %s: %s", cfg->listen,
+                        strerror(errno));
+        goto out;
+    }
+    /* Options as an array, so that the pool size can be left out for one
+     * thread (libmicrohttpd warns about a pool of 0 or 1). */
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL},
+        {MHD_OPTION_LISTEN_SOCKET, mhd_fd, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)idle, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)max_conn, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)conn_mem, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_none, NULL},
+        {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+         (intptr_t)threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     s->daemon = MHD_start_daemon(
         MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL,
-        NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
-        idle, MHD_OPTION_CONNECTION_LIMIT, max_conn,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, conn_mem,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_END);
+        NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->daemon) {
         rc = sl_err_set(err, SL_EIO,
                         "cannot listen on %s: the HTTP server did not start",
                         cfg->listen);
         goto out;
     }
-    s->listen_fd = -1; /* the daemon closes it, unless quiesced */
+    close(s->listen_fd);
+    s->listen_fd = -1; /* the daemon's duplicate remains, until stop */
     sl_log(SL_LOG_INFO,
            "shim: listening on %s (port %d), upstream %s, "
            "%u threads",

@@ -11,7 +11,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 secs=${1:-10}
 scripts/install-deps.sh --bench >/dev/null
-scripts/build.sh build -DSL_TESTS=OFF >/dev/null
+scripts/build.sh build -DSL_TESTS=ON >/dev/null
 
 T=$(mktemp -d /tmp/sl-bench.XXXXXX)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$T"' EXIT
