@@ -21,7 +21,7 @@ test_pkgs=(
 )
 
 bench_pkgs=(
-  nghttp2-client wrk sqlite3 python3
+  nghttp2-client wrk nginx-light sqlite3 python3
 )
 
 want=("${pkgs[@]}")

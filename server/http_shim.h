@@ -45,6 +45,7 @@
 #define SL_SHIM_DEFAULT_CONN_MEMORY (64 * 1024)
 #define SL_SHIM_DEFAULT_MAX_TOKEN 7168
 #define SL_SHIM_MAX_THREADS 1024
+#define SL_SHIM_THREADS_PER_CPU 4
 
 /* How to run a shim. Owner: the caller; sl_shim_start() copies what it
  * keeps, so the struct and its strings may die after the call. A zero
@@ -60,9 +61,9 @@ struct sl_shim_config {
     int upstream_timeout_ms;  /* deadline of each upstream call;
                                  SL_SHIM_DEFAULT_TIMEOUT_MS */
     int threads;              /* libmicrohttpd worker threads, each also
-                                 making its upstream calls (one at a time);
-                                 0: one per online CPU; at most
-                                 SL_SHIM_MAX_THREADS */
+                                 making its upstream calls (one at a time,
+                                 blocking); 0: SL_SHIM_THREADS_PER_CPU per
+                                 online CPU; at most SL_SHIM_MAX_THREADS */
     size_t max_body_bytes;    /* a request body (pointless on GET) is read
                                  and dropped up to this many bytes; a
                                  larger one gets 413 (by Content-Length) or

@@ -132,8 +132,6 @@ static int cmd_serve(int argc, char **argv)
         ncpu = 1;
     if (cfg.threads == 0)
         cfg.threads = (int)ncpu;
-    if (cfg.http_threads == 0)
-        cfg.http_threads = (int)ncpu;
     sl_config_log(&cfg, "serve");
 
     struct sl_store *imported = NULL;

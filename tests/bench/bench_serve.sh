@@ -57,3 +57,35 @@ echo "REST (wrk -c 32, ${secs}s): $(awk '/^Requests\/sec/ {print $2}' "$T/wrk") 
 grep -q 'Non-2xx' "$T/wrk" && grep 'Non-2xx' "$T/wrk"
 awk -v c="$((c1 - c0))" -v hz="$hz" -v n="$reqs" 'BEGIN { if (n > 0) printf "REST server+shim CPU: %.4f CPU-seconds per 1000 requests\n", c / hz / n * 1000 }'
 echo "server RSS after load: $(rss)"
+
+# Same run, the REST ceiling of DESIGN section 7: nginx serving the same
+# JSON as a static file, loaded the same way.
+NP=${NGINX_PORT:-25090}
+mkdir -p "$T/www/v1/demo-project/services/mnist-svc" "$T/ng"
+curl -s "http://127.0.0.1:$HP/v1/demo-project/services/mnist-svc/logs" \
+  >"$T/www/v1/demo-project/services/mnist-svc/logs"
+cat >"$T/ng/nginx.conf" <<NG
+worker_processes 2;
+pid $T/ng/nginx.pid;
+error_log $T/ng/error.log;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  default_type application/json;
+  client_body_temp_path $T/ng; proxy_temp_path $T/ng; fastcgi_temp_path $T/ng;
+  uwsgi_temp_path $T/ng; scgi_temp_path $T/ng;
+  server { listen 127.0.0.1:$NP; root $T/www; }
+}
+NG
+kill $PID 2>/dev/null || true  # the server must not share the cores
+wait $PID 2>/dev/null || true
+nginx -c "$T/ng/nginx.conf" -e "$T/ng/error.log" &
+NGPID=$!
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$NP) 2>/dev/null && break; sleep 0.05; done
+wrk -t 2 -c 32 -d "${secs}s" --latency \
+  "http://127.0.0.1:$NP/v1/demo-project/services/mnist-svc/logs" >"$T/wrk-ng" 2>&1
+kill $NGPID; wait $NGPID 2>/dev/null || true
+echo "nginx static (wrk -c 32, ${secs}s): $(awk '/^Requests\/sec/ {print $2}' "$T/wrk-ng") req/s, p99 $(awk '$1 == "99%" {print $2}' "$T/wrk-ng")"
+awk -v a="$(awk '/^Requests\/sec/ {print $2}' "$T/wrk")" -v b="$(awk '/^Requests\/sec/ {print $2}' "$T/wrk-ng")" \
+  'BEGIN { printf "REST shim / nginx static: %.2f (target >= 0.30)\n", a / b }'

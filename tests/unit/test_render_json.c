@@ -60,13 +60,20 @@ static char *render_string(const char *s, size_t *len)
     return b.data;
 }
 
+/* Renders in, compares with want exactly, parses it, and (when in is
+ * valid UTF-8) checks that it decodes back to in. */
 static void expect_json_string(const char *in, const char *want)
 {
     size_t len;
     char *got = render_string(in, &len);
     if (strcmp(got, want) != 0)
         fail_msg("input %s: got %s want %s", in, got, want);
-    json_decref(must_parse(got, len));
+    json_t *j = must_parse(got, len);
+    json_t *orig = json_string(in); /* NULL: in is not valid UTF-8 */
+    if (orig)
+        assert_string_equal(json_string_value(j), in);
+    json_decref(orig);
+    json_decref(j);
     free(got);
 }
 
