@@ -18,6 +18,7 @@ pkgs=(
 )
 test_pkgs=(
   libcmocka-dev clang-format valgrind sqlite3 python3 python3-grpcio
+  python3-prometheus-client
 )
 
 bench_pkgs=(

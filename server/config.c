@@ -58,6 +58,8 @@ static const struct sl_opt sl_opts[] = {
      SL_CMD_SERVE, "time in-flight calls get to finish at shutdown"},
     {"max-request-bytes", SL_OPT_INT, SL_OFF(max_request_bytes), 64, 16777216,
      "65536", SL_CMD_SERVE, "largest gRPC request message"},
+    {"health-interval", SL_OPT_MS, SL_OFF(health_interval_ms), 10, 3600000,
+     "1s", SL_CMD_SERVE, "how often the backend is probed for health"},
     {"log-level", SL_OPT_LEVEL, SL_OFF(log_level), 0, 0, "info", SL_BOTH,
      "error, warn, info or debug"},
 };
@@ -275,9 +277,10 @@ void sl_config_log(const struct sl_config *cfg, const char *command)
     sl_log(SL_LOG_INFO,
            "config: command=%s backend=%s grpc-listen=%s http-listen=%s "
            "upstream=%s upstream-timeout=%dms threads=%d http-threads=%d "
-           "slots=%d shutdown-grace=%dms max-request-bytes=%d log-level=%d",
+           "slots=%d shutdown-grace=%dms max-request-bytes=%d "
+           "health-interval=%dms log-level=%d",
            command, backend, cfg->grpc_listen, cfg->http_listen, cfg->upstream,
            cfg->upstream_timeout_ms, cfg->threads, cfg->http_threads,
            cfg->slots, cfg->shutdown_grace_ms, cfg->max_request_bytes,
-           cfg->log_level);
+           cfg->health_interval_ms, cfg->log_level);
 }

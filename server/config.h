@@ -23,6 +23,7 @@ struct sl_config {
     int slots;               /* pre-posted request slots per thread */
     int shutdown_grace_ms;   /* in-flight calls' time to finish */
     int max_request_bytes;   /* largest gRPC request message accepted */
+    int health_interval_ms;  /* between two backend health probes */
     int log_level;           /* enum sl_log_level */
 };
 

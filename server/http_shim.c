@@ -20,9 +20,15 @@
  * hands it back at stop; it is then closed after MHD_stop_daemon. Per
  * request: the protobuf-c response is freed before the handler returns;
  * the JSON body's memory moves to libmicrohttpd (MHD_RESPMEM_MUST_FREE),
- * which frees it after sending. A request that carries a body owns a
- * struct sl_req (*req_cls), freed in on_completed(); the others point
- * *req_cls at a static marker.
+ * which frees it after sending. Every request owns a struct sl_req
+ * (*req_cls: its start time, request id and outcome), allocated when its
+ * headers are in and freed in on_completed(), which also writes its
+ * access line and records its metrics: so the duration runs until the
+ * response is sent (or the connection dropped: status 0).
+ *
+ * Health and metrics: /healthz asks the upstream's grpc.health.v1 Check
+ * over the same channel (a second registered method), so it reports what
+ * gRPC clients see; /metrics renders the process-wide metrics.h state.
  *
  * Why the socket is bound here rather than by MHD_OPTION_SOCK_ADDR:
  * libmicrohttpd does not report why its bind failed (errno is not part of
@@ -55,10 +61,13 @@
 #include <grpc/support/time.h>
 #include <microhttpd.h>
 
+#include "accesslog.h"
 #include "buf.h"
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
+#include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
+#include "metrics.h"
 #include "modelarts/v1/service_logs.pb-c.h"
 #include "render_json.h"
 #include "validate.h"
@@ -66,7 +75,9 @@
 #define SL_SHIM_METHOD "/modelarts.v1.ServiceLogs/QueryServiceLogs"
 #define SL_SHIM_PATH "/v1/{project_id}/services/{service_id}/logs"
 #define SL_SHIM_CONTENT_TYPE "application/json; charset=utf-8"
-#define SL_SHIM_REQUEST_ID_MAX 128 /* longer X-Request-Id: not forwarded */
+#define SL_SHIM_HEALTH_METHOD "/grpc.health.v1.Health/Check"
+#define SL_SHIM_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define SL_SHIM_LOG_PATH_MAX 1024 /* bytes of the path kept for the log */
 #define SL_SHIM_BACKLOG 511
 #define SL_SHIM_WATCH_MS 250 /* channel watcher wake-up; bounds stop time */
 
@@ -77,6 +88,7 @@ struct sl_shim {
     int port;                  /* the bound TCP port */
     grpc_channel *channel;     /* to cfg->upstream, shared by all workers */
     void *method;              /* grpc_channel_register_call() handle */
+    void *health_method;       /* the same, for Health/Check */
     pthread_key_t cq_key;      /* a worker's pluck completion queue */
     bool cq_key_made;          /* cq_key exists (for cleanup) */
     bool grpc_inited;          /* grpc_init() was called (for cleanup) */
@@ -92,13 +104,21 @@ struct sl_shim {
     char upstream[256];              /* for log lines */
 };
 
-/* State of a request that carries a body; others have none. */
+/* State of one request, from its headers to on_completed(): what its
+ * access line and metrics need. Owner: the request (*req_cls). */
 struct sl_req {
-    size_t body_bytes; /* read and dropped so far */
+    uint64_t start_ns;        /* CLOCK_MONOTONIC when the headers were in */
+    size_t body_bytes;        /* read and dropped so far */
+    bool body_expected;       /* the headers announced a body */
+    enum sl_http_route route; /* what the path matched */
+    int status;               /* HTTP status queued; 0: none (yet) */
+    const char *error_code;   /* ModelArts code of a failure (static) */
+    char method[16];          /* as sent, cut */
+    char project_id[SL_ID_MAX + 1]; /* "" unless the logs route matched */
+    char service_id[SL_ID_MAX + 1];
+    char request_id[SL_REQUEST_ID_MAX + 1]; /* the client's or ours */
+    char path[SL_SHIM_LOG_PATH_MAX + 1];    /* as sent, cut */
 };
-
-/* *req_cls of a request without a body (it needs no state). */
-static char sl_no_body;
 
 /* The body of any answer when rendering the real one ran out of memory. */
 static const char sl_oom_body[] =
@@ -111,8 +131,14 @@ static bool seg_is(const char *s, size_t n, const char *lit)
     return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
 
-/* Matches path[0..n) against /v1/{p}/services/{s}/logs, then the method,
- * then the ids. */
+static bool method_ok(const char *method)
+{
+    return method &&
+           (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
+}
+
+/* Matches path[0..n) against /healthz, /metrics and
+ * /v1/{p}/services/{s}/logs, then the method, then the ids. */
 static int route_path(const char *method, const char *path, size_t n,
                       struct sl_route *out, struct sl_err *err)
 {
@@ -121,6 +147,16 @@ static int route_path(const char *method, const char *path, size_t n,
     size_t k = 0;
     const char *end = path + n;
 
+    if (seg_is(path, n, "/healthz") || seg_is(path, n, "/metrics")) {
+        out->route =
+            path[1] == 'h' ? SL_HTTP_ROUTE_HEALTHZ : SL_HTTP_ROUTE_METRICS;
+        if (!method_ok(method))
+            return sl_err_set(err, SL_EMETHOD,
+                              "method not allowed: %s accepts GET and HEAD",
+                              path[1] == 'h' ? "/healthz" : "/metrics");
+        out->head = strcmp(method, "HEAD") == 0;
+        return SL_OK;
+    }
     if (n == 0 || path[0] != '/')
         goto no_route;
     for (const char *s = path + 1;;) {
@@ -139,7 +175,8 @@ static int route_path(const char *method, const char *path, size_t n,
         !seg_is(seg[2], len[2], "services") || !seg_is(seg[4], len[4], "logs"))
         goto no_route;
 
-    if (!method || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))
+    out->route = SL_HTTP_ROUTE_LOGS;
+    if (!method_ok(method))
         return sl_err_set(err, SL_EMETHOD,
                           "method not allowed: " SL_SHIM_PATH
                           " accepts GET and HEAD");
@@ -154,6 +191,7 @@ static int route_path(const char *method, const char *path, size_t n,
     return SL_OK;
 
 no_route:
+    out->route = SL_HTTP_ROUTE_OTHER;
     return sl_err_set(err, SL_ENOROUTE,
                       "no such API: the REST API is GET " SL_SHIM_PATH);
 }
@@ -196,6 +234,8 @@ int sl_shim_route(const char *method, const char *url, struct sl_route *out,
     rc = route_path(method, url, path_len, out, err);
     if (rc != SL_OK)
         goto fail;
+    if (out->route != SL_HTTP_ROUTE_LOGS)
+        return SL_OK; /* the query is ignored */
 
     /* The first update_time=... among the '&'-separated parameters. */
     for (const char *q = url[path_len] ? url + path_len + 1 : NULL; q;) {
@@ -218,24 +258,32 @@ int sl_shim_route(const char *method, const char *url, struct sl_route *out,
         goto fail;
     return SL_OK;
 
-fail:
+fail:;
+    enum sl_http_route route = out->route;
     memset(out, 0, sizeof(*out));
+    out->route = route;
     return rc;
 }
 
 /* ---- responses --------------------------------------------------------- */
 
 /* Queues body (its memory moves to libmicrohttpd; *body is left empty)
- * with the JSON content type, and Allow when allow is set. */
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status,
-                               struct sl_buf *body, bool allow)
+ * with content_type, X-Request-Id, and Allow when allow is set; notes
+ * status and error_code (static, NULL on success) in rq for the access
+ * line. */
+static enum MHD_Result respond(struct MHD_Connection *conn, struct sl_req *rq,
+                               unsigned int status, struct sl_buf *body,
+                               const char *content_type, bool allow,
+                               const char *error_code)
 {
     struct MHD_Response *r;
 
     if (body->oom || !body->data) {
         sl_buf_free(body);
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        content_type = SL_SHIM_CONTENT_TYPE;
         allow = false;
+        error_code = sl_err_mcode(SL_ENOMEM);
         r = MHD_create_response_from_buffer(sizeof(sl_oom_body) - 1,
                                             (void *)sl_oom_body,
                                             MHD_RESPMEM_PERSISTENT);
@@ -251,22 +299,29 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int status,
         return MHD_NO;
     enum MHD_Result ret = MHD_NO;
     if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                SL_SHIM_CONTENT_TYPE) == MHD_YES &&
+                                content_type) == MHD_YES &&
+        MHD_add_response_header(r, "X-Request-Id", rq->request_id) == MHD_YES &&
         (!allow || MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
                                            "GET, HEAD") == MHD_YES))
         ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
+    if (ret == MHD_YES) {
+        rq->status = (int)status;
+        rq->error_code = error_code;
+    }
     return ret;
 }
 
-static enum MHD_Result respond_error(struct MHD_Connection *conn, int code,
+static enum MHD_Result respond_error(struct MHD_Connection *conn,
+                                     struct sl_req *rq, int code,
                                      const char *msg)
 {
     struct sl_buf b;
     sl_buf_init(&b);
     sl_render_error_json(code, msg, &b);
-    return respond(conn, (unsigned int)sl_err_to_http(code), &b,
-                   code == SL_EMETHOD);
+    return respond(conn, rq, (unsigned int)sl_err_to_http(code), &b,
+                   SL_SHIM_CONTENT_TYPE, code == SL_EMETHOD,
+                   sl_err_mcode(code));
 }
 
 /* ---- upstream ---------------------------------------------------------- */
@@ -383,44 +438,42 @@ static int upstream_error(struct sl_shim *s, grpc_status_code status,
     }
 }
 
-/* Unpacks a received message; NULL when malformed or out of memory. */
-static Modelarts__V1__QueryServiceLogsResponse *
-unpack_response(grpc_byte_buffer *bb)
+/* Unpacks a received message of type d; NULL when malformed or out of
+ * memory. The caller frees it with protobuf_c_message_free_unpacked(). */
+static ProtobufCMessage *unpack_message(const ProtobufCMessageDescriptor *d,
+                                        grpc_byte_buffer *bb)
 {
-    Modelarts__V1__QueryServiceLogsResponse *resp = NULL;
+    ProtobufCMessage *msg = NULL;
 
     /* Fast path: one uncompressed slice (the usual case), no copy. */
     if (bb->type == GRPC_BB_RAW &&
         bb->data.raw.compression == GRPC_COMPRESS_NONE &&
         bb->data.raw.slice_buffer.count == 1) {
         grpc_slice one = bb->data.raw.slice_buffer.slices[0];
-        return modelarts__v1__query_service_logs_response__unpack(
-            NULL, GRPC_SLICE_LENGTH(one), GRPC_SLICE_START_PTR(one));
+        return protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(one),
+                                         GRPC_SLICE_START_PTR(one));
     }
     grpc_byte_buffer_reader rd;
     if (!grpc_byte_buffer_reader_init(&rd, bb))
         return NULL;
     grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
     grpc_byte_buffer_reader_destroy(&rd);
-    resp = modelarts__v1__query_service_logs_response__unpack(
-        NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+    msg = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(all),
+                                    GRPC_SLICE_START_PTR(all));
     grpc_slice_unref(all);
-    return resp;
+    return msg;
 }
 
-/* One QueryServiceLogs call. SL_OK and *out (the caller frees it with
- * modelarts__v1__query_service_logs_response__free_unpacked), or the error
- * to answer with and *out NULL. token and request_id: NULL when absent. */
-static int upstream_query(struct sl_shim *s, const struct sl_route *rt,
-                          const char *token, const char *request_id,
-                          Modelarts__V1__QueryServiceLogsResponse **out,
-                          struct sl_err *err)
+/* One unary call of the registered method with the packed request
+ * wire[0..n), x-request-id request_id and (when not NULL) x-auth-token
+ * token. SL_OK and *out, the answer unpacked as a resp_type (the caller
+ * frees it with protobuf_c_message_free_unpacked), or the error to answer
+ * with and *out NULL. */
+static int upstream_call(struct sl_shim *s, void *method, const uint8_t *wire,
+                         size_t n, const char *token, const char *request_id,
+                         const ProtobufCMessageDescriptor *resp_type,
+                         ProtobufCMessage **out, struct sl_err *err)
 {
-    char project[SL_ID_MAX + 1];
-    char service[SL_ID_MAX + 1];
-    uint8_t wire[2 * (SL_ID_MAX + 2) + 16]; /* two ids and an int64 */
-    Modelarts__V1__QueryServiceLogsRequest req =
-        MODELARTS__V1__QUERY_SERVICE_LOGS_REQUEST__INIT;
     grpc_metadata md[2];
     size_t nmd = 0;
     grpc_byte_buffer *send_bb = NULL;
@@ -442,14 +495,6 @@ static int upstream_query(struct sl_shim *s, const struct sl_route *rt,
         goto out;
     }
 
-    memcpy(project, rt->project_id, rt->project_len);
-    project[rt->project_len] = '\0';
-    memcpy(service, rt->service_id, rt->service_len);
-    service[rt->service_len] = '\0';
-    req.project_id = project;
-    req.service_id = service;
-    req.update_time = rt->update_time;
-    size_t n = modelarts__v1__query_service_logs_request__pack(&req, wire);
     grpc_slice payload = grpc_slice_from_copied_buffer((const char *)wire, n);
     send_bb = grpc_raw_byte_buffer_create(&payload, 1);
     grpc_slice_unref(payload);
@@ -459,18 +504,15 @@ static int upstream_query(struct sl_shim *s, const struct sl_route *rt,
         md[nmd].value = grpc_slice_from_copied_string(token);
         nmd++;
     }
-    if (request_id) {
-        md[nmd].key = grpc_slice_from_static_string("x-request-id");
-        md[nmd].value = grpc_slice_from_copied_string(request_id);
-        nmd++;
-    }
+    md[nmd].key = grpc_slice_from_static_string("x-request-id");
+    md[nmd].value = grpc_slice_from_copied_string(request_id);
+    nmd++;
 
     gpr_timespec deadline =
         gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                      gpr_time_from_millis(s->timeout_ms, GPR_TIMESPAN));
-    call = grpc_channel_create_registered_call(s->channel, NULL,
-                                               GRPC_PROPAGATE_DEFAULTS, cq,
-                                               s->method, deadline, NULL);
+    call = grpc_channel_create_registered_call(
+        s->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method, deadline, NULL);
     if (!call) {
         rc = sl_err_set(err, SL_EINTERNAL, "cannot create an upstream call");
         goto out;
@@ -480,7 +522,7 @@ static int upstream_query(struct sl_shim *s, const struct sl_route *rt,
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
     ops[0].data.send_initial_metadata.count = nmd;
-    ops[0].data.send_initial_metadata.metadata = nmd ? md : NULL;
+    ops[0].data.send_initial_metadata.metadata = md;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = send_bb;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -517,7 +559,7 @@ static int upstream_query(struct sl_shim *s, const struct sl_route *rt,
                         "the query service answered without a message");
         goto out;
     }
-    *out = unpack_response(recv_bb);
+    *out = unpack_message(resp_type, recv_bb);
     if (!*out) {
         rc = sl_err_set(err, SL_EINTERNAL,
                         "the query service sent a malformed answer");
@@ -540,6 +582,36 @@ out:
     return rc;
 }
 
+/* One QueryServiceLogs call. SL_OK and *out (the caller frees it with
+ * modelarts__v1__query_service_logs_response__free_unpacked), or the error
+ * to answer with and *out NULL. token: NULL when absent. */
+static int upstream_query(struct sl_shim *s, const struct sl_route *rt,
+                          const char *token, const char *request_id,
+                          Modelarts__V1__QueryServiceLogsResponse **out,
+                          struct sl_err *err)
+{
+    char project[SL_ID_MAX + 1];
+    char service[SL_ID_MAX + 1];
+    uint8_t wire[2 * (SL_ID_MAX + 2) + 16]; /* two ids and an int64 */
+    Modelarts__V1__QueryServiceLogsRequest req =
+        MODELARTS__V1__QUERY_SERVICE_LOGS_REQUEST__INIT;
+    ProtobufCMessage *msg = NULL;
+
+    memcpy(project, rt->project_id, rt->project_len);
+    project[rt->project_len] = '\0';
+    memcpy(service, rt->service_id, rt->service_len);
+    service[rt->service_len] = '\0';
+    req.project_id = project;
+    req.service_id = service;
+    req.update_time = rt->update_time;
+    size_t n = modelarts__v1__query_service_logs_request__pack(&req, wire);
+    int rc = upstream_call(
+        s, s->method, wire, n, token, request_id,
+        &modelarts__v1__query_service_logs_response__descriptor, &msg, err);
+    *out = (Modelarts__V1__QueryServiceLogsResponse *)msg;
+    return rc;
+}
+
 /* ---- request handling -------------------------------------------------- */
 
 /* Routes a request as libmicrohttpd split it: the path in url (not
@@ -552,43 +624,46 @@ static int route_request(struct MHD_Connection *conn, const char *method,
     size_t value_len = 0;
 
     int rc = sl_shim_route(method, url, rt, err);
-    if (rc != SL_OK)
+    if (rc != SL_OK || rt->route != SL_HTTP_ROUTE_LOGS)
         return rc;
     bool present = MHD_lookup_connection_value_n(
                        conn, MHD_GET_ARGUMENT_KIND, "update_time",
                        strlen("update_time"), &value, &value_len) == MHD_YES;
     rc = route_update_time(present, value, value_len, &rt->update_time, err);
-    if (rc != SL_OK)
+    if (rc != SL_OK) {
         memset(rt, 0, sizeof(*rt));
+        rt->route = SL_HTTP_ROUTE_LOGS;
+    }
     return rc;
 }
 
 static enum MHD_Result answer_query(struct sl_shim *s,
                                     struct MHD_Connection *conn,
+                                    struct sl_req *rq,
                                     const struct sl_route *rt)
 {
     struct sl_err err;
     Modelarts__V1__QueryServiceLogsResponse *resp = NULL;
     const char *token =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Auth-Token");
-    const char *request_id =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
 
     sl_err_clear(&err);
+    memcpy(rq->project_id, rt->project_id, rt->project_len);
+    rq->project_id[rt->project_len] = '\0';
+    memcpy(rq->service_id, rt->service_id, rt->service_len);
+    rq->service_id[rt->service_len] = '\0';
     if (token && !*token)
         token = NULL; /* an empty header is no token */
     if (token && strlen(token) > s->max_token)
-        return respond_error(conn, SL_EBADTOKEN,
+        return respond_error(conn, rq, SL_EBADTOKEN,
                              "X-Auth-Token is longer than any valid token");
     if (token && !md_value_ok(token, s->max_token))
-        return respond_error(conn, SL_EBADTOKEN,
+        return respond_error(conn, rq, SL_EBADTOKEN,
                              "X-Auth-Token holds characters no token has");
-    if (request_id && !md_value_ok(request_id, SL_SHIM_REQUEST_ID_MAX))
-        request_id = NULL; /* not worth failing the request for */
 
-    int rc = upstream_query(s, rt, token, request_id, &resp, &err);
+    int rc = upstream_query(s, rt, token, rq->request_id, &resp, &err);
     if (rc != SL_OK)
-        return respond_error(conn, rc, err.msg);
+        return respond_error(conn, rq, rc, err.msg);
 
     struct sl_buf body;
     sl_buf_init(&body);
@@ -596,9 +671,61 @@ static enum MHD_Result answer_query(struct sl_shim *s,
     modelarts__v1__query_service_logs_response__free_unpacked(resp, NULL);
     if (rc != SL_OK) {
         sl_buf_free(&body);
-        return respond_error(conn, rc, NULL);
+        return respond_error(conn, rq, rc, NULL);
     }
-    return respond(conn, MHD_HTTP_OK, &body, false);
+    return respond(conn, rq, MHD_HTTP_OK, &body, SL_SHIM_CONTENT_TYPE, false,
+                   NULL);
+}
+
+/* GET /healthz: the upstream's overall health (Health/Check, service ""). */
+static enum MHD_Result
+answer_health(struct sl_shim *s, struct MHD_Connection *conn, struct sl_req *rq)
+{
+    struct sl_err err;
+    ProtobufCMessage *msg = NULL;
+    const char *name = "NOT_SERVING";
+    const char *error_code = NULL;
+    unsigned int status = MHD_HTTP_SERVICE_UNAVAILABLE;
+
+    sl_err_clear(&err);
+    /* HealthCheckRequest{service: ""} packs to no bytes at all. */
+    int rc = upstream_call(s, s->health_method, NULL, 0, NULL, rq->request_id,
+                           &grpc__health__v1__health_check_response__descriptor,
+                           &msg, &err);
+    if (rc == SL_OK) {
+        const Grpc__Health__V1__HealthCheckResponse *hr =
+            (const Grpc__Health__V1__HealthCheckResponse *)msg;
+        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+            &grpc__health__v1__health_check_response__serving_status__descriptor,
+            (int)hr->status);
+        name = v ? v->name : "UNKNOWN";
+        if (hr->status ==
+            GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING)
+            status = MHD_HTTP_OK;
+        protobuf_c_message_free_unpacked(msg, NULL);
+    } else {
+        error_code = sl_err_mcode(rc);
+        sl_log(SL_LOG_DEBUG, "shim: /healthz: %s", err.msg);
+    }
+
+    struct sl_buf body;
+    sl_buf_init(&body);
+    sl_buf_puts(&body, "{\"status\":\"");
+    sl_buf_puts(&body, name);
+    sl_buf_puts(&body, "\"}\n");
+    return respond(conn, rq, status, &body, SL_SHIM_CONTENT_TYPE, false,
+                   error_code);
+}
+
+/* GET /metrics: the process's Prometheus text. */
+static enum MHD_Result answer_metrics(struct MHD_Connection *conn,
+                                      struct sl_req *rq)
+{
+    struct sl_buf body;
+    sl_buf_init(&body);
+    sl_metrics_render(&body);
+    return respond(conn, rq, MHD_HTTP_OK, &body, SL_SHIM_METRICS_CONTENT_TYPE,
+                   false, NULL);
 }
 
 /* Whether the request announces a body; *too_big when its Content-Length
@@ -622,49 +749,144 @@ static bool has_body(struct MHD_Connection *conn, size_t max, bool *too_big)
     return n != 0 || *too_big;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Copies at most n - 1 bytes of src[0..len) and a NUL. */
+static void copy_cut(char *dst, size_t n, const char *src, size_t len)
+{
+    if (len > n - 1)
+        len = n - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/* A new request's state: method, path, the request id. NULL on ENOMEM. */
+static struct sl_req *req_new(struct MHD_Connection *conn, const char *url,
+                              const char *method)
+{
+    struct sl_req *rq = malloc(sizeof(*rq));
+    const char *rid = NULL;
+    size_t rid_len = 0;
+
+    if (!rq)
+        return NULL;
+    rq->start_ns = now_ns();
+    rq->body_bytes = 0;
+    rq->body_expected = false;
+    rq->route = SL_HTTP_ROUTE_OTHER;
+    rq->status = 0;
+    rq->error_code = NULL;
+    rq->project_id[0] = '\0';
+    rq->service_id[0] = '\0';
+    method = method ? method : "";
+    url = url ? url : "";
+    copy_cut(rq->method, sizeof(rq->method), method, strlen(method));
+    copy_cut(rq->path, sizeof(rq->path), url, strcspn(url, "?"));
+    if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, "X-Request-Id",
+                                      strlen("X-Request-Id"), &rid,
+                                      &rid_len) == MHD_YES &&
+        sl_request_id_valid(rid, rid_len))
+        copy_cut(rq->request_id, sizeof(rq->request_id), rid, rid_len);
+    else
+        sl_request_id_new(rq->request_id, sizeof(rq->request_id));
+    return rq;
+}
+
+/* "127.0.0.1:5555" or "[::1]:5555" of the client, "" when unknown. */
+static void format_peer(struct MHD_Connection *conn, char *out, size_t n)
+{
+    char ip[INET6_ADDRSTRLEN];
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+    out[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
+        if (inet_ntop(AF_INET, &a4->sin_addr, ip, sizeof(ip)))
+            snprintf(out, n, "%s:%u", ip, (unsigned)ntohs(a4->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
+        if (inet_ntop(AF_INET6, &a6->sin6_addr, ip, sizeof(ip)))
+            snprintf(out, n, "[%s]:%u", ip, (unsigned)ntohs(a6->sin6_port));
+    }
+}
+
+static enum MHD_Result answer(struct sl_shim *s, struct MHD_Connection *conn,
+                              struct sl_req *rq, const char *url,
+                              const char *method)
+{
+    struct sl_route rt;
+    struct sl_err err;
+
+    sl_err_clear(&err);
+    int rc = route_request(conn, method, url, &rt, &err);
+    rq->route = rt.route;
+    if (rc != SL_OK)
+        return respond_error(conn, rq, rc, err.msg);
+    switch (rt.route) {
+    case SL_HTTP_ROUTE_HEALTHZ:
+        return answer_health(s, conn, rq);
+    case SL_HTTP_ROUTE_METRICS:
+        return answer_metrics(conn, rq);
+    default:
+        return answer_query(s, conn, rq, &rt);
+    }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **req_cls)
 {
     struct sl_shim *s = cls;
-    struct sl_route rt;
-    struct sl_err err;
+    struct sl_req *rq = *req_cls;
     bool too_big;
-    int rc;
 
     (void)version;
     (void)upload_data;
-    sl_err_clear(&err);
-    if (!*req_cls) {
+    if (!rq) {
         /* First call: the headers are in. Answering now would make
          * libmicrohttpd close the connection after the response, so a
          * request without a body is answered on the next call (at once,
          * in the same read event). A request with a body is answered now
          * when the answer is an error: no point reading the body. */
+        rq = req_new(conn, url, method);
+        if (!rq)
+            return MHD_NO;
         atomic_fetch_add(&s->in_flight, 1);
-        *req_cls = &sl_no_body; /* on_completed() counts it out */
-        if (!has_body(conn, s->max_body, &too_big))
+        sl_metrics_http_start();
+        *req_cls = rq; /* on_completed() counts it out */
+        rq->body_expected = has_body(conn, s->max_body, &too_big);
+        if (!rq->body_expected)
             return MHD_YES;
-        rc = route_request(conn, method, url, &rt, &err);
+        struct sl_route rt;
+        struct sl_err err;
+        sl_err_clear(&err);
+        int rc = route_request(conn, method, url, &rt, &err);
+        rq->route = rt.route;
         if (rc != SL_OK)
-            return respond_error(conn, rc, err.msg);
+            return respond_error(conn, rq, rc, err.msg);
         if (too_big) {
             struct sl_buf b;
             sl_buf_init(&b);
             sl_render_error_json(SL_EINVAL, "the request body is too large",
                                  &b);
-            return respond(conn, MHD_HTTP_CONTENT_TOO_LARGE, &b, false);
+            return respond(conn, rq, MHD_HTTP_CONTENT_TOO_LARGE, &b,
+                           SL_SHIM_CONTENT_TYPE, false,
+                           sl_err_mcode(SL_EINVAL));
         }
-        struct sl_req *rq = calloc(1, sizeof(*rq));
-        if (!rq)
-            return MHD_NO;
-        *req_cls = rq;
         return MHD_YES;
     }
     if (*upload_data_size) {
-        struct sl_req *rq = *req_cls;
-        if (rq == (void *)&sl_no_body)
+        if (!rq->body_expected)
             return MHD_NO; /* a body after all: not per the headers */
         rq->body_bytes += *upload_data_size;
         *upload_data_size = 0;
@@ -673,22 +895,40 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     /* The request is complete (any body read and dropped): answer. */
-    rc = route_request(conn, method, url, &rt, &err);
-    if (rc != SL_OK)
-        return respond_error(conn, rc, err.msg);
-    return answer_query(s, conn, &rt);
+    return answer(s, conn, rq, url, method);
 }
 
+/* The request is over (answered, or the connection went away): its
+ * metrics and its access line. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct sl_shim *s = cls;
-    (void)conn;
+    struct sl_req *rq = *req_cls;
+    char peer[INET6_ADDRSTRLEN + 16];
+
     (void)toe;
-    if (!*req_cls)
+    if (!rq)
         return; /* on_request() never saw it */
-    if (*req_cls != (void *)&sl_no_body)
-        free(*req_cls);
+    uint64_t us = (now_ns() - rq->start_ns) / 1000;
+    sl_metrics_http_done(rq->route, rq->status, us);
+    if (sl_log_level >= SL_LOG_INFO) {
+        format_peer(conn, peer, sizeof(peer));
+        struct sl_access a = {
+            .kind = "http",
+            .method = rq->method,
+            .path = rq->path,
+            .project_id = rq->project_id[0] ? rq->project_id : NULL,
+            .service_id = rq->service_id[0] ? rq->service_id : NULL,
+            .status = rq->status,
+            .error_code = rq->error_code,
+            .duration_us = us,
+            .peer = peer[0] ? peer : NULL,
+            .request_id = rq->request_id,
+        };
+        sl_access_log(&a);
+    }
+    free(rq);
     *req_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
 }
@@ -881,6 +1121,11 @@ static int open_upstream(struct sl_shim *s, const char *target,
         grpc_channel_register_call(s->channel, SL_SHIM_METHOD, NULL, NULL);
     if (!s->method)
         return sl_err_set(err, SL_ENOMEM, "cannot register %s", SL_SHIM_METHOD);
+    s->health_method = grpc_channel_register_call(
+        s->channel, SL_SHIM_HEALTH_METHOD, NULL, NULL);
+    if (!s->health_method)
+        return sl_err_set(err, SL_ENOMEM, "cannot register %s",
+                          SL_SHIM_HEALTH_METHOD);
     s->watch_cq = grpc_completion_queue_create_for_next(NULL);
     if (!s->watch_cq)
         return sl_err_set(err, SL_ENOMEM, "cannot create a completion queue");

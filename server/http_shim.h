@@ -6,20 +6,37 @@
  * as {"error_code","error_msg"} with the HTTP status of its SL_ERR_MAP row
  * (DESIGN sections 3 and 4).
  *
+ * Also served (same process or --upstream alike):
+ * - GET /healthz: one grpc.health.v1.Health/Check (service "") to the
+ *   upstream within upstream_timeout_ms. SERVING: 200
+ *   {"status":"SERVING"}. Any other answer: 503 with the answer's name
+ *   ({"status":"NOT_SERVING"}, "UNKNOWN", "SERVICE_UNKNOWN"); no answer
+ *   (unreachable, deadline, UNIMPLEMENTED, ...): 503
+ *   {"status":"NOT_SERVING"} and the reason in the (rate-limited) log.
+ * - GET /metrics: 200, Content-Type "text/plain; version=0.0.4;
+ *   charset=utf-8", the Prometheus text of metrics.h.
+ *
+ * Every response the shim itself makes carries X-Request-Id: the
+ * client's when sl_request_id_valid(), else a generated one; the same id
+ * goes upstream as "x-request-id" metadata, so the shim's and the
+ * server's access lines (accesslog.h) share it. Each request counts in
+ * the HTTP metrics and writes one access line (kind "http") when done.
+ *
  * Routing decisions (sl_shim_route):
  * - The path is matched byte for byte, as sent (no percent-decoding, no
- *   dot-segment or slash folding): exactly the five segments above.
- *   "/logs/" (trailing slash), extra or missing segments: 404
- *   ModelArts.0104.
- * - A path of the right shape whose id segment is not 1-64 characters of
+ *   dot-segment or slash folding): exactly the five segments above, or
+ *   exactly "/healthz" or "/metrics". "/logs/", "/metrics/" (trailing
+ *   slash), extra or missing segments: 404 ModelArts.0104.
+ * - A logs path whose id segment is not 1-64 characters of
  *   [A-Za-z0-9_-] (empty, too long, '%2F', any '%xx'): 400 ModelArts.0101.
- * - Method, on a path of the right shape: GET; HEAD (the same status and
+ * - Method, on any of the three routes: GET; HEAD (the same status and
  *   headers, Content-Length included, without the body); anything else
  *   405 ModelArts.2803 with "Allow: GET, HEAD". The method check comes
  *   before the id check.
- * - Query: update_time (first occurrence; decimal 0..INT64_MAX, 0 = all;
- *   empty or anything else: 400 ModelArts.0101). Other parameters are
- *   ignored. Values are not percent-decoded (an update_time is digits).
+ * - Query, on the logs route: update_time (first occurrence; decimal
+ *   0..INT64_MAX, 0 = all; empty or anything else: 400 ModelArts.0101).
+ *   Other parameters are ignored. Values are not percent-decoded (an
+ *   update_time is digits). /healthz and /metrics ignore the query.
  *
  * Upstream errors: with a google.rpc.ErrorInfo in grpc-status-details-bin
  * the reason picks the row (sl_err_from_grpc) and the status message is
@@ -36,6 +53,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "metrics.h"
 
 /* Defaults for the zero fields of struct sl_shim_config. */
 #define SL_SHIM_DEFAULT_TIMEOUT_MS 5000
@@ -112,23 +130,28 @@ int sl_shim_port(const struct sl_shim *s);
  * Accepts NULL. THREAD SAFETY: not from a shim thread; once per shim. */
 void sl_shim_stop(struct sl_shim *s);
 
-/* A request the router accepted: one QueryServiceLogs call to make. */
+/* A request the router accepted: one QueryServiceLogs call to make (route
+ * SL_HTTP_ROUTE_LOGS), a health check or the metrics. */
 struct sl_route {
-    const char *project_id; /* points into the url; not NUL-terminated */
-    size_t project_len;     /* 1..SL_ID_MAX, valid per sl_id_valid() */
-    const char *service_id; /* points into the url; not NUL-terminated */
-    size_t service_len;     /* 1..SL_ID_MAX, valid per sl_id_valid() */
-    int64_t update_time;    /* the ?update_time filter; 0: all logs */
-    bool head;              /* HEAD: answer as GET, without the body */
+    enum sl_http_route route; /* which route the path matched; on an error
+                                 too (SL_HTTP_ROUTE_OTHER: none) */
+    const char *project_id;   /* points into the url; not NUL-terminated;
+                                 NULL but on the logs route */
+    size_t project_len;       /* 1..SL_ID_MAX, valid per sl_id_valid() */
+    const char *service_id;   /* points into the url; not NUL-terminated */
+    size_t service_len;       /* 1..SL_ID_MAX, valid per sl_id_valid() */
+    int64_t update_time;      /* the ?update_time filter; 0: all logs */
+    bool head;                /* HEAD: answer as GET, without the body */
 };
 
 /* Routes one request: method as sent ("GET", case-sensitive) and url, the
  * request target as sent: path, optionally "?query". Pure: no I/O, no
  * allocation; out's pointers point into url.
- * Returns SL_OK with *out filled, or the error to answer with (out zeroed,
- * err->msg says why without echoing the url): SL_ENOROUTE (404 0104),
- * SL_EMETHOD (405 2803; answer with "Allow: GET, HEAD") or SL_EINVAL
- * (400 0101). THREAD SAFETY: reentrant. */
+ * Returns SL_OK with *out filled, or the error to answer with (out zeroed
+ * but for out->route, the route the path matched, SL_HTTP_ROUTE_OTHER for
+ * SL_ENOROUTE; err->msg says why without echoing the url): SL_ENOROUTE
+ * (404 0104), SL_EMETHOD (405 2803; answer with "Allow: GET, HEAD") or
+ * SL_EINVAL (400 0101). THREAD SAFETY: reentrant. */
 int sl_shim_route(const char *method, const char *url, struct sl_route *out,
                   struct sl_err *err);
 

@@ -154,6 +154,7 @@ static int cmd_serve(int argc, char **argv)
             .threads = cfg.threads,
             .slots = cfg.slots,
             .max_request_bytes = cfg.max_request_bytes,
+            .health_interval_ms = cfg.health_interval_ms,
         };
         if (sl_server_start(&scfg, &srv, &err) != SL_OK) {
             status = fail(EXIT_FAIL, &err);

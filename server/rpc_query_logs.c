@@ -12,37 +12,18 @@
 
 #include "modelarts/v1/service_logs.pb-c.h"
 #include "validate.h"
-
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
+#include "wire.h"
 
 /* Size of a length-delimited field with a one-byte key. */
 static size_t ld_len(size_t n)
 {
-    return 1 + varint_len(n) + n;
+    return 1 + sl_wire_varint_len(n) + n;
 }
 
 static uint8_t *put_ld(uint8_t *p, uint8_t key, const void *data, size_t n)
 {
     *p++ = key;
-    p = put_varint(p, n);
+    p = sl_wire_put_varint(p, n);
     if (n)
         memcpy(p, data, n);
     return p + n;
@@ -61,7 +42,7 @@ static grpc_slice pack_response(const struct sl_log_page *pg)
     for (size_t i = 0; i < pg->n_logs; i++)
         total += ld_len(pg->logs[i].len);
     if (pg->infer_type)
-        total += 1 + varint_len((uint64_t)(int64_t)pg->infer_type);
+        total += 1 + sl_wire_varint_len((uint64_t)(int64_t)pg->infer_type);
 
     grpc_slice s = grpc_slice_malloc(total);
     uint8_t *p = GRPC_SLICE_START_PTR(s);
@@ -73,7 +54,7 @@ static grpc_slice pack_response(const struct sl_log_page *pg)
         p = put_ld(p, 0x1a, pg->logs[i].data, pg->logs[i].len);
     if (pg->infer_type) { /* 4: infer_type */
         *p++ = 0x20;
-        p = put_varint(p, (uint64_t)(int64_t)pg->infer_type);
+        p = sl_wire_put_varint(p, (uint64_t)(int64_t)pg->infer_type);
     }
     return s;
 }
@@ -87,21 +68,6 @@ struct query_req {
     int64_t update_time;
 };
 
-static const uint8_t *get_varint(const uint8_t *p, const uint8_t *end,
-                                 uint64_t *v)
-{
-    uint64_t r = 0;
-    for (int shift = 0; shift < 64 && p < end; shift += 7) {
-        uint8_t b = *p++;
-        r |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *v = r;
-            return p;
-        }
-    }
-    return NULL;
-}
-
 /* Decodes a QueryServiceLogsRequest by hand: three fields do not need a
  * general decoder, and this keeps the ids' true lengths (a string with an
  * embedded NUL must fail validation, not be cut short) with no malloc.
@@ -113,54 +79,36 @@ static int decode_request(const uint8_t *p, size_t len, struct query_req *r)
     memset(r, 0, sizeof(*r));
     r->project_id = r->service_id = "";
     while (p < end) {
-        uint64_t key, v;
-        if (!(p = get_varint(p, end, &key)) || key >> 3 == 0 ||
-            key >> 3 > 536870911)
+        struct sl_wire_field f;
+        if (sl_wire_next(&p, end, &f) < 0)
             return -1;
-        switch (key & 7) {
-        case 0: /* varint */
-            if (!(p = get_varint(p, end, &v)))
-                return -1;
-            if (key >> 3 == 3)
-                r->update_time = (int64_t)v;
-            break;
-        case 1: /* fixed64 */
-            if (end - p < 8)
-                return -1;
-            p += 8;
-            break;
-        case 2: /* length-delimited */
-            if (!(p = get_varint(p, end, &v)) || v > (uint64_t)(end - p))
-                return -1;
-            if (key >> 3 == 1) {
-                r->project_id = (const char *)p;
-                r->project_len = (size_t)v;
-            } else if (key >> 3 == 2) {
-                r->service_id = (const char *)p;
-                r->service_len = (size_t)v;
-            }
-            p += v;
-            break;
-        case 5: /* fixed32 */
-            if (end - p < 4)
-                return -1;
-            p += 4;
-            break;
-        default: /* groups and invalid wire types */
-            return -1;
-        }
         /* A known field with the wrong wire type is a malformed message. */
-        unsigned f = (unsigned)(key >> 3), wt = (unsigned)(key & 7);
-        if ((f == 1 || f == 2) ? wt != 2 : f == 3 ? wt != 0 : 0)
-            return -1;
+        if (f.number == 1 || f.number == 2) {
+            if (f.type != 2)
+                return -1;
+            if (f.number == 1) {
+                r->project_id = (const char *)f.data;
+                r->project_len = f.len;
+            } else {
+                r->service_id = (const char *)f.data;
+                r->service_len = f.len;
+            }
+        } else if (f.number == 3) {
+            if (f.type != 0)
+                return -1;
+            r->update_time = (int64_t)f.value;
+        }
     }
     return 0;
 }
 
 int sl_rpc_query_logs(struct sl_store *st, const uint8_t *req, size_t req_len,
-                      grpc_slice *resp, struct sl_err *err)
+                      grpc_slice *resp, struct sl_query_ids *ids,
+                      struct sl_err *err)
 {
     *resp = grpc_empty_slice();
+    if (ids)
+        ids->project_id[0] = ids->service_id[0] = '\0';
     struct query_req r;
     if (decode_request(req, req_len, &r) < 0)
         return sl_err_set(err, SL_EINVAL,
@@ -177,6 +125,10 @@ int sl_rpc_query_logs(struct sl_store *st, const uint8_t *req, size_t req_len,
     project[r.project_len] = '\0';
     memcpy(service, r.service_id, r.service_len);
     service[r.service_len] = '\0';
+    if (ids) {
+        memcpy(ids->project_id, project, sizeof(project));
+        memcpy(ids->service_id, service, sizeof(service));
+    }
 
     struct sl_log_query q = {
         .project_id = project,

@@ -10,15 +10,22 @@
  *
  * Slots. Each worker keeps `slots` QueryServiceLogs requests posted
  * (grpc_server_request_registered_call with the payload read up front, so
- * a call needs one batch) and two generic ones for unknown methods, which
- * are answered UNIMPLEMENTED instead of hanging.
+ * a unary call needs one batch), two for each other registered method
+ * (health, both reflection versions) and two generic ones for unknown
+ * methods, which are answered UNIMPLEMENTED instead of hanging.
  *
- * Shutdown (sl_server_stop). grpc_server_shutdown_and_notify with a tag on
- * a private queue -> wait for it up to the grace period -> if it has not
- * come, grpc_server_cancel_all_calls and wait again -> shut down every
+ * Health. A prober thread pings the backend through its own connection
+ * every health_interval_ms and feeds the result to the shared struct
+ * sl_health; Health/Check and Health/Watch read it (health.h).
+ *
+ * Shutdown (sl_server_stop). Health flips to NOT_SERVING (watchers are
+ * told, then their streams end) -> grpc_server_shutdown_and_notify with a
+ * tag on a private queue (no new calls or connections from here) -> wait
+ * for it up to the grace period while in-flight calls finish -> if it has
+ * not come, grpc_server_cancel_all_calls and wait again -> shut down every
  * worker queue; each worker drains its queue (returned slots are freed)
- * and exits at GRPC_QUEUE_SHUTDOWN -> join -> grpc_server_destroy ->
- * destroy queues -> close stores.
+ * and exits at GRPC_QUEUE_SHUTDOWN -> join -> stop the prober ->
+ * grpc_server_destroy -> destroy queues -> close stores.
  *
  * Signals are not handled here: main.c blocks them in every thread and
  * waits for them with sigwait(), so no gRPC function runs in a handler.
@@ -26,6 +33,9 @@
 #include "server.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,19 +48,73 @@
 
 #include "call.h"
 #include "log.h"
+#include "health.h"
+#include "metrics.h"
+#include "reflection.h"
 #include "rpc.h"
 
-#define SL_UNKNOWN_SLOTS 2
+#define SL_OTHER_SLOTS 2 /* per worker, for every method but QueryLogs */
 
 struct sl_server {
-    grpc_server *server;            /* the gRPC server */
-    grpc_completion_queue *shut_cq; /* receives the shutdown tag only */
-    struct sl_tag shutdown_tag;     /* kind SL_TAG_SHUTDOWN */
-    int port;                       /* bound port */
-    int nworkers;                   /* entries in workers */
-    int nstarted;                   /* workers whose thread runs */
-    struct sl_worker *workers;      /* owned array */
+    grpc_server *server;              /* the gRPC server */
+    grpc_completion_queue *shut_cq;   /* receives the shutdown tag only */
+    struct sl_tag shutdown_tag;       /* kind SL_TAG_SHUTDOWN */
+    int port;                         /* bound port */
+    int nworkers;                     /* entries in workers */
+    int nstarted;                     /* workers whose thread runs */
+    struct sl_worker *workers;        /* owned array */
+    void *methods[SL_METHOD__COUNT];  /* registered method handles */
+    struct sl_health *health;         /* owned; shared by the workers */
+    struct sl_reflection *reflection; /* owned; immutable */
+    struct sl_store *probe_store;     /* owned by the prober thread */
+    int probe_interval_ms;            /* between two pings */
+    pthread_t prober;                 /* pings the backend */
+    bool prober_running;              /* prober was started */
+    pthread_mutex_t probe_mu;         /* guards probe_stop */
+    pthread_cond_t probe_cv;          /* wakes the prober to stop */
+    bool probe_stop;                  /* the prober must exit */
 };
+
+/* Pings the backend until told to stop; health follows the answers. */
+static void *prober_main(void *arg)
+{
+    struct sl_server *srv = arg;
+    pthread_mutex_lock(&srv->probe_mu);
+    while (!srv->probe_stop) {
+        pthread_mutex_unlock(&srv->probe_mu);
+        struct sl_err err;
+        int rc = srv->probe_store->type->ping(srv->probe_store, &err);
+        if (rc != SL_OK)
+            sl_log(SL_LOG_DEBUG, "health probe: %s", err.msg);
+        sl_health_set_backend(srv->health, rc == SL_OK);
+        pthread_mutex_lock(&srv->probe_mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += srv->probe_interval_ms / 1000;
+        ts.tv_nsec += (long)(srv->probe_interval_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (!srv->probe_stop &&
+               pthread_cond_timedwait(&srv->probe_cv, &srv->probe_mu, &ts) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&srv->probe_mu);
+    return NULL;
+}
+
+static void prober_stop(struct sl_server *srv)
+{
+    if (!srv->prober_running)
+        return;
+    pthread_mutex_lock(&srv->probe_mu);
+    srv->probe_stop = true;
+    pthread_cond_signal(&srv->probe_cv);
+    pthread_mutex_unlock(&srv->probe_mu);
+    pthread_join(srv->prober, NULL);
+    srv->prober_running = false;
+}
 
 /* Why gRPC could not bind addr: gRPC only says that it failed, so bind a
  * plain socket the same way and report the system's reason. */
@@ -106,6 +170,11 @@ static void server_free(struct sl_server *srv)
     }
     if (srv->shut_cq)
         grpc_completion_queue_destroy(srv->shut_cq);
+    sl_store_close(srv->probe_store);
+    sl_reflection_destroy(srv->reflection);
+    sl_health_destroy(srv->health);
+    pthread_cond_destroy(&srv->probe_cv);
+    pthread_mutex_destroy(&srv->probe_mu);
     free(srv->workers);
     free(srv);
 }
@@ -130,6 +199,17 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
         return sl_err_set(err, SL_ENOMEM, "out of memory");
     srv->shutdown_tag.kind = SL_TAG_SHUTDOWN;
     srv->shutdown_tag.owner = srv;
+    pthread_mutex_init(&srv->probe_mu, NULL);
+    pthread_cond_init(&srv->probe_cv, NULL);
+    srv->probe_interval_ms = cfg->health_interval_ms;
+    srv->health = sl_health_create();
+    if (!srv->health) {
+        rc = sl_err_set(err, SL_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = sl_reflection_create(&srv->reflection, err);
+    if (rc != SL_OK)
+        goto out;
     srv->nworkers = cfg->threads;
     srv->workers = calloc((size_t)cfg->threads, sizeof(*srv->workers));
     if (!srv->workers) {
@@ -143,6 +223,9 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
         if (rc != SL_OK)
             goto out;
     }
+    rc = sl_store_open(cfg->backend, &srv->probe_store, err);
+    if (rc != SL_OK)
+        goto out;
 
     grpc_arg args[] = {
         /* gRPC 1.51 otherwise binds a busy port silently (SO_REUSEPORT)
@@ -156,16 +239,26 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
     };
     grpc_channel_args chargs = {sizeof(args) / sizeof(args[0]), args};
     srv->server = grpc_server_create(&chargs, NULL);
-    void *method = grpc_server_register_method(
-        srv->server, SL_METHOD_QUERY_LOGS, NULL,
-        GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    for (int m = 0; m < SL_METHOD_UNKNOWN; m++) {
+        /* Bidi streams read their messages one by one; the others get
+         * their one request with the call. */
+        bool bidi =
+            m == SL_METHOD_REFLECTION_V1 || m == SL_METHOD_REFLECTION_V1ALPHA;
+        srv->methods[m] = grpc_server_register_method(
+            srv->server, sl_method_path((enum sl_method)m), NULL,
+            bidi ? GRPC_SRM_PAYLOAD_NONE
+                 : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+            0);
+    }
     srv->shut_cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(srv->server, srv->shut_cq, NULL);
     for (int i = 0; i < srv->nworkers; i++) {
         struct sl_worker *w = &srv->workers[i];
         w->srv = srv;
         w->server = srv->server;
-        w->method_query_logs = method;
+        w->methods = srv->methods;
+        w->health = srv->health;
+        w->reflection = srv->reflection;
         w->slots = cfg->slots;
         w->cq = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(srv->server, w->cq, NULL);
@@ -185,16 +278,19 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
 
     for (int i = 0; i < srv->nworkers; i++) {
         struct sl_worker *w = &srv->workers[i];
-        for (int k = 0; k < w->slots; k++)
-            if (sl_call_post(w, SL_CALL_QUERY_LOGS) != 0)
-                goto post_failed;
-        for (int k = 0; k < SL_UNKNOWN_SLOTS; k++)
-            if (sl_call_post(w, SL_CALL_UNKNOWN) != 0)
-                goto post_failed;
+        for (int m = 0; m < SL_METHOD__COUNT; m++) {
+            int n = m == SL_METHOD_QUERY_LOGS ? w->slots : SL_OTHER_SLOTS;
+            for (int k = 0; k < n; k++)
+                if (sl_call_post(w, (enum sl_method)m) != 0)
+                    goto post_failed;
+        }
         if (pthread_create(&w->thread, NULL, sl_worker_main, w) != 0)
             goto post_failed;
         srv->nstarted++;
     }
+    if (pthread_create(&srv->prober, NULL, prober_main, srv) != 0)
+        goto post_failed;
+    srv->prober_running = true;
     *out = srv;
     return SL_OK;
 
@@ -226,6 +322,7 @@ void sl_server_stop(struct sl_server *srv, int grace_ms)
 {
     if (!srv)
         return;
+    sl_health_set_draining(srv->health);
     grpc_server_shutdown_and_notify(srv->server, srv->shut_cq,
                                     &srv->shutdown_tag);
     gpr_timespec deadline =
@@ -249,6 +346,7 @@ void sl_server_stop(struct sl_server *srv, int grace_ms)
         else /* never got a thread: drain its returned slots here */
             sl_worker_main(w);
     }
+    prober_stop(srv);
     grpc_server_destroy(srv->server);
     srv->server = NULL;
     drain_cq(srv->shut_cq);

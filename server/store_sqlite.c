@@ -30,11 +30,13 @@
  * also means one read snapshot: the name and the logs come from the same
  * import.
  */
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "store.h"
 
@@ -444,6 +446,12 @@ out:
 static int sqlite_ping(struct sl_store *base, struct sl_err *err)
 {
     struct sqlite_store *st = (struct sqlite_store *)base;
+    /* An open connection keeps reading a file that was deleted or moved
+     * away; the service the configuration names is then gone. */
+    struct stat sb;
+    if (stat(st->path, &sb) != 0)
+        return sl_err_set(err, SL_EUNAVAIL, "sqlite:%.160s: %s", st->path,
+                          strerror(errno));
     int src = sqlite3_step(st->q_ping);
     int rc = src == SQLITE_ROW ? SL_OK : db_error(st, SL_EUNAVAIL, "", err);
     sqlite3_reset(st->q_ping);

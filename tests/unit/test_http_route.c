@@ -3,7 +3,8 @@
  * sl_shim_route() is pure, so each case is one row: method and request
  * target in, the error row (or the ids and update_time) out. The HTTP
  * status and ModelArts code of each outcome come from the error table and
- * are checked once at the end.
+ * are checked once at the end. Every row also names the route the path
+ * matched (on errors too: the metrics label of the request).
  */
 #include "sl_test.h"
 
@@ -18,19 +19,31 @@
 struct route_case {
     const char *method;
     const char *url;
-    int want;            /* SL_OK or the error code */
-    const char *project; /* expected on SL_OK */
-    const char *service; /* expected on SL_OK */
-    int64_t update_time; /* expected on SL_OK */
+    int want;                 /* SL_OK or the error code */
+    const char *project;      /* expected on SL_OK (NULL: none) */
+    const char *service;      /* expected on SL_OK */
+    int64_t update_time;      /* expected on SL_OK */
+    enum sl_http_route route; /* expected always */
 };
 
 #define OK(m, u, p, s, t)                                                      \
     {                                                                          \
-        m, u, SL_OK, p, s, t                                                   \
+        m, u, SL_OK, p, s, t, SL_HTTP_ROUTE_LOGS                               \
     }
+/* An error on the logs path (400, 405). */
 #define ERR(m, u, code)                                                        \
     {                                                                          \
-        m, u, code, NULL, NULL, 0                                              \
+        m, u, code, NULL, NULL, 0, SL_HTTP_ROUTE_LOGS                          \
+    }
+/* No route: 404. */
+#define NOROUTE(m, u)                                                          \
+    {                                                                          \
+        m, u, SL_ENOROUTE, NULL, NULL, 0, SL_HTTP_ROUTE_OTHER                  \
+    }
+/* /healthz and /metrics: no ids, no update_time. */
+#define FIXED(m, u, code, r)                                                   \
+    {                                                                          \
+        m, u, code, NULL, NULL, 0, r                                           \
     }
 
 static const struct route_case cases[] = {
@@ -89,6 +102,20 @@ static const struct route_case cases[] = {
     OK("GET", LOGS("p", "s") "?update_time=1", "p", "s", 1),
     ERR("GET", LOGS("bad!", "s") "?update_time=x", SL_EINVAL),
 
+    /* /healthz and /metrics: GET and HEAD; the query is ignored. */
+    FIXED("GET", "/healthz", SL_OK, SL_HTTP_ROUTE_HEALTHZ),
+    FIXED("HEAD", "/healthz", SL_OK, SL_HTTP_ROUTE_HEALTHZ),
+    FIXED("GET", "/healthz?verbose=1", SL_OK, SL_HTTP_ROUTE_HEALTHZ),
+    FIXED("GET", "/healthz?update_time=x", SL_OK, SL_HTTP_ROUTE_HEALTHZ),
+    FIXED("GET", "/metrics", SL_OK, SL_HTTP_ROUTE_METRICS),
+    FIXED("HEAD", "/metrics", SL_OK, SL_HTTP_ROUTE_METRICS),
+    FIXED("GET", "/metrics?name[]=x", SL_OK, SL_HTTP_ROUTE_METRICS),
+    FIXED("GET", "/metrics?", SL_OK, SL_HTTP_ROUTE_METRICS),
+    FIXED("POST", "/healthz", SL_EMETHOD, SL_HTTP_ROUTE_HEALTHZ),
+    FIXED("DELETE", "/metrics", SL_EMETHOD, SL_HTTP_ROUTE_METRICS),
+    FIXED("get", "/metrics", SL_EMETHOD, SL_HTTP_ROUTE_METRICS),
+    FIXED(NULL, "/healthz", SL_EMETHOD, SL_HTTP_ROUTE_HEALTHZ),
+
     /* Wrong methods on the route: 405, even with a bad id. */
     ERR("POST", LOGS("p", "s"), SL_EMETHOD),
     ERR("PUT", LOGS("p", "s"), SL_EMETHOD),
@@ -103,40 +130,47 @@ static const struct route_case cases[] = {
     ERR("DELETE", LOGS("p", "s") "?update_time=x", SL_EMETHOD),
 
     /* Everything else: 404, whatever the method. */
-    ERR("GET", LOGS("p", "s") "/", SL_ENOROUTE), /* trailing slash */
-    ERR("GET", LOGS("p", "s") "/extra", SL_ENOROUTE),
-    ERR("GET", LOGS("p", "s") "//", SL_ENOROUTE),
-    ERR("GET", "/v1/p/services/s", SL_ENOROUTE),
-    ERR("GET", "/v1/p/services/s/", SL_ENOROUTE),
-    ERR("GET", "/v1/p/services", SL_ENOROUTE),
-    ERR("GET", "/v1/services/s/logs", SL_ENOROUTE),
-    ERR("GET", "/v1/p/x/services/s/logs", SL_ENOROUTE),
-    ERR("GET", "/v1//p/services/s/logs", SL_ENOROUTE),
-    ERR("GET", "/v1/p/services//s/logs", SL_ENOROUTE),
-    ERR("GET", "//v1/p/services/s/logs", SL_ENOROUTE),
-    ERR("GET", "v1/p/services/s/logs", SL_ENOROUTE),
-    ERR("GET", "/v2/p/services/s/logs", SL_ENOROUTE),
-    ERR("GET", "/V1/p/services/s/logs", SL_ENOROUTE),
-    ERR("GET", "/v1/p/Services/s/logs", SL_ENOROUTE),
-    ERR("GET", "/v1/p/services/s/LOGS", SL_ENOROUTE),
-    ERR("GET", "/v1/p/services/s/log", SL_ENOROUTE),
-    ERR("GET", "/v1/p/service/s/logs", SL_ENOROUTE),
-    ERR("GET", "/v1/p/services/s/logs%2F", SL_ENOROUTE),
-    ERR("GET", "/v1/p%2Fservices%2Fs/logs", SL_ENOROUTE),
-    ERR("GET", "http://host/v1/p/services/s/logs", SL_ENOROUTE),
-    ERR("GET", "/", SL_ENOROUTE),
-    ERR("GET", "", SL_ENOROUTE),
-    ERR("GET", NULL, SL_ENOROUTE),
-    ERR("GET", "*", SL_ENOROUTE),
-    ERR("GET", "/v1", SL_ENOROUTE),
-    ERR("GET", "/v1/", SL_ENOROUTE),
-    ERR("GET", "/healthz", SL_ENOROUTE),
-    ERR("GET", "/metrics", SL_ENOROUTE),
-    ERR("GET", "/?/v1/p/services/s/logs", SL_ENOROUTE),
-    ERR("HEAD", "/nothing", SL_ENOROUTE),
-    ERR("POST", "/nothing", SL_ENOROUTE),
-    ERR("OPTIONS", "*", SL_ENOROUTE),
-    ERR("DELETE", LOGS("p", "s") "/", SL_ENOROUTE),
+    NOROUTE("GET", LOGS("p", "s") "/"), /* trailing slash */
+    NOROUTE("GET", LOGS("p", "s") "/extra"),
+    NOROUTE("GET", LOGS("p", "s") "//"),
+    NOROUTE("GET", "/v1/p/services/s"),
+    NOROUTE("GET", "/v1/p/services/s/"),
+    NOROUTE("GET", "/v1/p/services"),
+    NOROUTE("GET", "/v1/services/s/logs"),
+    NOROUTE("GET", "/v1/p/x/services/s/logs"),
+    NOROUTE("GET", "/v1//p/services/s/logs"),
+    NOROUTE("GET", "/v1/p/services//s/logs"),
+    NOROUTE("GET", "//v1/p/services/s/logs"),
+    NOROUTE("GET", "v1/p/services/s/logs"),
+    NOROUTE("GET", "/v2/p/services/s/logs"),
+    NOROUTE("GET", "/V1/p/services/s/logs"),
+    NOROUTE("GET", "/v1/p/Services/s/logs"),
+    NOROUTE("GET", "/v1/p/services/s/LOGS"),
+    NOROUTE("GET", "/v1/p/services/s/log"),
+    NOROUTE("GET", "/v1/p/service/s/logs"),
+    NOROUTE("GET", "/v1/p/services/s/logs%2F"),
+    NOROUTE("GET", "/v1/p%2Fservices%2Fs/logs"),
+    NOROUTE("GET", "http://host/v1/p/services/s/logs"),
+    NOROUTE("GET", "/"),
+    NOROUTE("GET", ""),
+    NOROUTE("GET", NULL),
+    NOROUTE("GET", "*"),
+    NOROUTE("GET", "/v1"),
+    NOROUTE("GET", "/v1/"),
+    NOROUTE("GET", "/healthz/"), /* trailing slash */
+    NOROUTE("GET", "/metrics/"),
+    NOROUTE("GET", "/healthz/x"),
+    NOROUTE("GET", "/Healthz"),
+    NOROUTE("GET", "/metric"),
+    NOROUTE("GET", "/metricsx"),
+    NOROUTE("GET", "/v1/metrics"),
+    NOROUTE("GET", "//metrics"),
+    NOROUTE("GET", "/metrics%2F"),
+    NOROUTE("GET", "/?/v1/p/services/s/logs"),
+    NOROUTE("HEAD", "/nothing"),
+    NOROUTE("POST", "/nothing"),
+    NOROUTE("OPTIONS", "*"),
+    NOROUTE("DELETE", LOGS("p", "s") "/"),
 };
 
 static void test_route_table(void **state)
@@ -154,6 +188,9 @@ static void test_route_table(void **state)
                      c->method ? c->method : "(null)",
                      c->url ? c->url : "(null)", sl_err_name(c->want),
                      sl_err_name(rc), err.msg);
+        if (rt.route != c->route)
+            fail_msg("case %zu: %s: want route %d, got %d", i, c->url,
+                     (int)c->route, (int)rt.route);
         if (rc != SL_OK) {
             assert_int_equal(err.code, rc);
             assert_true(err.msg[0] != '\0');
@@ -162,10 +199,13 @@ static void test_route_table(void **state)
             assert_int_equal(rt.update_time, 0);
             continue;
         }
-        if (rt.project_len != strlen(c->project) ||
-            memcmp(rt.project_id, c->project, rt.project_len) != 0 ||
-            rt.service_len != strlen(c->service) ||
-            memcmp(rt.service_id, c->service, rt.service_len) != 0)
+        if (!c->project) {
+            assert_null(rt.project_id);
+            assert_null(rt.service_id);
+        } else if (rt.project_len != strlen(c->project) ||
+                   memcmp(rt.project_id, c->project, rt.project_len) != 0 ||
+                   rt.service_len != strlen(c->service) ||
+                   memcmp(rt.service_id, c->service, rt.service_len) != 0)
             fail_msg("case %zu: %s: got ids %.*s / %.*s", i, c->url,
                      (int)rt.project_len, rt.project_id, (int)rt.service_len,
                      rt.service_id);

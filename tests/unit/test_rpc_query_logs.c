@@ -86,7 +86,7 @@ static int query(struct fixture *f, const char *project, const char *service,
     req.update_time = t;
     uint8_t buf[256];
     size_t len = modelarts__v1__query_service_logs_request__pack(&req, buf);
-    return sl_rpc_query_logs(f->st, buf, len, out, err);
+    return sl_rpc_query_logs(f->st, buf, len, out, NULL, err);
 }
 
 static void test_oldest_first_and_byte_exact(void **state)
@@ -191,7 +191,7 @@ static void test_hostile_bytes(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int rc = sl_rpc_query_logs(f->st, (const uint8_t *)cases[i].bytes,
-                                   cases[i].len, &out, &err);
+                                   cases[i].len, &out, NULL, &err);
         if (rc != cases[i].rc)
             fail_msg("case %zu: want %s got %s (%s)", i,
                      sl_err_name(cases[i].rc), sl_err_name(rc), err.msg);

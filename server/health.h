@@ -1,0 +1,73 @@
+/* health.h -- grpc.health.v1 serving state and its watchers
+ *
+ * One struct sl_health per server. The state is two facts: whether the
+ * backend answers (the server's prober sets it) and whether the server is
+ * draining (set once at shutdown). "" and "modelarts.v1.ServiceLogs" are
+ * SERVING when the backend answers and the server is not draining, else
+ * NOT_SERVING; any other name is unknown (Check: NOT_FOUND; Watch:
+ * SERVICE_UNKNOWN with the stream kept open).
+ *
+ * LOCKING: one mutex guards the state, the watcher list and the watch
+ * fields of every struct sl_call on it (call.h). sl_health_set_*() take it
+ * and, when a watched status changes, call sl_call_watch_kick() on each
+ * watcher with it held.
+ */
+#ifndef SL_HEALTH_H
+#define SL_HEALTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <grpc/slice.h>
+
+#include "error.h"
+
+/* grpc.health.v1.HealthCheckResponse.ServingStatus */
+enum sl_serving {
+    SL_SERVING_UNKNOWN = 0,
+    SL_SERVING = 1,
+    SL_NOT_SERVING = 2,
+    SL_SERVICE_UNKNOWN = 3,
+};
+
+#define SL_HEALTH_NAME_MAX 256 /* longer service names are simply unknown */
+
+struct sl_health;
+struct sl_call;
+
+/* Owner: the caller, released with sl_health_destroy() once no watcher is
+ * left. Starts as backend OK, not draining. NULL on ENOMEM. */
+struct sl_health *sl_health_create(void);
+void sl_health_destroy(struct sl_health *h); /* accepts NULL */
+
+/* The status of a service name; SL_SERVICE_UNKNOWN for unknown names.
+ * Takes the lock. */
+enum sl_serving sl_health_status(struct sl_health *h, const char *name,
+                                 size_t len);
+/* Same, for callers holding the lock. */
+enum sl_serving sl_health_status_locked(struct sl_health *h, const char *name,
+                                        size_t len);
+
+/* Records whether the backend answers; kicks watchers on a change. */
+void sl_health_set_backend(struct sl_health *h, bool ok);
+/* Marks the server draining: NOT_SERVING from now on, and every watcher is
+ * told, then its stream is ended. */
+void sl_health_set_draining(struct sl_health *h);
+/* True once sl_health_set_draining() ran. The caller holds the lock. */
+bool sl_health_draining_locked(struct sl_health *h);
+
+void sl_health_lock(struct sl_health *h);
+void sl_health_unlock(struct sl_health *h);
+/* Watcher list; the caller holds the lock. */
+void sl_health_watch_add(struct sl_health *h, struct sl_call *c);
+void sl_health_watch_remove(struct sl_health *h, struct sl_call *c);
+
+/* HealthCheckRequest: *name points into req (not NUL-terminated).
+ * 0, or -1 when req is not a valid message. */
+int sl_health_decode_request(const uint8_t *req, size_t len, const char **name,
+                             size_t *name_len);
+/* HealthCheckResponse{status}; the caller unrefs the slice. */
+grpc_slice sl_health_encode_response(enum sl_serving status);
+
+#endif

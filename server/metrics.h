@@ -1,0 +1,107 @@
+/* metrics.h -- process-wide counters, gauges and histograms (Prometheus)
+ *
+ * Every function is lock-free (C11 atomics, relaxed order) and safe from
+ * any thread; the hot path pays a few relaxed atomic adds per call and
+ * never allocates. The metrics are process-wide: a process running the
+ * server and the shim shows both; a shim-only process (--upstream) shows
+ * the shim's and gRPC ones at zero. sl_metrics_render() writes the
+ * Prometheus text exposition format (version 0.0.4).
+ *
+ * Exposed families (label values are fixed strings; no request data ever
+ * becomes a label, so the series count is bounded):
+ *   servicelogs_grpc_calls_total{method,code}          counter
+ *   servicelogs_grpc_call_duration_seconds{method}     histogram
+ *   servicelogs_grpc_calls_in_flight{method}           gauge
+ *   servicelogs_backend_errors_total                   counter
+ *   servicelogs_http_requests_total{route,code}        counter
+ *   servicelogs_http_request_duration_seconds{route}   histogram
+ *   servicelogs_http_requests_in_flight                gauge
+ *   servicelogs_build_info{version}                    gauge, always 1
+ *   process_start_time_seconds                         gauge
+ * method is a gRPC method path (SL_METHOD_MAP), code a gRPC code name
+ * ("OK", "NOT_FOUND"; out-of-range codes count as "UNKNOWN"); route is a
+ * route template (SL_HTTP_ROUTE_MAP), code an HTTP status ("200").
+ * Counters with {method,code} or {route,code} are written only once
+ * non-zero; histograms and in-flight gauges are written for every method
+ * and route from the start.
+ */
+#ifndef SL_METRICS_H
+#define SL_METRICS_H
+
+#include <stdint.h>
+
+#include "buf.h"
+
+/* The gRPC methods the server answers; labels of the call metrics. */
+#define SL_METHOD_MAP(XX)                                                      \
+    XX(QUERY_LOGS, "/modelarts.v1.ServiceLogs/QueryServiceLogs")               \
+    XX(HEALTH_CHECK, "/grpc.health.v1.Health/Check")                           \
+    XX(HEALTH_WATCH, "/grpc.health.v1.Health/Watch")                           \
+    XX(REFLECTION_V1,                                                          \
+       "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")            \
+    XX(REFLECTION_V1ALPHA,                                                     \
+       "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")       \
+    XX(UNKNOWN, "unknown")
+
+enum sl_method {
+#define SL__METHOD_ENUM(name, path) SL_METHOD_##name,
+    SL_METHOD_MAP(SL__METHOD_ENUM) SL_METHOD__COUNT
+#undef SL__METHOD_ENUM
+};
+
+/* The shim's routes; the route label of the HTTP metrics. */
+#define SL_HTTP_ROUTE_MAP(XX)                                                  \
+    XX(LOGS, "/v1/{project_id}/services/{service_id}/logs")                    \
+    XX(HEALTHZ, "/healthz")                                                    \
+    XX(METRICS, "/metrics")                                                    \
+    XX(OTHER, "other")
+
+enum sl_http_route {
+#define SL__ROUTE_ENUM(name, label) SL_HTTP_ROUTE_##name,
+    SL_HTTP_ROUTE_MAP(SL__ROUTE_ENUM) SL_HTTP_ROUTE__COUNT
+#undef SL__ROUTE_ENUM
+};
+
+/* "/modelarts.v1.ServiceLogs/QueryServiceLogs" for SL_METHOD_QUERY_LOGS;
+ * "unknown" for anything out of range. Static storage. */
+const char *sl_method_path(enum sl_method m);
+
+/* "OK", "NOT_FOUND", ... for a gRPC status code 0..16; "UNKNOWN" for
+ * anything else. Static storage. */
+const char *sl_grpc_code_name(int grpc_code);
+
+/* A gRPC call started (in-flight gauge of m +1). An out-of-range m counts
+ * as SL_METHOD_UNKNOWN, here and below. */
+void sl_metrics_grpc_start(enum sl_method m);
+/* A gRPC call ended with grpc_code (0..16) after duration_us: in-flight
+ * -1, calls_total{method,code} +1, latency histogram of the method. Call
+ * once per sl_metrics_grpc_start, with the same m. */
+void sl_metrics_grpc_done(enum sl_method m, int grpc_code,
+                          uint64_t duration_us);
+/* A store call failed for a storage reason (SL_EUNAVAIL, SL_EIO, ...). */
+void sl_metrics_backend_error(void);
+
+/* An HTTP request started / ended in the shim (in-flight +1 / -1;
+ * requests_total{route,code} +1 and the route's latency histogram).
+ * http_status 0 means no response was sent (the client went away, or the
+ * connection was closed on an oversized body); anything outside 100..599
+ * counts as code "0" too. Responses libmicrohttpd makes by itself (431,
+ * 400 on a malformed request line) never reach the shim's handler and are
+ * not counted. */
+void sl_metrics_http_start(void);
+void sl_metrics_http_done(enum sl_http_route route, int http_status,
+                          uint64_t duration_us);
+
+/* Appends the whole exposition (all families above, each with # HELP and
+ * # TYPE lines) to out; the caller checks out->oom. Values are exact:
+ * counters as integers, histogram sums as seconds with six decimals (the
+ * sums are kept in whole microseconds). Each histogram's _count equals its
+ * +Inf bucket; under concurrent updates _sum may lag by the calls being
+ * recorded at that moment. */
+void sl_metrics_render(struct sl_buf *out);
+
+/* Sets every counter, gauge and histogram to zero (unit tests). Not
+ * atomic as a whole: updates racing with it may be lost or kept. */
+void sl_metrics_reset(void);
+
+#endif

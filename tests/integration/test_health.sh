@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# test_health.sh -- grpc.health.v1 Check and Watch follow reality: the
+# backend's file going away and coming back, and the drain at SIGTERM,
+# which ends Watch streams cleanly; the shim's /healthz tells the same.
+. "$(dirname "$0")/lib.sh"
+
+DB=$T/h.db
+"$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" 2>/dev/null
+GP=$(free_port)
+HP=$(free_port)
+start_server "$T/h.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:$GP \
+  --http-listen=127.0.0.1:$HP --health-interval=100ms --shutdown-grace=5s
+PID=$SERVER_PID
+hp() { $PY "$SL_SRC/tests/integration/health_probe.py" 127.0.0.1:$GP "$@"; }
+healthz() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HP/healthz"; }
+
+check "Check \"\"" SERVING "$(hp check '')"
+check "Check modelarts.v1.ServiceLogs" SERVING "$(hp check modelarts.v1.ServiceLogs)"
+check "Check unknown name" NOT_FOUND "$(hp check nope)"
+check "/healthz while serving" 200 "$(healthz)"
+
+hp watch '' 30 >"$T/watch" &
+W=$!
+hp watch nope 30 >"$T/watch-unknown" &
+WU=$!
+sleep 0.5
+mv "$DB" "$DB.away"
+sleep 0.5
+check "Check while the backend is gone" NOT_SERVING "$(hp check '')"
+check "/healthz while the backend is gone" 503 "$(healthz)"
+mv "$DB.away" "$DB"
+sleep 0.5
+check "Check after the backend is back" SERVING "$(hp check '')"
+check "/healthz after the backend is back" 200 "$(healthz)"
+
+t0=$(date +%s%N)
+stop_server "$PID" && pass "SIGTERM exits 0" || fail "SIGTERM exit status"
+t1=$(date +%s%N)
+ms=$(((t1 - t0) / 1000000))
+[ "$ms" -lt 5000 ] && pass "exit within the grace period (${ms} ms)" || fail "exit took ${ms} ms"
+wait $W || true
+wait $WU || true
+check "Watch: every change, then the drain, then a clean end" \
+  "SERVING NOT_SERVING SERVING NOT_SERVING END UNAVAILABLE" "$(tr '\n' ' ' <"$T/watch" | sed 's/ $//')"
+check "Watch of an unknown name: SERVICE_UNKNOWN, stream kept open until the drain" \
+  "SERVICE_UNKNOWN END UNAVAILABLE" "$(tr '\n' ' ' <"$T/watch-unknown" | sed 's/ $//')"
+finish

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# test_shutdown.sh -- SIGTERM while calls are in flight: every in-flight
+# call completes OK, a new one is refused, the process exits 0 within the
+# grace period. One worker thread and a 20 000-log service make the calls
+# queue long enough to be caught in flight.
+. "$(dirname "$0")/lib.sh"
+
+$PY "$SL_SRC/tests/bench/gen_bench_data.py" "$T/big" 1 20000 1
+DB=$T/big.db
+"$SERVER" import --backend "sqlite:$DB" "$T/big-0.json" 2>/dev/null
+GP=$(free_port)
+start_server "$T/s.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:$GP \
+  --http-listen= --threads=1 --shutdown-grace=8s --log-level=warn
+PID=$SERVER_PID
+t0=$(date +%s%N)
+out=$($PY "$SL_SRC/tests/integration/inflight_probe.py" 127.0.0.1:$GP "$PID" 30 bench-p svc-0)
+rc=0
+wait "$PID" || rc=$?
+t1=$(date +%s%N)
+echo "$out"
+contains "every in-flight call completed OK" "inflight OK 30/30" "$out"
+contains "a call after SIGTERM is refused" "new UNAVAILABLE" "$out"
+check "exit status 0" 0 "$rc"
+ms=$(((t1 - t0) / 1000000))
+[ "$ms" -lt 8000 ] && pass "exit within the grace period (${ms} ms)" || fail "exit took ${ms} ms"
+finish
