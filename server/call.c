@@ -15,7 +15,9 @@
  *    NOT_SERVING and ends the stream with UNAVAILABLE;
  *  - ServerReflectionInfo (bidi) posts RECV_CLOSE_ON_SERVER on the close
  *    tag and reads (READING); each request is answered with one batch that
- *    also reads the next; the client's half-close ends it with OK.
+ *    also reads the next; the client's half-close ends it with OK. At the
+ *    drain it is cancelled with UNAVAILABLE instead of holding shutdown
+ *    up for the whole grace period.
  *
  * `pending` counts batches posted and not completed; the call is logged,
  * counted and freed when it drops to zero. A slot whose tag completes with
@@ -316,8 +318,18 @@ static void watch_next(struct sl_call *c)
 
 void sl_call_watch_kick(struct sl_call *c)
 {
-    if (c->state == SL_CALL_WATCH_IDLE)
-        watch_next(c);
+    if (c->method == SL_METHOD_HEALTH_WATCH) {
+        if (c->state == SL_CALL_WATCH_IDLE)
+            watch_next(c);
+        return;
+    }
+    /* A reflection stream mostly waits for its client's next request:
+     * end it now rather than at the end of the grace period. */
+    if (sl_health_draining_locked(c->worker->health)) {
+        sl_health_watch_remove(c->worker->health, c);
+        grpc_call_cancel_with_status(c->call, GRPC_STATUS_UNAVAILABLE,
+                                     "server is shutting down", NULL);
+    }
 }
 
 static void run_health_watch(struct sl_call *c)
@@ -449,6 +461,15 @@ static void on_accept(struct sl_call *c)
     case SL_METHOD_REFLECTION_V1:
     case SL_METHOD_REFLECTION_V1ALPHA:
         post_close(c);
+        sl_health_lock(c->worker->health);
+        if (sl_health_draining_locked(c->worker->health)) {
+            sl_health_unlock(c->worker->health);
+            sl_err_set(&err, SL_EUNAVAIL, "server is shutting down");
+            finish_stream(c, SL_EUNAVAIL, &err);
+            break;
+        }
+        sl_health_watch_add(c->worker->health, c); /* ended at the drain */
+        sl_health_unlock(c->worker->health);
         reflection_read(c, true);
         break;
     case SL_METHOD_UNKNOWN:
@@ -486,7 +507,9 @@ static void on_call_event(struct sl_call *c, int success)
 
 static void on_close_event(struct sl_call *c)
 {
-    if (c->method == SL_METHOD_HEALTH_WATCH) {
+    if (c->method == SL_METHOD_HEALTH_WATCH ||
+        c->method == SL_METHOD_REFLECTION_V1 ||
+        c->method == SL_METHOD_REFLECTION_V1ALPHA) {
         struct sl_health *h = c->worker->health;
         sl_health_lock(h);
         sl_health_watch_remove(h, c);

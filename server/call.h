@@ -67,7 +67,7 @@ struct sl_call {
     int64_t start_us;            /* arrival, monotonic microseconds */
     struct sl_query_ids ids;     /* QueryServiceLogs ids, for the log */
     char request_id[SL_REQUEST_ID_MAX + 1]; /* x-request-id or generated */
-    /* Watch streams, under the health lock: */
+    /* Streams on the health list (Watch, reflection), under its lock: */
     char watch_name[SL_HEALTH_NAME_MAX]; /* the watched service name */
     size_t watch_len;                    /* its length */
     enum sl_serving last_sent;           /* last status sent */
@@ -91,8 +91,9 @@ struct sl_worker {
 /* Posts one request slot for method m; 0 on success. */
 int sl_call_post(struct sl_worker *w, enum sl_method m);
 
-/* Health changed or the server is draining: send the watcher what it has
- * not seen, or end its stream. Called with the health lock held. */
+/* Health changed or the server is draining: send a watcher what it has
+ * not seen, or end its stream; end a reflection stream at the drain.
+ * Called with the health lock held on calls of the health list. */
 void sl_call_watch_kick(struct sl_call *c);
 
 /* Thread body: serves w->cq until it is shut down and drained. */

@@ -5,7 +5,8 @@
  * draining (set once at shutdown). "" and "modelarts.v1.ServiceLogs" are
  * SERVING when the backend answers and the server is not draining, else
  * NOT_SERVING; any other name is unknown (Check: NOT_FOUND; Watch:
- * SERVICE_UNKNOWN with the stream kept open).
+ * SERVICE_UNKNOWN with the stream kept open). The watcher list also holds
+ * the open reflection streams, so that the drain reaches them too.
  *
  * LOCKING: one mutex guards the state, the watcher list and the watch
  * fields of every struct sl_call on it (call.h). sl_health_set_*() take it

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_health.sh -- grpc.health.v1 Check and Watch follow reality: the
 # backend's file going away and coming back, and the drain at SIGTERM,
-# which ends Watch streams cleanly; the shim's /healthz tells the same.
+# which ends Watch and idle reflection streams at once; the shim's /healthz
+# tells the same.
 . "$(dirname "$0")/lib.sh"
 
 DB=$T/h.db
@@ -33,6 +34,10 @@ sleep 0.5
 check "Check after the backend is back" SERVING "$(hp check '')"
 check "/healthz after the backend is back" 200 "$(healthz)"
 
+$PY "$SL_SRC/tests/integration/idle_stream.py" 127.0.0.1:$GP 30 >"$T/idle" &
+IDLE=$!
+for _ in $(seq 50); do grep -q answered "$T/idle" 2>/dev/null && break; sleep 0.1; done
+
 t0=$(date +%s%N)
 stop_server "$PID" && pass "SIGTERM exits 0" || fail "SIGTERM exit status"
 t1=$(date +%s%N)
@@ -40,6 +45,9 @@ ms=$(((t1 - t0) / 1000000))
 [ "$ms" -lt 5000 ] && pass "exit within the grace period (${ms} ms)" || fail "exit took ${ms} ms"
 wait $W || true
 wait $WU || true
+wait $IDLE || true
+check "an idle reflection stream is ended at the drain, not after the grace" \
+  "answered END UNAVAILABLE" "$(tr '\n' ' ' <"$T/idle" | sed 's/ $//')"
 check "Watch: every change, then the drain, then a clean end" \
   "SERVING NOT_SERVING SERVING NOT_SERVING END UNAVAILABLE" "$(tr '\n' ' ' <"$T/watch" | sed 's/ $//')"
 check "Watch of an unknown name: SERVICE_UNKNOWN, stream kept open until the drain" \
