@@ -15,7 +15,13 @@
 
 #include "log.h"
 
-enum sl_opt_type { SL_OPT_STR, SL_OPT_INT, SL_OPT_MS, SL_OPT_LEVEL };
+enum sl_opt_type {
+    SL_OPT_STR,
+    SL_OPT_INT,
+    SL_OPT_MS,
+    SL_OPT_LEVEL,
+    SL_OPT_BOOL
+};
 
 /* Which commands take an option. */
 #define SL_CMD_SERVE 1
@@ -60,6 +66,38 @@ static const struct sl_opt sl_opts[] = {
      "65536", SL_CMD_SERVE, "largest gRPC request message"},
     {"health-interval", SL_OPT_MS, SL_OFF(health_interval_ms), 10, 3600000,
      "1s", SL_CMD_SERVE, "how often the backend is probed for health"},
+    {"auth-tokens", SL_OPT_STR, SL_OFF(auth_tokens), 0, 0, "", SL_CMD_SERVE,
+     "tokens file (TOKEN PROJECT_ID per line); \"\" = no auth"},
+    {"insecure", SL_OPT_BOOL, SL_OFF(insecure), 0, 1, "false", SL_CMD_SERVE,
+     "allow listening beyond loopback without --auth-tokens"},
+    {"tls-cert", SL_OPT_STR, SL_OFF(tls_cert), 0, 0, "", SL_CMD_SERVE,
+     "serve gRPC and REST over TLS with this certificate chain (PEM)"},
+    {"tls-key", SL_OPT_STR, SL_OFF(tls_key), 0, 0, "", SL_CMD_SERVE,
+     "private key of --tls-cert (PEM)"},
+    {"tls-client-ca", SL_OPT_STR, SL_OFF(tls_client_ca), 0, 0, "", SL_CMD_SERVE,
+     "mutual TLS: require client certificates from this CA"},
+    {"upstream-ca", SL_OPT_STR, SL_OFF(upstream_ca), 0, 0, "", SL_CMD_SERVE,
+     "shim: dial the gRPC upstream over TLS, trusting this CA"},
+    {"upstream-cert", SL_OPT_STR, SL_OFF(upstream_cert), 0, 0, "", SL_CMD_SERVE,
+     "shim: client certificate for a mutual-TLS upstream"},
+    {"upstream-key", SL_OPT_STR, SL_OFF(upstream_key), 0, 0, "", SL_CMD_SERVE,
+     "shim: private key of --upstream-cert"},
+    {"upstream-name", SL_OPT_STR, SL_OFF(upstream_name), 0, 0, "", SL_CMD_SERVE,
+     "shim: name to expect in the upstream's certificate"},
+    {"max-concurrent-calls", SL_OPT_INT, SL_OFF(max_concurrent_calls), 1,
+     1000000, "1024", SL_CMD_SERVE,
+     "QueryServiceLogs calls in flight at most; beyond: RESOURCE_EXHAUSTED"},
+    {"query-timeout", SL_OPT_MS, SL_OFF(query_timeout_ms), 1, 3600000, "5s",
+     SL_CMD_SERVE,
+     "backend time limit of a query (a shorter client "
+     "deadline wins)"},
+    {"http-max-connections", SL_OPT_INT, SL_OFF(http_max_connections), 1,
+     100000, "1024", SL_CMD_SERVE, "concurrent REST connections"},
+    {"http-idle-timeout", SL_OPT_MS, SL_OFF(http_idle_timeout_ms), 1000,
+     3600000, "30s", SL_CMD_SERVE, "idle REST connections are closed after"},
+    {"http-max-header-bytes", SL_OPT_INT, SL_OFF(http_max_header_bytes), 4096,
+     1048576, "65536", SL_CMD_SERVE,
+     "request line and headers of one REST request (URL included)"},
     {"log-level", SL_OPT_LEVEL, SL_OFF(log_level), 0, 0, "info", SL_BOTH,
      "error, warn, info or debug"},
 };
@@ -126,6 +164,19 @@ static int set_opt(struct sl_config *cfg, const struct sl_opt *o,
     switch (o->type) {
     case SL_OPT_STR:
         *(const char **)field = val;
+        return SL_OK;
+    case SL_OPT_BOOL:
+        if (strcmp(val, "true") == 0 || strcmp(val, "1") == 0 ||
+            strcmp(val, "yes") == 0)
+            v = 1;
+        else if (strcmp(val, "false") == 0 || strcmp(val, "0") == 0 ||
+                 strcmp(val, "no") == 0 || *val == '\0')
+            v = 0;
+        else
+            return sl_err_set(err, SL_EINVAL,
+                              "%s: '%.64s' is not a boolean (true or false)",
+                              from, val);
+        *(int *)field = (int)v;
         return SL_OK;
     case SL_OPT_LEVEL:
         v = sl_log_level_parse(val);
@@ -245,6 +296,8 @@ int sl_config_load(struct sl_config *cfg, const char *command, int argc,
                               "unknown option '--%.*s' for %s (see --help)",
                               (int)(len > 64 ? 64 : len), name, command);
         const char *val = eq ? eq + 1 : NULL;
+        if (!val && o->type == SL_OPT_BOOL)
+            val = "true"; /* --insecure alone */
         if (!val) {
             if (i + 1 >= argc)
                 return sl_err_set(err, SL_EINVAL, "--%s needs a value",
@@ -263,24 +316,40 @@ int sl_config_load(struct sl_config *cfg, const char *command, int argc,
 
 void sl_config_log(const struct sl_config *cfg, const char *command)
 {
-    /* Backend URIs may carry a password (postgres://user:pw@host/db): the
-     * part between "://" and '@' is not logged. */
-    char backend[256];
-    const char *b = cfg->backend;
-    const char *at = strchr(b, '@');
-    const char *sep = strstr(b, "://");
-    if (at && sep && sep < at)
-        snprintf(backend, sizeof(backend), "%.*s***%s",
-                 (int)(sep - b + 3 > 64 ? 64 : sep - b + 3), b, at);
-    else
-        snprintf(backend, sizeof(backend), "%s", b);
-    sl_log(SL_LOG_INFO,
-           "config: command=%s backend=%s grpc-listen=%s http-listen=%s "
-           "upstream=%s upstream-timeout=%dms threads=%d http-threads=%d "
-           "slots=%d shutdown-grace=%dms max-request-bytes=%d "
-           "health-interval=%dms log-level=%d",
-           command, backend, cfg->grpc_listen, cfg->http_listen, cfg->upstream,
-           cfg->upstream_timeout_ms, cfg->threads, cfg->http_threads,
-           cfg->slots, cfg->shutdown_grace_ms, cfg->max_request_bytes,
-           cfg->health_interval_ms, cfg->log_level);
+    char line[2048];
+    int mask = cmd_mask(command);
+    size_t n =
+        (size_t)snprintf(line, sizeof(line), "config: command=%s", command);
+    for (size_t i = 0; i < SL_NOPTS && n < sizeof(line); i++) {
+        const struct sl_opt *o = &sl_opts[i];
+        if (!(o->commands & mask))
+            continue;
+        const char *field = (const char *)cfg + o->offset;
+        char val[256];
+        if (o->type == SL_OPT_STR) {
+            /* Only paths and addresses are strings; a backend URI may
+             * carry a password (postgres://user:pw@host/db), masked. */
+            const char *v = *(const char *const *)field;
+            const char *at = strchr(v, '@');
+            const char *sep = strstr(v, "://");
+            if (at && sep && sep < at)
+                snprintf(val, sizeof(val), "\"%.*s***%.128s\"",
+                         (int)(sep - v + 3 > 64 ? 64 : sep - v + 3), v, at);
+            else
+                snprintf(val, sizeof(val), "\"%.200s\"", v);
+        } else if (o->type == SL_OPT_MS) {
+            snprintf(val, sizeof(val), "%dms", *(const int *)field);
+        } else if (o->type == SL_OPT_LEVEL) {
+            snprintf(val, sizeof(val), "%s",
+                     sl_log_level_name(*(const int *)field));
+        } else if (o->type == SL_OPT_BOOL) {
+            snprintf(val, sizeof(val), "%s",
+                     *(const int *)field ? "true" : "false");
+        } else {
+            snprintf(val, sizeof(val), "%d", *(const int *)field);
+        }
+        n += (size_t)snprintf(line + n, sizeof(line) - n, " %s=%s", o->name,
+                              val);
+    }
+    sl_log(SL_LOG_INFO, "%s", line);
 }

@@ -42,6 +42,11 @@ void sl_log_write(int level, const char *fmt, ...)
     (void)w;
 }
 
+const char *sl_log_level_name(int level)
+{
+    return sl_level_names[level < 0 ? 0 : level > 3 ? 3 : level];
+}
+
 int sl_log_level_parse(const char *name)
 {
     for (int i = 0; i < 4; i++)

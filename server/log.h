@@ -29,6 +29,9 @@ void sl_log_grpc_install(void);
  * (binding a port). Thread-safe. */
 void sl_log_grpc_quiet(int quiet);
 
+/* level -> "error", "warn", "info", "debug". */
+const char *sl_log_level_name(int level);
+
 /* "error", "warn", "info", "debug" -> level; -1 when unknown. */
 int sl_log_level_parse(const char *name);
 

@@ -1,0 +1,56 @@
+/* auth.h -- token auth with project scoping (DESIGN sections 4 and 5)
+ *
+ * The tokens file holds one "TOKEN PROJECT_ID" per line; a token may appear
+ * on several lines for several projects; '#' starts a comment line; blank
+ * lines are ignored. A token is 1-SL_TOKEN_MAX visible ASCII characters
+ * (0x21-0x7e); a project id follows the id rule (validate.h).
+ *
+ * A table is immutable once parsed. struct sl_auth holds the current one
+ * and swaps it atomically on reload (SIGHUP): a reader sees the old or the
+ * new table, never a mix, and a bad file keeps the old table.
+ *
+ * Tokens are compared in constant time (every entry is compared in full,
+ * whatever matches), and never appear in logs, errors or metrics.
+ */
+#ifndef SL_AUTH_H
+#define SL_AUTH_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+#define SL_TOKEN_MAX 4096
+
+struct sl_auth_table;
+struct sl_auth;
+
+/* Parses a tokens file's text text[0..len) (need not be NUL-terminated).
+ * SL_OK with *out owned by the caller (free with sl_auth_table_free), or
+ * SL_EFORMAT with err naming the line: "line 3: expected TOKEN PROJECT_ID"
+ * (never quoting the token). On failure *out is NULL. */
+int sl_auth_table_parse(const char *text, size_t len,
+                        struct sl_auth_table **out, struct sl_err *err);
+void sl_auth_table_free(struct sl_auth_table *t); /* accepts NULL */
+/* Number of (token, project) entries. */
+size_t sl_auth_table_size(const struct sl_auth_table *t);
+
+/* Decides one call against a table: SL_OK when token (token_len bytes)
+ * may read project; SL_ENOTOKEN when token_len is 0; SL_EBADTOKEN when no
+ * entry has this token; SL_EFORBIDDEN when the token exists but not for
+ * this project. Constant time in the token's content. */
+int sl_auth_table_check(const struct sl_auth_table *t, const char *token,
+                        size_t token_len, const char *project);
+
+/* Loads path into a new struct sl_auth. Owner: the caller, freed with
+ * sl_auth_destroy() once no thread uses it. */
+int sl_auth_open(const char *path, struct sl_auth **out, struct sl_err *err);
+void sl_auth_destroy(struct sl_auth *a); /* accepts NULL */
+/* Re-reads the file; on success the new table replaces the old one for
+ * every later check; on failure the old table stays and err says why.
+ * THREAD SAFETY: any thread, concurrently with sl_auth_check. */
+int sl_auth_reload(struct sl_auth *a, struct sl_err *err);
+/* sl_auth_table_check on the current table. THREAD SAFETY: any thread. */
+int sl_auth_check(struct sl_auth *a, const char *token, size_t token_len,
+                  const char *project);
+
+#endif
