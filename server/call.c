@@ -71,6 +71,8 @@ static void call_done(struct sl_call *c)
                  : c->cancelled ? GRPC_STATUS_CANCELLED
                                 : GRPC_STATUS_UNKNOWN;
     uint64_t dur = (uint64_t)(now_us() - c->start_us);
+    if (c->counted)
+        atomic_fetch_sub(c->worker->in_flight, 1);
     sl_metrics_grpc_done(c->method, status, dur);
     if (SL_LOG_INFO <= sl_log_level) {
         char method[160];
@@ -159,7 +161,8 @@ static void set_status(struct sl_call *c, int rc, const struct sl_err *err)
     grpc_slice_unref(c->trailer.value);
     if (sl_status_details_pack(rc, err->msg, &c->trailer.value) == SL_OK)
         c->trailer.key = grpc_slice_from_static_string(SL_STATUS_DETAILS_KEY);
-    if (rc == SL_EUNAVAIL || rc == SL_EIO || rc == SL_EINTERNAL) {
+    if (rc == SL_EUNAVAIL || rc == SL_EIO || rc == SL_EINTERNAL ||
+        rc == SL_ETIMEOUT) {
         sl_metrics_backend_error();
         sl_log(SL_LOG_WARN, "call failed: %s: %s", sl_err_name(rc), err->msg);
     }
@@ -229,18 +232,62 @@ static grpc_slice payload(grpc_byte_buffer *bb)
     return s;
 }
 
+/* The call's deadline as CLOCK_MONOTONIC µs: the client's, capped by the
+ * server's query timeout. */
+static int64_t deadline_us(const struct sl_call *c)
+{
+    int64_t cap = now_us() + (int64_t)c->worker->query_timeout_ms * 1000;
+    if (gpr_time_cmp(c->deadline, gpr_inf_future(c->deadline.clock_type)) == 0)
+        return cap;
+    gpr_timespec d = gpr_convert_clock_type(c->deadline, GPR_CLOCK_MONOTONIC);
+    int64_t us = (int64_t)d.tv_sec * 1000000 + d.tv_nsec / 1000;
+    return us < cap ? us : cap;
+}
+
+static void metadata_value(const grpc_metadata_array *md, const char *key,
+                           const char **val, size_t *len)
+{
+    *val = "";
+    *len = 0;
+    for (size_t i = 0; i < md->count; i++) {
+        if (grpc_slice_str_cmp(md->metadata[i].key, key) == 0) {
+            *val = (const char *)GRPC_SLICE_START_PTR(md->metadata[i].value);
+            *len = GRPC_SLICE_LENGTH(md->metadata[i].value);
+            return;
+        }
+    }
+}
+
 static void run_query_logs(struct sl_call *c)
 {
+    struct sl_worker *w = c->worker;
     struct sl_err err;
     sl_err_clear(&err);
+    /* Shedding first: an overloaded server answers at once. in_flight
+     * counts this call until call_done(). */
+    c->counted = true;
+    if (atomic_fetch_add(w->in_flight, 1) >= w->max_in_flight) {
+        sl_err_set(&err, SL_EOVERLOAD,
+                   "server overloaded: %d calls in flight; retry later",
+                   w->max_in_flight);
+        finish_unary(c, SL_EOVERLOAD, &err, NULL);
+        return;
+    }
     if (!c->req) {
         sl_err_set(&err, SL_EINVAL, "request message missing");
         finish_unary(c, SL_EINVAL, &err, NULL);
         return;
     }
+    struct sl_rpc_ctx ctx = {
+        .store = w->store,
+        .auth = w->auth,
+        .backend_ok = sl_health_backend_ok(w->health),
+        .deadline_us = deadline_us(c),
+    };
+    metadata_value(&c->md_recv, "x-auth-token", &ctx.token, &ctx.token_len);
     grpc_slice in = payload(c->req);
     grpc_slice out;
-    int rc = sl_rpc_query_logs(c->worker->store, GRPC_SLICE_START_PTR(in),
+    int rc = sl_rpc_query_logs(&ctx, GRPC_SLICE_START_PTR(in),
                                GRPC_SLICE_LENGTH(in), &out, &c->ids, &err);
     grpc_slice_unref(in);
     finish_unary(c, rc, &err, rc == SL_OK ? &out : NULL);
@@ -425,20 +472,15 @@ static void on_reflection_read(struct sl_call *c, int success)
 /* Reads x-request-id, or makes one when the access log will want it. */
 static void take_request_id(struct sl_call *c)
 {
-    for (size_t i = 0; i < c->md_recv.count; i++) {
-        const grpc_metadata *m = &c->md_recv.metadata[i];
-        if (grpc_slice_str_cmp(m->key, "x-request-id") != 0)
-            continue;
-        size_t len = GRPC_SLICE_LENGTH(m->value);
-        const char *v = (const char *)GRPC_SLICE_START_PTR(m->value);
-        if (sl_request_id_valid(v, len)) {
-            memcpy(c->request_id, v, len);
-            c->request_id[len] = '\0';
-            return;
-        }
-    }
-    if (SL_LOG_INFO <= sl_log_level)
+    const char *v;
+    size_t len;
+    metadata_value(&c->md_recv, "x-request-id", &v, &len);
+    if (sl_request_id_valid(v, len)) {
+        memcpy(c->request_id, v, len);
+        c->request_id[len] = '\0';
+    } else if (SL_LOG_INFO <= sl_log_level) {
         sl_request_id_new(c->request_id, sizeof(c->request_id));
+    }
 }
 
 /* A client arrived on slot c. */

@@ -62,6 +62,7 @@ struct sl_call {
     grpc_slice status_msg;       /* status details text */
     grpc_metadata trailer;       /* grpc-status-details-bin when failing */
     int cancelled;               /* from RECV_CLOSE_ON_SERVER */
+    bool counted;                /* holds one of worker->in_flight */
     int status;                  /* gRPC status sent; -1 none yet */
     int err_code;                /* SL_* code of a failure, else SL_OK */
     int64_t start_us;            /* arrival, monotonic microseconds */
@@ -84,8 +85,12 @@ struct sl_worker {
     struct sl_store *store;    /* owned; used by this thread only */
     struct sl_health *health;  /* the server's (shared, locked) */
     const struct sl_reflection *reflection; /* the server's (immutable) */
-    pthread_t thread;                       /* running sl_worker_main */
-    int slots; /* QueryServiceLogs slots to keep posted */
+    struct sl_auth *auth;  /* the server's tokens; NULL: auth off */
+    atomic_int *in_flight; /* the server's QueryServiceLogs count */
+    int max_in_flight;     /* beyond it: RESOURCE_EXHAUSTED */
+    int query_timeout_ms;  /* backend time limit of a query */
+    pthread_t thread;      /* running sl_worker_main */
+    int slots;             /* QueryServiceLogs slots to keep posted */
 };
 
 /* Posts one request slot for method m; 0 on success. */

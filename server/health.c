@@ -2,6 +2,7 @@
 #include "health.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,8 @@
 
 struct sl_health {
     pthread_mutex_t mu;       /* guards everything below and watchers' */
-    bool backend_ok;          /* the prober's last answer */
+    atomic_bool backend_ok;   /* the prober's last answer; also read
+                                 without the lock */
     bool draining;            /* shutdown started */
     struct sl_call *watchers; /* doubly linked through watch_prev/next */
 };
@@ -24,7 +26,7 @@ struct sl_health *sl_health_create(void)
     if (!h)
         return NULL;
     pthread_mutex_init(&h->mu, NULL);
-    h->backend_ok = true;
+    atomic_init(&h->backend_ok, true);
     return h;
 }
 
@@ -53,7 +55,8 @@ enum sl_serving sl_health_status_locked(struct sl_health *h, const char *name,
                               memcmp(name, SL_SERVICE_NAME, len) == 0);
     if (!known)
         return SL_SERVICE_UNKNOWN;
-    return h->backend_ok && !h->draining ? SL_SERVING : SL_NOT_SERVING;
+    return atomic_load(&h->backend_ok) && !h->draining ? SL_SERVING
+                                                       : SL_NOT_SERVING;
 }
 
 enum sl_serving sl_health_status(struct sl_health *h, const char *name,
@@ -75,11 +78,16 @@ static void kick_all(struct sl_health *h)
     }
 }
 
+bool sl_health_backend_ok(struct sl_health *h)
+{
+    return atomic_load_explicit(&h->backend_ok, memory_order_relaxed);
+}
+
 void sl_health_set_backend(struct sl_health *h, bool ok)
 {
     sl_health_lock(h);
-    if (h->backend_ok != ok) {
-        h->backend_ok = ok;
+    if (atomic_load(&h->backend_ok) != ok) {
+        atomic_store(&h->backend_ok, ok);
         sl_log(ok ? SL_LOG_INFO : SL_LOG_WARN, "health: backend %s",
                ok ? "answers again: SERVING" : "unreachable: NOT_SERVING");
         kick_all(h);

@@ -50,6 +50,10 @@ enum sl_serving sl_health_status(struct sl_health *h, const char *name,
 enum sl_serving sl_health_status_locked(struct sl_health *h, const char *name,
                                         size_t len);
 
+/* The prober's last verdict, without the lock (one atomic load): the
+ * query path's check. */
+bool sl_health_backend_ok(struct sl_health *h);
+
 /* Records whether the backend answers; kicks watchers on a change. */
 void sl_health_set_backend(struct sl_health *h, bool ok);
 /* Marks the server draining: NOT_SERVING from now on, and every watcher is

@@ -10,10 +10,12 @@
 #include <grpc/grpc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "http_shim.h"
 #include "import.h"
@@ -88,7 +90,29 @@ static void self_address(const char *listen, int port, char *buf, size_t n)
         snprintf(buf, n, "%.*s:%d", (int)hlen, listen, port);
 }
 
-static int wait_for_stop(void)
+/* Waits for SIGTERM or SIGINT; SIGHUP reloads the tokens file (a bad
+ * file keeps the old table). */
+/* True when a listen address's host is a loopback address. */
+static bool is_loopback(const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+    if ((n == 9 && strncmp(addr, "localhost", 9) == 0) ||
+        (n == 5 && strncmp(addr, "[::1]", 5) == 0))
+        return true;
+    /* 127.0.0.0/8, written as a dotted quad */
+    unsigned a, b, c, d;
+    char tail;
+    char host[64];
+    if (n >= sizeof(host))
+        return false;
+    memcpy(host, addr, n);
+    host[n] = '\0';
+    return sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 &&
+           a == 127 && b < 256 && c < 256 && d < 256;
+}
+
+static int wait_for_stop(struct sl_auth *auth)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -100,7 +124,14 @@ static int wait_for_stop(void)
         if (sigwait(&set, &sig) != 0)
             return -1;
         if (sig == SIGHUP) {
-            sl_log(SL_LOG_INFO, "SIGHUP: nothing to reload");
+            struct sl_err err;
+            if (!auth)
+                sl_log(SL_LOG_INFO, "SIGHUP: no tokens file to reload");
+            else if (sl_auth_reload(auth, &err) != SL_OK)
+                sl_log(SL_LOG_WARN, "SIGHUP: keeping the old tokens: %s",
+                       err.msg);
+            else
+                sl_log(SL_LOG_INFO, "SIGHUP: tokens reloaded");
             continue;
         }
         sl_log(SL_LOG_INFO, "%s: shutting down",
@@ -134,10 +165,31 @@ static int cmd_serve(int argc, char **argv)
         cfg.threads = (int)ncpu;
     sl_config_log(&cfg, "serve");
 
+    if (!*cfg.auth_tokens && !cfg.insecure) {
+        const char *open_addr = NULL;
+        if (!*cfg.upstream && !is_loopback(cfg.grpc_listen))
+            open_addr = cfg.grpc_listen;
+        else if (*cfg.http_listen && !is_loopback(cfg.http_listen))
+            open_addr = cfg.http_listen;
+        if (open_addr) {
+            sl_err_set(&err, SL_EINVAL,
+                       "refusing to listen on %s without --auth-tokens "
+                       "(anyone who reaches it could read every project's "
+                       "logs); pass --insecure to allow it",
+                       open_addr);
+            return fail(EXIT_USAGE, &err);
+        }
+    }
+    struct sl_auth *auth = NULL;
+    if (*cfg.auth_tokens && !*cfg.upstream &&
+        sl_auth_open(cfg.auth_tokens, &auth, &err) != SL_OK)
+        return fail(EXIT_FAIL, &err);
     struct sl_store *imported = NULL;
     if (*cfg.import_file && !*cfg.upstream &&
-        run_import(cfg.backend, cfg.import_file, &imported, &err) != SL_OK)
+        run_import(cfg.backend, cfg.import_file, &imported, &err) != SL_OK) {
+        sl_auth_destroy(auth);
         return fail(EXIT_FAIL, &err);
+    }
 
     int status = 0;
     struct sl_server *srv = NULL;
@@ -155,6 +207,9 @@ static int cmd_serve(int argc, char **argv)
             .slots = cfg.slots,
             .max_request_bytes = cfg.max_request_bytes,
             .health_interval_ms = cfg.health_interval_ms,
+            .auth = auth,
+            .max_concurrent_calls = cfg.max_concurrent_calls,
+            .query_timeout_ms = cfg.query_timeout_ms,
         };
         if (sl_server_start(&scfg, &srv, &err) != SL_OK) {
             status = fail(EXIT_FAIL, &err);
@@ -171,6 +226,10 @@ static int cmd_serve(int argc, char **argv)
             .upstream = upstream,
             .upstream_timeout_ms = cfg.upstream_timeout_ms,
             .threads = cfg.http_threads,
+            .max_connections = (unsigned)cfg.http_max_connections,
+            .idle_timeout_s =
+                (unsigned)((cfg.http_idle_timeout_ms + 999) / 1000),
+            .conn_memory_bytes = (size_t)cfg.http_max_header_bytes,
         };
         if (sl_shim_start(&hcfg, &shim, &err) != SL_OK) {
             status = fail(EXIT_FAIL, &err);
@@ -184,12 +243,13 @@ static int cmd_serve(int argc, char **argv)
         status = fail(EXIT_USAGE, &err);
         goto out;
     }
-    if (wait_for_stop() < 0)
+    if (wait_for_stop(auth) < 0)
         status = EXIT_FAIL;
 out:
     sl_shim_stop(shim);
     sl_server_stop(srv, cfg.shutdown_grace_ms);
     sl_store_close(imported);
+    sl_auth_destroy(auth);
     grpc_shutdown_blocking();
     if (status == 0)
         sl_log(SL_LOG_INFO, "stopped");

@@ -7,11 +7,13 @@
 #ifndef SL_RPC_H
 #define SL_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <grpc/slice.h>
 
+#include "auth.h"
 #include "error.h"
 #include "store.h"
 #include "validate.h"
@@ -23,16 +25,28 @@ struct sl_query_ids {
     char service_id[SL_ID_MAX + 1];
 };
 
-/* modelarts.v1.ServiceLogs/QueryServiceLogs.
+/* What a handler may use besides the request. Owner: the caller. */
+struct sl_rpc_ctx {
+    struct sl_store *store; /* the calling thread's connection */
+    struct sl_auth *auth;   /* tokens; NULL when auth is off */
+    const char *token;      /* x-auth-token as received (not NUL-terminated) */
+    size_t token_len;       /* 0: no token */
+    bool backend_ok;        /* false while health says the backend is down */
+    int64_t deadline_us;    /* CLOCK_MONOTONIC µs; 0 = none */
+};
+
+/* modelarts.v1.ServiceLogs/QueryServiceLogs: decode -> validate ->
+ * authorize -> read -> encode.
  * req/req_len: the packed QueryServiceLogsRequest (owned by the caller).
  * On SL_OK *resp holds the packed QueryServiceLogsResponse; the caller
  * unrefs it. ids (may be NULL) receives the request's ids once they are
  * valid. On failure *resp is empty and err says what went wrong:
- * SL_EINVAL (malformed message or field), SL_ENOTFOUND, SL_EBATCH,
- * SL_EUNAVAIL (store), SL_ENOMEM. THREAD SAFETY: st belongs to the
- * calling thread. */
-int sl_rpc_query_logs(struct sl_store *st, const uint8_t *req, size_t req_len,
-                      grpc_slice *resp, struct sl_query_ids *ids,
-                      struct sl_err *err);
+ * SL_EINVAL (malformed message or field), SL_ENOTOKEN, SL_EBADTOKEN,
+ * SL_EFORBIDDEN, SL_ENOTFOUND (also for another project's service),
+ * SL_EBATCH, SL_EUNAVAIL (store), SL_ETIMEOUT, SL_ENOMEM.
+ * THREAD SAFETY: ctx->store belongs to the calling thread. */
+int sl_rpc_query_logs(const struct sl_rpc_ctx *ctx, const uint8_t *req,
+                      size_t req_len, grpc_slice *resp,
+                      struct sl_query_ids *ids, struct sl_err *err);
 
 #endif

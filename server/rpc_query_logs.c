@@ -102,9 +102,9 @@ static int decode_request(const uint8_t *p, size_t len, struct query_req *r)
     return 0;
 }
 
-int sl_rpc_query_logs(struct sl_store *st, const uint8_t *req, size_t req_len,
-                      grpc_slice *resp, struct sl_query_ids *ids,
-                      struct sl_err *err)
+int sl_rpc_query_logs(const struct sl_rpc_ctx *ctx, const uint8_t *req,
+                      size_t req_len, grpc_slice *resp,
+                      struct sl_query_ids *ids, struct sl_err *err)
 {
     *resp = grpc_empty_slice();
     if (ids)
@@ -130,13 +130,29 @@ int sl_rpc_query_logs(struct sl_store *st, const uint8_t *req, size_t req_len,
         memcpy(ids->service_id, service, sizeof(service));
     }
 
+    if (ctx->auth) {
+        rc = sl_auth_check(ctx->auth, ctx->token, ctx->token_len, project);
+        if (rc == SL_ENOTOKEN)
+            return sl_err_set(err, rc, "missing auth token (x-auth-token)");
+        if (rc == SL_EBADTOKEN)
+            return sl_err_set(err, rc, "invalid auth token");
+        if (rc == SL_EFORBIDDEN)
+            return sl_err_set(err, rc, "token not valid for project %s",
+                              project);
+    }
+    if (!ctx->backend_ok)
+        return sl_err_set(err, SL_EUNAVAIL,
+                          "the log store is unavailable; try again later");
+
     struct sl_log_query q = {
         .project_id = project,
         .service_id = service,
         .update_time = r.update_time,
+        .deadline_us = ctx->deadline_us,
     };
     struct sl_log_page page;
     sl_log_page_init(&page);
+    struct sl_store *st = ctx->store;
     rc = st->type->query_logs(st, &q, &page, err);
     if (rc != SL_OK)
         goto out;

@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 #include <netdb.h>
@@ -65,6 +66,7 @@ struct sl_server {
     struct sl_worker *workers;        /* owned array */
     void *methods[SL_METHOD__COUNT];  /* registered method handles */
     struct sl_health *health;         /* owned; shared by the workers */
+    atomic_int in_flight;             /* QueryServiceLogs calls in flight */
     struct sl_reflection *reflection; /* owned; immutable */
     struct sl_store *probe_store;     /* owned by the prober thread */
     int probe_interval_ms;            /* between two pings */
@@ -259,6 +261,10 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
         w->methods = srv->methods;
         w->health = srv->health;
         w->reflection = srv->reflection;
+        w->auth = cfg->auth;
+        w->in_flight = &srv->in_flight;
+        w->max_in_flight = cfg->max_concurrent_calls;
+        w->query_timeout_ms = cfg->query_timeout_ms;
         w->slots = cfg->slots;
         w->cq = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(srv->server, w->cq, NULL);

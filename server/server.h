@@ -7,12 +7,16 @@
 struct sl_server;
 
 struct sl_server_config {
-    const char *listen;     /* HOST:PORT; port 0 picks a free port */
-    const char *backend;    /* store URI, opened once per worker thread */
-    int threads;            /* worker threads, >= 1 */
-    int slots;              /* pre-posted request slots per thread, >= 1 */
-    int max_request_bytes;  /* largest request message accepted */
-    int health_interval_ms; /* between two backend health probes, >= 1 */
+    const char *listen;       /* HOST:PORT; port 0 picks a free port */
+    const char *backend;      /* store URI, opened once per worker thread */
+    int threads;              /* worker threads, >= 1 */
+    int slots;                /* pre-posted request slots per thread, >= 1 */
+    int max_request_bytes;    /* largest request message accepted */
+    int health_interval_ms;   /* between two backend health probes, >= 1 */
+    struct sl_auth *auth;     /* tokens (the caller keeps it alive until
+                                 sl_server_stop returns); NULL: auth off */
+    int max_concurrent_calls; /* QueryServiceLogs in flight, >= 1 */
+    int query_timeout_ms;     /* backend time limit of one query, >= 1 */
 };
 
 /* Opens one store connection per thread, binds, starts serving. On success

@@ -40,6 +40,8 @@ struct sl_log_query {
     const char *project_id; /* valid id (validate.h) */
     const char *service_id; /* valid id */
     int64_t update_time;    /* 0: all logs; else only logs with this time */
+    int64_t deadline_us;    /* CLOCK_MONOTONIC µs after which the backend
+                               gives up with SL_ETIMEOUT; 0 = none */
 };
 
 /* One service's logs, as a backend returns them.
@@ -83,7 +85,8 @@ struct sl_store_type {
 
     /* Reads one service. SL_OK and *out filled (caller frees it with
      * sl_log_page_free), SL_ENOTFOUND when (project_id, service_id) is not
-     * stored, SL_EUNAVAIL when the storage cannot be read. On failure *out
+     * stored, SL_EUNAVAIL when the storage cannot be read, SL_ETIMEOUT
+     * when q->deadline_us passed before the read finished. On failure *out
      * is left empty (sl_log_page_free on it is harmless). */
     int (*query_logs)(struct sl_store *st, const struct sl_log_query *q,
                       struct sl_log_page *out, struct sl_err *err);

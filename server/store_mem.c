@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store.h"
 
@@ -196,6 +197,13 @@ static int mem_query_logs(struct sl_store *st, const struct sl_log_query *q,
     int rc = SL_OK;
     (void)st;
     sl_log_page_init(out);
+    if (q->deadline_us) { /* a copy from memory: checked once, up front */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 > q->deadline_us)
+            return sl_err_set(err, SL_ETIMEOUT,
+                              "deadline passed before the query");
+    }
     if (pthread_rwlock_rdlock(&mem_db.lock) != 0)
         return sl_err_set(err, SL_EUNAVAIL, "memory: cannot take read lock");
     const struct mem_service *v = find(q->project_id, q->service_id);

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "store.h"
 
@@ -48,8 +49,24 @@ struct sqlite_store {
     sqlite3_stmt *q_all;  /* one service and all its logs */
     sqlite3_stmt *q_at;   /* one service and its logs at ?3 */
     sqlite3_stmt *q_ping; /* health check */
+    int64_t deadline_us;  /* of the running query; 0 = none */
     char path[];          /* the file, for messages */
 };
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* SQLite's progress handler: a non-zero return interrupts the statement,
+ * which is how a query honours its deadline. */
+static int past_deadline(void *arg)
+{
+    struct sqlite_store *st = arg;
+    return st->deadline_us && mono_us() > st->deadline_us;
+}
 
 /* Schema migrations: step i takes the schema from version i to i + 1, so
  * the current version is the number of steps. To change the schema, append
@@ -258,6 +275,7 @@ static int sqlite_open(const struct sl_store_type *type, const char *arg,
         goto out;
     }
     sqlite3_busy_timeout(st->db, SQLITE_BUSY_MS);
+    sqlite3_progress_handler(st->db, 1000, past_deadline, st);
     /* The first statement reads the file: a file that is not a database
      * fails here with "file is not a database". */
     if ((rc = exec(st, "PRAGMA journal_mode=WAL", err)) != SL_OK ||
@@ -298,6 +316,11 @@ static int sqlite_query_logs(struct sl_store *base,
     int rc = SL_OK, src;
 
     sl_log_page_init(out);
+    st->deadline_us = q->deadline_us;
+    if (q->deadline_us && mono_us() > q->deadline_us) {
+        rc = sl_err_set(err, SL_ETIMEOUT, "deadline passed before the query");
+        goto out;
+    }
     if (sqlite3_bind_text(s, 1, q->project_id, -1, SQLITE_STATIC) ||
         sqlite3_bind_text(s, 2, q->service_id, -1, SQLITE_STATIC) ||
         (q->update_time && sqlite3_bind_int64(s, 3, q->update_time))) {
@@ -345,13 +368,16 @@ static int sqlite_query_logs(struct sl_store *base,
         out->logs[out->n_logs].len = len;
         out->n_logs++;
     }
-    if (src != SQLITE_DONE)
+    if (src == SQLITE_INTERRUPT && past_deadline(st))
+        rc = sl_err_set(err, SL_ETIMEOUT, "query stopped at its deadline");
+    else if (src != SQLITE_DONE)
         rc = db_error(st, query_code(src), "", err);
     else if (!found)
         rc = sl_err_set(err, SL_ENOTFOUND, "service %s not found in project %s",
                         q->service_id, q->project_id);
 out:
     sqlite3_reset(s);
+    st->deadline_us = 0;
     if (rc != SL_OK)
         sl_log_page_free(out);
     return rc;

@@ -36,7 +36,7 @@ int main(int argc, char **argv)
     for (long i = 0; i < nq; i++) {
         char sid[32];
         snprintf(sid, sizeof(sid), "svc-%ld", (long)(rand_r(&seed) % nsvc));
-        struct sl_log_query q = {"bench-p", sid, 0};
+        struct sl_log_query q = {"bench-p", sid, 0, 0};
         struct sl_log_page page;
         sl_log_page_init(&page);
         if (st->type->query_logs(st, &q, &page, &err) != SL_OK) {

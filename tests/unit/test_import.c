@@ -621,7 +621,7 @@ static void test_import_demo_fixture(void **state)
     assert_int_equal(ns, 4);
     assert_int_equal(nl, 5);
 
-    struct sl_log_query q = {"demo-project", "mnist-svc", 0};
+    struct sl_log_query q = {"demo-project", "mnist-svc", 0, 0};
     struct sl_log_page pg;
     assert_sl_ok(st->type->query_logs(st, &q, &pg, &err), &err);
     assert_string_equal(pg.service_name, "mnist");
@@ -711,7 +711,7 @@ static void test_import_bad_fixtures(void **state)
             fail_msg("%s: want \"%s\", got \"%s\"", cases[i].file, want,
                      err.msg);
     }
-    struct sl_log_query q = {"demo-project", "mnist-svc", 0};
+    struct sl_log_query q = {"demo-project", "mnist-svc", 0, 0};
     struct sl_log_page pg;
     assert_sl_ok(st->type->query_logs(st, &q, &pg, &err), &err);
     assert_string_equal(pg.service_name, "mnist");

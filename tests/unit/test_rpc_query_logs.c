@@ -8,8 +8,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "modelarts/v1/service_logs.pb-c.h"
+#include "auth.h"
 #include "rpc.h"
 #include "store.h"
 
@@ -86,7 +88,8 @@ static int query(struct fixture *f, const char *project, const char *service,
     req.update_time = t;
     uint8_t buf[256];
     size_t len = modelarts__v1__query_service_logs_request__pack(&req, buf);
-    return sl_rpc_query_logs(f->st, buf, len, out, NULL, err);
+    struct sl_rpc_ctx ctx = {.store = f->st, .backend_ok = true};
+    return sl_rpc_query_logs(&ctx, buf, len, out, NULL, err);
 }
 
 static void test_oldest_first_and_byte_exact(void **state)
@@ -190,13 +193,77 @@ static void test_hostile_bytes(void **state)
         {"", 0, SL_EINVAL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int rc = sl_rpc_query_logs(f->st, (const uint8_t *)cases[i].bytes,
+        struct sl_rpc_ctx ctx = {.store = f->st, .backend_ok = true};
+        int rc = sl_rpc_query_logs(&ctx, (const uint8_t *)cases[i].bytes,
                                    cases[i].len, &out, NULL, &err);
         if (rc != cases[i].rc)
             fail_msg("case %zu: want %s got %s (%s)", i,
                      sl_err_name(cases[i].rc), sl_err_name(rc), err.msg);
         grpc_slice_unref(out);
     }
+}
+
+/* Auth, backend state and deadline, in the order the handler applies
+ * them: validate -> authorize -> backend. */
+static void test_auth_backend_deadline(void **state)
+{
+    struct fixture *f = *state;
+    struct sl_err err;
+    grpc_slice out;
+    Modelarts__V1__QueryServiceLogsRequest req =
+        MODELARTS__V1__QUERY_SERVICE_LOGS_REQUEST__INIT;
+    req.project_id = "proj";
+    req.service_id = "svc";
+    uint8_t buf[64];
+    size_t len = modelarts__v1__query_service_logs_request__pack(&req, buf);
+
+    char path[] = "/tmp/sl-rpc-auth-XXXXXX";
+    int fd = mkstemp(path);
+    const char tokens[] = "t-proj proj\nt-other other\n";
+    assert_int_equal(write(fd, tokens, sizeof(tokens) - 1),
+                     (ssize_t)sizeof(tokens) - 1);
+    close(fd);
+    struct sl_auth *auth;
+    assert_sl_ok(sl_auth_open(path, &auth, &err), &err);
+    unlink(path);
+
+    struct sl_rpc_ctx ctx = {.store = f->st, .auth = auth, .backend_ok = true};
+    assert_sl_err(sl_rpc_query_logs(&ctx, buf, len, &out, NULL, &err),
+                  SL_ENOTOKEN, &err);
+    ctx.token = "nope";
+    ctx.token_len = 4;
+    assert_sl_err(sl_rpc_query_logs(&ctx, buf, len, &out, NULL, &err),
+                  SL_EBADTOKEN, &err);
+    assert_null(strstr(err.msg, "nope")); /* never echoes the token */
+    ctx.token = "t-other";
+    ctx.token_len = 7;
+    assert_sl_err(sl_rpc_query_logs(&ctx, buf, len, &out, NULL, &err),
+                  SL_EFORBIDDEN, &err);
+    ctx.token = "t-proj";
+    ctx.token_len = 6;
+    assert_sl_ok(sl_rpc_query_logs(&ctx, buf, len, &out, NULL, &err), &err);
+    grpc_slice_unref(out);
+
+    /* other's token reads other's own service of the same name */
+    Modelarts__V1__QueryServiceLogsRequest oreq = req;
+    oreq.project_id = "other";
+    uint8_t obuf[64];
+    size_t olen = modelarts__v1__query_service_logs_request__pack(&oreq, obuf);
+    ctx.token = "t-other";
+    ctx.token_len = 7;
+    assert_sl_ok(sl_rpc_query_logs(&ctx, obuf, olen, &out, NULL, &err), &err);
+    grpc_slice_unref(out);
+    ctx.token = "t-proj";
+    ctx.token_len = 6;
+
+    ctx.backend_ok = false;
+    assert_sl_err(sl_rpc_query_logs(&ctx, buf, len, &out, NULL, &err),
+                  SL_EUNAVAIL, &err);
+    ctx.backend_ok = true;
+    ctx.deadline_us = 1; /* long past */
+    assert_sl_err(sl_rpc_query_logs(&ctx, buf, len, &out, NULL, &err),
+                  SL_ETIMEOUT, &err);
+    sl_auth_destroy(auth);
 }
 
 int main(void)
@@ -206,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_update_time_filter),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_hostile_bytes),
+        cmocka_unit_test(test_auth_backend_deadline),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -181,7 +181,7 @@ static void expect_query(struct sl_store *st, const char *project_id,
                          const char *name, int infer_type,
                          const char *const *bodies, size_t n)
 {
-    struct sl_log_query q = {project_id, service_id, update_time};
+    struct sl_log_query q = {project_id, service_id, update_time, 0};
     struct sl_log_page pg;
     struct sl_err err;
     assert_sl_ok(st->type->query_logs(st, &q, &pg, &err), &err);
@@ -203,7 +203,7 @@ static void expect_query(struct sl_store *st, const char *project_id,
 static void expect_not_found(struct sl_store *st, const char *project_id,
                              const char *service_id)
 {
-    struct sl_log_query q = {project_id, service_id, 0};
+    struct sl_log_query q = {project_id, service_id, 0, 0};
     struct sl_log_page pg;
     struct sl_err err;
     assert_sl_err(st->type->query_logs(st, &q, &pg, &err), SL_ENOTFOUND, &err);
@@ -279,7 +279,7 @@ static void test_binary_bodies_round_trip(void **state)
                                          {2, {big, sizeof(big)}}};
     struct sl_import_service s = S("p1", "svc", "bin", EDGE, logs, N(logs));
     import_ok(f->st, &s, 1);
-    struct sl_log_query q = {"p1", "svc", 0};
+    struct sl_log_query q = {"p1", "svc", 0, 0};
     struct sl_log_page pg;
     struct sl_err err;
     assert_sl_ok(f->st->type->query_logs(f->st, &q, &pg, &err), &err);
@@ -450,7 +450,7 @@ static void *reader_main(void *p)
         atomic_fetch_add(&a->bad, 1);
         return NULL;
     }
-    struct sl_log_query q = {"p1", "svc", 0};
+    struct sl_log_query q = {"p1", "svc", 0, 0};
     while (!atomic_load(a->stop)) {
         struct sl_log_page pg;
         if (st->type->query_logs(st, &q, &pg, &err) != SL_OK) {
