@@ -28,6 +28,23 @@ echo "this is not a database, just text that is long enough to have a header ...
 expect_fail "file that is not a database" 1 "$T/notdb" --backend "sqlite:$T/notdb" --grpc-listen=127.0.0.1:$P --http-listen=
 expect_fail "sqlite path in a missing directory" 1 "$T/missing/x.db" --backend "sqlite:$T/missing/x.db" --grpc-listen=127.0.0.1:$P --http-listen=
 
+# protected mode: beyond loopback only with --auth-tokens or --insecure
+expect_fail "protected mode (gRPC)" 2 "refusing to listen on 0.0.0.0:$P without --auth-tokens" \
+  --backend memory: --grpc-listen=0.0.0.0:$P --http-listen=
+expect_fail "protected mode (REST)" 2 "refusing to listen on 0.0.0.0:$P without --auth-tokens" \
+  --backend memory: --grpc-listen=127.0.0.1:$P --http-listen=0.0.0.0:$P
+expect_fail "missing tokens file" 1 "$T/no-tokens" --backend memory: \
+  --grpc-listen=0.0.0.0:$P --http-listen= --auth-tokens "$T/no-tokens"
+printf 'tok demo-project\nbroken\n' >"$T/bad-tokens"
+expect_fail "bad tokens file" 1 "$T/bad-tokens: line 2: expected TOKEN PROJECT_ID" \
+  --backend memory: --grpc-listen=127.0.0.1:$P --http-listen= --auth-tokens "$T/bad-tokens"
+for mode in "--insecure" "--auth-tokens=$T/tokens"; do
+  echo "tok demo-project" >"$T/tokens"
+  GP0=$(free_port)
+  start_server "$T/open.log" --backend memory: --grpc-listen=0.0.0.0:$GP0 --http-listen= "$mode"
+  stop_server "$SERVER_PID" && pass "0.0.0.0 with $mode serves and exits 0" || fail "0.0.0.0 with $mode"
+done
+
 # busy gRPC port (gRPC 1.51 would share it silently through SO_REUSEPORT)
 BUSY=$(free_port)
 $PY -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(60)' "$BUSY" &
