@@ -13,11 +13,13 @@ pkgs=(
   libprotobuf-c-dev protobuf-c-compiler
   nanopb libnanopb-dev python3-protobuf
   libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev
+  libgnutls28-dev # TLS file checks; the shim's client-certificate check
   golang-github-gogo-googleapis-dev grpc-proto
   curl ca-certificates
 )
 test_pkgs=(
   libcmocka-dev clang-format valgrind sqlite3 python3 python3-grpcio
+  openssl # a throw-away CA and certificates for test_tls.sh
   python3-prometheus-client
 )
 

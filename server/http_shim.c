@@ -30,6 +30,16 @@
  * over the same channel (a second registered method), so it reports what
  * gRPC clients see; /metrics renders the process-wide metrics.h state.
  *
+ * TLS (http_shim.h has the rules): the PEM texts libmicrohttpd serves
+ * HTTPS with are read and checked by tls.c and owned by struct sl_shim
+ * until the daemon is stopped (libmicrohttpd keeps the pointers). Mutual
+ * TLS is enforced in the handshake: on_connection() runs for each new
+ * connection after libmicrohttpd made its GnuTLS session and before the
+ * handshake, and turns libmicrohttpd's GNUTLS_CERT_REQUEST into
+ * GNUTLS_CERT_REQUIRE with verification (gnutls_session_set_verify_cert2).
+ * on_request() checks the verification again before a connection's
+ * every request and closes the connection when it is missing.
+ *
  * Why the socket is bound here rather than by MHD_OPTION_SOCK_ADDR:
  * libmicrohttpd does not report why its bind failed (errno is not part of
  * its API), and the operator needs "Address already in use".
@@ -59,6 +69,8 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 
 #include "accesslog.h"
@@ -102,6 +114,8 @@ struct sl_shim {
     atomic_int in_flight;            /* requests begun and not yet completed */
     atomic_llong last_warn_s;        /* second of the last upstream warning */
     char upstream[256];              /* for log lines */
+    struct sl_tls_pem https;         /* HTTPS cert, key, client CA (PEM);
+                                        all NULL: plain HTTP */
 };
 
 /* State of one request, from its headers to on_completed(): what its
@@ -612,6 +626,56 @@ static int upstream_query(struct sl_shim *s, const struct sl_route *rt,
     return rc;
 }
 
+/* ---- mutual TLS --------------------------------------------------------- */
+
+/* What a client certificate must be fit for (extendedKeyUsage clientAuth,
+ * or no extendedKeyUsage). GnuTLS only reads it. */
+static gnutls_typed_vdata_st sl_client_purpose[] = {
+    {GNUTLS_DT_KEY_PURPOSE_OID, (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT, 0},
+};
+
+static gnutls_session_t tls_session(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return ci ? (gnutls_session_t)ci->tls_session : NULL;
+}
+
+/* A new connection (mutual TLS only): its handshake must bring a client
+ * certificate that verifies against the trust (the client CA given to
+ * libmicrohttpd) for client authentication, or fail. */
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)socket_context;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    gnutls_session_t sess = tls_session(conn);
+    if (!sess)
+        return; /* on_request() refuses its requests */
+    gnutls_certificate_server_set_request(sess, GNUTLS_CERT_REQUIRE);
+    gnutls_session_set_verify_cert2(
+        sess, sl_client_purpose,
+        sizeof(sl_client_purpose) / sizeof(sl_client_purpose[0]), 0);
+}
+
+/* Whether the connection's client certificate was verified. */
+static bool client_verified(struct MHD_Connection *conn)
+{
+    unsigned int status = 0;
+    gnutls_session_t sess = tls_session(conn);
+
+    if (!sess)
+        return false;
+    if (gnutls_session_get_verify_cert_status(sess) == 0)
+        return true; /* verified in the handshake (on_connection) */
+    /* No verification ran in this handshake (a resumed session would
+     * skip it): verify the peer's chain now. */
+    return gnutls_certificate_verify_peers2(sess, &status) == 0 && status == 0;
+}
+
 /* ---- request handling -------------------------------------------------- */
 
 /* Routes a request as libmicrohttpd split it: the path in url (not
@@ -852,6 +916,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
     (void)version;
     (void)upload_data;
+    if (!rq && s->https.client_ca && !client_verified(conn)) {
+        /* Unreachable while on_connection() does its job. */
+        if (warn_now(s))
+            sl_log(SL_LOG_WARN, "shim: closing a connection without a "
+                                "verified client certificate");
+        return MHD_NO;
+    }
     if (!rq) {
         /* First call: the headers are in. Answering now would make
          * libmicrohttpd close the connection after the response, so a
@@ -1091,7 +1162,7 @@ static void *watch_main(void *arg)
 }
 
 static int open_upstream(struct sl_shim *s, const char *target,
-                         struct sl_err *err)
+                         const struct sl_tls_config *tls, struct sl_err *err)
 {
     /* Reconnect quickly once the server is back: the default backoff
      * (1 s growing to 120 s) would answer 503 long after a restart.
@@ -1105,14 +1176,22 @@ static int open_upstream(struct sl_shim *s, const char *target,
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
          .value.integer = 1000},
+        /* Last: only with a TLS upstream and an expected name. */
+        {.type = GRPC_ARG_STRING,
+         .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+         .value.string = tls ? (char *)tls->upstream_name : NULL},
     };
     grpc_channel_args ca = {sizeof(args) / sizeof(args[0]), args};
+    if (!sl_tls_upstream_enabled(tls) || !tls->upstream_name ||
+        !*tls->upstream_name)
+        ca.num_args--;
 
     grpc_init();
     s->grpc_inited = true;
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    if (!creds)
-        return sl_err_set(err, SL_ENOMEM, "cannot create gRPC credentials");
+    grpc_channel_credentials *creds = NULL;
+    int rc = sl_tls_channel_credentials(tls, &creds, err);
+    if (rc != SL_OK)
+        return rc;
     s->channel = grpc_channel_create(target, creds, &ca);
     grpc_channel_credentials_release(creds);
     if (!s->channel)
@@ -1161,6 +1240,7 @@ static void shim_free(struct sl_shim *s)
         grpc_channel_destroy(s->channel);
     if (s->grpc_inited)
         grpc_shutdown();
+    sl_tls_pem_free(&s->https); /* after the daemon that used it */
     free(s);
 }
 
@@ -1213,6 +1293,11 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     size_t conn_mem = cfg->conn_memory_bytes ? cfg->conn_memory_bytes
                                              : SL_SHIM_DEFAULT_CONN_MEMORY;
 
+    /* The HTTPS files first: nothing is bound for a bad one (the
+     * upstream's are read in open_upstream). */
+    rc = sl_tls_load_server(cfg->tls, &s->https, err);
+    if (rc != SL_OK)
+        goto out;
     rc = bind_listen(s, cfg->listen, err);
     if (rc != SL_OK)
         goto out;
@@ -1221,7 +1306,7 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
         goto out;
     }
     s->cq_key_made = true;
-    rc = open_upstream(s, cfg->upstream, err);
+    rc = open_upstream(s, cfg->upstream, cfg->tls, err);
     if (rc != SL_OK)
         goto out;
 
@@ -1237,8 +1322,9 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
         goto out;
     }
     /* Options as an array, so that the pool size can be left out for one
-     * thread (libmicrohttpd warns about a pool of 0 or 1). */
-    struct MHD_OptionItem opts[] = {
+     * thread (libmicrohttpd warns about a pool of 0 or 1) and the TLS
+     * options for plain HTTP. */
+    struct MHD_OptionItem opts[16] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL},
         {MHD_OPTION_LISTEN_SOCKET, mhd_fd, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)idle, NULL},
@@ -1246,13 +1332,29 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)conn_mem, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_none, NULL},
-        {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-         (intptr_t)threads, NULL},
-        {MHD_OPTION_END, 0, NULL},
     };
-    s->daemon = MHD_start_daemon(
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL,
-        NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    size_t nopt = 7;
+    unsigned int flags =
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (s->https.cert) {
+        flags |= MHD_USE_TLS;
+        opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                               s->https.cert};
+        opts[nopt++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->https.key};
+    }
+    if (s->https.client_ca) {
+        opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
+                                               s->https.client_ca};
+        opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+                                               (intptr_t)on_connection, s};
+    }
+    if (threads > 1)
+        opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
+                                               (intptr_t)threads, NULL};
+    opts[nopt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->daemon) {
         rc = sl_err_set(err, SL_EIO,
                         "cannot listen on %s: the HTTP server did not start",
@@ -1262,9 +1364,18 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     close(s->listen_fd);
     s->listen_fd = -1; /* the daemon's duplicate remains, until stop */
     sl_log(SL_LOG_INFO,
-           "shim: listening on %s (port %d), upstream %s, "
+           "shim: listening on %s (port %d, %s), upstream %s (%s), "
            "%u threads",
-           cfg->listen, s->port, cfg->upstream, threads);
+           cfg->listen, s->port,
+           s->https.client_ca ? "HTTPS, client certificates required"
+           : s->https.cert    ? "HTTPS"
+                              : "HTTP",
+           cfg->upstream,
+           !sl_tls_upstream_enabled(cfg->tls) ? "plaintext"
+           : cfg->tls->upstream_cert && *cfg->tls->upstream_cert
+               ? "TLS, client certificate"
+               : "TLS",
+           threads);
     *out = s;
     return SL_OK;
 

@@ -38,6 +38,21 @@
  *   Other parameters are ignored. Values are not percent-decoded (an
  *   update_time is digits). /healthz and /metrics ignore the query.
  *
+ * TLS (struct sl_shim_config.tls, tls.h): with a cert the shim serves
+ * HTTPS (libmicrohttpd on GnuTLS) with that certificate chain and key.
+ * With a client_ca as well, every connection must present a client
+ * certificate that verifies against client_ca and is fit for client
+ * authentication (extendedKeyUsage clientAuth, or none): the TLS
+ * handshake itself fails otherwise (GnuTLS, GNUTLS_CERT_REQUIRE plus
+ * verification during the handshake), so an unverified client never gets
+ * to send a request; a request that still arrives on a connection without
+ * a verified certificate (it cannot, short of a library bug) is not
+ * answered: the connection is closed and a warning logged. With an
+ * upstream_ca the upstream channel is TLS (gRPC SSL credentials) trusting
+ * that CA, presenting upstream_cert/upstream_key when given and expecting
+ * upstream_name (GRPC_SSL_TARGET_NAME_OVERRIDE_ARG) when given, else the
+ * upstream's host.
+ *
  * Upstream errors: with a google.rpc.ErrorInfo in grpc-status-details-bin
  * the reason picks the row (sl_err_from_grpc) and the status message is
  * error_msg. Without one the status came from the gRPC library or a
@@ -54,6 +69,7 @@
 
 #include "error.h"
 #include "metrics.h"
+#include "tls.h"
 
 /* Defaults for the zero fields of struct sl_shim_config. */
 #define SL_SHIM_DEFAULT_TIMEOUT_MS 5000
@@ -103,6 +119,11 @@ struct sl_shim_config {
                                  may drop the whole connection, failing
                                  other requests: keep this below the
                                  server's limit; SL_SHIM_DEFAULT_MAX_TOKEN */
+    const struct sl_tls_config *tls; /* HTTPS (cert, key, client_ca) and
+                                        the upstream's TLS (upstream_*);
+                                        NULL: plain HTTP, plaintext
+                                        upstream. The files are read and
+                                        checked in sl_shim_start. */
 };
 
 struct sl_shim;
@@ -115,7 +136,8 @@ struct sl_shim;
  * On success *out is owned by the caller and released with
  * sl_shim_stop(). On failure *out is NULL, nothing is left running or
  * allocated, and err says why: SL_EINVAL for a malformed config ("cannot
- * listen on HOST:PORT: ..."), SL_EIO when the address cannot be bound
+ * listen on HOST:PORT: ...") or a TLS file that cannot be used (naming
+ * the flag and the file, tls.h), SL_EIO when the address cannot be bound
  * ("cannot listen on HOST:PORT: Address already in use"), SL_ENOMEM.
  * Calls grpc_init(); sl_shim_stop() calls grpc_shutdown().
  * THREAD SAFETY: safe to call from any thread. */

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "tls.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -195,6 +196,24 @@ static int cmd_serve(int argc, char **argv)
     struct sl_server *srv = NULL;
     struct sl_shim *shim = NULL;
     char upstream[300];
+    /* One TLS configuration for the gRPC listener, the shim's HTTPS and
+     * (shim-only mode) the shim's upstream. The in-process shim dials the
+     * server's own listener: sl_tls_self_upstream() (tls.h) fills in its
+     * upstream side: trust --upstream-ca, else the server's own --tls-cert
+     * file (it must hold the self-signed root); expect --upstream-name,
+     * else the listen host; in mutual TLS present --upstream-cert and
+     * --upstream-key, else the server's own certificate and key (which
+     * must then allow client authentication). */
+    struct sl_tls_config tls = {
+        .cert = cfg.tls_cert,
+        .key = cfg.tls_key,
+        .client_ca = cfg.tls_client_ca,
+        .upstream_ca = cfg.upstream_ca,
+        .upstream_cert = cfg.upstream_cert,
+        .upstream_key = cfg.upstream_key,
+        .upstream_name = cfg.upstream_name,
+    };
+    struct sl_tls_config shim_tls = tls;
     sl_log_grpc_install();
     grpc_init();
     if (*cfg.upstream) {
@@ -210,6 +229,7 @@ static int cmd_serve(int argc, char **argv)
             .auth = auth,
             .max_concurrent_calls = cfg.max_concurrent_calls,
             .query_timeout_ms = cfg.query_timeout_ms,
+            .tls = &tls,
         };
         if (sl_server_start(&scfg, &srv, &err) != SL_OK) {
             status = fail(EXIT_FAIL, &err);
@@ -217,6 +237,11 @@ static int cmd_serve(int argc, char **argv)
         }
         self_address(cfg.grpc_listen, sl_server_port(srv), upstream,
                      sizeof(upstream));
+        if (*cfg.http_listen &&
+            sl_tls_self_upstream(&tls, upstream, &shim_tls, &err) != SL_OK) {
+            status = fail(EXIT_FAIL, &err);
+            goto out;
+        }
         sl_log(SL_LOG_INFO, "gRPC listening on %s (%d threads, backend %s)",
                cfg.grpc_listen, cfg.threads, cfg.backend);
     }
@@ -230,6 +255,7 @@ static int cmd_serve(int argc, char **argv)
             .idle_timeout_s =
                 (unsigned)((cfg.http_idle_timeout_ms + 999) / 1000),
             .conn_memory_bytes = (size_t)cfg.http_max_header_bytes,
+            .tls = &shim_tls,
         };
         if (sl_shim_start(&hcfg, &shim, &err) != SL_OK) {
             status = fail(EXIT_FAIL, &err);

@@ -270,7 +270,10 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
         grpc_server_register_completion_queue(srv->server, w->cq, NULL);
     }
 
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    grpc_server_credentials *creds = NULL;
+    rc = sl_tls_server_credentials(cfg->tls, &creds, err);
+    if (rc != SL_OK)
+        goto out;
     sl_log_grpc_quiet(1); /* a failure is reported below, in one line */
     srv->port = grpc_server_add_http2_port(srv->server, cfg->listen, creds);
     sl_log_grpc_quiet(0);

@@ -3,6 +3,7 @@
 #define SL_SERVER_H
 
 #include "error.h"
+#include "tls.h"
 
 struct sl_server;
 
@@ -17,13 +18,16 @@ struct sl_server_config {
                                  sl_server_stop returns); NULL: auth off */
     int max_concurrent_calls; /* QueryServiceLogs in flight, >= 1 */
     int query_timeout_ms;     /* backend time limit of one query, >= 1 */
+    const struct sl_tls_config *tls; /* TLS files (tls.h), read during
+                                        sl_server_start only; NULL or no
+                                        cert: plaintext */
 };
 
 /* Opens one store connection per thread, binds, starts serving. On success
  * *out is owned by the caller and released with sl_server_stop(); on
- * failure *out is NULL, err names the problem (busy port, bad backend),
- * and nothing is left running. Call grpc_init() before; not thread-safe
- * against itself. */
+ * failure *out is NULL, err names the problem (busy port, bad backend,
+ * a TLS file that cannot be used), and nothing is left running. Call
+ * grpc_init() before; not thread-safe against itself. */
 int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
                     struct sl_err *err);
 
