@@ -12,7 +12,7 @@ pkgs=(
   libgrpc-dev protobuf-compiler
   libprotobuf-c-dev protobuf-c-compiler
   nanopb libnanopb-dev python3-protobuf
-  libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev
+  libmicrohttpd-dev libjansson-dev libsqlite3-dev
   libgnutls28-dev # TLS file checks; the shim's client-certificate check
   golang-github-gogo-googleapis-dev grpc-proto
   curl ca-certificates
