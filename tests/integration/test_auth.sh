@@ -23,12 +23,6 @@ start_server "$T/a.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:$GP \
   --http-listen=127.0.0.1:$HP --auth-tokens "$TOK"
 PID=$SERVER_PID
 Q=/modelarts.v1.ServiceLogs/QueryServiceLogs
-pb() { # PROJECT SERVICE -> hex request
-  $PY -c 'import sys
-def ld(n, s):
-    b = s.encode(); return bytes([n << 3 | 2, len(b)]) + b
-print((ld(1, sys.argv[1]) + ld(2, sys.argv[2])).hex())' "$1" "$2"
-}
 grpc() { # PROJECT SERVICE [TOKEN]
   $PY "$SL_SRC/tests/integration/grpc_probe.py" 127.0.0.1:$GP $Q "$(pb "$1" "$2")" ${3:+"$3"}
 }

@@ -7,25 +7,6 @@ DB=$T/grpc.db
 "$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" >/dev/null 2>&1
 EXP=$SL_SRC/tests/integration/expected
 probe() { $PY "$SL_SRC/tests/integration/grpc_probe.py" "127.0.0.1:$GP" "$@"; }
-# pb PROJECT SERVICE [UPDATE_TIME]: hex of a QueryServiceLogsRequest
-pb() {
-  $PY - "$@" <<'PY'
-import sys
-def ld(n, s):
-    b = s.encode()
-    return bytes([n << 3 | 2, len(b)]) + b
-def varint(v):
-    out = b""
-    while True:
-        c = v & 0x7f; v >>= 7
-        out += bytes([c | (0x80 if v else 0)])
-        if not v: return out
-a = sys.argv[1:]
-m = ld(1, a[0]) + ld(2, a[1])
-if len(a) > 2: m += bytes([3 << 3]) + varint(int(a[2]))
-print(m.hex())
-PY
-}
 Q=/modelarts.v1.ServiceLogs/QueryServiceLogs
 
 for threads in 1 8; do

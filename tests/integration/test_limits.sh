@@ -11,12 +11,6 @@ DB=$T/l.db
 "$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" 2>/dev/null
 LP=$SL_SRC/tests/integration/limits_probe.py
 probe() { $PY "$SL_SRC/tests/integration/grpc_probe.py" "$@"; }
-pb() {
-  $PY -c 'import sys
-def ld(n, s):
-    b = s.encode(); return bytes([n << 3 | 2, len(b)]) + b
-print((ld(1, sys.argv[1]) + ld(2, sys.argv[2])).hex())' "$1" "$2"
-}
 Q=/modelarts.v1.ServiceLogs/QueryServiceLogs
 
 # 1. The backend stops a query at --query-timeout: the server itself says
