@@ -83,13 +83,16 @@ bool sl_health_backend_ok(struct sl_health *h)
     return atomic_load_explicit(&h->backend_ok, memory_order_relaxed);
 }
 
-void sl_health_set_backend(struct sl_health *h, bool ok)
+void sl_health_set_backend(struct sl_health *h, bool ok, const char *why)
 {
     sl_health_lock(h);
     if (atomic_load(&h->backend_ok) != ok) {
         atomic_store(&h->backend_ok, ok);
-        sl_log(ok ? SL_LOG_INFO : SL_LOG_WARN, "health: backend %s",
-               ok ? "answers again: SERVING" : "unreachable: NOT_SERVING");
+        if (ok)
+            sl_log(SL_LOG_INFO, "health: backend answers again: SERVING");
+        else
+            sl_log(SL_LOG_WARN, "health: backend unreachable: NOT_SERVING: %s",
+                   why ? why : "no reason given");
         kick_all(h);
     }
     sl_health_unlock(h);

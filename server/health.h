@@ -54,8 +54,9 @@ enum sl_serving sl_health_status_locked(struct sl_health *h, const char *name,
  * query path's check. */
 bool sl_health_backend_ok(struct sl_health *h);
 
-/* Records whether the backend answers; kicks watchers on a change. */
-void sl_health_set_backend(struct sl_health *h, bool ok);
+/* Records whether the backend answers; kicks watchers on a change, which
+ * is logged with why (the probe's error; may be NULL). */
+void sl_health_set_backend(struct sl_health *h, bool ok, const char *why);
 /* Marks the server draining: NOT_SERVING from now on, and every watcher is
  * told, then its stream is ended. */
 void sl_health_set_draining(struct sl_health *h);

@@ -85,10 +85,11 @@ static void *prober_main(void *arg)
     while (!srv->probe_stop) {
         pthread_mutex_unlock(&srv->probe_mu);
         struct sl_err err;
+        sl_err_clear(&err);
         int rc = srv->probe_store->type->ping(srv->probe_store, &err);
         if (rc != SL_OK)
             sl_log(SL_LOG_DEBUG, "health probe: %s", err.msg);
-        sl_health_set_backend(srv->health, rc == SL_OK);
+        sl_health_set_backend(srv->health, rc == SL_OK, err.msg);
         pthread_mutex_lock(&srv->probe_mu);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

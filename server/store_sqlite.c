@@ -50,6 +50,8 @@ struct sqlite_store {
     sqlite3_stmt *q_at;   /* one service and its logs at ?3 */
     sqlite3_stmt *q_ping; /* health check */
     int64_t deadline_us;  /* of the running query; 0 = none */
+    dev_t dev;            /* the opened file's device and inode: ping */
+    ino_t ino;            /*   notices a file replaced at the path */
     char path[];          /* the file, for messages */
 };
 
@@ -285,6 +287,16 @@ static int sqlite_open(const struct sl_store_type *type, const char *arg,
         (rc = prepare(st, sql_query_at, &st->q_at, err)) != SL_OK)
         goto out;
     rc = prepare(st, sql_ping, &st->q_ping, err);
+    if (rc == SL_OK) {
+        struct stat sb;
+        if (stat(st->path, &sb) != 0) {
+            rc = sl_err_set(err, SL_EIO, "sqlite:%.160s: %s", st->path,
+                            strerror(errno));
+            goto out;
+        }
+        st->dev = sb.st_dev;
+        st->ino = sb.st_ino;
+    }
 out:
     if (rc != SL_OK) {
         sqlite_close(&st->base);
@@ -472,12 +484,18 @@ out:
 static int sqlite_ping(struct sl_store *base, struct sl_err *err)
 {
     struct sqlite_store *st = (struct sqlite_store *)base;
-    /* An open connection keeps reading a file that was deleted or moved
-     * away; the service the configuration names is then gone. */
+    /* An open connection keeps reading a file that was deleted, moved
+     * away or replaced; the database the configuration names is then not
+     * the one being served. A file moved back is served again. */
     struct stat sb;
     if (stat(st->path, &sb) != 0)
         return sl_err_set(err, SL_EUNAVAIL, "sqlite:%.160s: %s", st->path,
                           strerror(errno));
+    if (sb.st_dev != st->dev || sb.st_ino != st->ino)
+        return sl_err_set(err, SL_EUNAVAIL,
+                          "sqlite:%.160s: the file was replaced since the "
+                          "server opened it; restart to serve the new one",
+                          st->path);
     int src = sqlite3_step(st->q_ping);
     int rc = src == SQLITE_ROW ? SL_OK : db_error(st, SL_EUNAVAIL, "", err);
     sqlite3_reset(st->q_ping);
