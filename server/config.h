@@ -12,34 +12,35 @@
 #include "error.h"
 
 struct sl_config {
-    const char *backend;       /* store URI */
-    const char *grpc_listen;   /* HOST:PORT of the gRPC server */
-    const char *http_listen;   /* HOST:PORT of the REST shim; "" = no shim */
-    const char *upstream;      /* shim-only mode: remote gRPC HOST:PORT */
-    const char *import_file;   /* serve: import this file before serving */
-    int upstream_timeout_ms;   /* deadline of each shim -> server call */
-    int threads;               /* gRPC worker threads; 0 = one per core */
-    int http_threads;          /* shim threads; 0 = one per core */
-    int slots;                 /* pre-posted request slots per thread */
-    int shutdown_grace_ms;     /* in-flight calls' time to finish */
-    int max_request_bytes;     /* largest gRPC request message accepted */
-    int health_interval_ms;    /* between two backend health probes */
-    const char *auth_tokens;   /* tokens file; "" = auth off */
-    int insecure;              /* allow non-loopback listen without auth */
-    const char *tls_cert;      /* server certificate (PEM); "" = no TLS */
-    const char *tls_key;       /* its private key */
-    const char *tls_client_ca; /* require client certificates from this CA */
-    const char *upstream_ca;   /* shim: CA to verify a TLS upstream */
-    const char *upstream_cert; /* shim: client certificate for the upstream */
-    const char *upstream_key;  /* shim: its key */
-    const char *upstream_name; /* shim: expected name in upstream's cert */
-    int max_concurrent_calls;  /* QueryServiceLogs in flight at most */
-    int query_timeout_ms;      /* backend time limit when the client sets
-                                  no (or a longer) deadline */
-    int http_max_connections;  /* concurrent shim connections */
-    int http_idle_timeout_ms;  /* idle shim connections are closed */
-    int http_max_header_bytes; /* request line + headers per connection */
-    int log_level;             /* enum sl_log_level */
+    const char *backend;        /* store URI */
+    const char *grpc_listen;    /* HOST:PORT of the gRPC server */
+    const char *http_listen;    /* HOST:PORT of the REST shim; "" = no shim */
+    const char *upstream;       /* shim-only mode: remote gRPC HOST:PORT */
+    const char *import_file;    /* serve: import this file before serving */
+    int upstream_timeout_ms;    /* deadline of each shim -> server call */
+    int threads;                /* gRPC worker threads; 0 = one per core */
+    int http_threads;           /* shim threads; 0 = one per core */
+    int slots;                  /* pre-posted request slots per thread */
+    int shutdown_grace_ms;      /* in-flight calls' time to finish */
+    int max_request_bytes;      /* largest gRPC request message accepted */
+    int health_interval_ms;     /* between two backend health probes */
+    const char *auth_tokens;    /* tokens file; "" = auth off */
+    int insecure;               /* allow non-loopback listen without auth */
+    const char *tls_cert;       /* server certificate (PEM); "" = no TLS */
+    const char *tls_key;        /* its private key */
+    const char *tls_client_ca;  /* require client certificates from this CA */
+    const char *upstream_ca;    /* shim: CA to verify a TLS upstream */
+    const char *upstream_cert;  /* shim: client certificate for the upstream */
+    const char *upstream_key;   /* shim: its key */
+    const char *upstream_name;  /* shim: expected name in upstream's cert */
+    int max_concurrent_calls;   /* QueryServiceLogs in flight at most */
+    int query_timeout_ms;       /* backend time limit when the client sets
+                                   no (or a longer) deadline */
+    int http_max_connections;   /* concurrent shim connections */
+    int http_idle_timeout_ms;   /* idle shim connections are closed */
+    int http_header_timeout_ms; /* a REST request not in by then: closed */
+    int http_max_header_bytes;  /* request line + headers per connection */
+    int log_level;              /* enum sl_log_level */
 };
 
 /* Fills cfg with the defaults, then the SERVICELOGS_* environment, then

@@ -10,17 +10,20 @@
  * worker thus has at most one call in flight; `threads` bounds the
  * upstream concurrency. The grpc_channel and its registered method are
  * shared by all workers (gRPC channels are thread-safe); nothing else is
- * shared but the in-flight counter and the log rate limiter (atomics).
+ * shared but the in-flight counter and the log rate limiter (atomics)
+ * and the connection list of the request deadlines (below).
  * One more thread, the channel watcher (watch_main), keeps the channel
- * connecting while no request is waiting on it.
+ * connecting while no request is waiting on it; another, the sweeper
+ * (sweep_main), enforces the request deadlines.
  *
- * Ownership: struct sl_shim owns the daemon, the channel, the watcher and
- * the pthread key. The listen socket is bound here; a running daemon owns
- * it (and would close it in MHD_stop_daemon) until MHD_quiesce_daemon()
- * hands it back at stop; it is then closed after MHD_stop_daemon. Per
- * request: the protobuf-c response is freed before the handler returns;
- * the JSON body's memory moves to libmicrohttpd (MHD_RESPMEM_MUST_FREE),
- * which frees it after sending. Every request owns a struct sl_req
+ * Ownership: struct sl_shim owns the daemon, the channel, the watcher,
+ * the sweeper, the connection list and the pthread key. The listen socket is
+ * bound here; a running daemon owns it (and would close it in MHD_stop_daemon)
+ * until MHD_quiesce_daemon() hands it back at stop; it is then closed after
+ * MHD_stop_daemon. Per request: the protobuf-c response is freed before the
+ * handler returns; the JSON body's memory moves to libmicrohttpd
+ * (MHD_RESPMEM_MUST_FREE), which frees it after sending. Every request owns a
+ * struct sl_req
  * (*req_cls: its start time, request id and outcome), allocated when its
  * headers are in and freed in on_completed(), which also writes its
  * access line and records its metrics: so the duration runs until the
@@ -39,6 +42,41 @@
  * GNUTLS_CERT_REQUIRE with verification (gnutls_session_set_verify_cert2).
  * on_request() checks the verification again before a connection's
  * every request and closes the connection when it is missing.
+ *
+ * Request deadlines (http_shim.h has the rules). libmicrohttpd has no
+ * deadline for receiving a request, only an idle timeout that every byte
+ * restarts, so the shim keeps its own: every connection has a struct
+ * sl_conn (its socket_context) holding its socket and due_ms, the
+ * CLOCK_MONOTONIC time by which its request must be in (0: none). The
+ * worker that owns the connection sets due_ms: on_connection() at
+ * MHD_CONNECTION_NOTIFY_STARTED (accept + header_ms), request_in() once a
+ * request is in (0), on_completed() after a response (now + idle + header
+ * timeout). The sweeper wakes every SL_SHIM_SWEEP_MS, walks the list and
+ * shuts down (shutdown(2), SHUT_RDWR) the socket of every connection past
+ * its due_ms; libmicrohttpd, woken by the hang-up, then closes and frees
+ * the connection itself, on its own thread, as for a client that left.
+ * The sweeper never touches a struct MHD_Connection, only the descriptor.
+ * Locking and races:
+ * - s->conns and every sl_conn's list links are guarded by conns_lock;
+ *   an sl_conn is inserted at STARTED and unlinked and freed at CLOSED,
+ *   both on its worker thread, under the lock. due_ms is an atomic: the
+ *   worker stores it, the sweeper reads it (under the lock, so the
+ *   sl_conn is alive) and claims an expired one with compare-and-swap to
+ *   0, so a request completing at the deadline either wins (the
+ *   connection is kept) or loses (it is closed; the request is dropped
+ *   with the connection, as when its client leaves).
+ * - Descriptor reuse: shutdown() on a descriptor that was closed and
+ *   reused would hit an unrelated socket. The sweeper calls shutdown()
+ *   only under conns_lock, on listed connections. libmicrohttpd 0.9.75
+ *   calls the CLOSED notification before it closes the socket (daemon.c:
+ *   MHD_cleanup_connections() notifies, then MHD_socket_close_chk_();
+ *   new_connection_process_()'s failure path likewise), and CLOSED waits
+ *   for the lock to unlink; so a listed connection's socket is still open
+ *   and still its own. Re-check this order when libmicrohttpd changes.
+ * - A connection whose sl_conn cannot be allocated is shut down at once:
+ *   untracked, it would have no deadline.
+ * - At stop, MHD_stop_daemon() closes every connection (CLOSED for each),
+ *   then the sweeper is joined; the list is empty by then.
  *
  * Why the socket is bound here rather than by MHD_OPTION_SOCK_ADDR:
  * libmicrohttpd does not report why its bind failed (errno is not part of
@@ -107,15 +145,35 @@ struct sl_shim {
     grpc_completion_queue *watch_cq; /* the channel watcher's queue */
     pthread_t watcher;               /* keeps the channel connecting */
     bool watcher_started;            /* watcher exists (for cleanup) */
-    atomic_bool stopping;            /* tells the watcher to exit */
+    pthread_t sweeper;               /* enforces the request deadlines */
+    bool sweeper_started;            /* sweeper exists (for cleanup) */
+    pthread_mutex_t conns_lock;      /* guards conns (see the top) */
+    bool conns_lock_made;            /* conns_lock exists (for cleanup) */
+    struct sl_conn *conns;           /* every open connection */
+    int64_t header_ms;               /* request deadline after accept */
+    int64_t next_ms;                 /* the same after a response */
+    atomic_bool stopping;            /* tells watcher and sweeper to exit */
     int timeout_ms;                  /* upstream deadline per call */
     size_t max_body;                 /* request body bytes dropped at most */
     size_t max_token;                /* longest X-Auth-Token forwarded */
     atomic_int in_flight;            /* requests begun and not yet completed */
     atomic_llong last_warn_s;        /* second of the last upstream warning */
+    atomic_llong last_tls_warn_s;    /* the same, failed TLS handshakes */
     char upstream[256];              /* for log lines */
     struct sl_tls_pem https;         /* HTTPS cert, key, client CA (PEM);
                                         all NULL: plain HTTP */
+};
+
+/* One connection, from MHD_CONNECTION_NOTIFY_STARTED to _CLOSED (its
+ * socket_context), for its request deadline. Owner: the list s->conns;
+ * freed in the CLOSED notification. */
+struct sl_conn {
+    struct sl_conn *prev;         /* in s->conns, under s->conns_lock */
+    struct sl_conn *next;         /* the same */
+    int fd;                       /* the TCP socket; open while listed */
+    atomic_llong due_ms;          /* CLOCK_MONOTONIC ms by which a request
+                                     must be in; 0: none (one is in) */
+    struct sockaddr_storage peer; /* the client's address, for the log */
 };
 
 /* State of one request, from its headers to on_completed(): what its
@@ -360,15 +418,19 @@ static grpc_completion_queue *worker_cq(struct sl_shim *s)
     return cq;
 }
 
+/* True at most once a second per *last_s (the second of the last true). */
+static bool once_a_second(atomic_llong *last_s)
+{
+    long long now = (long long)time(NULL);
+    long long last = atomic_load_explicit(last_s, memory_order_relaxed);
+    return now != last && atomic_compare_exchange_strong(last_s, &last, now);
+}
+
 /* At most one warning per second about upstream failures, so an outage
  * does not turn every request into a log line. */
 static bool warn_now(struct sl_shim *s)
 {
-    long long now = (long long)time(NULL);
-    long long last =
-        atomic_load_explicit(&s->last_warn_s, memory_order_relaxed);
-    return now != last &&
-           atomic_compare_exchange_strong(&s->last_warn_s, &last, now);
+    return once_a_second(&s->last_warn_s);
 }
 
 /* Printable ASCII only: what gRPC accepts in a non-binary metadata value. */
@@ -641,17 +703,11 @@ static gnutls_session_t tls_session(struct MHD_Connection *conn)
     return ci ? (gnutls_session_t)ci->tls_session : NULL;
 }
 
-/* A new connection (mutual TLS only): its handshake must bring a client
- * certificate that verifies against the trust (the client CA given to
- * libmicrohttpd) for client authentication, or fail. */
-static void on_connection(void *cls, struct MHD_Connection *conn,
-                          void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
+/* A new connection (mutual TLS only; from on_connection()): its handshake
+ * must bring a client certificate that verifies against the trust (the
+ * client CA given to libmicrohttpd) for client authentication, or fail. */
+static void require_client_cert(struct MHD_Connection *conn)
 {
-    (void)cls;
-    (void)socket_context;
-    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
-        return;
     gnutls_session_t sess = tls_session(conn);
     if (!sess)
         return; /* on_request() refuses its requests */
@@ -861,17 +917,12 @@ static struct sl_req *req_new(struct MHD_Connection *conn, const char *url,
     return rq;
 }
 
-/* "127.0.0.1:5555" or "[::1]:5555" of the client, "" when unknown. */
-static void format_peer(struct MHD_Connection *conn, char *out, size_t n)
+/* "127.0.0.1:5555" or "[::1]:5555", "" for another family. */
+static void format_sockaddr(const struct sockaddr *sa, char *out, size_t n)
 {
     char ip[INET6_ADDRSTRLEN];
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
     out[0] = '\0';
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
         if (inet_ntop(AF_INET, &a4->sin_addr, ip, sizeof(ip)))
@@ -881,6 +932,189 @@ static void format_peer(struct MHD_Connection *conn, char *out, size_t n)
         if (inet_ntop(AF_INET6, &a6->sin6_addr, ip, sizeof(ip)))
             snprintf(out, n, "[%s]:%u", ip, (unsigned)ntohs(a6->sin6_port));
     }
+}
+
+/* The client's address as format_sockaddr() writes it, "" when unknown. */
+static void format_peer(struct MHD_Connection *conn, char *out, size_t n)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+    out[0] = '\0';
+    if (ci && ci->client_addr)
+        format_sockaddr(ci->client_addr, out, n);
+}
+
+/* ---- request deadlines (the top of the file has the design) ------------ */
+
+static int64_t now_ms(void)
+{
+    return (int64_t)(now_ns() / 1000000u);
+}
+
+/* Sets the deadline of conn's connection (0: none). */
+static void conn_set_due(struct MHD_Connection *conn, int64_t due_ms)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct sl_conn *c = ci ? ci->socket_context : NULL;
+
+    if (c)
+        atomic_store_explicit(&c->due_ms, due_ms, memory_order_relaxed);
+}
+
+/* The request is in (its headers, and its body when it has one): its
+ * connection has no deadline until the response is sent. */
+static void request_in(struct MHD_Connection *conn)
+{
+    conn_set_due(conn, 0);
+}
+
+/* MHD_CONNECTION_NOTIFY_STARTED: tracks the connection, due header_ms
+ * from now. Out of memory: shuts it down (an untracked connection would
+ * have no deadline). */
+static void conn_start(struct sl_shim *s, struct MHD_Connection *conn,
+                       void **socket_context)
+{
+    const union MHD_ConnectionInfo *fdi =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ai =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+    if (!fdi)
+        return; /* not a connection (cannot happen) */
+    struct sl_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        shutdown(fdi->connect_fd, SHUT_RDWR);
+        if (warn_now(s))
+            sl_log(SL_LOG_WARN, "shim: out of memory: refusing a connection");
+        return;
+    }
+    c->fd = fdi->connect_fd;
+    atomic_init(&c->due_ms, now_ms() + s->header_ms);
+    if (ai && ai->client_addr) {
+        const struct sockaddr *sa = ai->client_addr;
+        if (sa->sa_family == AF_INET6)
+            memcpy(&c->peer, sa, sizeof(struct sockaddr_in6));
+        else if (sa->sa_family == AF_INET)
+            memcpy(&c->peer, sa, sizeof(struct sockaddr_in));
+    }
+    pthread_mutex_lock(&s->conns_lock);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    pthread_mutex_unlock(&s->conns_lock);
+    *socket_context = c;
+}
+
+/* MHD_CONNECTION_NOTIFY_CLOSED, before libmicrohttpd closes the socket:
+ * unlinks and frees the connection's sl_conn. */
+static void conn_closed(struct sl_shim *s, void **socket_context)
+{
+    struct sl_conn *c = *socket_context;
+
+    if (!c)
+        return;
+    pthread_mutex_lock(&s->conns_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&s->conns_lock);
+    free(c);
+    *socket_context = NULL;
+}
+
+/* Every connection's start and end: its deadline, and with a client CA
+ * the mutual-TLS requirement. */
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct sl_shim *s = cls;
+
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_closed(s, socket_context);
+        return;
+    }
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    conn_start(s, conn, socket_context);
+    if (s->https.client_ca)
+        require_client_cert(conn);
+}
+
+/* Shuts down every connection past its deadline; returns how many, with
+ * the first one's address in *first. */
+static unsigned sweep(struct sl_shim *s, struct sockaddr_storage *first)
+{
+    unsigned n = 0;
+    int64_t now = now_ms();
+
+    pthread_mutex_lock(&s->conns_lock);
+    for (struct sl_conn *c = s->conns; c; c = c->next) {
+        long long due = atomic_load_explicit(&c->due_ms, memory_order_relaxed);
+        if (due == 0 || now < due)
+            continue;
+        /* Claim it: a worker storing 0 (its request is in) at this very
+         * moment either wins (the connection lives) or comes too late. */
+        if (!atomic_compare_exchange_strong(&c->due_ms, &due, 0))
+            continue;
+        shutdown(c->fd, SHUT_RDWR); /* under the lock: fd is still c's */
+        if (n++ == 0)
+            *first = c->peer;
+    }
+    pthread_mutex_unlock(&s->conns_lock);
+    return n;
+}
+
+/* The sweeper: sweep() every SL_SHIM_SWEEP_MS, counting each close and
+ * logging at most one line a second: the first close's peer, and how many
+ * more there were since the last line. */
+static void *sweep_main(void *arg)
+{
+    struct sl_shim *s = arg;
+    struct timespec nap = {0, SL_SHIM_SWEEP_MS * 1000L * 1000L};
+    long long last_s = 0;        /* second of the last line */
+    unsigned long long held = 0; /* closes not in a line yet */
+    struct sockaddr_storage first;
+    char peer[INET6_ADDRSTRLEN + 16];
+
+    while (!atomic_load(&s->stopping)) {
+        nanosleep(&nap, NULL);
+        memset(&first, 0, sizeof(first));
+        unsigned n = sweep(s, &first);
+        for (unsigned i = 0; i < n; i++)
+            sl_metrics_http_header_timeout();
+        long long now = (long long)time(NULL);
+        if (now == last_s || (n == 0 && held == 0)) {
+            held += n;
+            continue;
+        }
+        if (n == 0) {
+            sl_log(SL_LOG_WARN,
+                   "shim: closed %llu more connections whose request was "
+                   "not in by its deadline (header timeout %lld ms)",
+                   held, (long long)s->header_ms);
+        } else {
+            format_sockaddr((const struct sockaddr *)&first, peer,
+                            sizeof(peer));
+            char more[64] = "";
+            if (held + n > 1)
+                snprintf(more, sizeof(more), " (and %llu more)", held + n - 1);
+            sl_log(SL_LOG_WARN,
+                   "shim: closed the connection from %s: its request was not "
+                   "in by its deadline (header timeout %lld ms)%s",
+                   peer[0] ? peer : "an unknown peer", (long long)s->header_ms,
+                   more);
+        }
+        last_s = now;
+        held = 0;
+    }
+    return NULL;
 }
 
 static enum MHD_Result answer(struct sl_shim *s, struct MHD_Connection *conn,
@@ -936,16 +1170,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         sl_metrics_http_start();
         *req_cls = rq; /* on_completed() counts it out */
         rq->body_expected = has_body(conn, s->max_body, &too_big);
-        if (!rq->body_expected)
+        if (!rq->body_expected) {
+            request_in(conn);
             return MHD_YES;
+        }
+        /* A body to read: the deadline runs on until it is in. */
         struct sl_route rt;
         struct sl_err err;
         sl_err_clear(&err);
         int rc = route_request(conn, method, url, &rt, &err);
         rq->route = rt.route;
-        if (rc != SL_OK)
+        if (rc != SL_OK) {
+            request_in(conn); /* not read: answered and closed */
             return respond_error(conn, rq, rc, err.msg);
+        }
         if (too_big) {
+            request_in(conn);
             struct sl_buf b;
             sl_buf_init(&b);
             sl_render_error_json(SL_EINVAL, "the request body is too large",
@@ -966,11 +1206,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     /* The request is complete (any body read and dropped): answer. */
+    request_in(conn);
     return answer(s, conn, rq, url, method);
 }
 
 /* The request is over (answered, or the connection went away): its
- * metrics and its access line. */
+ * metrics and its access line; the connection's next request is due. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -979,6 +1220,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     char peer[INET6_ADDRSTRLEN + 16];
 
     (void)toe;
+    conn_set_due(conn, now_ms() + s->next_ms);
     if (!rq)
         return; /* on_request() never saw it */
     uint64_t us = (now_ns() - rq->start_ns) / 1000;
@@ -1013,14 +1255,39 @@ static size_t unescape_none(void *cls, struct MHD_Connection *conn, char *str)
     return strlen(str);
 }
 
+/* libmicrohttpd's messages that only say a client left in the middle of a
+ * request (or was closed by its deadline): debug level. The access line
+ * (status 0) already records a request that was in. */
+static const char *const sl_mhd_client_left[] = {
+    "Connection socket is closed when reading request",
+    "Connection was closed by remote side with incomplete request",
+    "Socket has been disconnected when reading request",
+};
+
+/* libmicrohttpd's message for any failed TLS handshake (a client without a
+ * valid certificate, a scanner, a handshake past its deadline): at most
+ * one a second, so clients cannot flood the log with it. */
+#define SL_MHD_TLS_FAILED "Error: received handshake message out of context"
+
 __attribute__((format(printf, 2, 0))) static void
 mhd_logger(void *cls, const char *fmt, va_list ap)
 {
+    struct sl_shim *s = cls;
     char line[512];
-    (void)cls;
+    int level = SL_LOG_WARN;
+
     vsnprintf(line, sizeof(line), fmt, ap);
     line[strcspn(line, "\n")] = '\0';
-    sl_log(SL_LOG_WARN, "shim: http: %s", line);
+    for (size_t i = 0;
+         i < sizeof(sl_mhd_client_left) / sizeof(sl_mhd_client_left[0]); i++)
+        if (strncmp(line, sl_mhd_client_left[i],
+                    strlen(sl_mhd_client_left[i])) == 0)
+            level = SL_LOG_DEBUG;
+    if (level == SL_LOG_WARN &&
+        strncmp(line, SL_MHD_TLS_FAILED, strlen(SL_MHD_TLS_FAILED)) == 0 &&
+        !once_a_second(&s->last_tls_warn_s))
+        level = SL_LOG_DEBUG;
+    sl_log(level, "shim: http: %s", line);
 }
 
 /* ---- start / stop ------------------------------------------------------ */
@@ -1223,11 +1490,14 @@ static void shim_free(struct sl_shim *s)
         close(s->listen_fd);
     if (s->cq_key_made)
         pthread_key_delete(s->cq_key);
-    if (s->watcher_started) {
-        /* Exits after its current watch (at most SL_SHIM_WATCH_MS). */
-        atomic_store(&s->stopping, true);
+    /* Both exit within SL_SHIM_WATCH_MS / SL_SHIM_SWEEP_MS. */
+    atomic_store(&s->stopping, true);
+    if (s->sweeper_started)
+        pthread_join(s->sweeper, NULL);
+    if (s->watcher_started)
         pthread_join(s->watcher, NULL);
-    }
+    if (s->conns_lock_made)
+        pthread_mutex_destroy(&s->conns_lock); /* no daemon: no conns */
     if (s->watch_cq) {
         grpc_completion_queue_shutdown(s->watch_cq);
         while (grpc_completion_queue_next(
@@ -1273,6 +1543,7 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->stopping, false);
     atomic_init(&s->last_warn_s, 0);
+    atomic_init(&s->last_tls_warn_s, 0);
 
     unsigned int threads = (unsigned int)cfg->threads;
     if (cfg->threads <= 0) {
@@ -1292,6 +1563,9 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
                                 : SL_SHIM_DEFAULT_MAX_CONNECTIONS;
     size_t conn_mem = cfg->conn_memory_bytes ? cfg->conn_memory_bytes
                                              : SL_SHIM_DEFAULT_CONN_MEMORY;
+    s->header_ms = cfg->header_timeout_ms ? cfg->header_timeout_ms
+                                          : SL_SHIM_DEFAULT_HEADER_TIMEOUT_MS;
+    s->next_ms = (int64_t)idle * 1000 + s->header_ms;
 
     /* The HTTPS files first: nothing is bound for a bad one (the
      * upstream's are read in open_upstream). */
@@ -1309,6 +1583,16 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     rc = open_upstream(s, cfg->upstream, cfg->tls, err);
     if (rc != SL_OK)
         goto out;
+    if (pthread_mutex_init(&s->conns_lock, NULL) != 0) {
+        rc = sl_err_set(err, SL_ENOMEM, "cannot create a mutex");
+        goto out;
+    }
+    s->conns_lock_made = true;
+    if (pthread_create(&s->sweeper, NULL, sweep_main, s) != 0) {
+        rc = sl_err_set(err, SL_ENOMEM, "cannot start the deadline sweeper");
+        goto out;
+    }
+    s->sweeper_started = true;
 
     /* libmicrohttpd gets a duplicate: on success it owns (and at stop
      * closes) the duplicate and ours is closed here; on failure it has
@@ -1325,15 +1609,16 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
      * thread (libmicrohttpd warns about a pool of 0 or 1) and the TLS
      * options for plain HTTP. */
     struct MHD_OptionItem opts[16] = {
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, s},
         {MHD_OPTION_LISTEN_SOCKET, mhd_fd, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)idle, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)max_conn, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)conn_mem, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_none, NULL},
     };
-    size_t nopt = 7;
+    size_t nopt = 8;
     unsigned int flags =
         MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (s->https.cert) {
@@ -1343,12 +1628,9 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
         opts[nopt++] =
             (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->https.key};
     }
-    if (s->https.client_ca) {
+    if (s->https.client_ca)
         opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0,
                                                s->https.client_ca};
-        opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
-                                               (intptr_t)on_connection, s};
-    }
     if (threads > 1)
         opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
                                                (intptr_t)threads, NULL};

@@ -38,6 +38,22 @@
  *   Other parameters are ignored. Values are not percent-decoded (an
  *   update_time is digits). /healthz and /metrics ignore the query.
  *
+ * Request deadline (struct sl_shim_config.header_timeout_ms): the idle
+ * timeout restarts with every byte, so it alone never closes a client that
+ * trickles its request (slow-loris). Hence a new connection must deliver
+ * its first request -- request line and headers, and the body when the
+ * headers announce one -- within header_timeout_ms of being accepted (a TLS
+ * handshake counts against it). After a response, the next request must be
+ * in within idle_timeout_s + header_timeout_ms of the response's end: an
+ * idle kept-alive connection is still closed by idle_timeout_s, and a
+ * request begun on it before that has at least header_timeout_ms. A
+ * connection past its deadline is closed (no response; the TCP socket is
+ * shut down) however busily it sends, counted in
+ * servicelogs_http_header_timeouts_total and logged at warn level (at most
+ * one line a second, naming only the peer address). Deadlines are checked
+ * every SL_SHIM_SWEEP_MS, so a close comes up to that much late. A response
+ * being sent is never cut: the deadline stops once the request is in.
+ *
  * TLS (struct sl_shim_config.tls, tls.h): with a cert the shim serves
  * HTTPS (libmicrohttpd on GnuTLS) with that certificate chain and key.
  * With a client_ca as well, every connection must present a client
@@ -75,6 +91,8 @@
 #define SL_SHIM_DEFAULT_TIMEOUT_MS 5000
 #define SL_SHIM_DEFAULT_MAX_BODY 8192
 #define SL_SHIM_DEFAULT_IDLE_TIMEOUT_S 30
+#define SL_SHIM_DEFAULT_HEADER_TIMEOUT_MS 10000
+#define SL_SHIM_SWEEP_MS 250 /* how often request deadlines are checked */
 #define SL_SHIM_DEFAULT_MAX_CONNECTIONS 1024
 #define SL_SHIM_DEFAULT_CONN_MEMORY (64 * 1024)
 #define SL_SHIM_DEFAULT_MAX_TOKEN 7168
@@ -85,40 +103,45 @@
  * keeps, so the struct and its strings may die after the call. A zero
  * field takes the default named beside it. */
 struct sl_shim_config {
-    const char *listen;       /* "HOST:PORT" to serve HTTP on: an IPv4
-                                 literal, "[IPv6]", "localhost" or "" / "*"
-                                 (any IPv4 address). Port 0: the kernel
-                                 picks one (see sl_shim_port). Required. */
-    const char *upstream;     /* gRPC target of the server, "HOST:PORT"
-                                 (any grpc_channel_create target).
-                                 Required. */
-    int upstream_timeout_ms;  /* deadline of each upstream call;
-                                 SL_SHIM_DEFAULT_TIMEOUT_MS */
-    int threads;              /* libmicrohttpd worker threads, each also
-                                 making its upstream calls (one at a time,
-                                 blocking); 0: SL_SHIM_THREADS_PER_CPU per
-                                 online CPU; at most SL_SHIM_MAX_THREADS */
-    size_t max_body_bytes;    /* a request body (pointless on GET) is read
-                                 and dropped up to this many bytes; a
-                                 larger one gets 413 (by Content-Length) or
-                                 a closed connection (chunked);
-                                 SL_SHIM_DEFAULT_MAX_BODY */
-    unsigned idle_timeout_s;  /* an idle connection is closed after this;
-                                 SL_SHIM_DEFAULT_IDLE_TIMEOUT_S */
-    unsigned max_connections; /* concurrent HTTP connections; more wait in
-                                 the listen backlog;
-                                 SL_SHIM_DEFAULT_MAX_CONNECTIONS */
-    size_t conn_memory_bytes; /* per-connection memory for the request
-                                 line and headers (X-Auth-Token can be
-                                 several KiB); a larger header block gets
-                                 431; SL_SHIM_DEFAULT_CONN_MEMORY */
-    size_t max_token_bytes;   /* a longer X-Auth-Token gets 401
-                                 ModelArts.0203 without an upstream call.
-                                 gRPC servers refuse metadata over 8 KiB by
-                                 default (GRPC_ARG_MAX_METADATA_SIZE) and
-                                 may drop the whole connection, failing
-                                 other requests: keep this below the
-                                 server's limit; SL_SHIM_DEFAULT_MAX_TOKEN */
+    const char *listen;         /* "HOST:PORT" to serve HTTP on: an IPv4
+                                   literal, "[IPv6]", "localhost" or "" / "*"
+                                   (any IPv4 address). Port 0: the kernel
+                                   picks one (see sl_shim_port). Required. */
+    const char *upstream;       /* gRPC target of the server, "HOST:PORT"
+                                   (any grpc_channel_create target).
+                                   Required. */
+    int upstream_timeout_ms;    /* deadline of each upstream call;
+                                   SL_SHIM_DEFAULT_TIMEOUT_MS */
+    int threads;                /* libmicrohttpd worker threads, each also
+                                   making its upstream calls (one at a time,
+                                   blocking); 0: SL_SHIM_THREADS_PER_CPU per
+                                   online CPU; at most SL_SHIM_MAX_THREADS */
+    size_t max_body_bytes;      /* a request body (pointless on GET) is read
+                                   and dropped up to this many bytes; a
+                                   larger one gets 413 (by Content-Length) or
+                                   a closed connection (chunked);
+                                   SL_SHIM_DEFAULT_MAX_BODY */
+    unsigned idle_timeout_s;    /* an idle connection is closed after this;
+                                   SL_SHIM_DEFAULT_IDLE_TIMEOUT_S */
+    unsigned header_timeout_ms; /* a request (line, headers, any body) not
+                                   in within this of the connection's
+                                   start (after a response: this plus
+                                   idle_timeout_s) closes the connection;
+                                   SL_SHIM_DEFAULT_HEADER_TIMEOUT_MS */
+    unsigned max_connections;   /* concurrent HTTP connections; more wait in
+                                   the listen backlog;
+                                   SL_SHIM_DEFAULT_MAX_CONNECTIONS */
+    size_t conn_memory_bytes;   /* per-connection memory for the request
+                                   line and headers (X-Auth-Token can be
+                                   several KiB); a larger header block gets
+                                   431; SL_SHIM_DEFAULT_CONN_MEMORY */
+    size_t max_token_bytes;     /* a longer X-Auth-Token gets 401
+                                   ModelArts.0203 without an upstream call.
+                                   gRPC servers refuse metadata over 8 KiB by
+                                   default (GRPC_ARG_MAX_METADATA_SIZE) and
+                                   may drop the whole connection, failing
+                                   other requests: keep this below the
+                                   server's limit; SL_SHIM_DEFAULT_MAX_TOKEN */
     const struct sl_tls_config *tls; /* HTTPS (cert, key, client_ca) and
                                         the upstream's TLS (upstream_*);
                                         NULL: plain HTTP, plaintext

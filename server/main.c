@@ -254,6 +254,7 @@ static int cmd_serve(int argc, char **argv)
             .max_connections = (unsigned)cfg.http_max_connections,
             .idle_timeout_s =
                 (unsigned)((cfg.http_idle_timeout_ms + 999) / 1000),
+            .header_timeout_ms = (unsigned)cfg.http_header_timeout_ms,
             .conn_memory_bytes = (size_t)cfg.http_max_header_bytes,
             .tls = &shim_tls,
         };

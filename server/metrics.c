@@ -58,6 +58,7 @@ static struct sl_grpc_method sl_grpc[SL_METHOD__COUNT];
 static struct sl_http_route_stats sl_http[SL_HTTP_ROUTE__COUNT];
 static alignas(SL_CACHE_LINE) atomic_long sl_http_in_flight;
 static alignas(SL_CACHE_LINE) atomic_uint_fast64_t sl_backend_errors;
+static atomic_uint_fast64_t sl_http_header_timeouts; /* rare: shares a line */
 static struct timespec sl_start_time; /* set before main, then read-only */
 
 static const char *const sl_method_paths[] = {
@@ -169,6 +170,11 @@ void sl_metrics_http_done(enum sl_http_route route, int http_status,
     hist_observe(&sl_http[r].latency, duration_us);
 }
 
+void sl_metrics_http_header_timeout(void)
+{
+    inc(&sl_http_header_timeouts);
+}
+
 void sl_metrics_reset(void)
 {
     for (size_t m = 0; m < SL_METHOD__COUNT; m++) {
@@ -192,6 +198,7 @@ void sl_metrics_reset(void)
     }
     atomic_store_explicit(&sl_http_in_flight, 0, memory_order_relaxed);
     atomic_store_explicit(&sl_backend_errors, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl_http_header_timeouts, 0, memory_order_relaxed);
 }
 
 /* ---- rendering --------------------------------------------------------- */
@@ -359,6 +366,13 @@ static void render_http(struct sl_buf *out)
     sl_buf_puts(out, "servicelogs_http_requests_in_flight ");
     sl_buf_put_i64(
         out, atomic_load_explicit(&sl_http_in_flight, memory_order_relaxed));
+    sl_buf_putc(out, '\n');
+
+    put_header(out, "servicelogs_http_header_timeouts_total", "counter",
+               "REST connections closed because their request did not "
+               "arrive within --http-header-timeout.");
+    sl_buf_puts(out, "servicelogs_http_header_timeouts_total ");
+    put_u64(out, load(&sl_http_header_timeouts));
     sl_buf_putc(out, '\n');
 }
 

@@ -16,6 +16,7 @@
  *   servicelogs_http_requests_total{route,code}        counter
  *   servicelogs_http_request_duration_seconds{route}   histogram
  *   servicelogs_http_requests_in_flight                gauge
+ *   servicelogs_http_header_timeouts_total             counter
  *   servicelogs_build_info{version}                    gauge, always 1
  *   process_start_time_seconds                         gauge
  * method is a gRPC method path (SL_METHOD_MAP), code a gRPC code name
@@ -91,6 +92,9 @@ void sl_metrics_backend_error(void);
 void sl_metrics_http_start(void);
 void sl_metrics_http_done(enum sl_http_route route, int http_status,
                           uint64_t duration_us);
+/* The shim closed a connection whose request had not arrived within
+ * its header deadline (http_shim.h, header_timeout_ms). */
+void sl_metrics_http_header_timeout(void);
 
 /* Appends the whole exposition (all families above, each with # HELP and
  * # TYPE lines) to out; the caller checks out->oom. Values are exact:

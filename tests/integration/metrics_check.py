@@ -33,6 +33,7 @@ FAMILIES = {
     "servicelogs_http_requests": "counter",
     "servicelogs_http_request_duration_seconds": "histogram",
     "servicelogs_http_requests_in_flight": "gauge",
+    "servicelogs_http_header_timeouts": "counter",
     "servicelogs_build_info": "gauge",
     "process_start_time_seconds": "gauge",
 }

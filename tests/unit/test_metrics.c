@@ -170,6 +170,7 @@ static void test_http_and_the_rest(void **state)
     sl_metrics_http_done(SL_HTTP_ROUTE_LOGS, 404, 80);
     sl_metrics_backend_error();
     sl_metrics_backend_error();
+    sl_metrics_http_header_timeout();
 
     char *t = render();
     assert_line(t, "# TYPE servicelogs_http_requests_total counter");
@@ -192,6 +193,8 @@ static void test_http_and_the_rest(void **state)
                    "\"/metrics\"} 0");
     assert_line(t, "# TYPE servicelogs_http_requests_in_flight gauge");
     assert_line(t, "servicelogs_http_requests_in_flight 1");
+    assert_line(t, "# TYPE servicelogs_http_header_timeouts_total counter");
+    assert_line(t, "servicelogs_http_header_timeouts_total 1");
     assert_line(t, "# TYPE servicelogs_backend_errors_total counter");
     assert_line(t, "servicelogs_backend_errors_total 2");
     assert_line(t, "# TYPE servicelogs_build_info gauge");
@@ -244,7 +247,7 @@ static void test_structure(void **state)
         }
         p = nl + 1;
     }
-    assert_int_equal(families, 9);
+    assert_int_equal(families, 10);
     free(t);
 }
 
