@@ -27,6 +27,7 @@ struct sl_auth_table {
     size_t n;                      /* entries */
     struct sl_auth_entry *entries; /* owned */
     char *text;                    /* owned copy of the file's text */
+    size_t text_len;               /* its length (it may hold NULs) */
 };
 
 struct sl_auth {
@@ -40,7 +41,7 @@ void sl_auth_table_free(struct sl_auth_table *t)
     if (!t)
         return;
     if (t->text) /* tokens must not linger in freed memory */
-        memset(t->text, 0, strlen(t->text));
+        memset(t->text, 0, t->text_len);
     free(t->text);
     free(t->entries);
     free(t);
@@ -69,6 +70,7 @@ int sl_auth_table_parse(const char *text, size_t len,
     if (len)
         memcpy(t->text, text, len);
     t->text[len] = '\0';
+    t->text_len = len;
 
     size_t cap = 0, lineno = 0;
     const char *p = t->text, *end = t->text + len;

@@ -49,6 +49,7 @@
 #include "reflection.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -687,10 +688,34 @@ answer_request(const struct sl_reflection *r,
     }
 }
 
+/* True when p[0..len) is a well-formed message at the wire level, and so is
+ * its field 5 (file_containing_extension, the one nested message).
+ * protobuf-c accepts field number 0 and numbers beyond 2^29-1 as unknown
+ * fields and writes them back when the request is echoed as
+ * original_request, producing a response no decoder can read; the stricter
+ * wire walk refuses such requests up front. */
+static bool wire_ok(const uint8_t *p, size_t len, bool top)
+{
+    const uint8_t *end = p + len;
+    while (p < end) {
+        struct sl_wire_field f;
+        if (sl_wire_next(&p, end, &f) < 0)
+            return false;
+        if (top && f.number == 5 && f.type == 2 &&
+            !wire_ok(f.data, f.len, false))
+            return false;
+    }
+    return true;
+}
+
 int sl_reflection_answer(const struct sl_reflection *r, const uint8_t *req,
                          size_t len, grpc_slice *resp, struct sl_err *err)
 {
     *resp = grpc_empty_slice();
+    if (!wire_ok(req, len, true))
+        return sl_err_set(err, SL_EINVAL,
+                          "request is not a valid "
+                          "grpc.reflection.v1.ServerReflectionRequest");
     struct req_alloc al = {{req_alloc_fn, req_free_fn, NULL}, 0};
     al.base.allocator_data = &al;
     Grpc__Reflection__V1__ServerReflectionRequest *q =
