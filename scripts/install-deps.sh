@@ -4,6 +4,8 @@
 #
 #   scripts/install-deps.sh          build + run packages
 #   scripts/install-deps.sh --test   also the test tools (cmocka, valgrind, ...)
+#                                    and the fuzzing toolchain (--fuzz)
+#   scripts/install-deps.sh --fuzz   also clang + libFuzzer (scripts/fuzz.sh)
 #   scripts/install-deps.sh --bench  also the load tools (h2load, wrk)
 set -euo pipefail
 
@@ -14,6 +16,7 @@ pkgs=(
   nanopb libnanopb-dev python3-protobuf
   libmicrohttpd-dev libjansson-dev libsqlite3-dev
   libgnutls28-dev # TLS file checks; the shim's client-certificate check
+  libpq-dev # the PostgreSQL backend (server/store_pg.c); -DSL_WITH_PG=OFF skips it
   golang-github-gogo-googleapis-dev grpc-proto
   curl ca-certificates
 )
@@ -21,6 +24,15 @@ test_pkgs=(
   libcmocka-dev clang-format valgrind sqlite3 python3 python3-grpcio
   openssl # a throw-away CA and certificates for test_tls.sh
   python3-prometheus-client
+  postgresql # a throw-away server for the postgres tests (scripts/pg-test-server.sh)
+)
+
+# Debian 12's clang is clang-14; its libFuzzer, ASan and UBSan runtimes
+# are in libclang-rt-14-dev (only recommended, via libclang-common-14-dev,
+# and --no-install-recommends skips it), and llvm brings
+# llvm-symbolizer, which makes sanitizer stack traces readable.
+fuzz_pkgs=(
+  clang libclang-rt-14-dev llvm
 )
 
 bench_pkgs=(
@@ -28,7 +40,8 @@ bench_pkgs=(
 )
 
 want=("${pkgs[@]}")
-[ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
+[ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}")
+[ "${1:-}" = "--fuzz" ] && want+=("${fuzz_pkgs[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${bench_pkgs[@]}")
 
 missing=()

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "store.h"
 
 enum sl_opt_type {
     SL_OPT_STR,
@@ -332,14 +333,10 @@ void sl_config_log(const struct sl_config *cfg, const char *command)
         if (o->type == SL_OPT_STR) {
             /* Only paths and addresses are strings; a backend URI may
              * carry a password (postgres://user:pw@host/db), masked. */
-            const char *v = *(const char *const *)field;
-            const char *at = strchr(v, '@');
-            const char *sep = strstr(v, "://");
-            if (at && sep && sep < at)
-                snprintf(val, sizeof(val), "\"%.*s***%.128s\"",
-                         (int)(sep - v + 3 > 64 ? 64 : sep - v + 3), v, at);
-            else
-                snprintf(val, sizeof(val), "\"%.200s\"", v);
+            char shown[200];
+            sl_store_uri_redact(*(const char *const *)field, shown,
+                                sizeof(shown));
+            snprintf(val, sizeof(val), "\"%s\"", shown);
         } else if (o->type == SL_OPT_MS) {
             snprintf(val, sizeof(val), "%dms", *(const int *)field);
         } else if (o->type == SL_OPT_LEVEL) {

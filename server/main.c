@@ -242,8 +242,10 @@ static int cmd_serve(int argc, char **argv)
             status = fail(EXIT_FAIL, &err);
             goto out;
         }
+        char backend[256]; /* a postgres:// URI may hold a password */
+        sl_store_uri_redact(cfg.backend, backend, sizeof(backend));
         sl_log(SL_LOG_INFO, "gRPC listening on %s (%d threads, backend %s)",
-               cfg.grpc_listen, cfg.threads, cfg.backend);
+               cfg.grpc_listen, cfg.threads, backend);
     }
     if (*cfg.http_listen) {
         struct sl_shim_config hcfg = {

@@ -1,6 +1,7 @@
 /* store.c -- the backend registry and URI dispatch */
 #include "store.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -62,6 +63,51 @@ void sl_store_close(struct sl_store *st)
 {
     if (st)
         st->type->close(st);
+}
+
+void sl_store_uri_redact(const char *uri, char *out, size_t size)
+{
+    size_t o = 0;
+    const char *p = uri ? uri : "";
+    const char *auth = strstr(p, "://");
+    const char *skip_from = NULL, *skip_to = NULL; /* the user info's */
+
+    if (size == 0)
+        return;
+    if (auth) {
+        auth += 3;
+        size_t len = strcspn(auth, "/?#");
+        const char *at = NULL;
+        for (const char *c = auth; c < auth + len; c++)
+            if (*c == '@')
+                at = c;
+        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) {
+            skip_from = colon + 1;
+            skip_to = at;
+        }
+    }
+    bool in_query = false;
+    for (; *p && o + 1 < size; p++) {
+        if (p == skip_from) {
+            for (const char *m = "***"; *m && o + 1 < size; m++)
+                out[o++] = *m;
+            p = skip_to; /* the '@' */
+            if (o + 1 >= size)
+                break;
+        }
+        out[o++] = *p;
+        in_query |= *p == '?'; /* the user info, skipped, ends before */
+        if (in_query && (*p == '?' || *p == '&') &&
+            strncmp(p + 1, "password=", 9) == 0) {
+            for (const char *m = "password=***"; *m && o + 1 < size; m++)
+                out[o++] = *m;
+            p += 9;
+            while (p[1] && p[1] != '&' && p[1] != '#')
+                p++;
+        }
+    }
+    out[o] = '\0';
 }
 
 void sl_log_page_init(struct sl_log_page *p)

@@ -121,6 +121,13 @@ const struct sl_store_type *sl_store_find(const char *scheme);
 int sl_store_open(const char *uri, struct sl_store **out, struct sl_err *err);
 void sl_store_close(struct sl_store *st);
 
+/* Writes uri into out (size bytes, always NUL-terminated, truncated when
+ * longer) with its passwords replaced by "***": the user info's
+ * (scheme://user:PASSWORD@host) and a password= query parameter's. Use it
+ * wherever a backend URI is logged or echoed. out is the caller's.
+ * THREAD SAFETY: reentrant (no state). */
+void sl_store_uri_redact(const char *uri, char *out, size_t size);
+
 /* Initializes an empty page (also what query_logs leaves on failure). */
 void sl_log_page_init(struct sl_log_page *p);
 /* Frees what a page owns; the page is empty afterwards. */

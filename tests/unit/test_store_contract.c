@@ -5,7 +5,13 @@
  * one test suite against every VFS. A new backend is one row in backends;
  * cases a backend cannot support (it has no way to make an import fail
  * half-way) are skipped for it, not dropped. Backend-specific cases
- * (sqlite_cases) form their own group.
+ * (sqlite_cases, pg_cases) form their own groups.
+ *
+ * PostgreSQL: when the build has the backend (SL_WITH_PG), its row runs
+ * against the server SL_TEST_PG_URI names (scripts/test.sh starts one with
+ * scripts/pg-test-server.sh), each case in a fresh schema of its own
+ * (options=-csearch_path), dropped afterwards. Without SL_TEST_PG_URI the
+ * postgres cases fail: a build that has the backend must test it.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -16,7 +22,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef SL_WITH_PG
+#include <libpq-fe.h>
+#endif
 
 #include "sl_test.h"
 
@@ -47,7 +57,8 @@ struct backend {
 struct fixture {
     const struct backend *be;
     char uri[300];
-    char path[256]; /* the sqlite file, "" for other backends */
+    char path[256];  /* the sqlite file, "" for other backends */
+    char schema[64]; /* the postgres schema, "" for other backends */
     struct sl_store *st;
 };
 
@@ -109,12 +120,115 @@ static void memory_destroy(struct fixture *f)
     (void)f; /* the table went with the last connection */
 }
 
+#ifdef SL_WITH_PG
+/* The server the postgres cases run against; fails the case when unset. */
+static const char *pg_base_uri(void)
+{
+    const char *uri = getenv("SL_TEST_PG_URI");
+    if (!uri || !*uri)
+        fail_msg("SL_TEST_PG_URI is unset, but this build has the postgres "
+                 "backend (SL_WITH_PG): give it a server, e.g. "
+                 "SL_TEST_PG_URI=$(scripts/pg-test-server.sh start) (as "
+                 "scripts/test.sh does), or build with -DSL_WITH_PG=OFF");
+    return uri;
+}
+
+static void pg_quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message; /* NOTICEs: "schema ... does not exist, skipping" */
+}
+
+/* A connection of the test's own to SL_TEST_PG_URI. */
+static PGconn *pg_admin(void)
+{
+    PGconn *c = PQconnectdb(pg_base_uri());
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("SL_TEST_PG_URI: %s", PQerrorMessage(c));
+    PQsetNoticeProcessor(c, pg_quiet, NULL);
+    return c;
+}
+
+/* Runs sql on c, which must succeed; returns its rows' first column, each
+ * followed by '|', in out (when not NULL). */
+static void pg_run(PGconn *c, const char *sql, char *out, size_t size)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType s = PQresultStatus(r);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    if (out) {
+        out[0] = '\0';
+        for (int i = 0; i < PQntuples(r); i++) {
+            size_t len = strlen(out);
+            snprintf(out + len, size - len, "%s|", PQgetvalue(r, i, 0));
+        }
+    }
+    PQclear(r);
+}
+
+/* pg_run on a new connection with search_path set to f's schema. */
+static void pg_sql(struct fixture *f, const char *sql, char *out, size_t size)
+{
+    char set[128];
+    PGconn *c = pg_admin();
+    snprintf(set, sizeof(set), "SET search_path = %s", f->schema);
+    pg_run(c, set, NULL, 0);
+    pg_run(c, sql, out, size);
+    PQfinish(c);
+}
+
+static bool pg_make(struct fixture *f)
+{
+    static atomic_uint counter;
+    const char *base = pg_base_uri();
+    char sql[256];
+    snprintf(f->schema, sizeof(f->schema), "sl_contract_%d_%u", (int)getpid(),
+             atomic_fetch_add(&counter, 1));
+    f->path[0] = '\0';
+    /* application_name too: test_pg_reconnect finds the sessions by it. */
+    snprintf(f->uri, sizeof(f->uri),
+             "%s%coptions=-csearch_path%%3D%s&application_name=%s", base,
+             strchr(base, '?') ? '&' : '?', f->schema, f->schema);
+    PGconn *c = pg_admin();
+    snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE", f->schema);
+    pg_run(c, sql, NULL, 0);
+    snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", f->schema);
+    pg_run(c, sql, NULL, 0);
+    PQfinish(c);
+    return true;
+}
+
+static void pg_destroy(struct fixture *f)
+{
+    char sql[128];
+    PGconn *c = pg_admin();
+    snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", f->schema);
+    pg_run(c, sql, NULL, 0);
+    PQfinish(c);
+}
+
+static void pg_break_import(struct fixture *f, const char *service_id)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "CREATE FUNCTION sl_test_poison() RETURNS trigger"
+             " LANGUAGE plpgsql AS"
+             " $$BEGIN RAISE EXCEPTION 'poisoned by the test'; END$$;"
+             "CREATE TRIGGER sl_test_poison BEFORE INSERT ON logs"
+             " FOR EACH ROW WHEN (NEW.service_id = '%s')"
+             " EXECUTE FUNCTION sl_test_poison()",
+             service_id);
+    pg_sql(f, sql, NULL, 0);
+}
+#endif
+
 static const struct backend backends[] = {
     {"sqlite", sqlite_make, sqlite_destroy, sqlite_break_import},
     {"memory", memory_make, memory_destroy, NULL},
-    /* postgres: {"postgres", pg_make (URI from SL_TEST_PG_URI, false when
-     * unset), pg_destroy (drop the schema), pg_break_import (a trigger, as
-     * for sqlite)}, under #ifdef SL_WITH_PG. */
+#ifdef SL_WITH_PG
+    {"postgres", pg_make, pg_destroy, pg_break_import},
+#endif
 };
 
 /* ---- fixtures and helpers ----------------------------------------------- */
@@ -496,6 +610,74 @@ static void test_readers_see_whole_imports(void **state)
     assert_int_equal(atomic_load(&arg.bad), 0);
 }
 
+/* Two connections importing two versions of one service at the same time,
+ * while a third reads: every import replaces the whole service, so every
+ * read sees one of the versions, never a mix of both. */
+struct importer_arg {
+    const char *uri;
+    const struct sl_import_service *svc;
+    atomic_int *bad;
+    atomic_int *running;
+};
+
+static void *importer_main(void *p)
+{
+    struct importer_arg *a = p;
+    struct sl_store *st;
+    struct sl_err err;
+    if (sl_store_open(a->uri, &st, &err) == SL_OK) {
+        for (int i = 0; i < 100; i++)
+            if (st->type->import(st, a->svc, 1, &err) != SL_OK) {
+                print_message("  import: %s\n", err.msg);
+                atomic_fetch_add(a->bad, 1);
+            }
+        sl_store_close(st);
+    } else {
+        atomic_fetch_add(a->bad, 1);
+    }
+    atomic_fetch_sub(a->running, 1);
+    return NULL;
+}
+
+static void test_concurrent_imports_replace_whole(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log a[] = {L(1, "a1"), L(2, "a2"), L(3, "a3")};
+    const struct sl_import_log b[] = {L(10, "b1"), L(11, "b2")};
+    struct sl_import_service va = S("p1", "svc", "alpha", EDGE, a, N(a));
+    struct sl_import_service vb = S("p1", "svc", "beta", EDGE, b, N(b));
+    atomic_int bad = 0, running = 2;
+    int reads = 0, mixed = 0;
+    struct importer_arg args[2] = {{f->uri, &va, &bad, &running},
+                                   {f->uri, &vb, &bad, &running}};
+    pthread_t t[2];
+    import_ok(f->st, &va, 1);
+    for (size_t i = 0; i < N(t); i++)
+        assert_int_equal(pthread_create(&t[i], NULL, importer_main, &args[i]),
+                         0);
+    do {
+        struct sl_log_query q = {"p1", "svc", 0, 0};
+        struct sl_log_page pg;
+        struct sl_err err;
+        assert_sl_ok(f->st->type->query_logs(f->st, &q, &pg, &err), &err);
+        bool is_a = strcmp(pg.service_name, "alpha") == 0;
+        const struct sl_import_log *want = is_a ? a : b;
+        bool ok = pg.n_logs == (is_a ? N(a) : N(b));
+        for (size_t i = 0; ok && i < pg.n_logs; i++)
+            ok = pg.logs[i].len == want[i].body.len &&
+                 memcmp(pg.logs[i].data, want[i].body.data, want[i].body.len) ==
+                     0;
+        mixed += !ok;
+        reads++;
+        sl_log_page_free(&pg);
+    } while (atomic_load(&running) > 0);
+    for (size_t i = 0; i < N(t); i++)
+        pthread_join(t[i], NULL);
+    print_message("  %d reads, %d of a mix\n", reads, mixed);
+    assert_int_equal(atomic_load(&bad), 0);
+    assert_int_equal(mixed, 0);
+}
+
 #define CASE(fn)                                                               \
     {                                                                          \
 #fn, fn, setup, teardown, NULL                                         \
@@ -516,6 +698,7 @@ static const struct CMUnitTest contract_cases[] = {
     CASE(test_import_visible_to_other_connections),
     CASE(test_many_services),
     CASE(test_readers_see_whole_imports),
+    CASE(test_concurrent_imports_replace_whole),
 };
 
 /* ---- sqlite only -------------------------------------------------------- */
@@ -753,6 +936,297 @@ static const struct CMUnitTest sqlite_cases[] = {
     SQLITE_CASE(test_sqlite_query_plan),
 };
 
+/* ---- postgres only ------------------------------------------------------ */
+
+#ifdef SL_WITH_PG
+static int pg_setup(void **state)
+{
+    for (size_t i = 0; i < N(backends); i++)
+        if (strcmp(backends[i].name, "postgres") == 0)
+            *state = (void *)&backends[i];
+    return setup(state);
+}
+
+static void test_pg_schema(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    char v[1024];
+    pg_sql(f, "SELECT value FROM meta WHERE key = 'schema_version'", v,
+           sizeof(v));
+    assert_string_equal(v, "1|");
+    pg_sql(f,
+           "SELECT table_name FROM information_schema.tables"
+           " WHERE table_schema = current_schema() ORDER BY 1",
+           v, sizeof(v));
+    assert_string_equal(v, "logs|meta|services|");
+    pg_sql(f,
+           "SELECT string_agg(a.attname || ':' || format_type(a.atttypid, "
+           "a.atttypmod), ',' ORDER BY a.attnum) FROM pg_attribute a"
+           " WHERE a.attrelid = 'logs'::regclass AND a.attnum > 0",
+           v, sizeof(v));
+    assert_string_equal(v, "project_id:text,service_id:text,update_time:bigint,"
+                           "seq:integer,body:bytea|");
+
+    /* A second open finds the schema and changes nothing. */
+    struct sl_store *st;
+    struct sl_err err;
+    assert_sl_ok(sl_store_open(f->uri, &st, &err), &err);
+    sl_store_close(st);
+
+    /* A newer schema is refused, with a message that says so. */
+    sl_store_close(f->st);
+    f->st = NULL;
+    pg_sql(f, "UPDATE meta SET value = '2' WHERE key = 'schema_version'", NULL,
+           0);
+    assert_sl_err(sl_store_open(f->uri, &st, &err), SL_EINVAL, &err);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "schema version 2 is not supported"));
+    assert_non_null(strstr(err.msg, "postgres://"));
+}
+
+/* Someone else's services table in the schema: left alone. */
+static void test_pg_foreign_schema(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_store *st = (struct sl_store *)1;
+    struct sl_err err;
+    sl_store_close(f->st);
+    f->st = NULL;
+    pg_sql(f, "DROP TABLE meta, services, logs; CREATE TABLE services(x int)",
+           NULL, 0);
+    assert_sl_err(sl_store_open(f->uri, &st, &err), SL_EINVAL, &err);
+    assert_null(st);
+    assert_non_null(strstr(err.msg, "not a servicelogs schema"));
+    char v[256];
+    pg_sql(f,
+           "SELECT table_name FROM information_schema.tables"
+           " WHERE table_schema = current_schema() ORDER BY 1",
+           v, sizeof(v));
+    assert_string_equal(v, "services|"); /* nothing created beside it */
+}
+
+struct opener_arg {
+    const char *uri;
+    atomic_int *failed;
+    struct sl_err err;
+};
+
+static void *opener_main(void *p)
+{
+    struct opener_arg *a = p;
+    struct sl_store *st;
+    if (sl_store_open(a->uri, &st, &a->err) != SL_OK) {
+        atomic_fetch_add(a->failed, 1);
+        return NULL;
+    }
+    sl_store_close(st);
+    return NULL;
+}
+
+/* Many connections opening an empty schema at once (the server's workers
+ * at its first start): the advisory lock lets one create the tables. */
+static void test_pg_concurrent_first_open(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    sl_store_close(f->st);
+    f->st = NULL;
+    pg_sql(f, "DROP TABLE meta, services, logs", NULL, 0);
+    atomic_int failed = 0;
+    struct opener_arg args[8];
+    pthread_t t[8];
+    for (size_t i = 0; i < N(t); i++) {
+        args[i].uri = f->uri;
+        args[i].failed = &failed;
+        sl_err_clear(&args[i].err);
+        assert_int_equal(pthread_create(&t[i], NULL, opener_main, &args[i]), 0);
+    }
+    for (size_t i = 0; i < N(t); i++) {
+        pthread_join(t[i], NULL);
+        if (args[i].err.code != SL_OK && args[i].err.msg[0])
+            print_message("  open: %s\n", args[i].err.msg);
+    }
+    assert_int_equal(atomic_load(&failed), 0);
+    char v[64];
+    pg_sql(f, "SELECT count(*) FROM meta", v, sizeof(v));
+    assert_string_equal(v, "1|");
+}
+
+/* The server ends the session (a restart, a network cut, an operator):
+ * the next call reconnects once and succeeds, without an error. */
+static void test_pg_reconnect(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log logs[] = {L(2, "b"), L(1, "a")};
+    struct sl_import_service s = S("p1", "svc", "n", EDGE, logs, 2);
+    const char *want[] = {"a", "b"};
+    char sql[256], v[64];
+    struct sl_err err;
+    import_ok(f->st, &s, 1);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+             " WHERE application_name = '%s'",
+             f->schema);
+
+    pg_sql(f, sql, v, sizeof(v));
+    assert_string_equal(v, "1|");
+    expect_query(f->st, "p1", "svc", 0, "n", EDGE, want, 2);
+
+    pg_sql(f, sql, v, sizeof(v));
+    assert_string_equal(v, "1|");
+    assert_sl_ok(f->st->type->ping(f->st, &err), &err);
+
+    pg_sql(f, sql, v, sizeof(v));
+    assert_string_equal(v, "1|");
+    import_ok(f->st, &s, 1); /* nothing was sent yet: retried */
+    expect_query(f->st, "p1", "svc", 0, "n", EDGE, want, 2);
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A query stops at its deadline: at once when it has passed, else the
+ * running statement is cancelled; the connection stays usable. */
+static void test_pg_deadline(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log logs[] = {L(1, "a")};
+    struct sl_import_service s = S("p1", "svc", "n", EDGE, logs, 1);
+    const char *want[] = {"a"};
+    struct sl_log_page pg;
+    struct sl_err err;
+    char sql[128];
+    import_ok(f->st, &s, 1);
+
+    struct sl_log_query past = {"p1", "svc", 0, now_us() - 1};
+    assert_sl_err(f->st->type->query_logs(f->st, &past, &pg, &err), SL_ETIMEOUT,
+                  &err);
+    assert_int_equal(pg.n_logs, 0);
+
+    /* Another session holds a lock that blocks every read of logs. */
+    PGconn *locker = pg_admin();
+    snprintf(sql, sizeof(sql), "SET search_path = %s", f->schema);
+    pg_run(locker, sql, NULL, 0);
+    pg_run(locker, "BEGIN; LOCK TABLE logs IN ACCESS EXCLUSIVE MODE", NULL, 0);
+    int64_t t0 = now_us();
+    struct sl_log_query q = {"p1", "svc", 0, t0 + 300000};
+    assert_sl_err(f->st->type->query_logs(f->st, &q, &pg, &err), SL_ETIMEOUT,
+                  &err);
+    int64_t took = now_us() - t0;
+    print_message("  blocked query stopped after %lld ms: %s\n",
+                  (long long)(took / 1000), err.msg);
+    assert_true(took >= 300000 && took < 1300000);
+    assert_int_equal(pg.n_logs, 0);
+    assert_sl_ok(f->st->type->ping(f->st, &err), &err); /* meta: not locked */
+    pg_run(locker, "ROLLBACK", NULL, 0);
+    PQfinish(locker);
+    expect_query(f->st, "p1", "svc", 0, "n", EDGE, want, 1);
+}
+
+/* A password in the URI never reaches a message. */
+static void test_pg_secrets(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    static const char *const uris[] = {
+        "postgres://someone:s3cretpw@127.0.0.1:1/db?connect_timeout=2",
+        "postgresql://someone:s3cret%zzpw@127.0.0.1:1/db",
+        "postgres://someone@127.0.0.1:1/db?password=s3cretpw",
+        "postgres://someone@127.0.0.1:1/db?password=s3cret%zzpw",
+        "postgres://someone:s3cretpw@127.0.0.1:1/db?nonsense=1",
+    };
+    for (size_t i = 0; i < N(uris); i++) {
+        struct sl_store *st = (struct sl_store *)1;
+        struct sl_err err;
+        int rc = sl_store_open(uris[i], &st, &err);
+        print_message("  %s\n", err.msg);
+        assert_int_not_equal(rc, SL_OK);
+        assert_null(st);
+        assert_null(strstr(err.msg, "s3cret"));
+        assert_null(strstr(err.msg, "someone"));
+    }
+    (void)f;
+}
+
+static void test_pg_reimport_rows_identical(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    static const char dump[] =
+        "SELECT string_agg(format('%s|%s|%s|%s|%s', project_id, service_id,"
+        " seq, update_time, encode(body, 'hex')), ';' ORDER BY project_id,"
+        " service_id, update_time, seq) FROM logs"
+        " UNION ALL SELECT string_agg(format('%s|%s|%s|%s', project_id,"
+        " service_id, service_name, infer_type), ';' ORDER BY project_id,"
+        " service_id) FROM services";
+    char before[4096], after[4096];
+    const struct sl_import_log logs[] = {L(3, "c"), L(1, "a"), L(3, "d")};
+    struct sl_import_service s = S("p1", "svc", "n", EDGE, logs, N(logs));
+    import_ok(f->st, &s, 1);
+    pg_sql(f, dump, before, sizeof(before));
+    import_ok(f->st, &s, 1);
+    pg_sql(f, dump, after, sizeof(after));
+    assert_string_equal(before, after);
+    /* seq is the index in the file. */
+    pg_sql(f,
+           "SELECT string_agg(seq || ':' || update_time, ',' ORDER BY"
+           " update_time, seq) FROM logs",
+           after, sizeof(after));
+    assert_string_equal(after, "1:1,0:3,2:3|");
+}
+
+#define PG_CASE(fn)                                                            \
+    {                                                                          \
+#fn, fn, pg_setup, teardown, NULL                                      \
+    }
+
+static const struct CMUnitTest pg_cases[] = {
+    PG_CASE(test_pg_schema),
+    PG_CASE(test_pg_foreign_schema),
+    PG_CASE(test_pg_concurrent_first_open),
+    PG_CASE(test_pg_reconnect),
+    PG_CASE(test_pg_deadline),
+    PG_CASE(test_pg_secrets),
+    PG_CASE(test_pg_reimport_rows_identical),
+};
+#endif
+
+/* ---- the registry's helpers --------------------------------------------- */
+
+static void test_uri_redact(void **state)
+{
+    static const struct {
+        const char *uri, *want;
+    } rows[] = {
+        {"sqlite:/var/lib/x.db", "sqlite:/var/lib/x.db"},
+        {"memory:", "memory:"},
+        {"postgres://u@h:5432/db", "postgres://u@h:5432/db"},
+        {"postgres://u:pw@h:5432/db", "postgres://u:***@h:5432/db"},
+        {"postgresql://u:p%40w@h/db?sslmode=require",
+         "postgresql://u:***@h/db?sslmode=require"},
+        {"postgres://u:@h/db", "postgres://u:***@h/db"},
+        {"postgres://h/db?password=pw", "postgres://h/db?password=***"},
+        {"postgres://h/db?sslmode=disable&password=pw&x=1",
+         "postgres://h/db?sslmode=disable&password=***&x=1"},
+        {"postgres://u:a@b@h/db?password=c",
+         "postgres://u:***@h/db?password=***"},
+        {"postgres://h/db?xpassword=1", "postgres://h/db?xpassword=1"},
+        {"", ""},
+    };
+    char out[128];
+    (void)state;
+    for (size_t i = 0; i < N(rows); i++) {
+        sl_store_uri_redact(rows[i].uri, out, sizeof(out));
+        assert_string_equal(out, rows[i].want);
+    }
+    char tiny[8];
+    sl_store_uri_redact("postgres://u:pw@h/db", tiny, sizeof(tiny));
+    assert_string_equal(tiny, "postgre"); /* truncated, terminated */
+    sl_store_uri_redact("postgres://u:secret@h/db", tiny, 1);
+    assert_string_equal(tiny, "");
+}
+
 int main(void)
 {
     int failed = 0;
@@ -766,7 +1240,16 @@ int main(void)
         snprintf(name, sizeof(name), "store contract: %s", backends[b].name);
         failed += _cmocka_run_group_tests(name, cases, N(cases), NULL, NULL);
     }
+    const struct CMUnitTest registry_cases[] = {
+        cmocka_unit_test(test_uri_redact),
+    };
+    failed += cmocka_run_group_tests_name("store: registry", registry_cases,
+                                          NULL, NULL);
     failed += cmocka_run_group_tests_name("store: sqlite only", sqlite_cases,
                                           NULL, NULL);
+#ifdef SL_WITH_PG
+    failed += cmocka_run_group_tests_name("store: postgres only", pg_cases,
+                                          NULL, NULL);
+#endif
     return failed ? 1 : 0;
 }
