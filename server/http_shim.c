@@ -113,13 +113,12 @@
 
 #include "accesslog.h"
 #include "buf.h"
-#include "google/rpc/error_details.pb-c.h"
-#include "google/rpc/status.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
 #include "metrics.h"
 #include "modelarts/v1/service_logs.pb-c.h"
 #include "render_json.h"
+#include "status.h"
 #include "validate.h"
 
 #define SL_SHIM_METHOD "/modelarts.v1.ServiceLogs/QueryServiceLogs"
@@ -453,29 +452,12 @@ static void status_details(const grpc_metadata_array *trail, char *reason,
     reason[0] = '\0';
     for (size_t i = 0; i < trail->count; i++) {
         const grpc_metadata *m = &trail->metadata[i];
-        if (grpc_slice_str_cmp(m->key, "grpc-status-details-bin") != 0)
-            continue;
-        Google__Rpc__Status *st = google__rpc__status__unpack(
-            NULL, GRPC_SLICE_LENGTH(m->value), GRPC_SLICE_START_PTR(m->value));
-        if (!st)
+        if (grpc_slice_str_cmp(m->key, SL_STATUS_DETAILS_KEY) == 0) {
+            sl_status_details_reason(GRPC_SLICE_START_PTR(m->value),
+                                     GRPC_SLICE_LENGTH(m->value), reason,
+                                     reason_size, msg, msg_size);
             return;
-        if (!msg[0] && st->message)
-            snprintf(msg, msg_size, "%s", st->message);
-        for (size_t j = 0; j < st->n_details && !reason[0]; j++) {
-            const Google__Protobuf__Any *any = st->details[j];
-            const char *url = any->type_url ? any->type_url : "";
-            const char *slash = strrchr(url, '/');
-            if (strcmp(slash ? slash + 1 : url, "google.rpc.ErrorInfo") != 0)
-                continue;
-            Google__Rpc__ErrorInfo *ei = google__rpc__error_info__unpack(
-                NULL, any->value.len, any->value.data);
-            if (ei && ei->reason)
-                snprintf(reason, reason_size, "%s", ei->reason);
-            if (ei)
-                google__rpc__error_info__free_unpacked(ei, NULL);
         }
-        google__rpc__status__free_unpacked(st, NULL);
-        return;
     }
 }
 

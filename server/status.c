@@ -45,16 +45,16 @@ void sl_status_details_reason(const void *data, size_t len, char *reason,
 {
     if (reason_len)
         reason[0] = '\0';
-    if (message_len)
-        message[0] = '\0';
     Google__Rpc__Status *st = google__rpc__status__unpack(NULL, len, data);
     if (!st)
         return;
-    if (message_len && st->message)
+    if (message_len && !message[0] && st->message)
         snprintf(message, message_len, "%s", st->message);
     for (size_t i = 0; i < st->n_details; i++) {
-        Google__Protobuf__Any *any = st->details[i];
-        if (!any->type_url || strcmp(any->type_url, SL_ERRORINFO_URL) != 0)
+        const Google__Protobuf__Any *any = st->details[i];
+        const char *url = any->type_url ? any->type_url : "";
+        const char *slash = strrchr(url, '/');
+        if (strcmp(slash ? slash + 1 : url, "google.rpc.ErrorInfo") != 0)
             continue;
         Google__Rpc__ErrorInfo *info = google__rpc__error_info__unpack(
             NULL, any->value.len, any->value.data);

@@ -14,8 +14,11 @@
  * Owner: the caller unrefs *out. SL_OK, or SL_ENOMEM (then *out is empty). */
 int sl_status_details_pack(int err_code, const char *message, grpc_slice *out);
 
-/* Reads the ErrorInfo reason out of a packed google.rpc.Status; writes ""
- * when there is none. Never fails on hostile bytes. */
+/* Reads the ErrorInfo reason (any type URL ending in
+ * "/google.rpc.ErrorInfo") out of a packed google.rpc.Status into reason,
+ * "" when there is none; copies the Status message into message only when
+ * message is "" on entry (a status text already known wins). Never fails
+ * on hostile bytes. */
 void sl_status_details_reason(const void *data, size_t len, char *reason,
                               size_t reason_len, char *message,
                               size_t message_len);

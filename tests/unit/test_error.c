@@ -85,11 +85,20 @@ static void test_status_details_round_trip(void **state)
     grpc_slice s;
     assert_int_equal(
         sl_status_details_pack(SL_ENOTFOUND, "no such service", &s), SL_OK);
-    char reason[32], msg[64];
+    char reason[32], msg[64] = "";
     sl_status_details_reason(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s),
                              reason, sizeof(reason), msg, sizeof(msg));
     assert_string_equal(reason, "ModelArts.3502");
     assert_string_equal(msg, "no such service");
+    grpc_slice_unref(s);
+
+    /* A status text already known wins over the Status message. */
+    assert_int_equal(sl_status_details_pack(SL_ENOTFOUND, "packed", &s), SL_OK);
+    snprintf(msg, sizeof(msg), "known");
+    sl_status_details_reason(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s),
+                             reason, sizeof(reason), msg, sizeof(msg));
+    assert_string_equal(reason, "ModelArts.3502");
+    assert_string_equal(msg, "known");
     grpc_slice_unref(s);
 
     /* Hostile bytes: no reason, no crash. */
