@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh -- the README's run command: install what is needed, build, load
-# the demo data into the default SQLite file if it has none yet, and serve
-# gRPC on 127.0.0.1:50051 and REST on 127.0.0.1:8080 (Ctrl-C stops).
+# the demo data into the default SQLite file if it holds no service yet,
+# and serve gRPC on 127.0.0.1:50051 and REST on 127.0.0.1:8080 (Ctrl-C
+# stops).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -9,9 +10,8 @@ scripts/install-deps.sh
 scripts/build.sh build -DSL_TESTS=OFF
 
 db=${SERVICELOGS_DB:-servicelogs.db}
-if [ ! -s "$db" ]; then
-  build/bin/servicelogs-server import --backend "sqlite:$db" demo/demo.json
-fi
+# The demo data goes in only when the database holds no service yet.
+build/bin/servicelogs-server import --if-empty --backend "sqlite:$db" demo/demo.json
 
 cat <<MSG
 

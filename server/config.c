@@ -102,6 +102,8 @@ static const struct sl_opt sl_opts[] = {
     {"http-max-header-bytes", SL_OPT_INT, SL_OFF(http_max_header_bytes), 4096,
      1048576, "65536", SL_CMD_SERVE,
      "request line and headers of one REST request (URL included)"},
+    {"if-empty", SL_OPT_BOOL, SL_OFF(if_empty), 0, 1, "false", SL_CMD_IMPORT,
+     "import only when the backend holds no service yet"},
     {"log-level", SL_OPT_LEVEL, SL_OFF(log_level), 0, 0, "info", SL_BOTH,
      "error, warn, info or debug"},
 };

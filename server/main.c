@@ -36,12 +36,28 @@ static int fail(int status, const struct sl_err *err)
 /* Imports path into backend. With keep, the connection is handed to the
  * caller instead of closed: the memory backend's data lives only as long
  * as one of its connections, so serve --import keeps one open. */
-static int run_import(const char *backend, const char *path,
+static int run_import(const char *backend, const char *path, bool if_empty,
                       struct sl_store **keep, struct sl_err *err)
 {
     struct sl_store *st = NULL;
-    size_t n_services = 0, n_logs = 0;
+    size_t n_services = 0, n_logs = 0, held = 0;
     int rc = sl_store_open(backend, &st, err);
+    if (rc == SL_OK && if_empty) {
+        if (st->type->version < 2)
+            rc = sl_err_set(err, SL_EINVAL,
+                            "--if-empty: the %s backend cannot count services",
+                            st->type->name);
+        else
+            rc = st->type->count_services(st, &held, err);
+        if (rc == SL_OK && held > 0) {
+            sl_log(SL_LOG_INFO,
+                   "the backend already holds %zu services: %s not imported "
+                   "(--if-empty)",
+                   held, path);
+            sl_store_close(st);
+            return SL_OK;
+        }
+    }
     if (rc == SL_OK)
         rc = sl_import_file(st, path, &n_services, &n_logs, err);
     if (rc == SL_OK && keep)
@@ -72,7 +88,7 @@ static int cmd_import(int argc, char **argv)
         return fail(EXIT_USAGE, &err);
     }
     sl_log_level = cfg.log_level;
-    if (run_import(cfg.backend, rest[0], NULL, &err) != SL_OK)
+    if (run_import(cfg.backend, rest[0], cfg.if_empty, NULL, &err) != SL_OK)
         return fail(EXIT_FAIL, &err);
     return 0;
 }
@@ -187,7 +203,8 @@ static int cmd_serve(int argc, char **argv)
         return fail(EXIT_FAIL, &err);
     struct sl_store *imported = NULL;
     if (*cfg.import_file && !*cfg.upstream &&
-        run_import(cfg.backend, cfg.import_file, &imported, &err) != SL_OK) {
+        run_import(cfg.backend, cfg.import_file, false, &imported, &err) !=
+            SL_OK) {
         sl_auth_destroy(auth);
         return fail(EXIT_FAIL, &err);
     }

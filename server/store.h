@@ -5,8 +5,9 @@
  * backend-private struct whose first member is `struct sl_store base`.
  *
  * Slot rule: every slot of a given version is non-NULL (no NULL checks at
- * call sites). New slots are appended only, after a `v2 starts` comment,
- * and callers read them only when type->version says they exist.
+ * call sites). New slots are appended only, after a `vN:` comment, and
+ * callers read them only when type->version says they exist (v2 added
+ * count_services; every in-tree backend is v2).
  *
  * Threading: a connection (struct sl_store) is used by one thread at a
  * time; the server opens one per worker thread, so the hot path takes no
@@ -105,6 +106,12 @@ struct sl_store_type {
     /* Closes a connection; accepts NULL. */
     void (*close)(struct sl_store *st);
     /* v1 ends */
+
+    /* v2: */
+    /* Sets *n to the number of stored services: SL_OK, or SL_EUNAVAIL like
+     * ping (then *n is 0). What `import --if-empty` asks. */
+    int (*count_services)(struct sl_store *st, size_t *n, struct sl_err *err);
+    /* v2 ends */
 };
 
 /* The base every connection embeds first. */

@@ -354,12 +354,25 @@ static int mem_ping(struct sl_store *st, struct sl_err *err)
     return SL_OK;
 }
 
+static int mem_count_services(struct sl_store *st, size_t *n,
+                              struct sl_err *err)
+{
+    (void)st;
+    *n = 0;
+    if (pthread_rwlock_rdlock(&mem_db.lock) != 0)
+        return sl_err_set(err, SL_EUNAVAIL, "memory: cannot take read lock");
+    *n = mem_db.n;
+    pthread_rwlock_unlock(&mem_db.lock);
+    return SL_OK;
+}
+
 const struct sl_store_type sl_store_memory = {
-    .version = 1,
+    .version = 2,
     .name = "memory",
     .open = mem_open,
     .query_logs = mem_query_logs,
     .import = mem_import,
     .ping = mem_ping,
     .close = mem_close,
+    .count_services = mem_count_services,
 };

@@ -398,7 +398,8 @@ static const char sql_prepare[] =
     " ORDER BY update_time, seq" PG_QUERY_TAIL ";"
     "PREPARE sl_q_at(text, text, bigint) AS " PG_QUERY_HEAD
     " AND update_time = $3 ORDER BY update_time, seq" PG_QUERY_TAIL ";"
-    "PREPARE sl_ping AS SELECT value FROM meta WHERE key = 'schema_version'";
+    "PREPARE sl_ping AS SELECT value FROM meta WHERE key = 'schema_version';"
+    "PREPARE sl_count AS SELECT count(*) FROM services";
 
 static int pg_prepare(struct pg_store *st, int64_t deadline_us,
                       struct sl_err *err)
@@ -1155,12 +1156,36 @@ static int pg_ping(struct sl_store *base, struct sl_err *err)
     return rc == SL_OK ? SL_OK : SL_EUNAVAIL;
 }
 
+static int pg_count_services(struct sl_store *base, size_t *n,
+                             struct sl_err *err)
+{
+    struct pg_store *st = (struct pg_store *)base;
+    PGresult *r = NULL;
+    *n = 0;
+    int rc = pg_exec_read(st, "sl_count", 0, NULL, NULL,
+                          cap_deadline(0, PG_CONNECT_MS), &r, err);
+    if (rc == SL_OK && PQntuples(r) == 1 && PQgetlength(r, 0, 0) == 8) {
+        /* binary int8: big-endian */
+        const unsigned char *v = (const unsigned char *)PQgetvalue(r, 0, 0);
+        uint64_t c = 0;
+        for (int i = 0; i < 8; i++)
+            c = c << 8 | v[i];
+        *n = (size_t)c;
+    } else if (rc == SL_OK) {
+        rc = sl_err_set(err, SL_EUNAVAIL, "%s: cannot count services",
+                        st->label);
+    }
+    PQclear(r);
+    return rc;
+}
+
 const struct sl_store_type sl_store_postgres = {
-    .version = 1,
+    .version = 2,
     .name = "postgres",
     .open = pg_open,
     .query_logs = pg_query_logs,
     .import = pg_import,
     .ping = pg_ping,
     .close = pg_close,
+    .count_services = pg_count_services,
 };

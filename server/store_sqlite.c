@@ -502,12 +502,30 @@ static int sqlite_ping(struct sl_store *base, struct sl_err *err)
     return rc;
 }
 
+static int sqlite_count_services(struct sl_store *base, size_t *n,
+                                 struct sl_err *err)
+{
+    struct sqlite_store *st = (struct sqlite_store *)base;
+    sqlite3_stmt *s = NULL;
+    *n = 0;
+    int rc = prepare(st, "SELECT count(*) FROM services", &s, err);
+    if (rc != SL_OK)
+        return rc;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        *n = (size_t)sqlite3_column_int64(s, 0);
+    else
+        rc = db_error(st, SL_EUNAVAIL, "", err);
+    sqlite3_finalize(s);
+    return rc;
+}
+
 const struct sl_store_type sl_store_sqlite = {
-    .version = 1,
+    .version = 2,
     .name = "sqlite",
     .open = sqlite_open,
     .query_logs = sqlite_query_logs,
     .import = sqlite_import,
     .ping = sqlite_ping,
     .close = sqlite_close,
+    .count_services = sqlite_count_services,
 };

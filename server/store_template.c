@@ -96,12 +96,23 @@ static void template_close(struct sl_store *st)
     free(st);
 }
 
+/* v2: how many services are stored (import --if-empty asks). */
+static int template_count_services(struct sl_store *st, size_t *n,
+                                   struct sl_err *err)
+{
+    (void)st;
+    (void)err;
+    *n = 0;
+    return SL_OK;
+}
+
 const struct sl_store_type sl_store_template = {
-    .version = 1,
+    .version = 2,
     .name = "template",
     .open = template_open,
     .query_logs = template_query_logs,
     .import = template_import,
     .ping = template_ping,
     .close = template_close,
+    .count_services = template_count_services,
 };

@@ -72,6 +72,17 @@ rc=0
 check "bad import: exit status" 1 "$rc"
 contains "bad import: names the path" "services[1].logs[0].result: expected SUCCESS, FAIL or RUNNING" "$(cat "$T/err")"
 check "bad import wrote nothing" "$dump1" "$(sqlite3 "$DB" .dump)"
+# --if-empty: a database that holds services is left alone; an empty one
+# (here: an existing file with the schema and no service) gets the import
+"$SERVER" import --if-empty --backend "sqlite:$DB" "$T/bad.json" 2>"$T/err"
+check "--if-empty on a database with services: unchanged" "$dump1" "$(sqlite3 "$DB" .dump)"
+contains "--if-empty says why" "already holds 3 services" "$(cat "$T/err")"
+EMPTY=$T/empty.db
+printf '{"services": []}' >"$T/none.json"
+"$SERVER" import --backend "sqlite:$EMPTY" "$T/none.json" 2>/dev/null
+"$SERVER" import --if-empty --backend "sqlite:$EMPTY" "$SL_SRC/demo/demo.json" 2>/dev/null
+check "--if-empty on an empty database imports" 3 "$(sqlite3 "$EMPTY" 'SELECT count(*) FROM services')"
+
 rc=0
 "$SERVER" import --backend "sqlite:$DB" "$T/missing.json" 2>"$T/err" || rc=$?
 check "missing import file: exit status" 1 "$rc"

@@ -502,6 +502,28 @@ static void test_projects_are_isolated(void **state)
     expect_not_found(f->st, "proj", "a-svc"); /* no key concatenation */
 }
 
+/* v2: count_services counts services (with or without logs), not logs. */
+static void test_count_services(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_err err;
+    size_t n = 99;
+    assert_true(f->st->type->version >= 2);
+    assert_sl_ok(f->st->type->count_services(f->st, &n, &err), &err);
+    assert_int_equal(n, 0);
+    const struct sl_import_log logs[] = {L(1, "a"), L(2, "b")};
+    struct sl_import_service s[] = {
+        S("p1", "svc", "one", REAL_TIME, logs, N(logs)),
+        S("p2", "svc", "two", BATCH, NULL, 0),
+    };
+    import_ok(f->st, s, N(s));
+    assert_sl_ok(f->st->type->count_services(f->st, &n, &err), &err);
+    assert_int_equal(n, 2);
+    import_ok(f->st, s, N(s)); /* re-import: still two */
+    assert_sl_ok(f->st->type->count_services(f->st, &n, &err), &err);
+    assert_int_equal(n, 2);
+}
+
 static void test_import_visible_to_other_connections(void **state)
 {
     struct fixture *f = fixture_of(state);
@@ -695,6 +717,7 @@ static const struct CMUnitTest contract_cases[] = {
     CASE(test_empty_import),
     CASE(test_failed_import_changes_nothing),
     CASE(test_projects_are_isolated),
+    CASE(test_count_services),
     CASE(test_import_visible_to_other_connections),
     CASE(test_many_services),
     CASE(test_readers_see_whole_imports),
