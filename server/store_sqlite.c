@@ -120,12 +120,11 @@ static int db_error(struct sqlite_store *st, int code, const char *what,
                       st->db ? sqlite3_errmsg(st->db) : "out of memory");
 }
 
-/* The sl_err code for a failed open or schema step. */
-static int open_code(int rc)
+/* The sl_err code for a failed write (import) step: a lock held by
+ * someone else is temporary, anything else is an I/O failure. */
+static int import_code(int rc)
 {
     switch (rc & 0xff) {
-    case SQLITE_NOTADB:
-        return SL_EINVAL;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
         return SL_EUNAVAIL;
@@ -134,6 +133,13 @@ static int open_code(int rc)
     default:
         return SL_EIO;
     }
+}
+
+/* The sl_err code for a failed open or schema step: the import rules,
+ * plus a file that is not a database, which is the caller's mistake. */
+static int open_code(int rc)
+{
+    return (rc & 0xff) == SQLITE_NOTADB ? SL_EINVAL : import_code(rc);
 }
 
 static int exec(struct sqlite_store *st, const char *sql, struct sl_err *err)
@@ -393,20 +399,6 @@ out:
     if (rc != SL_OK)
         sl_log_page_free(out);
     return rc;
-}
-
-/* The sl_err code for a failed import step. */
-static int import_code(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return SL_EUNAVAIL;
-    case SQLITE_NOMEM:
-        return SL_ENOMEM;
-    default:
-        return SL_EIO;
-    }
 }
 
 /* Runs s once (it returns no rows) and resets it. */

@@ -23,6 +23,7 @@ Prints one line per kind, then "done":
   rest <N> requests: <m>/<those that read> read 4 KiB of the answer, then left
 """
 import collections
+import os
 import socket
 import struct
 import sys
@@ -30,14 +31,12 @@ import time
 
 import grpc
 
+sys.path.insert(0, os.path.dirname(__file__))
+from wire import ld  # noqa: E402
+
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST_STREAM, SETTINGS = 0, 1, 3, 4
 END_STREAM, ACK, END_HEADERS = 1, 1, 4
-
-
-def ld(n, s):
-    b = s.encode()
-    return bytes([n << 3 | 2, len(b)]) + b
 
 
 def frame(ftype, flags, stream, payload=b""):

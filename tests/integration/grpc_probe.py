@@ -8,51 +8,14 @@ prints: <STATUS_NAME> <reason> <domain> <len(response)> | <details>
 import sys
 
 import grpc
-from google.protobuf import any_pb2  # noqa: F401 (descriptor pool)
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from wire import fields  # noqa: E402
 
 
 def parse_status(blob):
     """Minimal google.rpc.Status / Any / ErrorInfo decoder (no generated
     code needed): returns (reason, domain)."""
-
-    def fields(b):
-        i = 0
-        while i < len(b):
-            key = 0
-            shift = 0
-            while True:
-                c = b[i]
-                i += 1
-                key |= (c & 0x7F) << shift
-                shift += 7
-                if not c & 0x80:
-                    break
-            num, wt = key >> 3, key & 7
-            if wt == 0:
-                v = 0
-                shift = 0
-                while True:
-                    c = b[i]
-                    i += 1
-                    v |= (c & 0x7F) << shift
-                    shift += 7
-                    if not c & 0x80:
-                        break
-                yield num, v
-            elif wt == 2:
-                n = 0
-                shift = 0
-                while True:
-                    c = b[i]
-                    i += 1
-                    n |= (c & 0x7F) << shift
-                    shift += 7
-                    if not c & 0x80:
-                        break
-                yield num, b[i:i + n]
-                i += n
-            else:
-                raise ValueError("unexpected wire type %d" % wt)
 
     reason = domain = ""
     for num, v in fields(blob):

@@ -13,10 +13,8 @@ import time
 
 import grpc
 
-
-def ld(n, s):
-    b = s.encode()
-    return bytes([n << 3 | 2, len(b)]) + b
+sys.path.insert(0, os.path.dirname(__file__))
+from wire import ld  # noqa: E402
 
 
 def main():

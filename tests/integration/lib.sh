@@ -107,21 +107,12 @@ start_server() {
 # pb PROJECT SERVICE [UPDATE_TIME]: hex of a packed QueryServiceLogsRequest
 # (for grpc_probe.py, which sends raw bytes).
 pb() {
-  $PY - "$@" <<'PY'
+  $PY - "$SL_SRC/tests/integration" "$@" <<'PY'
 import sys
-def varint(v):
-    out = b""
-    while True:
-        c = v & 0x7f
-        v >>= 7
-        out += bytes([c | (0x80 if v else 0)])
-        if not v:
-            return out
-def ld(n, s):
-    b = s.encode()
-    return bytes([n << 3 | 2]) + varint(len(b)) + b
-a = sys.argv[1:]
-m = ld(1, a[0]) + ld(2, a[1])
+sys.path.insert(0, sys.argv[1])
+from wire import request, varint
+a = sys.argv[2:]
+m = request(a[0], a[1])
 if len(a) > 2:
     m += bytes([3 << 3]) + varint(int(a[2]))
 print(m.hex())

@@ -18,19 +18,7 @@ import grpc
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from grpc_probe import parse_status  # noqa: E402
-
-
-def ld(n, s):
-    b = s.encode() if isinstance(s, str) else s
-    out = bytes([n << 3 | 2])
-    v = len(b)
-    while True:
-        c = v & 0x7F
-        v >>= 7
-        out += bytes([c | (0x80 if v else 0)])
-        if not v:
-            break
-    return out + b
+from wire import ld  # noqa: E402
 
 
 def reason_of(e):

@@ -12,42 +12,8 @@ import sys
 
 import grpc
 
-
-def fields(b):
-    """(number, value) of a protobuf message's length-delimited and varint
-    fields: enough for QueryServiceLogsResponse's top level."""
-    i = 0
-
-    def varint():
-        nonlocal i
-        v = shift = 0
-        while True:
-            c = b[i]
-            i += 1
-            v |= (c & 0x7F) << shift
-            shift += 7
-            if not c & 0x80:
-                return v
-
-    while i < len(b):
-        key = varint()
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            yield num, varint()
-        elif wt == 2:
-            n = varint()
-            yield num, b[i:i + n]
-            i += n
-        else:
-            raise ValueError("unexpected wire type %d" % wt)
-
-
-def request(project, service):
-    out = b""
-    for num, s in ((1, project), (2, service)):
-        v = s.encode()
-        out += bytes([num << 3 | 2, len(v)]) + v
-    return out
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from wire import fields, request  # noqa: E402
 
 
 def main():
