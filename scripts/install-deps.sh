@@ -16,7 +16,7 @@ pkgs=(
   nanopb libnanopb-dev python3-protobuf
   libmicrohttpd-dev libjansson-dev libsqlite3-dev
   libgnutls28-dev # TLS file checks; the shim's client-certificate check
-  libpq-dev # the PostgreSQL backend (server/store_pg.c); -DSL_WITH_PG=OFF skips it
+  libpq-dev # the PostgreSQL backend (server/store/store_pg.c); -DSL_WITH_PG=OFF skips it
   golang-github-gogo-googleapis-dev grpc-proto
   curl ca-certificates
 )
