@@ -261,8 +261,13 @@ static int cmd_serve(int argc, char **argv)
         }
         char backend[256]; /* a postgres:// URI may hold a password */
         sl_store_uri_redact(cfg.backend, backend, sizeof(backend));
-        sl_log(SL_LOG_INFO, "gRPC listening on %s (%d threads, backend %s)",
-               cfg.grpc_listen, cfg.threads, backend);
+        /* The bound port, not the configured one: with port 0 this line
+         * is how a test or a supervisor learns where to connect. */
+        const char *gcolon = strrchr(cfg.grpc_listen, ':');
+        sl_log(SL_LOG_INFO,
+               "gRPC listening on %.*s:%d (%d threads, backend %s)",
+               (int)(gcolon ? gcolon - cfg.grpc_listen : 0), cfg.grpc_listen,
+               sl_server_port(srv), cfg.threads, backend);
     }
     if (*cfg.http_listen) {
         struct sl_shim_config hcfg = {
@@ -281,8 +286,10 @@ static int cmd_serve(int argc, char **argv)
             status = fail(EXIT_FAIL, &err);
             goto out;
         }
-        sl_log(SL_LOG_INFO, "REST listening on %s -> gRPC %s", cfg.http_listen,
-               upstream);
+        const char *hcolon = strrchr(cfg.http_listen, ':');
+        sl_log(SL_LOG_INFO, "REST listening on %.*s:%d -> gRPC %s",
+               (int)(hcolon ? hcolon - cfg.http_listen : 0), cfg.http_listen,
+               sl_shim_port(shim), upstream);
     } else if (!srv) {
         sl_err_set(&err, SL_EINVAL,
                    "--upstream needs --http-listen (shim-only mode)");
