@@ -43,12 +43,7 @@ static int run_import(const char *backend, const char *path, bool if_empty,
     size_t n_services = 0, n_logs = 0, held = 0;
     int rc = sl_store_open(backend, &st, err);
     if (rc == SL_OK && if_empty) {
-        if (st->type->version < 2)
-            rc = sl_err_set(err, SL_EINVAL,
-                            "--if-empty: the %s backend cannot count services",
-                            st->type->name);
-        else
-            rc = st->type->count_services(st, &held, err);
+        rc = sl_store_count_services(st, &held, err);
         if (rc == SL_OK && held > 0) {
             sl_log(SL_LOG_INFO,
                    "the backend already holds %zu services: %s not imported "

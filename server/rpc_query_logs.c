@@ -153,7 +153,7 @@ int sl_rpc_query_logs(const struct sl_rpc_ctx *ctx, const uint8_t *req,
     struct sl_log_page page;
     sl_log_page_init(&page);
     struct sl_store *st = ctx->store;
-    rc = st->type->query_logs(st, &q, &page, err);
+    rc = sl_store_query_logs(st, &q, &page, err);
     if (rc != SL_OK)
         goto out;
     if (page.infer_type == MODELARTS__V1__INFER_TYPE__BATCH) {

@@ -769,7 +769,7 @@ int sl_import_file(struct sl_store *st, const char *path, size_t *n_services,
     if ((rc = read_file(path, &b, err)) != SL_OK ||
         (rc = sl_import_parse(b.data ? b.data : "", b.len, &set, err)) !=
             SL_OK ||
-        (rc = st->type->import(st, set.services, set.n_services, err)) != SL_OK)
+        (rc = sl_store_import(st, set.services, set.n_services, err)) != SL_OK)
         goto out;
     if (n_services)
         *n_services = set.n_services;

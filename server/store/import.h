@@ -52,7 +52,7 @@ int sl_import_parse(const char *json, size_t len, struct sl_import_set *out,
                     struct sl_err *err);
 
 /* Reads the file at path, parses it, and imports it into st in one
- * transaction (st->type->import: all or nothing). On SL_OK the counts of
+ * transaction (sl_store_import: all or nothing). On SL_OK the counts of
  * imported services and logs are stored in *n_services and *n_logs (each
  * may be NULL); on failure they are 0 and the store is unchanged.
  * SL_EIO (message "PATH: strerror") when the file cannot be read,

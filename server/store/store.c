@@ -1,8 +1,19 @@
-/* store.c -- the backend registry and URI dispatch */
+/* store.c -- the backend registry, URI dispatch and the calling wrappers
+ *
+ * The registry knows a backend only through its exported type: the schemes
+ * that name it (name and, from v3, aliases) and what its open() receives
+ * (takes_uri) are fields of the type, so no backend is special-cased here
+ * and adding one is a row in sl_store_types[].
+ *
+ * The wrappers below are the only code that calls a slot other than open
+ * and close, and so the one place that checks type->version: everything
+ * else calls sl_store_query_logs() and the like.
+ */
 #include "store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 extern const struct sl_store_type sl_store_sqlite;
@@ -21,41 +32,76 @@ static const struct sl_store_type *const sl_store_types[] = {
     NULL,
 };
 
+/* True when scheme names t: its name or one of its (v3) aliases. */
+static bool names_type(const struct sl_store_type *t, const char *scheme)
+{
+    if (strcmp(t->name, scheme) == 0)
+        return true;
+    if (t->version < 3 || !t->aliases)
+        return false;
+    for (const char *const *a = t->aliases; *a; a++)
+        if (strcmp(*a, scheme) == 0)
+            return true;
+    return false;
+}
+
+/* Lists the built-in backends into out (size bytes, NUL-terminated), for
+ * messages: by name ("a, b, c") or by URI form ("a:PATH, b: or c://...").
+ * A v1/v2 backend has no uri_form: it is written "NAME:...". */
+static void list_types(char *out, size_t size, bool forms)
+{
+    size_t n = 0, o = 0;
+    while (sl_store_types[n])
+        n++;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const struct sl_store_type *t = sl_store_types[i];
+        const char *sep = i == 0 ? "" : forms && i + 1 == n ? " or " : ", ";
+        int w;
+        if (!forms)
+            w = snprintf(out + o, size - o, "%s%s", sep, t->name);
+        else if (t->version >= 3)
+            w = snprintf(out + o, size - o, "%s%s", sep, t->uri_form);
+        else
+            w = snprintf(out + o, size - o, "%s%s:...", sep, t->name);
+        if (w < 0 || (size_t)w >= size - o)
+            break; /* truncated, still terminated */
+        o += (size_t)w;
+    }
+}
+
 const struct sl_store_type *sl_store_find(const char *scheme)
 {
     if (!scheme)
         return sl_store_types[0];
-    if (strcmp(scheme, "postgresql") == 0)
-        scheme = "postgres";
     for (size_t i = 0; sl_store_types[i]; i++)
-        if (strcmp(sl_store_types[i]->name, scheme) == 0)
+        if (names_type(sl_store_types[i], scheme))
             return sl_store_types[i];
     return NULL;
 }
 
 int sl_store_open(const char *uri, struct sl_store **out, struct sl_err *err)
 {
+    char list[128];
     *out = NULL;
     const char *colon = uri ? strchr(uri, ':') : NULL;
-    if (!colon || colon == uri || colon - uri > 31)
+    if (!colon || colon == uri || colon - uri > 31) {
+        list_types(list, sizeof(list), true);
         return sl_err_set(err, SL_EINVAL,
-                          "backend URI '%.64s' has no scheme (expected "
-                          "sqlite:PATH, memory: or postgres://...)",
-                          uri ? uri : "");
+                          "backend URI '%.64s' has no scheme (expected %s)",
+                          uri ? uri : "", list);
+    }
     char scheme[32];
     memcpy(scheme, uri, (size_t)(colon - uri));
     scheme[colon - uri] = '\0';
     const struct sl_store_type *t = sl_store_find(scheme);
-    if (!t)
+    if (!t) {
+        list_types(list, sizeof(list), false);
         return sl_err_set(err, SL_EINVAL,
-                          "unknown backend scheme '%s' (built in: sqlite, "
-                          "memory"
-#ifdef SL_WITH_PG
-                          ", postgres"
-#endif
-                          ")",
-                          scheme);
-    const char *arg = strcmp(t->name, "postgres") == 0 ? uri : colon + 1;
+                          "unknown backend scheme '%s' (built in: %s)", scheme,
+                          list);
+    }
+    const char *arg = t->version >= 3 && t->takes_uri ? uri : colon + 1;
     return t->open(t, arg, out, err);
 }
 
@@ -63,6 +109,43 @@ void sl_store_close(struct sl_store *st)
 {
     if (st)
         st->type->close(st);
+}
+
+/* The failure of a wrapper whose slot (of store.h version since) the
+ * backend's version lacks. */
+static int no_slot(const struct sl_store *st, const char *slot, int since,
+                   struct sl_err *err)
+{
+    return sl_err_set(err, SL_EMETHOD,
+                      "the %s backend has no %s (a store.h v%d slot; the "
+                      "backend implements v%d)",
+                      st->type->name, slot, since, st->type->version);
+}
+
+int sl_store_query_logs(struct sl_store *st, const struct sl_log_query *q,
+                        struct sl_log_page *out, struct sl_err *err)
+{
+    return st->type->query_logs(st, q, out, err); /* v1 */
+}
+
+int sl_store_import(struct sl_store *st, const struct sl_import_service *svcs,
+                    size_t n, struct sl_err *err)
+{
+    return st->type->import(st, svcs, n, err); /* v1 */
+}
+
+int sl_store_ping(struct sl_store *st, struct sl_err *err)
+{
+    return st->type->ping(st, err); /* v1 */
+}
+
+int sl_store_count_services(struct sl_store *st, size_t *n, struct sl_err *err)
+{
+    if (st->type->version < 2) {
+        *n = 0;
+        return no_slot(st, "count_services", 2, err);
+    }
+    return st->type->count_services(st, n, err);
 }
 
 void sl_store_uri_redact(const char *uri, char *out, size_t size)

@@ -5,9 +5,14 @@
  * backend-private struct whose first member is `struct sl_store base`.
  *
  * Slot rule: every slot of a given version is non-NULL (no NULL checks at
- * call sites). New slots are appended only, after a `vN:` comment, and
- * callers read them only when type->version says they exist (v2 added
- * count_services; every in-tree backend is v2).
+ * call sites). New slots are appended only, after a `vN:` comment, so the
+ * struct of an older version is a prefix of a newer one; nothing reads a
+ * slot that type->version says is missing (v2 added count_services, v3 the
+ * registry's data: aliases, takes_uri, uri_form; every in-tree backend is
+ * v3). Callers do not touch the slots: they call sl_store_query_logs(),
+ * sl_store_import(), sl_store_ping(), sl_store_count_services() and
+ * sl_store_close(), which own that version check, and store.c's registry
+ * is the only reader of the v3 fields.
  *
  * Threading: a connection (struct sl_store) is used by one thread at a
  * time; the server opens one per worker thread, so the hot path takes no
@@ -22,6 +27,7 @@
 #ifndef SL_STORE_H
 #define SL_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,12 +81,13 @@ struct sl_import_service {
 };
 
 struct sl_store_type {
-    int version;      /* 1 */
+    int version;      /* the last slot group it fills: 1, 2 or 3 */
     const char *name; /* URI scheme: "sqlite", "memory", "postgres" */
 
-    /* Opens a connection. arg is the URI after "scheme:" (for postgres the
-     * whole URI). On success *out is owned by the caller and released with
-     * close(); on failure *out is NULL, err says why, nothing leaks. */
+    /* Opens a connection. arg is the URI after "scheme:", or the whole URI
+     * when takes_uri (v3) is set. On success *out is owned by the caller
+     * and released with close(); on failure *out is NULL, err says why,
+     * nothing leaks. */
     int (*open)(const struct sl_store_type *type, const char *arg,
                 struct sl_store **out, struct sl_err *err);
 
@@ -112,6 +119,20 @@ struct sl_store_type {
      * ping (then *n is 0). What `import --if-empty` asks. */
     int (*count_services)(struct sl_store *st, size_t *n, struct sl_err *err);
     /* v2 ends */
+
+    /* v3: how the registry (sl_store_find, sl_store_open) dispatches a URI
+     * to this backend: data, not methods. They are appended here rather
+     * than put beside name so that the layout of a v1 or v2 struct stays a
+     * prefix of this one, as for the slots; the registry reads them only
+     * when version >= 3 and treats an older backend as having no aliases,
+     * takes_uri false and a uri_form of "NAME:...". All static. */
+    const char *const *aliases; /* other schemes naming this backend,
+                                   NULL-terminated; NULL when none */
+    bool takes_uri;             /* open() gets the whole URI (a libpq URI
+                                   is one), not the text after "scheme:" */
+    const char *uri_form;       /* how its URI is written, for messages:
+                                   "sqlite:PATH"; non-NULL */
+    /* v3 ends */
 };
 
 /* The base every connection embeds first. */
@@ -119,14 +140,33 @@ struct sl_store {
     const struct sl_store_type *type;
 };
 
-/* The backend named scheme, or the default (sqlite) when scheme is NULL;
- * NULL when no such backend is built in. Returned pointers are static. */
+/* The backend whose name or one of whose aliases is scheme, or the default
+ * (the registry's first, sqlite) when scheme is NULL; NULL when no such
+ * backend is built in. Returned pointers are static. */
 const struct sl_store_type *sl_store_find(const char *scheme);
 
 /* Opens the backend a URI names ("sqlite:PATH", "memory:", "postgres://…").
- * On success the caller owns *out and frees it with sl_store_close(). */
+ * On success the caller owns *out and frees it with sl_store_close(); on
+ * failure *out is NULL. */
 int sl_store_open(const char *uri, struct sl_store **out, struct sl_err *err);
+/* Closes a connection (type->close); accepts NULL. */
 void sl_store_close(struct sl_store *st);
+
+/* Calling a connection. Each wrapper has its slot's contract and
+ * arguments (the slot comments above say who owns what) and is the one
+ * place that checks type->version: a slot the backend's version does not
+ * have fails, before the backend is called, with empty out-params and
+ * SL_EMETHOD ("the foo backend has no count_services (a store.h v2 slot;
+ * the backend implements v1)"). error.h has no ENOTSUP; EMETHOD is its
+ * nearest row: the method is not implemented here (gRPC UNIMPLEMENTED).
+ * THREAD SAFETY: as the slot: one thread at a time per connection. */
+int sl_store_query_logs(struct sl_store *st, const struct sl_log_query *q,
+                        struct sl_log_page *out, struct sl_err *err);
+int sl_store_import(struct sl_store *st, const struct sl_import_service *svcs,
+                    size_t n, struct sl_err *err);
+int sl_store_ping(struct sl_store *st, struct sl_err *err);
+/* v2: on a v1 backend *n is 0 and the result SL_EMETHOD. */
+int sl_store_count_services(struct sl_store *st, size_t *n, struct sl_err *err);
 
 /* Writes uri into out (size bytes, always NUL-terminated, truncated when
  * longer) with its passwords replaced by "***": the user info's

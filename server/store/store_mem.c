@@ -367,7 +367,7 @@ static int mem_count_services(struct sl_store *st, size_t *n,
 }
 
 const struct sl_store_type sl_store_memory = {
-    .version = 2,
+    .version = 3,
     .name = "memory",
     .open = mem_open,
     .query_logs = mem_query_logs,
@@ -375,4 +375,7 @@ const struct sl_store_type sl_store_memory = {
     .ping = mem_ping,
     .close = mem_close,
     .count_services = mem_count_services,
+    .aliases = NULL,
+    .takes_uri = false,
+    .uri_form = "memory:",
 };

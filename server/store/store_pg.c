@@ -1179,8 +1179,12 @@ static int pg_count_services(struct sl_store *base, size_t *n,
     return rc;
 }
 
+/* "postgresql" too, as libpq: both are a libpq connection URI, which
+ * open() takes whole (the scheme included). */
+static const char *const pg_aliases[] = {"postgresql", NULL};
+
 const struct sl_store_type sl_store_postgres = {
-    .version = 2,
+    .version = 3,
     .name = "postgres",
     .open = pg_open,
     .query_logs = pg_query_logs,
@@ -1188,4 +1192,7 @@ const struct sl_store_type sl_store_postgres = {
     .ping = pg_ping,
     .close = pg_close,
     .count_services = pg_count_services,
+    .aliases = pg_aliases,
+    .takes_uri = true,
+    .uri_form = "postgres://...",
 };

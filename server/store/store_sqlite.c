@@ -512,7 +512,7 @@ static int sqlite_count_services(struct sl_store *base, size_t *n,
 }
 
 const struct sl_store_type sl_store_sqlite = {
-    .version = 2,
+    .version = 3,
     .name = "sqlite",
     .open = sqlite_open,
     .query_logs = sqlite_query_logs,
@@ -520,4 +520,7 @@ const struct sl_store_type sl_store_sqlite = {
     .ping = sqlite_ping,
     .close = sqlite_close,
     .count_services = sqlite_count_services,
+    .aliases = NULL,
+    .takes_uri = false,
+    .uri_form = "sqlite:PATH",
 };

@@ -1,24 +1,36 @@
-/* store_template.c -- how to add a storage backend (not built)
+/* store_template.c -- how to add a storage backend (compiled, not linked)
  *
  * Like SQLite's templatevtab.c: a backend that compiles and does nothing,
  * with the contract of every slot beside it. server/CMakeLists.txt leaves
- * this file out of sl_core.
+ * this file out of sl_core; tests/CMakeLists.txt compiles it (the object
+ * library sl_store_template, with the project's warnings), so it cannot
+ * drift from store.h, but nothing registers or links it.
  *
  * To add backend "foo":
- *   1. Copy this file to server/store_foo.c and rename template -> foo.
+ *   1. Copy this file to server/store/store_foo.c and rename template ->
+ *      foo (sl_core compiles every .c file of server/store by itself).
  *      The file exports exactly one symbol, sl_store_foo; everything else
  *      is static (`nm -g --defined-only store_foo.c.o` shows one line).
- *   2. Register it in server/store.c: an extern declaration and a row in
- *      sl_store_types[] (inside #ifdef SL_WITH_FOO when it needs a library
- *      that may be missing, with the option and link line in CMake).
- *   3. Add one row to the backends table of
+ *   2. Fill in the type at the bottom: the slots, and the registry's
+ *      fields (v3): aliases (other schemes that name it), takes_uri (does
+ *      open() get the whole URI, or what follows "foo:"?) and uri_form
+ *      (how messages write its URI). store.c reads only these; it never
+ *      tests a backend's name.
+ *   3. Register it in server/store/store.c: an extern declaration and a
+ *      row in sl_store_types[] (inside #ifdef SL_WITH_FOO when it needs a
+ *      library that may be missing, with the option and link line in
+ *      CMake, as SL_WITH_PG does for store_pg.c).
+ *   4. Add one row to the backends table of
  *      tests/unit/test_store_contract.c; the whole contract suite then
  *      runs against it. Add backend-specific cases in their own group.
- *   4. Document the URI in DESIGN section 5.
+ *   5. Document the URI in DESIGN section 5 and in the --backend row of
+ *      README.md's Configuration table.
  *
  * The contract, in short (store.h has it in full):
- *   - Every slot is non-NULL. A new slot is appended after a `v2 starts`
- *     comment and read only when type->version says it exists.
+ *   - Every slot up to the type's version is non-NULL. A new slot is
+ *     appended after a `vN:` comment, and only the wrappers in store.c
+ *     (sl_store_query_logs() and the like) call slots, checking
+ *     type->version first: callers never touch the vtable.
  *   - A connection is used by one thread at a time; state shared between
  *     connections is the backend's to lock (see store_mem.c).
  *   - A failing call changes nothing, leaves its out-params empty and
@@ -35,7 +47,8 @@ struct template_store {
     /* the connection's handle, prepared statements, ... */
 };
 
-/* arg: the URI after "template:". On success *out is the caller's, freed by
+/* arg: the URI after "template:" (the whole URI when takes_uri is set).
+ * On success *out is the caller's, freed by
  * close(); on failure *out is NULL and nothing leaks. Prepare what every
  * query needs here, so the query path allocates as little as possible. */
 static int template_open(const struct sl_store_type *type, const char *arg,
@@ -106,13 +119,22 @@ static int template_count_services(struct sl_store *st, size_t *n,
     return SL_OK;
 }
 
+/* v3: other schemes that name the backend; NULL-terminated. Leave
+ * .aliases NULL when there are none. */
+static const char *const template_aliases[] = {"tmpl", NULL};
+
 const struct sl_store_type sl_store_template = {
-    .version = 2,
-    .name = "template",
+    .version = 3,
+    .name = "template", /* the URI scheme */
     .open = template_open,
     .query_logs = template_query_logs,
     .import = template_import,
     .ping = template_ping,
     .close = template_close,
+    /* v2 */
     .count_services = template_count_services,
+    /* v3: read by the registry (store.c) only */
+    .aliases = template_aliases,
+    .takes_uri = false, /* open() gets what follows "template:" */
+    .uri_form = "template:ARG",
 };

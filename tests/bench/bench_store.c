@@ -43,7 +43,7 @@ int main(int argc, char **argv)
         struct sl_log_query q = {"bench-p", sid, 0, 0};
         struct sl_log_page page;
         sl_log_page_init(&page);
-        if (st->type->query_logs(st, &q, &page, &err) != SL_OK) {
+        if (sl_store_query_logs(st, &q, &page, &err) != SL_OK) {
             fprintf(stderr, "bench_store: %s: %s\n", sid, err.msg);
             return 1;
         }

@@ -623,7 +623,7 @@ static void test_import_demo_fixture(void **state)
 
     struct sl_log_query q = {"demo-project", "mnist-svc", 0, 0};
     struct sl_log_page pg;
-    assert_sl_ok(st->type->query_logs(st, &q, &pg, &err), &err);
+    assert_sl_ok(sl_store_query_logs(st, &q, &pg, &err), &err);
     assert_string_equal(pg.service_name, "mnist");
     assert_int_equal(pg.infer_type, MODELARTS__V1__INFER_TYPE__REAL_TIME);
     assert_int_equal(pg.n_logs, 2);
@@ -642,16 +642,16 @@ static void test_import_demo_fixture(void **state)
     sl_log_page_free(&pg);
 
     q.service_id = "edge-svc";
-    assert_sl_ok(st->type->query_logs(st, &q, &pg, &err), &err);
+    assert_sl_ok(sl_store_query_logs(st, &q, &pg, &err), &err);
     assert_int_equal(pg.infer_type, MODELARTS__V1__INFER_TYPE__EDGE);
     assert_int_equal(pg.n_logs, 1);
     sl_log_page_free(&pg);
     q.service_id = "batch-svc";
-    assert_sl_ok(st->type->query_logs(st, &q, &pg, &err), &err);
+    assert_sl_ok(sl_store_query_logs(st, &q, &pg, &err), &err);
     assert_int_equal(pg.infer_type, MODELARTS__V1__INFER_TYPE__BATCH);
     sl_log_page_free(&pg);
     q.service_id = "private-svc"; /* lives in other-project */
-    assert_sl_err(st->type->query_logs(st, &q, &pg, &err), SL_ENOTFOUND, &err);
+    assert_sl_err(sl_store_query_logs(st, &q, &pg, &err), SL_ENOTFOUND, &err);
     sl_log_page_free(&pg);
 
     /* Again: same counts, same data. */
@@ -713,7 +713,7 @@ static void test_import_bad_fixtures(void **state)
     }
     struct sl_log_query q = {"demo-project", "mnist-svc", 0, 0};
     struct sl_log_page pg;
-    assert_sl_ok(st->type->query_logs(st, &q, &pg, &err), &err);
+    assert_sl_ok(sl_store_query_logs(st, &q, &pg, &err), &err);
     assert_string_equal(pg.service_name, "mnist");
     assert_int_equal(pg.n_logs, 2);
     sl_log_page_free(&pg);

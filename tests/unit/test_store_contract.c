@@ -286,7 +286,7 @@ static void
 import_ok(struct sl_store *st, const struct sl_import_service *s, size_t n)
 {
     struct sl_err err;
-    assert_sl_ok(st->type->import(st, s, n, &err), &err);
+    assert_sl_ok(sl_store_import(st, s, n, &err), &err);
 }
 
 /* Queries and compares with the expected name and bodies (text). */
@@ -298,7 +298,7 @@ static void expect_query(struct sl_store *st, const char *project_id,
     struct sl_log_query q = {project_id, service_id, update_time, 0};
     struct sl_log_page pg;
     struct sl_err err;
-    assert_sl_ok(st->type->query_logs(st, &q, &pg, &err), &err);
+    assert_sl_ok(sl_store_query_logs(st, &q, &pg, &err), &err);
     assert_string_equal(pg.service_id, service_id);
     assert_string_equal(pg.service_name, name);
     assert_int_equal(pg.infer_type, infer_type);
@@ -320,7 +320,7 @@ static void expect_not_found(struct sl_store *st, const char *project_id,
     struct sl_log_query q = {project_id, service_id, 0, 0};
     struct sl_log_page pg;
     struct sl_err err;
-    assert_sl_err(st->type->query_logs(st, &q, &pg, &err), SL_ENOTFOUND, &err);
+    assert_sl_err(sl_store_query_logs(st, &q, &pg, &err), SL_ENOTFOUND, &err);
     assert_int_equal(pg.n_logs, 0);
     assert_null(pg.logs);
     sl_log_page_free(&pg);
@@ -333,12 +333,37 @@ static void test_open_ping_close(void **state)
     struct fixture *f = fixture_of(state);
     struct sl_store *second = NULL;
     struct sl_err err;
-    assert_sl_ok(f->st->type->ping(f->st, &err), &err);
+    assert_sl_ok(sl_store_ping(f->st, &err), &err);
     assert_sl_ok(sl_store_open(f->uri, &second, &err), &err);
-    assert_sl_ok(second->type->ping(second, &err), &err);
-    second->type->close(second);
-    f->st->type->close(NULL); /* accepted */
+    assert_sl_ok(sl_store_ping(second, &err), &err);
+    sl_store_close(second);
+    f->st->type->close(NULL); /* the slot itself accepts NULL */
     sl_store_close(NULL);
+}
+
+/* v3: the registry finds the backend by its name and by each alias (and
+ * opens it through one), and describes its URI as "NAME:...". */
+static void test_type_registry_fields(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_store_type *t = f->st->type;
+    size_t len = strlen(t->name);
+    assert_true(t->version >= 3);
+    assert_ptr_equal(sl_store_find(t->name), t);
+    assert_non_null(t->uri_form);
+    assert_memory_equal(t->uri_form, t->name, len);
+    assert_int_equal(t->uri_form[len], ':');
+    for (const char *const *a = t->aliases; a && *a; a++) {
+        char uri[320];
+        struct sl_store *st = NULL;
+        struct sl_err err;
+        assert_ptr_equal(sl_store_find(*a), t);
+        snprintf(uri, sizeof(uri), "%s%s", *a, strchr(f->uri, ':'));
+        assert_sl_ok(sl_store_open(uri, &st, &err), &err);
+        assert_ptr_equal(st->type, t);
+        assert_sl_ok(sl_store_ping(st, &err), &err);
+        sl_store_close(st);
+    }
 }
 
 static void test_not_found(void **state)
@@ -396,7 +421,7 @@ static void test_binary_bodies_round_trip(void **state)
     struct sl_log_query q = {"p1", "svc", 0, 0};
     struct sl_log_page pg;
     struct sl_err err;
-    assert_sl_ok(f->st->type->query_logs(f->st, &q, &pg, &err), &err);
+    assert_sl_ok(sl_store_query_logs(f->st, &q, &pg, &err), &err);
     assert_int_equal(pg.n_logs, 2);
     assert_int_equal(pg.logs[0].len, sizeof(nul));
     assert_memory_equal(pg.logs[0].data, nul, sizeof(nul));
@@ -467,7 +492,7 @@ static void test_failed_import_changes_nothing(void **state)
         S("p1", "poison", "bad", EDGE, v2, 1),  /* then this fails */
     };
     struct sl_err err;
-    int rc = f->st->type->import(f->st, next, N(next), &err);
+    int rc = sl_store_import(f->st, next, N(next), &err);
     assert_int_not_equal(rc, SL_OK);
     assert_non_null(strstr(err.msg, "nothing changed"));
 
@@ -508,8 +533,7 @@ static void test_count_services(void **state)
     struct fixture *f = fixture_of(state);
     struct sl_err err;
     size_t n = 99;
-    assert_true(f->st->type->version >= 2);
-    assert_sl_ok(f->st->type->count_services(f->st, &n, &err), &err);
+    assert_sl_ok(sl_store_count_services(f->st, &n, &err), &err);
     assert_int_equal(n, 0);
     const struct sl_import_log logs[] = {L(1, "a"), L(2, "b")};
     struct sl_import_service s[] = {
@@ -517,10 +541,10 @@ static void test_count_services(void **state)
         S("p2", "svc", "two", BATCH, NULL, 0),
     };
     import_ok(f->st, s, N(s));
-    assert_sl_ok(f->st->type->count_services(f->st, &n, &err), &err);
+    assert_sl_ok(sl_store_count_services(f->st, &n, &err), &err);
     assert_int_equal(n, 2);
     import_ok(f->st, s, N(s)); /* re-import: still two */
-    assert_sl_ok(f->st->type->count_services(f->st, &n, &err), &err);
+    assert_sl_ok(sl_store_count_services(f->st, &n, &err), &err);
     assert_int_equal(n, 2);
 }
 
@@ -589,7 +613,7 @@ static void *reader_main(void *p)
     struct sl_log_query q = {"p1", "svc", 0, 0};
     while (!atomic_load(a->stop)) {
         struct sl_log_page pg;
-        if (st->type->query_logs(st, &q, &pg, &err) != SL_OK) {
+        if (sl_store_query_logs(st, &q, &pg, &err) != SL_OK) {
             atomic_fetch_add(&a->bad, 1);
             continue;
         }
@@ -649,7 +673,7 @@ static void *importer_main(void *p)
     struct sl_err err;
     if (sl_store_open(a->uri, &st, &err) == SL_OK) {
         for (int i = 0; i < 100; i++)
-            if (st->type->import(st, a->svc, 1, &err) != SL_OK) {
+            if (sl_store_import(st, a->svc, 1, &err) != SL_OK) {
                 print_message("  import: %s\n", err.msg);
                 atomic_fetch_add(a->bad, 1);
             }
@@ -681,7 +705,7 @@ static void test_concurrent_imports_replace_whole(void **state)
         struct sl_log_query q = {"p1", "svc", 0, 0};
         struct sl_log_page pg;
         struct sl_err err;
-        assert_sl_ok(f->st->type->query_logs(f->st, &q, &pg, &err), &err);
+        assert_sl_ok(sl_store_query_logs(f->st, &q, &pg, &err), &err);
         bool is_a = strcmp(pg.service_name, "alpha") == 0;
         const struct sl_import_log *want = is_a ? a : b;
         bool ok = pg.n_logs == (is_a ? N(a) : N(b));
@@ -707,6 +731,7 @@ static void test_concurrent_imports_replace_whole(void **state)
 
 static const struct CMUnitTest contract_cases[] = {
     CASE(test_open_ping_close),
+    CASE(test_type_registry_fields),
     CASE(test_not_found),
     CASE(test_order_oldest_first_ties_in_file_order),
     CASE(test_update_time_filter),
@@ -880,9 +905,9 @@ static void test_sqlite_locked(void **state)
                      SQLITE_OK);
     const char *want[] = {"a"};
     expect_query(f->st, "p1", "svc", 0, "n", EDGE, want, 1);
-    assert_sl_err(f->st->type->import(f->st, &s2, 1, &err), SL_EUNAVAIL, &err);
+    assert_sl_err(sl_store_import(f->st, &s2, 1, &err), SL_EUNAVAIL, &err);
     assert_non_null(strstr(err.msg, "database is locked"));
-    assert_sl_ok(f->st->type->ping(f->st, &err), &err);
+    assert_sl_ok(sl_store_ping(f->st, &err), &err);
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close(db);
     expect_query(f->st, "p1", "svc", 0, "n", EDGE, want, 1);
@@ -1096,7 +1121,7 @@ static void test_pg_reconnect(void **state)
 
     pg_sql(f, sql, v, sizeof(v));
     assert_string_equal(v, "1|");
-    assert_sl_ok(f->st->type->ping(f->st, &err), &err);
+    assert_sl_ok(sl_store_ping(f->st, &err), &err);
 
     pg_sql(f, sql, v, sizeof(v));
     assert_string_equal(v, "1|");
@@ -1125,7 +1150,7 @@ static void test_pg_deadline(void **state)
     import_ok(f->st, &s, 1);
 
     struct sl_log_query past = {"p1", "svc", 0, now_us() - 1};
-    assert_sl_err(f->st->type->query_logs(f->st, &past, &pg, &err), SL_ETIMEOUT,
+    assert_sl_err(sl_store_query_logs(f->st, &past, &pg, &err), SL_ETIMEOUT,
                   &err);
     assert_int_equal(pg.n_logs, 0);
 
@@ -1136,14 +1161,13 @@ static void test_pg_deadline(void **state)
     pg_run(locker, "BEGIN; LOCK TABLE logs IN ACCESS EXCLUSIVE MODE", NULL, 0);
     int64_t t0 = now_us();
     struct sl_log_query q = {"p1", "svc", 0, t0 + 300000};
-    assert_sl_err(f->st->type->query_logs(f->st, &q, &pg, &err), SL_ETIMEOUT,
-                  &err);
+    assert_sl_err(sl_store_query_logs(f->st, &q, &pg, &err), SL_ETIMEOUT, &err);
     int64_t took = now_us() - t0;
     print_message("  blocked query stopped after %lld ms: %s\n",
                   (long long)(took / 1000), err.msg);
     assert_true(took >= 300000 && took < 1300000);
     assert_int_equal(pg.n_logs, 0);
-    assert_sl_ok(f->st->type->ping(f->st, &err), &err); /* meta: not locked */
+    assert_sl_ok(sl_store_ping(f->st, &err), &err); /* meta: not locked */
     pg_run(locker, "ROLLBACK", NULL, 0);
     PQfinish(locker);
     expect_query(f->st, "p1", "svc", 0, "n", EDGE, want, 1);
@@ -1250,6 +1274,93 @@ static void test_uri_redact(void **state)
     assert_string_equal(tiny, "");
 }
 
+/* A backend of store.h v1: it has no count_services slot (nor v3 fields);
+ * the wrappers must not read past its v1 slots. */
+static int v1_query_logs(struct sl_store *st, const struct sl_log_query *q,
+                         struct sl_log_page *out, struct sl_err *err)
+{
+    (void)st;
+    (void)q;
+    sl_log_page_init(out);
+    return sl_err_set(err, SL_ENOTFOUND, "v1: not found");
+}
+
+static int v1_import(struct sl_store *st, const struct sl_import_service *svcs,
+                     size_t n, struct sl_err *err)
+{
+    (void)st;
+    (void)svcs;
+    (void)err;
+    return n == 7 ? SL_OK : SL_EIO;
+}
+
+static int v1_ping(struct sl_store *st, struct sl_err *err)
+{
+    (void)st;
+    (void)err;
+    return SL_OK;
+}
+
+static void test_wrappers_gate_versions(void **state)
+{
+    /* No count_services (NULL: a wrapper that called it would crash), as
+     * a real v1 struct has no such member. */
+    static const struct sl_store_type v1 = {
+        .version = 1,
+        .name = "oldie",
+        .query_logs = v1_query_logs,
+        .import = v1_import,
+        .ping = v1_ping,
+    };
+    struct sl_store st = {&v1};
+    struct sl_log_query q = {"p", "s", 0, 0};
+    struct sl_log_page pg;
+    struct sl_err err;
+    size_t n = 99;
+    (void)state;
+    assert_sl_ok(sl_store_ping(&st, &err), &err);
+    assert_sl_ok(sl_store_import(&st, NULL, 7, &err), &err);
+    assert_sl_err(sl_store_query_logs(&st, &q, &pg, &err), SL_ENOTFOUND, &err);
+    sl_log_page_free(&pg);
+    assert_sl_err(sl_store_count_services(&st, &n, &err), SL_EMETHOD, &err);
+    assert_int_equal(n, 0);
+    assert_string_equal(err.msg, "the oldie backend has no count_services (a "
+                                 "store.h v2 slot; the backend implements v1)");
+}
+
+/* The registry's messages name the built-in backends from their types. */
+static void test_open_messages(void **state)
+{
+#ifdef SL_WITH_PG
+#define PG_NAME ", postgres"
+#define PG_FORM ", memory: or postgres://..."
+#else
+#define PG_NAME ""
+#define PG_FORM " or memory:"
+#endif
+    struct sl_store *st = (struct sl_store *)1;
+    struct sl_err err;
+    (void)state;
+    assert_sl_err(sl_store_open("mongo://x", &st, &err), SL_EINVAL, &err);
+    assert_null(st);
+    assert_string_equal(err.msg, "unknown backend scheme 'mongo' (built in: "
+                                 "sqlite, memory" PG_NAME ")");
+    assert_sl_err(sl_store_open("nothing", &st, &err), SL_EINVAL, &err);
+    assert_string_equal(err.msg, "backend URI 'nothing' has no scheme "
+                                 "(expected sqlite:PATH" PG_FORM ")");
+    assert_sl_err(sl_store_open(NULL, &st, &err), SL_EINVAL, &err);
+    assert_ptr_equal(sl_store_find(NULL), sl_store_find("sqlite"));
+    assert_null(sl_store_find("postgres:"));
+#ifdef SL_WITH_PG
+    assert_ptr_equal(sl_store_find("postgresql"), sl_store_find("postgres"));
+#else
+    assert_null(sl_store_find("postgres"));
+    assert_null(sl_store_find("postgresql"));
+#endif
+#undef PG_NAME
+#undef PG_FORM
+}
+
 int main(void)
 {
     int failed = 0;
@@ -1265,6 +1376,8 @@ int main(void)
     }
     const struct CMUnitTest registry_cases[] = {
         cmocka_unit_test(test_uri_redact),
+        cmocka_unit_test(test_wrappers_gate_versions),
+        cmocka_unit_test(test_open_messages),
     };
     failed += cmocka_run_group_tests_name("store: registry", registry_cases,
                                           NULL, NULL);
