@@ -22,37 +22,24 @@
  * server's access lines (accesslog.h) share it. Each request counts in
  * the HTTP metrics and writes one access line (kind "http") when done.
  *
- * Routing decisions (sl_shim_route):
- * - The path is matched byte for byte, as sent (no percent-decoding, no
- *   dot-segment or slash folding): exactly the five segments above, or
- *   exactly "/healthz" or "/metrics". "/logs/", "/metrics/" (trailing
- *   slash), extra or missing segments: 404 ModelArts.0104.
- * - A logs path whose id segment is not 1-64 characters of
- *   [A-Za-z0-9_-] (empty, too long, '%2F', any '%xx'): 400 ModelArts.0101.
- * - Method, on any of the three routes: GET; HEAD (the same status and
- *   headers, Content-Length included, without the body); anything else
- *   405 ModelArts.2803 with "Allow: GET, HEAD". The method check comes
- *   before the id check.
- * - Query, on the logs route: update_time (first occurrence; decimal
- *   0..INT64_MAX, 0 = all; empty or anything else: 400 ModelArts.0101).
- *   Other parameters are ignored. Values are not percent-decoded (an
- *   update_time is digits). /healthz and /metrics ignore the query.
+ * The shim's pieces, each with its rules at its top:
+ * - http_route.h: which request is which (the pure router: paths matched
+ *   byte for byte, 404 / 405 / 400 rules, ?update_time).
+ * - http_upstream.h: the gRPC client (the QueryServiceLogs and
+ *   Health/Check calls, the upstream's TLS, how upstream errors become
+ *   answers).
+ * - http_deadline.h: request deadlines (slow-loris defence,
+ *   header_timeout_ms below).
+ * - render_json.h: the JSON bodies.
+ * - this file: the daemon (start/stop), the handlers and responses, and
+ *   HTTPS with mutual TLS.
  *
- * Request deadline (struct sl_shim_config.header_timeout_ms): the idle
- * timeout restarts with every byte, so it alone never closes a client that
- * trickles its request (slow-loris). Hence a new connection must deliver
- * its first request -- request line and headers, and the body when the
- * headers announce one -- within header_timeout_ms of being accepted (a TLS
- * handshake counts against it). After a response, the next request must be
- * in within idle_timeout_s + header_timeout_ms of the response's end: an
- * idle kept-alive connection is still closed by idle_timeout_s, and a
- * request begun on it before that has at least header_timeout_ms. A
- * connection past its deadline is closed (no response; the TCP socket is
- * shut down) however busily it sends, counted in
- * servicelogs_http_header_timeouts_total and logged at warn level (at most
- * one line a second, naming only the peer address). Deadlines are checked
- * every SL_SHIM_SWEEP_MS, so a close comes up to that much late. A response
- * being sent is never cut: the deadline stops once the request is in.
+ * Request deadline (struct sl_shim_config.header_timeout_ms; the full
+ * rules are in http_deadline.h): a connection must deliver its first
+ * request (line, headers, announced body; a TLS handshake counts) within
+ * header_timeout_ms of being accepted, and each later one within
+ * idle_timeout_s + header_timeout_ms of the previous response's end, or
+ * it is closed without a response. A response being sent is never cut.
  *
  * TLS (struct sl_shim_config.tls, tls.h): with a cert the shim serves
  * HTTPS (libmicrohttpd on GnuTLS) with that certificate chain and key.
@@ -64,27 +51,14 @@
  * to send a request; a request that still arrives on a connection without
  * a verified certificate (it cannot, short of a library bug) is not
  * answered: the connection is closed and a warning logged. With an
- * upstream_ca the upstream channel is TLS (gRPC SSL credentials) trusting
- * that CA, presenting upstream_cert/upstream_key when given and expecting
- * upstream_name (GRPC_SSL_TARGET_NAME_OVERRIDE_ARG) when given, else the
- * upstream's host.
- *
- * Upstream errors: with a google.rpc.ErrorInfo in grpc-status-details-bin
- * the reason picks the row (sl_err_from_grpc) and the status message is
- * error_msg. Without one the status came from the gRPC library or a
- * proxy, not from our server: the row comes from the status alone
- * (UNAVAILABLE: 503 ModelArts.4302, DEADLINE_EXCEEDED: 504) and error_msg
- * is a fixed text; the library's detail (addresses, errno) goes to the log.
+ * upstream_ca the upstream channel is TLS (http_upstream.h has the rules).
  */
 #ifndef SL_HTTP_SHIM_H
 #define SL_HTTP_SHIM_H
 
-#include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 #include "error.h"
-#include "metrics.h"
 #include "tls.h"
 
 /* Defaults for the zero fields of struct sl_shim_config. */
@@ -92,7 +66,6 @@
 #define SL_SHIM_DEFAULT_MAX_BODY 8192
 #define SL_SHIM_DEFAULT_IDLE_TIMEOUT_S 30
 #define SL_SHIM_DEFAULT_HEADER_TIMEOUT_MS 10000
-#define SL_SHIM_SWEEP_MS 250 /* how often request deadlines are checked */
 #define SL_SHIM_DEFAULT_MAX_CONNECTIONS 1024
 #define SL_SHIM_DEFAULT_CONN_MEMORY (64 * 1024)
 #define SL_SHIM_DEFAULT_MAX_TOKEN 7168
@@ -174,37 +147,5 @@ int sl_shim_port(const struct sl_shim *s);
  * upstream_timeout_ms), closes connections and frees everything s owns.
  * Accepts NULL. THREAD SAFETY: not from a shim thread; once per shim. */
 void sl_shim_stop(struct sl_shim *s);
-
-/* A request the router accepted: one QueryServiceLogs call to make (route
- * SL_HTTP_ROUTE_LOGS), a health check or the metrics. */
-struct sl_route {
-    enum sl_http_route route; /* which route the path matched; on an error
-                                 too (SL_HTTP_ROUTE_OTHER: none) */
-    const char *project_id;   /* points into the url; not NUL-terminated;
-                                 NULL but on the logs route */
-    size_t project_len;       /* 1..SL_ID_MAX, valid per sl_id_valid() */
-    const char *service_id;   /* points into the url; not NUL-terminated */
-    size_t service_len;       /* 1..SL_ID_MAX, valid per sl_id_valid() */
-    int64_t update_time;      /* the ?update_time filter; 0: all logs */
-    bool head;                /* HEAD: answer as GET, without the body */
-};
-
-/* Routes one request: method as sent ("GET", case-sensitive) and url, the
- * request target as sent: path, optionally "?query". Pure: no I/O, no
- * allocation; out's pointers point into url.
- * Returns SL_OK with *out filled, or the error to answer with (out zeroed
- * but for out->route, the route the path matched, SL_HTTP_ROUTE_OTHER for
- * SL_ENOROUTE; err->msg says why without echoing the url): SL_ENOROUTE
- * (404 0104), SL_EMETHOD (405 2803; answer with "Allow: GET, HEAD") or
- * SL_EINVAL (400 0101). THREAD SAFETY: reentrant. */
-int sl_shim_route(const char *method, const char *url, struct sl_route *out,
-                  struct sl_err *err);
-
-/* The update_time rule of sl_shim_route for one query value as the HTTP
- * library split it out: present false (no update_time parameter): SL_OK
- * with *out 0; value NULL ("?update_time" without '=') or not a decimal
- * 0..INT64_MAX: SL_EINVAL. */
-int sl_shim_route_update_time(bool present, const char *value, int64_t *out,
-                              struct sl_err *err);
 
 #endif

@@ -1,17 +1,17 @@
-/* fuzz_route.c -- the REST router (sl_shim_route) and the validators
+/* fuzz_route.c -- the REST router (sl_http_route) and the validators
  *
  * Input: byte 0 picks the method (below 0xC0: one of eight from a table;
  * else the method is the bytes up to the first NUL), the rest is the URL
  * (up to a NUL). Beyond "no crash":
- * - sl_shim_route agrees with a second, independent implementation of the
- *   rules in http_shim.h (written here from the header, not the code) on
+ * - sl_http_route agrees with a second, independent implementation of the
+ *   rules in http_route.h (written here from the header, not the code) on
  *   the code, the route, the ids (same pointers into the URL, same
  *   lengths), update_time and head; on an error everything but route is
  *   zero;
  * - on SL_OK for the logs route the ids pass sl_id_valid and lie inside
  *   the URL's path;
  * - sl_id_valid on the raw bytes (NULs included), sl_parse_update_time and
- *   sl_shim_route_update_time on the NUL-terminated URL agree with their
+ *   sl_http_route_update_time on the NUL-terminated URL agree with their
  *   own reference rules.
  */
 #include <stdbool.h>
@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "http_shim.h"
+#include "http_route.h"
 #include "validate.h"
 
 static const char *const methods[] = {"GET", "HEAD", "POST",   "get",
@@ -63,7 +63,7 @@ static bool is(const char *s, size_t n, const char *lit)
     return strlen(lit) == n && memcmp(s, lit, n) == 0;
 }
 
-/* http_shim.h's routing decisions, restated. */
+/* http_route.h's routing decisions, restated. */
 static int ref_route(const char *method, const char *url, struct sl_route *r)
 {
     bool get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
@@ -129,7 +129,7 @@ static void check_route(const char *method, const char *url)
     struct sl_route got, want;
     struct sl_err err;
     sl_err_clear(&err);
-    int rc = sl_shim_route(method, url, &got, &err);
+    int rc = sl_http_route(method, url, &got, &err);
     int want_rc = ref_route(method, url, &want);
 
     FUZZ_CHECK(rc == want_rc);
@@ -171,14 +171,15 @@ static void check_validators(const uint8_t *raw, size_t n, const char *str)
     FUZZ_CHECK(t == want_t);
 
     t = -1;
-    rc = sl_shim_route_update_time(true, str, &t, &err);
+    rc = sl_http_route_update_time(true, str, strlen(str), &t, &err);
     FUZZ_CHECK(rc == (ok ? SL_OK : SL_EINVAL));
     FUZZ_CHECK(t == want_t);
     t = -1;
-    FUZZ_CHECK(sl_shim_route_update_time(false, str, &t, &err) == SL_OK);
+    FUZZ_CHECK(sl_http_route_update_time(false, str, strlen(str), &t, &err) ==
+               SL_OK);
     FUZZ_CHECK(t == 0);
     t = -1;
-    FUZZ_CHECK(sl_shim_route_update_time(true, NULL, &t, &err) == SL_EINVAL);
+    FUZZ_CHECK(sl_http_route_update_time(true, NULL, 0, &t, &err) == SL_EINVAL);
     FUZZ_CHECK(t == 0);
 }
 

@@ -1,6 +1,6 @@
 /* test_http_route.c -- the shim's router, table-driven
  *
- * sl_shim_route() is pure, so each case is one row: method and request
+ * sl_http_route() is pure, so each case is one row: method and request
  * target in, the error row (or the ids and update_time) out. The HTTP
  * status and ModelArts code of each outcome come from the error table and
  * are checked once at the end. Every row also names the route the path
@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-#include "http_shim.h"
+#include "http_route.h"
 
 #define ID64 "0123456789012345678901234567890123456789012345678901234567890123"
 #define ID65 ID64 "4"
@@ -182,7 +182,7 @@ static void test_route_table(void **state)
         struct sl_err err;
         sl_err_clear(&err);
         memset(&rt, 0x5a, sizeof(rt)); /* must be overwritten */
-        int rc = sl_shim_route(c->method, c->url, &rt, &err);
+        int rc = sl_http_route(c->method, c->url, &rt, &err);
         if (rc != c->want)
             fail_msg("case %zu: %s %s: want %s, got %s (%s)", i,
                      c->method ? c->method : "(null)",
@@ -224,16 +224,16 @@ static void test_messages_do_not_echo(void **state)
                           LOGS("p", "s") "?update_time=secretxyz"};
     int want[] = {SL_ENOROUTE, SL_EINVAL, SL_EINVAL};
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(sl_shim_route("GET", urls[i], &rt, &err), want[i]);
+        assert_int_equal(sl_http_route("GET", urls[i], &rt, &err), want[i]);
         assert_null(strstr(err.msg, "xyz"));
     }
-    assert_int_equal(sl_shim_route("GET", LOGS("p", "bad id"), &rt, &err),
+    assert_int_equal(sl_http_route("GET", LOGS("p", "bad id"), &rt, &err),
                      SL_EINVAL);
     assert_non_null(strstr(err.msg, "service_id"));
-    assert_int_equal(sl_shim_route("GET", LOGS("", "s"), &rt, &err), SL_EINVAL);
+    assert_int_equal(sl_http_route("GET", LOGS("", "s"), &rt, &err), SL_EINVAL);
     assert_non_null(strstr(err.msg, "project_id"));
     assert_int_equal(
-        sl_shim_route("GET", LOGS("p", "s") "?update_time=x", &rt, &err),
+        sl_http_route("GET", LOGS("p", "s") "?update_time=x", &rt, &err),
         SL_EINVAL);
     assert_non_null(strstr(err.msg, "update_time"));
 }
@@ -244,20 +244,20 @@ static void test_update_time_value(void **state)
     (void)state;
     int64_t t = 99;
     struct sl_err err;
-    assert_sl_ok(sl_shim_route_update_time(false, NULL, &t, &err), &err);
+    assert_sl_ok(sl_http_route_update_time(false, NULL, 0, &t, &err), &err);
     assert_int_equal(t, 0);
-    assert_sl_ok(sl_shim_route_update_time(true, "1700000000000", &t, &err),
+    assert_sl_ok(sl_http_route_update_time(true, "1700000000000", 13, &t, &err),
                  &err);
     assert_int_equal(t, 1700000000000);
-    assert_sl_err(sl_shim_route_update_time(true, NULL, &t, &err), SL_EINVAL,
+    assert_sl_err(sl_http_route_update_time(true, NULL, 0, &t, &err), SL_EINVAL,
                   &err);
     assert_int_equal(t, 0);
-    assert_sl_err(sl_shim_route_update_time(true, "", &t, &err), SL_EINVAL,
+    assert_sl_err(sl_http_route_update_time(true, "", 0, &t, &err), SL_EINVAL,
                   &err);
-    assert_sl_err(sl_shim_route_update_time(true, "1x", &t, &err), SL_EINVAL,
+    assert_sl_err(sl_http_route_update_time(true, "1x", 2, &t, &err), SL_EINVAL,
                   &err);
-    assert_sl_err(sl_shim_route_update_time(true, "123456789012345678901234567",
-                                            &t, &err),
+    assert_sl_err(sl_http_route_update_time(true, "123456789012345678901234567",
+                                            27, &t, &err),
                   SL_EINVAL, &err);
 }
 

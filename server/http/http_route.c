@@ -1,0 +1,147 @@
+/* http_route.c -- the REST shim's router (http_route.h has the rules)
+ *
+ * Pure functions over the method and the request target as sent: the
+ * path is split at '?' and matched segment by segment, the ids are
+ * checked by validate.h (sl_validate_query), update_time by
+ * sl_parse_update_time. Nothing here allocates or blocks; the routes'
+ * pointers point into the caller's url.
+ */
+#include "http_route.h"
+
+#include <string.h>
+
+#include "validate.h"
+
+#define SL_HTTP_LOGS_PATH "/v1/{project_id}/services/{service_id}/logs"
+
+static bool seg_is(const char *s, size_t n, const char *lit)
+{
+    return strlen(lit) == n && memcmp(s, lit, n) == 0;
+}
+
+static bool method_ok(const char *method)
+{
+    return method &&
+           (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
+}
+
+/* Matches path[0..n) against /healthz, /metrics and
+ * /v1/{p}/services/{s}/logs, then the method, then the ids. */
+static int route_path(const char *method, const char *path, size_t n,
+                      struct sl_route *out, struct sl_err *err)
+{
+    const char *seg[5];
+    size_t len[5];
+    size_t k = 0;
+    const char *end = path + n;
+
+    if (seg_is(path, n, "/healthz") || seg_is(path, n, "/metrics")) {
+        out->route =
+            path[1] == 'h' ? SL_HTTP_ROUTE_HEALTHZ : SL_HTTP_ROUTE_METRICS;
+        if (!method_ok(method))
+            return sl_err_set(err, SL_EMETHOD,
+                              "method not allowed: %s accepts GET and HEAD",
+                              path[1] == 'h' ? "/healthz" : "/metrics");
+        out->head = strcmp(method, "HEAD") == 0;
+        return SL_OK;
+    }
+    if (n == 0 || path[0] != '/')
+        goto no_route;
+    for (const char *s = path + 1;;) {
+        const char *slash = memchr(s, '/', (size_t)(end - s));
+        const char *e = slash ? slash : end;
+        if (k == 5)
+            goto no_route; /* extra segments, trailing slash */
+        seg[k] = s;
+        len[k] = (size_t)(e - s);
+        k++;
+        if (!slash)
+            break;
+        s = slash + 1;
+    }
+    if (k != 5 || !seg_is(seg[0], len[0], "v1") ||
+        !seg_is(seg[2], len[2], "services") || !seg_is(seg[4], len[4], "logs"))
+        goto no_route;
+
+    out->route = SL_HTTP_ROUTE_LOGS;
+    if (!method_ok(method))
+        return sl_err_set(err, SL_EMETHOD,
+                          "method not allowed: " SL_HTTP_LOGS_PATH
+                          " accepts GET and HEAD");
+    int rc = sl_validate_query(seg[1], len[1], seg[3], len[3], 0, err);
+    if (rc != SL_OK)
+        return rc;
+    out->project_id = seg[1];
+    out->project_len = len[1];
+    out->service_id = seg[3];
+    out->service_len = len[3];
+    out->head = strcmp(method, "HEAD") == 0;
+    return SL_OK;
+
+no_route:
+    out->route = SL_HTTP_ROUTE_OTHER;
+    return sl_err_set(err, SL_ENOROUTE,
+                      "no such API: the REST API is GET " SL_HTTP_LOGS_PATH);
+}
+
+int sl_http_route_update_time(bool present, const char *value, size_t len,
+                              int64_t *out, struct sl_err *err)
+{
+    char tmp[24]; /* INT64_MAX has 19 digits; longer is invalid anyway */
+
+    *out = 0;
+    if (!present)
+        return SL_OK;
+    if (!value || len >= sizeof(tmp))
+        return sl_parse_update_time("", out, err); /* the rule's message */
+    memcpy(tmp, value, len);
+    tmp[len] = '\0';
+    return sl_parse_update_time(tmp, out, err);
+}
+
+int sl_http_route(const char *method, const char *url, struct sl_route *out,
+                  struct sl_err *err)
+{
+    int rc;
+    bool present = false;
+    const char *value = NULL;
+    size_t value_len = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!url)
+        url = "";
+    size_t path_len = strcspn(url, "?");
+    rc = route_path(method, url, path_len, out, err);
+    if (rc != SL_OK)
+        goto fail;
+    if (out->route != SL_HTTP_ROUTE_LOGS)
+        return SL_OK; /* the query is ignored */
+
+    /* The first update_time=... among the '&'-separated parameters. */
+    for (const char *q = url[path_len] ? url + path_len + 1 : NULL; q;) {
+        const char *amp = strchr(q, '&');
+        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', n);
+        size_t key_len = eq ? (size_t)(eq - q) : n;
+        if (seg_is(q, key_len, "update_time")) {
+            present = true;
+            if (eq) {
+                value = eq + 1;
+                value_len = n - key_len - 1;
+            }
+            break;
+        }
+        q = amp ? amp + 1 : NULL;
+    }
+    rc = sl_http_route_update_time(present, value, value_len, &out->update_time,
+                                   err);
+    if (rc != SL_OK)
+        goto fail;
+    return SL_OK;
+
+fail:;
+    enum sl_http_route route = out->route;
+    memset(out, 0, sizeof(*out));
+    out->route = route;
+    return rc;
+}

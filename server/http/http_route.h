@@ -1,0 +1,71 @@
+/* http_route.h -- the REST shim's router: method and URL in, a route out
+ *
+ * Pure: no I/O, no allocation, no gRPC, no HTTP library; it depends only
+ * on the leaves error.h and validate.h, and on metrics.h for enum
+ * sl_http_route (the route label of the HTTP metrics; a header-only
+ * dependency: nothing of metrics.c is linked in). http_shim.c routes every
+ * request through it; tests/unit/test_http_route.c and
+ * tests/fuzz/fuzz_route.c pin the rules below.
+ *
+ * Routing decisions (sl_http_route):
+ * - The path is matched byte for byte, as sent (no percent-decoding, no
+ *   dot-segment or slash folding): exactly the five segments of
+ *   /v1/{project_id}/services/{service_id}/logs, or exactly "/healthz" or
+ *   "/metrics". "/logs/", "/metrics/" (trailing slash), extra or missing
+ *   segments: 404 ModelArts.0104.
+ * - A logs path whose id segment is not 1-64 characters of
+ *   [A-Za-z0-9_-] (empty, too long, '%2F', any '%xx'): 400 ModelArts.0101.
+ * - Method, on any of the three routes: GET; HEAD (the same status and
+ *   headers, Content-Length included, without the body); anything else
+ *   405 ModelArts.2803 with "Allow: GET, HEAD". The method check comes
+ *   before the id check.
+ * - Query, on the logs route: update_time (first occurrence; decimal
+ *   0..INT64_MAX, 0 = all; empty or anything else: 400 ModelArts.0101).
+ *   Other parameters are ignored. Values are not percent-decoded (an
+ *   update_time is digits). /healthz and /metrics ignore the query.
+ */
+#ifndef SL_HTTP_ROUTE_H
+#define SL_HTTP_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "metrics.h" /* enum sl_http_route */
+
+/* A request the router accepted: one QueryServiceLogs call to make (route
+ * SL_HTTP_ROUTE_LOGS), a health check or the metrics. Owner: the caller;
+ * its pointers borrow the url given to sl_http_route(). */
+struct sl_route {
+    enum sl_http_route route; /* which route the path matched; on an error
+                                 too (SL_HTTP_ROUTE_OTHER: none) */
+    const char *project_id;   /* points into the url; not NUL-terminated;
+                                 NULL but on the logs route */
+    size_t project_len;       /* 1..SL_ID_MAX, valid per sl_id_valid() */
+    const char *service_id;   /* points into the url; not NUL-terminated */
+    size_t service_len;       /* 1..SL_ID_MAX, valid per sl_id_valid() */
+    int64_t update_time;      /* the ?update_time filter; 0: all logs */
+    bool head;                /* HEAD: answer as GET, without the body */
+};
+
+/* Routes one request: method as sent ("GET", case-sensitive) and url, the
+ * request target as sent: path, optionally "?query". Pure: no I/O, no
+ * allocation; out's pointers point into url, which must outlive them.
+ * Returns SL_OK with *out filled, or the error to answer with (out zeroed
+ * but for out->route, the route the path matched, SL_HTTP_ROUTE_OTHER for
+ * SL_ENOROUTE; err->msg says why without echoing the url): SL_ENOROUTE
+ * (404 0104), SL_EMETHOD (405 2803; answer with "Allow: GET, HEAD") or
+ * SL_EINVAL (400 0101). THREAD SAFETY: reentrant. */
+int sl_http_route(const char *method, const char *url, struct sl_route *out,
+                  struct sl_err *err);
+
+/* The update_time rule of sl_http_route for one query value as the HTTP
+ * library split it out, value[0..len) (not percent-decoded; need not be
+ * NUL-terminated): present false (no update_time parameter): SL_OK with
+ * *out 0; value NULL ("?update_time" without '=') or not a decimal
+ * 0..INT64_MAX: SL_EINVAL with *out 0. Pure. THREAD SAFETY: reentrant. */
+int sl_http_route_update_time(bool present, const char *value, size_t len,
+                              int64_t *out, struct sl_err *err);
+
+#endif

@@ -1,0 +1,479 @@
+/* http_upstream.c -- the REST shim's gRPC client (http_upstream.h)
+ *
+ * Threading: the shim's libmicrohttpd workers call in, each handling one
+ * request at a time. A call is synchronous: one batch of all six ops,
+ * then grpc_completion_queue_pluck() on the calling thread's own pluck
+ * completion queue, created on the thread's first call and destroyed by a
+ * pthread-key destructor when the thread exits (for the shim's workers:
+ * in MHD_stop_daemon). A worker thus has at most one call in flight; the
+ * shim's thread count bounds the upstream concurrency. The grpc_channel
+ * and its registered methods are shared by all callers (gRPC channels are
+ * thread-safe); nothing else is shared but the log rate limiter (an
+ * atomic). One more thread, the channel watcher (watch_main), keeps the
+ * channel connecting while no request is waiting on it.
+ *
+ * Ownership: struct sl_http_upstream owns the channel, the registered
+ * methods, the watcher and its completion queue, and the pthread key; the
+ * completion queues themselves belong to their threads (the key's
+ * destructor). Per call, the request and answer byte buffers, metadata
+ * and status details are released before the call returns; the unpacked
+ * answer goes to the caller.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include "http_upstream.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+
+#include "log.h"
+#include "status.h"
+#include "validate.h"
+
+#define SL_HTTP_QUERY_METHOD "/modelarts.v1.ServiceLogs/QueryServiceLogs"
+#define SL_HTTP_HEALTH_METHOD "/grpc.health.v1.Health/Check"
+
+struct sl_http_upstream {
+    grpc_channel *channel;           /* to the target, shared by all callers */
+    void *method;                    /* grpc_channel_register_call() handle */
+    void *health_method;             /* the same, for Health/Check */
+    pthread_key_t cq_key;            /* a caller's pluck completion queue */
+    bool cq_key_made;                /* cq_key exists (for cleanup) */
+    bool grpc_inited;                /* grpc_init() was called (for cleanup) */
+    grpc_completion_queue *watch_cq; /* the channel watcher's queue */
+    pthread_t watcher;               /* keeps the channel connecting */
+    bool watcher_started;            /* watcher exists (for cleanup) */
+    atomic_bool stopping;            /* tells the watcher to exit */
+    int timeout_ms;                  /* deadline per call */
+    atomic_llong last_warn_s;        /* second of the last upstream warning */
+    char target[256];                /* for log lines */
+};
+
+static void cq_destroy(void *p)
+{
+    grpc_completion_queue_shutdown(p);
+    grpc_completion_queue_destroy(p);
+}
+
+/* The calling thread's pluck queue, created on first use; NULL on
+ * ENOMEM. */
+static grpc_completion_queue *worker_cq(struct sl_http_upstream *u)
+{
+    grpc_completion_queue *cq = pthread_getspecific(u->cq_key);
+    if (cq)
+        return cq;
+    cq = grpc_completion_queue_create_for_pluck(NULL);
+    if (cq && pthread_setspecific(u->cq_key, cq) != 0) {
+        cq_destroy(cq);
+        cq = NULL;
+    }
+    return cq;
+}
+
+/* At most one warning per second about upstream failures, so an outage
+ * does not turn every request into a log line. */
+static bool warn_now(struct sl_http_upstream *u)
+{
+    long long now = (long long)time(NULL);
+    long long last =
+        atomic_load_explicit(&u->last_warn_s, memory_order_relaxed);
+    return now != last &&
+           atomic_compare_exchange_strong(&u->last_warn_s, &last, now);
+}
+
+/* The ErrorInfo.reason inside a grpc-status-details-bin trailer, copied to
+ * reason ("" when there is none); also the google.rpc.Status message to
+ * msg when msg is still empty. */
+static void status_details(const grpc_metadata_array *trail, char *reason,
+                           size_t reason_size, char *msg, size_t msg_size)
+{
+    reason[0] = '\0';
+    for (size_t i = 0; i < trail->count; i++) {
+        const grpc_metadata *m = &trail->metadata[i];
+        if (grpc_slice_str_cmp(m->key, SL_STATUS_DETAILS_KEY) == 0) {
+            sl_status_details_reason(GRPC_SLICE_START_PTR(m->value),
+                                     GRPC_SLICE_LENGTH(m->value), reason,
+                                     reason_size, msg, msg_size);
+            return;
+        }
+    }
+}
+
+/* Turns a non-OK upstream status into the error to answer with. */
+static int upstream_error(struct sl_http_upstream *u, grpc_status_code status,
+                          grpc_slice details, const grpc_metadata_array *trail,
+                          struct sl_err *err)
+{
+    char reason[64];
+    char msg[SL_ERR_MSG_LEN];
+    size_t n = GRPC_SLICE_LENGTH(details);
+
+    if (n >= sizeof(msg))
+        n = sizeof(msg) - 1;
+    memcpy(msg, GRPC_SLICE_START_PTR(details), n);
+    msg[n] = '\0';
+    status_details(trail, reason, sizeof(reason), msg, sizeof(msg));
+    int code = sl_err_from_grpc((int)status, reason[0] ? reason : NULL);
+    if (reason[0]) /* from our server: its message is for the client */
+        return sl_err_set(err, code, "%s", msg[0] ? msg : sl_strerror(code));
+
+    if (warn_now(u))
+        sl_log(SL_LOG_WARN, "shim: upstream %s: gRPC status %d: %s", u->target,
+               (int)status, msg);
+    switch (code) {
+    case SL_EUNAVAIL:
+        return sl_err_set(err, code,
+                          "the query service is unavailable; try again later");
+    case SL_ETIMEOUT:
+        return sl_err_set(err, code,
+                          "the query service did not answer within %d ms",
+                          u->timeout_ms);
+    default:
+        return sl_err_set(err, code, "%s (from the query service)",
+                          sl_strerror(code));
+    }
+}
+
+/* Unpacks a received message of type d; NULL when malformed or out of
+ * memory. The caller frees it with protobuf_c_message_free_unpacked(). */
+static ProtobufCMessage *unpack_message(const ProtobufCMessageDescriptor *d,
+                                        grpc_byte_buffer *bb)
+{
+    ProtobufCMessage *msg = NULL;
+
+    /* Fast path: one uncompressed slice (the usual case), no copy. */
+    if (bb->type == GRPC_BB_RAW &&
+        bb->data.raw.compression == GRPC_COMPRESS_NONE &&
+        bb->data.raw.slice_buffer.count == 1) {
+        grpc_slice one = bb->data.raw.slice_buffer.slices[0];
+        return protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(one),
+                                         GRPC_SLICE_START_PTR(one));
+    }
+    grpc_byte_buffer_reader rd;
+    if (!grpc_byte_buffer_reader_init(&rd, bb))
+        return NULL;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+    grpc_byte_buffer_reader_destroy(&rd);
+    msg = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(all),
+                                    GRPC_SLICE_START_PTR(all));
+    grpc_slice_unref(all);
+    return msg;
+}
+
+/* One unary call of the registered method with the packed request
+ * wire[0..n), x-request-id request_id and (when not NULL) x-auth-token
+ * token. SL_OK and *out, the answer unpacked as a resp_type (the caller
+ * frees it with protobuf_c_message_free_unpacked), or the error to answer
+ * with and *out NULL. */
+static int upstream_call(struct sl_http_upstream *u, void *method,
+                         const uint8_t *wire, size_t n, const char *token,
+                         const char *request_id,
+                         const ProtobufCMessageDescriptor *resp_type,
+                         ProtobufCMessage **out, struct sl_err *err)
+{
+    grpc_metadata md[2];
+    size_t nmd = 0;
+    grpc_byte_buffer *send_bb = NULL;
+    grpc_byte_buffer *recv_bb = NULL;
+    grpc_metadata_array init_md;
+    grpc_metadata_array trail_md;
+    grpc_status_code status = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+    grpc_call *call = NULL;
+    int rc;
+
+    *out = NULL;
+    grpc_metadata_array_init(&init_md);
+    grpc_metadata_array_init(&trail_md);
+
+    grpc_completion_queue *cq = worker_cq(u);
+    if (!cq) {
+        rc = sl_err_set(err, SL_ENOMEM, "cannot create a completion queue");
+        goto out;
+    }
+
+    grpc_slice payload = grpc_slice_from_copied_buffer((const char *)wire, n);
+    send_bb = grpc_raw_byte_buffer_create(&payload, 1);
+    grpc_slice_unref(payload);
+
+    if (token) {
+        md[nmd].key = grpc_slice_from_static_string("x-auth-token");
+        md[nmd].value = grpc_slice_from_copied_string(token);
+        nmd++;
+    }
+    md[nmd].key = grpc_slice_from_static_string("x-request-id");
+    md[nmd].value = grpc_slice_from_copied_string(request_id);
+    nmd++;
+
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                     gpr_time_from_millis(u->timeout_ms, GPR_TIMESPAN));
+    call = grpc_channel_create_registered_call(
+        u->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method, deadline, NULL);
+    if (!call) {
+        rc = sl_err_set(err, SL_EINTERNAL, "cannot create an upstream call");
+        goto out;
+    }
+
+    grpc_op ops[6];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = nmd;
+    ops[0].data.send_initial_metadata.metadata = md;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send_bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &recv_bb;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
+    ops[5].data.recv_status_on_client.status = &status;
+    ops[5].data.recv_status_on_client.status_details = &details;
+
+    void *tag = &ops; /* unique among this queue's (one) pending batch */
+    grpc_call_error ce = grpc_call_start_batch(call, ops, 6, tag, NULL);
+    if (ce != GRPC_CALL_OK) {
+        rc = sl_err_set(err, SL_EINTERNAL,
+                        "cannot start the upstream call (error %d)", (int)ce);
+        goto out;
+    }
+    /* The call's deadline bounds the wait. */
+    grpc_event ev = grpc_completion_queue_pluck(
+        cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
+        rc = sl_err_set(err, SL_EINTERNAL, "the upstream call failed");
+        goto out;
+    }
+
+    if (status != GRPC_STATUS_OK) {
+        rc = upstream_error(u, status, details, &trail_md, err);
+        goto out;
+    }
+    if (!recv_bb) {
+        rc = sl_err_set(err, SL_EINTERNAL,
+                        "the query service answered without a message");
+        goto out;
+    }
+    *out = unpack_message(resp_type, recv_bb);
+    if (!*out) {
+        rc = sl_err_set(err, SL_EINTERNAL,
+                        "the query service sent a malformed answer");
+        goto out;
+    }
+    rc = SL_OK;
+
+out:
+    if (call)
+        grpc_call_unref(call);
+    for (size_t i = 0; i < nmd; i++)
+        grpc_slice_unref(md[i].value);
+    if (send_bb)
+        grpc_byte_buffer_destroy(send_bb);
+    if (recv_bb)
+        grpc_byte_buffer_destroy(recv_bb);
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&init_md);
+    grpc_metadata_array_destroy(&trail_md);
+    return rc;
+}
+
+int sl_http_upstream_query(struct sl_http_upstream *u,
+                           const struct sl_route *rt, const char *token,
+                           const char *request_id,
+                           Modelarts__V1__QueryServiceLogsResponse **out,
+                           struct sl_err *err)
+{
+    char project[SL_ID_MAX + 1];
+    char service[SL_ID_MAX + 1];
+    uint8_t wire[2 * (SL_ID_MAX + 2) + 16]; /* two ids and an int64 */
+    Modelarts__V1__QueryServiceLogsRequest req =
+        MODELARTS__V1__QUERY_SERVICE_LOGS_REQUEST__INIT;
+    ProtobufCMessage *msg = NULL;
+
+    memcpy(project, rt->project_id, rt->project_len);
+    project[rt->project_len] = '\0';
+    memcpy(service, rt->service_id, rt->service_len);
+    service[rt->service_len] = '\0';
+    req.project_id = project;
+    req.service_id = service;
+    req.update_time = rt->update_time;
+    size_t n = modelarts__v1__query_service_logs_request__pack(&req, wire);
+    int rc = upstream_call(
+        u, u->method, wire, n, token, request_id,
+        &modelarts__v1__query_service_logs_response__descriptor, &msg, err);
+    *out = (Modelarts__V1__QueryServiceLogsResponse *)msg;
+    return rc;
+}
+
+int sl_http_upstream_health(
+    struct sl_http_upstream *u, const char *request_id,
+    Grpc__Health__V1__HealthCheckResponse__ServingStatus *status,
+    struct sl_err *err)
+{
+    ProtobufCMessage *msg = NULL;
+
+    *status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__UNKNOWN;
+    /* HealthCheckRequest{service: ""} packs to no bytes at all. */
+    int rc = upstream_call(u, u->health_method, NULL, 0, NULL, request_id,
+                           &grpc__health__v1__health_check_response__descriptor,
+                           &msg, err);
+    if (rc != SL_OK)
+        return rc;
+    *status = ((const Grpc__Health__V1__HealthCheckResponse *)msg)->status;
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return SL_OK;
+}
+
+/* The channel watcher. Request threads only poll gRPC while one of their
+ * calls is pending, and a call fails at once while the channel is in
+ * TRANSIENT_FAILURE, so after a failed connect nothing would drive the
+ * next attempt but gRPC's 5 s backup poller: the shim answered 503 for
+ * seconds after the server was back. This thread keeps a connectivity
+ * watch (which polls the channel) and asks the channel to connect
+ * whenever it is idle, so the shim follows the reconnect backoff and
+ * connects at start-up. */
+static void *watch_main(void *arg)
+{
+    struct sl_http_upstream *u = arg;
+    struct timespec nap = {0, SL_HTTP_WATCH_MS * 1000L * 1000L};
+
+    while (!atomic_load(&u->stopping)) {
+        grpc_connectivity_state st =
+            grpc_channel_check_connectivity_state(u->channel, 1);
+        if (st == GRPC_CHANNEL_READY) {
+            /* Requests drive a ready channel; polling it here as well
+             * would only compete with them for its I/O. */
+            nanosleep(&nap, NULL);
+            continue;
+        }
+        gpr_timespec deadline =
+            gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                         gpr_time_from_millis(SL_HTTP_WATCH_MS, GPR_TIMESPAN));
+        grpc_channel_watch_connectivity_state(u->channel, st, deadline,
+                                              u->watch_cq, u);
+        grpc_completion_queue_next(u->watch_cq,
+                                   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    }
+    return NULL;
+}
+
+void sl_http_upstream_close(struct sl_http_upstream *u)
+{
+    if (!u)
+        return;
+    if (u->cq_key_made)
+        pthread_key_delete(u->cq_key);
+    atomic_store(&u->stopping, true); /* exits within SL_HTTP_WATCH_MS */
+    if (u->watcher_started)
+        pthread_join(u->watcher, NULL);
+    if (u->watch_cq) {
+        grpc_completion_queue_shutdown(u->watch_cq);
+        while (grpc_completion_queue_next(
+                   u->watch_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+                   .type != GRPC_QUEUE_SHUTDOWN)
+            ;
+        grpc_completion_queue_destroy(u->watch_cq);
+    }
+    if (u->channel)
+        grpc_channel_destroy(u->channel);
+    if (u->grpc_inited)
+        grpc_shutdown();
+    free(u);
+}
+
+/* Everything of sl_http_upstream_open() after the allocation; u is
+ * released by the caller on failure. */
+static int upstream_open(struct sl_http_upstream *u, const char *target,
+                         const struct sl_tls_config *tls, struct sl_err *err)
+{
+    /* Reconnect quickly once the server is back: the default backoff
+     * (1 s growing to 120 s) would answer 503 long after a restart.
+     * GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is left alone: gRPC also takes it
+     * as the connect timeout (default 20 s), and 100 ms fails handshakes
+     * on a loaded machine. */
+    grpc_arg args[] = {
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+         .value.integer = 100},
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+         .value.integer = 1000},
+        /* Last: only with a TLS upstream and an expected name. */
+        {.type = GRPC_ARG_STRING,
+         .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+         .value.string = tls ? (char *)tls->upstream_name : NULL},
+    };
+    grpc_channel_args ca = {sizeof(args) / sizeof(args[0]), args};
+    if (!sl_tls_upstream_enabled(tls) || !tls->upstream_name ||
+        !*tls->upstream_name)
+        ca.num_args--;
+
+    if (pthread_key_create(&u->cq_key, cq_destroy) != 0)
+        return sl_err_set(err, SL_ENOMEM, "cannot create a thread key");
+    u->cq_key_made = true;
+    grpc_init();
+    u->grpc_inited = true;
+    grpc_channel_credentials *creds = NULL;
+    int rc = sl_tls_channel_credentials(tls, &creds, err);
+    if (rc != SL_OK)
+        return rc;
+    u->channel = grpc_channel_create(target, creds, &ca);
+    grpc_channel_credentials_release(creds);
+    if (!u->channel)
+        return sl_err_set(err, SL_EINVAL, "cannot use upstream %s", target);
+    u->method = grpc_channel_register_call(u->channel, SL_HTTP_QUERY_METHOD,
+                                           NULL, NULL);
+    if (!u->method)
+        return sl_err_set(err, SL_ENOMEM, "cannot register %s",
+                          SL_HTTP_QUERY_METHOD);
+    u->health_method = grpc_channel_register_call(
+        u->channel, SL_HTTP_HEALTH_METHOD, NULL, NULL);
+    if (!u->health_method)
+        return sl_err_set(err, SL_ENOMEM, "cannot register %s",
+                          SL_HTTP_HEALTH_METHOD);
+    u->watch_cq = grpc_completion_queue_create_for_next(NULL);
+    if (!u->watch_cq)
+        return sl_err_set(err, SL_ENOMEM, "cannot create a completion queue");
+    if (pthread_create(&u->watcher, NULL, watch_main, u) != 0)
+        return sl_err_set(err, SL_ENOMEM, "cannot start the channel watcher");
+    u->watcher_started = true;
+    return SL_OK;
+}
+
+int sl_http_upstream_open(const char *target, const struct sl_tls_config *tls,
+                          int timeout_ms, struct sl_http_upstream **out,
+                          struct sl_err *err)
+{
+    struct sl_http_upstream *u = calloc(1, sizeof(*u));
+
+    *out = NULL;
+    if (!u)
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
+    u->timeout_ms = timeout_ms;
+    atomic_init(&u->stopping, false);
+    atomic_init(&u->last_warn_s, 0);
+    snprintf(u->target, sizeof(u->target), "%s", target);
+    int rc = upstream_open(u, target, tls, err);
+    if (rc != SL_OK) {
+        sl_http_upstream_close(u);
+        return rc;
+    }
+    *out = u;
+    return SL_OK;
+}
