@@ -1,5 +1,11 @@
 /* store_pg.c -- PostgreSQL storage backend ("postgres://...", libpq)
  *
+ * Files: this one is the connection (connect, round trips, deadlines,
+ * reconnect), open and close, the query, ping and count, and the exported
+ * sl_store_postgres; store_pg_schema.c the schema and its migrations (open
+ * runs them), store_pg_import.c the COPY-based import. store_pg.h holds
+ * what they share.
+ *
  * Threading: a struct pg_store is one libpq connection (PGconn), used by
  * one thread at a time (store.h). The server opens one per worker thread
  * and one for the health prober; libpq needs no lock between connections,
@@ -10,21 +16,9 @@
  * prepared statements. A PGresult never outlives the call that got it, so
  * a query copies every string and body into the caller's page arena.
  *
- * Schema (version 1, in meta.schema_version), created in the first schema
- * of the session's search_path (a URI's options=-csearch_path%3DNAME
- * chooses another than public):
- *   meta(key text PRIMARY KEY, value text)
- *   services(project_id text, service_id text, service_name text NOT NULL,
- *            infer_type int NOT NULL, PRIMARY KEY(project_id, service_id))
- *   logs(project_id text, service_id text, update_time bigint, seq int,
- *        body bytea NOT NULL,
- *        PRIMARY KEY(project_id, service_id, update_time, seq))
- * seq is the log's index in its service's "logs" array in the import file;
- * body is the packed modelarts.v1.ServiceLog. open() creates the tables in
- * one transaction that holds pg_advisory_xact_lock first, so workers and
- * processes opening an empty database at once do not race. A newer
- * schema_version, or a services/logs table without meta.schema_version
- * (someone else's), is refused, as for SQLite.
+ * Schema: three tables (meta, services, logs), keyed for the query below;
+ * open() creates or migrates them under an advisory lock and refuses a
+ * newer or foreign schema. store_pg_schema.c has the details.
  *
  * A query is one round trip: one prepared statement (PREPAREd once per
  * session), a point read of services with its logs as a LATERAL subquery,
@@ -61,12 +55,8 @@
  * libpq's message. ping does the same, so health follows the database
  * going away and coming back, without a restart.
  *
- * Import: one transaction: BEGIN and an advisory lock (imports into one
- * schema take turns; readers never wait); DELETE the logs of every
- * imported service and upsert the service rows (one statement each, with
- * array parameters); COPY logs FROM STDIN (FORMAT binary) streams every
- * log; COMMIT. Any failure rolls back, so nothing changes. When one import
- * names a service twice, the last one wins, as in the other backends.
+ * Import: one transaction under an advisory lock; COPY logs FROM STDIN
+ * (FORMAT binary). store_pg_import.c has the details.
  *
  * Secrets: messages name the database postgres://HOST:PORT/DBNAME, never
  * with the URI's user info. libpq's own messages carry no password, except
@@ -88,28 +78,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
 #include "store.h"
-
-#define PG_CONNECT_MS 5000        /* longest connect: open, reconnect, ping */
-#define PG_CANCEL_GRACE_MS 1000   /* wait for a cancelled statement's end */
-#define PG_COPY_CHUNK (1 << 20)   /* bytes per PQputCopyData() */
-#define PG_LOCK_SCHEMA 1936486247 /* "slog": advisory lock, schema changes */
-#define PG_LOCK_IMPORT 1936486248 /* and imports (with the schema's hash) */
-
-/* Built-in type OIDs (catalog/pg_type_d.h, stable across versions). */
-#define PG_INT4_OID 23
-#define PG_TEXT_OID 25
-#define PG_INT4_ARRAY_OID 1007
-#define PG_TEXT_ARRAY_OID 1009
-
-struct pg_store {
-    struct sl_store base; /* must be first */
-    PGconn *conn;         /* owned; never NULL after open */
-    bool prepared;        /* the session has our prepared statements */
-    bool broken;          /* reconnect before the next use */
-    char label[128];      /* "postgres://HOST:PORT/DB", for messages */
-};
+#include "store_pg.h"
 
 static int64_t mono_us(void)
 {
@@ -174,8 +144,8 @@ static void one_line(char *out, size_t size, const char *msg)
 /* Sets err to "LABEL: <what><libpq's message>" and returns code. The
  * message is r's primary message when r is an error, else the
  * connection's. */
-static int pg_fail(const struct pg_store *st, int code, const char *what,
-                   const PGresult *r, struct sl_err *err)
+int sl__pg_fail(const struct pg_store *st, int code, const char *what,
+                const PGresult *r, struct sl_err *err)
 {
     char m[200];
     const char *src = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -251,7 +221,7 @@ static void make_label(struct pg_store *st, const PQconninfoOption *opts)
 }
 
 /* True when the connection is gone (or we gave up on it). */
-static bool pg_lost(const struct pg_store *st)
+bool sl__pg_lost(const struct pg_store *st)
 {
     return st->broken || PQstatus(st->conn) != CONNECTION_OK;
 }
@@ -260,12 +230,12 @@ static bool pg_lost(const struct pg_store *st)
  * cannot serve now (connection, shutdown, resources, lock or serialization
  * conflicts), else other (the statement itself failed). Marks a connection
  * the server is closing as broken. */
-static int pg_code(struct pg_store *st, const PGresult *r, int other)
+int sl__pg_code(struct pg_store *st, const PGresult *r, int other)
 {
     const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (s && (strncmp(s, "08", 2) == 0 || strncmp(s, "57P", 3) == 0))
         st->broken = true; /* connection exception; admin or crash shutdown */
-    if (pg_lost(st) || !s)
+    if (sl__pg_lost(st) || !s)
         return SL_EUNAVAIL;
     if (strncmp(s, "53", 2) == 0 || strncmp(s, "40", 2) == 0 ||
         strcmp(s, "55P03") == 0 || strncmp(s, "57", 2) == 0)
@@ -285,7 +255,7 @@ static int pg_connect_poll(struct pg_store *st, bool reset, int64_t deadline_us,
         if (ps == PGRES_POLLING_OK)
             return SL_OK;
         if (ps == PGRES_POLLING_FAILED)
-            return pg_fail(st, SL_EUNAVAIL, "cannot connect: ", NULL, err);
+            return sl__pg_fail(st, SL_EUNAVAIL, "cannot connect: ", NULL, err);
         int w = wait_fd(PQsocket(st->conn),
                         ps == PGRES_POLLING_READING ? POLLIN : POLLOUT,
                         deadline_us);
@@ -368,10 +338,11 @@ static int pg_finish(struct pg_store *st, int64_t deadline_us, PGresult **out,
         rc = sl_err_set(err, SL_ETIMEOUT, "%s: query stopped at its deadline",
                         st->label);
     } else if (!keep) {
-        rc = pg_fail(st, SL_EUNAVAIL, what, NULL, err);
+        rc = sl__pg_fail(st, SL_EUNAVAIL, what, NULL, err);
         st->broken |= PQstatus(st->conn) != CONNECTION_OK;
     } else if (failed) {
-        rc = pg_fail(st, pg_code(st, keep, SL_EUNAVAIL), what, keep, err);
+        rc = sl__pg_fail(st, sl__pg_code(st, keep, SL_EUNAVAIL), what, keep,
+                         err);
     } else {
         *out = keep;
         keep = NULL;
@@ -406,7 +377,8 @@ static int pg_prepare(struct pg_store *st, int64_t deadline_us,
 {
     PGresult *r = NULL;
     if (!PQsendQuery(st->conn, sql_prepare))
-        return pg_fail(st, SL_EUNAVAIL, "cannot prepare queries: ", NULL, err);
+        return sl__pg_fail(st, SL_EUNAVAIL, "cannot prepare queries: ", NULL,
+                           err);
     int rc = pg_finish(st, deadline_us, &r, "cannot prepare queries: ", err);
     PQclear(r);
     if (rc == SL_OK)
@@ -417,17 +389,18 @@ static int pg_prepare(struct pg_store *st, int64_t deadline_us,
 /* Makes the connection usable: reconnects when it is lost (sets
  * *reconnected) and prepares the statements when the session lacks
  * them. */
-static int pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
-                    struct sl_err *err)
+int sl__pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
+                 struct sl_err *err)
 {
     int rc;
     *reconnected = false;
-    if (pg_lost(st)) {
+    if (sl__pg_lost(st)) {
         *reconnected = true;
         st->prepared = false;
         st->broken = true;
         if (!PQresetStart(st->conn))
-            return pg_fail(st, SL_EUNAVAIL, "cannot reconnect: ", NULL, err);
+            return sl__pg_fail(st, SL_EUNAVAIL, "cannot reconnect: ", NULL,
+                               err);
         rc = pg_connect_poll(st, true, cap_deadline(deadline_us, PG_CONNECT_MS),
                              deadline_us, err);
         if (rc != SL_OK)
@@ -452,58 +425,32 @@ static int pg_exec_read(struct pg_store *st, const char *name, int n,
         if (deadline_us && mono_us() > deadline_us)
             return sl_err_set(err, SL_ETIMEOUT,
                               "deadline passed before the query");
-        rc = pg_ready(st, deadline_us, &reconnected, err);
+        rc = sl__pg_ready(st, deadline_us, &reconnected, err);
         if (rc == SL_OK) {
             if (PQsendQueryPrepared(st->conn, name, n, vals, lens, binary, 1))
                 rc = pg_finish(st, deadline_us, out, "", err);
             else
-                rc = pg_fail(st, pg_code(st, NULL, SL_EUNAVAIL), "", NULL, err);
+                rc = sl__pg_fail(st, sl__pg_code(st, NULL, SL_EUNAVAIL), "",
+                                 NULL, err);
         }
-        if (rc != SL_EUNAVAIL || reconnected || attempt > 0 || !pg_lost(st))
+        if (rc != SL_EUNAVAIL || reconnected || attempt > 0 || !sl__pg_lost(st))
             return rc;
         /* Lost since its last use (e.g. the server restarted): once more
          * on a new connection. */
     }
 }
 
-/* ---- schema ------------------------------------------------------------- */
-
-/* Schema migrations: step i takes the schema from version i to i + 1, so
- * the current version is the number of steps. To change the schema,
- * append a step (never edit one that has shipped); open() runs the missing
- * steps in one transaction. */
-static const char *const pg_migrations[] = {
-    /* 0 -> 1 */
-    "CREATE TABLE IF NOT EXISTS meta(key text PRIMARY KEY, value text);"
-    "CREATE TABLE IF NOT EXISTS services("
-    "  project_id text NOT NULL,"
-    "  service_id text NOT NULL,"
-    "  service_name text NOT NULL,"
-    "  infer_type int NOT NULL,"
-    "  PRIMARY KEY(project_id, service_id));"
-    "CREATE TABLE IF NOT EXISTS logs("
-    "  project_id text NOT NULL,"
-    "  service_id text NOT NULL,"
-    "  update_time bigint NOT NULL,"
-    "  seq int NOT NULL,"
-    "  body bytea NOT NULL,"
-    "  PRIMARY KEY(project_id, service_id, update_time, seq))",
-};
-
-#define PG_SCHEMA_VERSION                                                      \
-    ((int64_t)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
-
 /* Runs sql (blocking; open and import only) and returns its result in
  * *out when out is not NULL; failures are code when the server is not the
  * reason. */
-static int pg_exec(struct pg_store *st, const char *sql, PGresult **out,
-                   int code, const char *what, struct sl_err *err)
+int sl__pg_exec(struct pg_store *st, const char *sql, PGresult **out, int code,
+                const char *what, struct sl_err *err)
 {
     PGresult *r = PQexec(st->conn, sql);
     ExecStatusType s = PQresultStatus(r);
     int rc = SL_OK;
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-        rc = pg_fail(st, pg_code(st, r, code), what, r, err);
+        rc = sl__pg_fail(st, sl__pg_code(st, r, code), what, r, err);
     if (rc == SL_OK && out)
         *out = r;
     else
@@ -511,110 +458,15 @@ static int pg_exec(struct pg_store *st, const char *sql, PGresult **out,
     return rc;
 }
 
-/* Reads meta.schema_version into *v: 0 when none of our tables exists, -1
- * when services or logs exist without a schema_version (not ours). The
- * tables are looked up in pg_class with the statement's snapshot, not
- * through the session's catalog caches, which may not have seen another
- * session's commit yet (it may have created them while we waited for the
- * advisory lock). */
-static int read_version(struct pg_store *st, int64_t *v, struct sl_err *err)
-{
-    PGresult *r = NULL;
-    int rc = pg_exec(st,
-                     "SELECT coalesce(bool_or(c.relname = 'meta'), false),"
-                     " coalesce(bool_or(c.relname <> 'meta'), false)"
-                     " FROM pg_class AS c JOIN pg_namespace AS n"
-                     " ON n.oid = c.relnamespace"
-                     " WHERE n.nspname = current_schema()"
-                     " AND c.relname IN ('meta', 'services', 'logs')",
-                     &r, SL_EIO, "", err);
-    *v = 0;
-    if (rc != SL_OK)
-        return rc;
-    bool has_meta = PQgetvalue(r, 0, 0)[0] == 't';
-    bool has_data = PQgetvalue(r, 0, 1)[0] == 't';
-    PQclear(r);
-    r = NULL;
-    if (!has_meta) {
-        *v = has_data ? -1 : 0;
-        return SL_OK;
-    }
-    rc = pg_exec(st, "SELECT value FROM meta WHERE key = 'schema_version'", &r,
-                 SL_EIO, "", err);
-    if (rc != SL_OK)
-        return rc;
-    *v = -1;
-    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
-        char *end;
-        const char *s = PQgetvalue(r, 0, 0);
-        long long x = strtoll(s, &end, 10);
-        if (*s && !*end && x >= 0)
-            *v = x;
-    }
-    PQclear(r);
-    return SL_OK;
-}
-
-/* SL_OK when this code can use or migrate schema version v. */
-static int check_version(const struct pg_store *st, int64_t v,
-                         struct sl_err *err)
-{
-    if (v < 0)
-        return sl_err_set(err, SL_EINVAL,
-                          "%s: not a servicelogs schema (it has a services or "
-                          "logs table but no meta.schema_version)",
-                          st->label);
-    if (v > PG_SCHEMA_VERSION)
-        return sl_err_set(err, SL_EINVAL,
-                          "%s: schema version %lld is not supported by this "
-                          "server (it supports up to %lld); use a newer "
-                          "servicelogs-server",
-                          st->label, (long long)v,
-                          (long long)PG_SCHEMA_VERSION);
-    return SL_OK;
-}
-
 /* Starts a transaction holding advisory lock (class, the schema). */
 static const char sql_lock[] = "BEGIN; SELECT pg_advisory_xact_lock(%d,"
                                " hashtext(coalesce(current_schema(), '')))";
 
-/* Brings the schema to PG_SCHEMA_VERSION; refuses a newer or foreign
- * one. */
-static int migrate(struct pg_store *st, struct sl_err *err)
+int sl__pg_begin_locked(struct pg_store *st, int lock_class, struct sl_err *err)
 {
     char sql[160];
-    int64_t v;
-    int rc;
-
-    /* Outside the lock only the common case is decided: the schema is
-     * there. Anything else may be another connection's migration in
-     * progress, so it is read again under the lock. */
-    if ((rc = read_version(st, &v, err)) != SL_OK)
-        return rc;
-    if (v == PG_SCHEMA_VERSION)
-        return SL_OK;
-    snprintf(sql, sizeof(sql), sql_lock, PG_LOCK_SCHEMA);
-    if ((rc = pg_exec(st, sql, NULL, SL_EIO, "", err)) != SL_OK)
-        goto out;
-    /* Read again under the lock: another connection may have migrated. */
-    if ((rc = read_version(st, &v, err)) != SL_OK ||
-        (rc = check_version(st, v, err)) != SL_OK)
-        goto out;
-    for (; v < PG_SCHEMA_VERSION; v++)
-        if ((rc = pg_exec(st, pg_migrations[v], NULL, SL_EIO,
-                          "cannot create the schema: ", err)) != SL_OK)
-            goto out;
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO meta(key, value) VALUES('schema_version', '%lld')"
-             " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-             (long long)v);
-    if ((rc = pg_exec(st, sql, NULL, SL_EIO, "", err)) != SL_OK)
-        goto out;
-    rc = pg_exec(st, "COMMIT", NULL, SL_EIO, "", err);
-out:
-    if (PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-        PQclear(PQexec(st->conn, "ROLLBACK"));
-    return rc;
+    snprintf(sql, sizeof(sql), sql_lock, lock_class);
+    return sl__pg_exec(st, sql, NULL, SL_EIO, "", err);
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -676,13 +528,13 @@ static int pg_open(const struct sl_store_type *type, const char *arg,
         goto out;
     }
     if (PQstatus(st->conn) == CONNECTION_BAD) {
-        rc = pg_fail(st, SL_EINVAL, "", NULL, err);
+        rc = sl__pg_fail(st, SL_EINVAL, "", NULL, err);
         goto out;
     }
     PQsetNoticeProcessor(st->conn, quiet, NULL); /* kept across resets */
     if ((rc = pg_connect_poll(st, false, cap_deadline(0, PG_CONNECT_MS), 0,
                               err)) != SL_OK ||
-        (rc = migrate(st, err)) != SL_OK)
+        (rc = sl__pg_migrate(st, err)) != SL_OK)
         goto out;
     rc = pg_prepare(st, cap_deadline(0, PG_CONNECT_MS), err);
 out:
@@ -834,311 +686,6 @@ static int pg_query_logs(struct sl_store *base, const struct sl_log_query *q,
     return rc;
 }
 
-/* ---- import ------------------------------------------------------------- */
-
-static void put_be32(struct sl_buf *b, uint32_t v)
-{
-    char x[4] = {(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v};
-    sl_buf_append(b, x, 4);
-}
-
-static void put_be16(struct sl_buf *b, uint16_t v)
-{
-    char x[2] = {(char)(v >> 8), (char)v};
-    sl_buf_append(b, x, 2);
-}
-
-/* The header of a one-dimensional binary array of n elements. */
-static void array_head(struct sl_buf *b, uint32_t elem_oid, size_t n)
-{
-    put_be32(b, 1);           /* dimensions */
-    put_be32(b, 0);           /* no NULLs */
-    put_be32(b, elem_oid);    /* element type */
-    put_be32(b, (uint32_t)n); /* length */
-    put_be32(b, 1);           /* lower bound */
-}
-
-/* One length-prefixed field (array element or COPY column). */
-static void put_field(struct sl_buf *b, const void *p, size_t n)
-{
-    put_be32(b, (uint32_t)n);
-    sl_buf_append(b, p, n);
-}
-
-/* A service of the import and its place in the import's array. */
-struct pg_svc {
-    const struct sl_import_service *v;
-    size_t i;
-};
-
-static int cmp_svc(const void *a, const void *b)
-{
-    const struct pg_svc *x = a, *y = b;
-    int c = strcmp(x->v->project_id, y->v->project_id);
-    if (!c)
-        c = strcmp(x->v->service_id, y->v->service_id);
-    return c ? c : x->i < y->i ? -1 : x->i > y->i;
-}
-
-/* What one import sends: the services (deduplicated, last wins, in key
- * order) as binary arrays, and every log as binary COPY rows. */
-struct pg_batch {
-    struct sl_buf proj, svc, name, type; /* array parameters */
-    size_t n;                            /* services */
-};
-
-static int batch_build(struct pg_batch *bt, struct pg_svc *svcs, size_t n,
-                       const struct pg_store *st, struct sl_err *err)
-{
-    qsort(svcs, n, sizeof(*svcs), cmp_svc);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (k &&
-            strcmp(svcs[k - 1].v->project_id, svcs[i].v->project_id) == 0 &&
-            strcmp(svcs[k - 1].v->service_id, svcs[i].v->service_id) == 0)
-            k--; /* the same service again: the later one wins */
-        svcs[k++] = svcs[i];
-    }
-    bt->n = k;
-    if (k > INT32_MAX)
-        return sl_err_set(err, SL_EINVAL, "%s: too many services", st->label);
-    array_head(&bt->proj, PG_TEXT_OID, k);
-    array_head(&bt->svc, PG_TEXT_OID, k);
-    array_head(&bt->name, PG_TEXT_OID, k);
-    array_head(&bt->type, PG_INT4_OID, k);
-    for (size_t i = 0; i < k; i++) {
-        const struct sl_import_service *v = svcs[i].v;
-        uint8_t t[4] = {(uint8_t)((uint32_t)v->infer_type >> 24),
-                        (uint8_t)((uint32_t)v->infer_type >> 16),
-                        (uint8_t)((uint32_t)v->infer_type >> 8),
-                        (uint8_t)v->infer_type};
-        put_field(&bt->proj, v->project_id, strlen(v->project_id));
-        put_field(&bt->svc, v->service_id, strlen(v->service_id));
-        put_field(&bt->name, v->service_name, strlen(v->service_name));
-        put_field(&bt->type, t, 4);
-        if (v->n_logs > INT32_MAX)
-            return sl_err_set(err, SL_EINVAL,
-                              "%s: service %s has too many logs", st->label,
-                              v->service_id);
-    }
-    if (bt->proj.oom || bt->svc.oom || bt->name.oom || bt->type.oom)
-        return sl_err_set(err, SL_ENOMEM, "%s: out of memory importing",
-                          st->label);
-    if (bt->proj.len > INT_MAX || bt->svc.len > INT_MAX ||
-        bt->name.len > INT_MAX)
-        return sl_err_set(err, SL_EINVAL,
-                          "%s: import too large for one "
-                          "statement; split the file",
-                          st->label);
-    return SL_OK;
-}
-
-/* Runs a statement with binary array parameters (blocking). */
-static int pg_exec_arrays(struct pg_store *st, const char *sql, int n,
-                          const Oid *types, const struct sl_buf *const *args,
-                          struct sl_err *err)
-{
-    const char *vals[4];
-    int lens[4], fmts[4];
-    for (int i = 0; i < n; i++) {
-        vals[i] = args[i]->data;
-        lens[i] = (int)args[i]->len;
-        fmts[i] = 1;
-    }
-    PGresult *r = PQexecParams(st->conn, sql, n, types, vals, lens, fmts, 1);
-    int rc = SL_OK;
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        rc = pg_fail(st, pg_code(st, r, SL_EIO), "", r, err);
-    PQclear(r);
-    return rc;
-}
-
-/* Streams every log of the batch's services: COPY ... FROM STDIN binary. */
-static int pg_copy_logs(struct pg_store *st, const struct pg_svc *svcs,
-                        size_t n, struct sl_err *err)
-{
-    static const char sig[11] = "PGCOPY\n\377\r\n";
-    struct sl_buf b;
-    PGresult *r = NULL;
-    int rc = SL_OK;
-
-    sl_buf_init(&b);
-    r = PQexec(st->conn, "COPY logs(project_id, service_id, update_time, seq,"
-                         " body) FROM STDIN (FORMAT binary)");
-    if (PQresultStatus(r) != PGRES_COPY_IN) {
-        rc = pg_fail(st, pg_code(st, r, SL_EIO), "", r, err);
-        goto out;
-    }
-    PQclear(r);
-    r = NULL;
-    sl_buf_append(&b, sig, sizeof(sig));
-    put_be32(&b, 0); /* flags */
-    put_be32(&b, 0); /* header extension length */
-    for (size_t i = 0; i < n && rc == SL_OK; i++) {
-        const struct sl_import_service *v = svcs[i].v;
-        size_t lp = strlen(v->project_id), ls = strlen(v->service_id);
-        for (size_t j = 0; j < v->n_logs; j++) {
-            const struct sl_import_log *l = &v->logs[j];
-            uint64_t t = (uint64_t)l->update_time;
-            uint8_t x[12];
-            for (int k = 0; k < 8; k++)
-                x[k] = (uint8_t)(t >> (56 - 8 * k));
-            for (int k = 0; k < 4; k++)
-                x[8 + k] = (uint8_t)((uint32_t)j >> (24 - 8 * k));
-            if (l->body.len > INT32_MAX) {
-                rc = sl_err_set(err, SL_EINVAL, "%s: a log of %s is too large",
-                                st->label, v->service_id);
-                break;
-            }
-            put_be16(&b, 5); /* columns */
-            put_field(&b, v->project_id, lp);
-            put_field(&b, v->service_id, ls);
-            put_field(&b, x, 8);
-            put_field(&b, x + 8, 4);
-            put_field(&b, l->body.data, l->body.len);
-            if (b.oom) {
-                rc = sl_err_set(err, SL_ENOMEM, "%s: out of memory importing",
-                                st->label);
-                break;
-            }
-            if (b.len >= PG_COPY_CHUNK) {
-                if (PQputCopyData(st->conn, b.data, (int)b.len) != 1) {
-                    rc = pg_fail(st, SL_EUNAVAIL, "", NULL, err);
-                    break;
-                }
-                b.len = 0;
-            }
-        }
-    }
-    put_be16(&b, 0xffff); /* trailer */
-    if (rc == SL_OK && b.oom)
-        rc = sl_err_set(err, SL_ENOMEM, "%s: out of memory importing",
-                        st->label);
-    if (rc == SL_OK && PQputCopyData(st->conn, b.data, (int)b.len) != 1)
-        rc = pg_fail(st, SL_EUNAVAIL, "", NULL, err);
-    /* Ends the COPY; with an error message it fails on the server. */
-    if (PQputCopyEnd(st->conn, rc == SL_OK ? NULL : "import aborted") != 1 &&
-        rc == SL_OK)
-        rc = pg_fail(st, SL_EUNAVAIL, "", NULL, err);
-    while ((r = PQgetResult(st->conn))) {
-        if (rc == SL_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
-            rc = pg_fail(st, pg_code(st, r, SL_EIO), "", r, err);
-        PQclear(r);
-    }
-out:
-    PQclear(r);
-    sl_buf_free(&b);
-    return rc;
-}
-
-static const char sql_delete_logs[] =
-    "DELETE FROM logs AS l USING unnest($1::text[], $2::text[]) AS k(p, s)"
-    " WHERE l.project_id = k.p AND l.service_id = k.s";
-static const char sql_put_services[] =
-    "INSERT INTO services AS s(project_id, service_id, service_name,"
-    " infer_type) SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
-    " $4::int[])"
-    " ON CONFLICT (project_id, service_id) DO UPDATE"
-    " SET service_name = EXCLUDED.service_name,"
-    " infer_type = EXCLUDED.infer_type"
-    " WHERE (s.service_name, s.infer_type)"
-    " IS DISTINCT FROM (EXCLUDED.service_name, EXCLUDED.infer_type)";
-
-/* One attempt at the import transaction. *committing is set while COMMIT
- * is on its way (a lost connection then leaves the outcome unknown). */
-static int import_once(struct pg_store *st, const struct pg_batch *bt,
-                       const struct pg_svc *svcs, bool *committing,
-                       struct sl_err *err)
-{
-    static const Oid del_types[] = {PG_TEXT_ARRAY_OID, PG_TEXT_ARRAY_OID};
-    static const Oid put_types[] = {PG_TEXT_ARRAY_OID, PG_TEXT_ARRAY_OID,
-                                    PG_TEXT_ARRAY_OID, PG_INT4_ARRAY_OID};
-    const struct sl_buf *del_args[] = {&bt->proj, &bt->svc};
-    const struct sl_buf *put_args[] = {&bt->proj, &bt->svc, &bt->name,
-                                       &bt->type};
-    int rc;
-
-    char begin[160];
-    *committing = false;
-    /* Imports take turns (per schema), as SQLite's writers do: two imports
-     * of one service at once could otherwise each delete the logs they see
-     * and together leave both sets. Readers never wait. */
-    snprintf(begin, sizeof(begin), sql_lock, PG_LOCK_IMPORT);
-    if ((rc = pg_exec(st, begin, NULL, SL_EIO, "", err)) != SL_OK ||
-        (rc = pg_exec_arrays(st, sql_delete_logs, 2, del_types, del_args,
-                             err)) != SL_OK ||
-        (rc = pg_exec_arrays(st, sql_put_services, 4, put_types, put_args,
-                             err)) != SL_OK ||
-        (rc = pg_copy_logs(st, svcs, bt->n, err)) != SL_OK)
-        return rc;
-    *committing = true;
-    return pg_exec(st, "COMMIT", NULL, SL_EIO, "", err);
-}
-
-static int pg_import(struct sl_store *base,
-                     const struct sl_import_service *svcs, size_t n,
-                     struct sl_err *err)
-{
-    struct pg_store *st = (struct pg_store *)base;
-    struct pg_batch bt = {.n = 0};
-    struct pg_svc *order = NULL;
-    bool committing = false;
-    int rc = SL_OK;
-
-    if (n == 0)
-        return SL_OK;
-    sl_buf_init(&bt.proj);
-    sl_buf_init(&bt.svc);
-    sl_buf_init(&bt.name);
-    sl_buf_init(&bt.type);
-    if (!(order = calloc(n, sizeof(*order)))) {
-        rc = sl_err_set(err, SL_ENOMEM, "%s: out of memory importing",
-                        st->label);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        order[i].v = &svcs[i];
-        order[i].i = i;
-    }
-    if ((rc = batch_build(&bt, order, n, st, err)) != SL_OK)
-        goto out;
-    for (int attempt = 0;; attempt++) {
-        bool reconnected;
-        rc = pg_ready(st, 0, &reconnected, err);
-        if (rc == SL_OK)
-            rc = import_once(st, &bt, order, &committing, err);
-        if (rc == SL_OK || committing || reconnected || attempt > 0 ||
-            !pg_lost(st))
-            break;
-        /* Lost before COMMIT was sent: nothing was stored; retry once. */
-    }
-out:
-    if (rc != SL_OK) {
-        char m[SL_ERR_MSG_LEN];
-        snprintf(m, sizeof(m), "%s", err ? err->msg : "");
-        const char *sep = strncmp(m, st->label, strlen(st->label)) == 0
-                              ? m + strlen(st->label)
-                              : NULL;
-        if (committing && pg_lost(st))
-            sl_err_set(err, rc,
-                       "%s: import outcome unknown: the connection was lost "
-                       "during COMMIT (importing the file again is safe)%.160s",
-                       st->label, sep ? sep : "");
-        else
-            sl_err_set(err, rc, "%s: import failed, nothing changed: %.180s",
-                       st->label, sep ? sep + 2 : m);
-        if (PQstatus(st->conn) == CONNECTION_OK &&
-            PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-            PQclear(PQexec(st->conn, "ROLLBACK"));
-    }
-    sl_buf_free(&bt.proj);
-    sl_buf_free(&bt.svc);
-    sl_buf_free(&bt.name);
-    sl_buf_free(&bt.type);
-    free(order);
-    return rc;
-}
-
 /* ---- ping --------------------------------------------------------------- */
 
 static int pg_ping(struct sl_store *base, struct sl_err *err)
@@ -1188,7 +735,7 @@ const struct sl_store_type sl_store_postgres = {
     .name = "postgres",
     .open = pg_open,
     .query_logs = pg_query_logs,
-    .import = pg_import,
+    .import = sl__pg_import, /* store_pg_import.c */
     .ping = pg_ping,
     .close = pg_close,
     .count_services = pg_count_services,

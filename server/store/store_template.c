@@ -10,7 +10,9 @@
  *   1. Copy this file to server/store/store_foo.c and rename template ->
  *      foo (sl_core compiles every .c file of server/store by itself).
  *      The file exports exactly one symbol, sl_store_foo; everything else
- *      is static (`nm -g --defined-only store_foo.c.o` shows one line).
+ *      is static (`nm -g --defined-only store_foo.c.o` shows one line). A
+ *      backend too big for one file is store_foo*.c with a private
+ *      store_foo.h, its shared helpers named sl__foo_* (see store_pg.h).
  *   2. Fill in the type at the bottom: the slots, and the registry's
  *      fields (v3): aliases (other schemes that name it), takes_uri (does
  *      open() get the whole URI, or what follows "foo:"?) and uri_form
@@ -19,7 +21,7 @@
  *   3. Register it in server/store/store.c: an extern declaration and a
  *      row in sl_store_types[] (inside #ifdef SL_WITH_FOO when it needs a
  *      library that may be missing, with the option and link line in
- *      CMake, as SL_WITH_PG does for store_pg.c).
+ *      CMake, as SL_WITH_PG does for store_pg*.c).
  *   4. Add one row to the backends table of
  *      tests/unit/test_store_contract.c; the whole contract suite then
  *      runs against it. Add backend-specific cases in their own group.

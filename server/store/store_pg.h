@@ -1,0 +1,91 @@
+/* store_pg.h -- what the files of the PostgreSQL backend share (private)
+ *
+ * The backend is three files, one concern each: store_pg.c (the connection:
+ * connect, round trips, deadlines, reconnect; open, query, ping, close and
+ * the exported sl_store_postgres), store_pg_schema.c (the schema and its
+ * migrations, run by open) and store_pg_import.c (the COPY-based import).
+ * This header is included by those three only. Its functions are sl__pg_*
+ * (STYLE 12: internal, not static); the rest of the server sees only
+ * sl_store_postgres, through store.c.
+ *
+ * Every function here takes a connection used by one thread at a time
+ * (store.h) and follows the backend's error rule: on failure err says
+ * "postgres://HOST:PORT/DB: what" and the code is SL_EUNAVAIL when the
+ * server cannot serve now (see sl__pg_code).
+ */
+#ifndef SL_STORE_PG_H
+#define SL_STORE_PG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define PG_CONNECT_MS 5000        /* longest connect: open, reconnect, ping */
+#define PG_CANCEL_GRACE_MS 1000   /* wait for a cancelled statement's end */
+#define PG_LOCK_SCHEMA 1936486247 /* "slog": advisory lock, schema changes */
+#define PG_LOCK_IMPORT 1936486248 /* and imports (with the schema's hash) */
+
+/* One connection. Owner: whoever open() returned it to; sl_store_close()
+ * frees it (and its PGconn). */
+struct pg_store {
+    struct sl_store base; /* must be first */
+    PGconn *conn;         /* owned; never NULL after open */
+    bool prepared;        /* the session has our prepared statements */
+    bool broken;          /* reconnect before the next use */
+    char label[128];      /* "postgres://HOST:PORT/DB", for messages */
+};
+
+/* ---- store_pg.c --------------------------------------------------------- */
+
+/* Sets err to "LABEL: <what><libpq's message>" and returns code. The
+ * message is r's primary message when r is an error, else the
+ * connection's. r stays the caller's. */
+int sl__pg_fail(const struct pg_store *st, int code, const char *what,
+                const PGresult *r, struct sl_err *err);
+
+/* True when the connection is gone (or we gave up on it). */
+bool sl__pg_lost(const struct pg_store *st);
+
+/* The sl_err code for a failed statement: SL_EUNAVAIL when the server
+ * cannot serve now (connection, shutdown, resources, lock or serialization
+ * conflicts), else other (the statement itself failed). Marks a connection
+ * the server is closing as broken. */
+int sl__pg_code(struct pg_store *st, const PGresult *r, int other);
+
+/* Makes the connection usable: reconnects when it is lost (sets
+ * *reconnected) and prepares the statements when the session lacks
+ * them. deadline_us: CLOCK_MONOTONIC µs, 0 for none. */
+int sl__pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
+                 struct sl_err *err);
+
+/* Runs sql (blocking; open and import only) and returns its result in
+ * *out when out is not NULL (the caller PQclear()s it; on failure *out is
+ * untouched); failures are code when the server is not the reason, and
+ * err's message starts "LABEL: what". */
+int sl__pg_exec(struct pg_store *st, const char *sql, PGresult **out, int code,
+                const char *what, struct sl_err *err);
+
+/* BEGINs a transaction that holds the advisory lock (lock_class, the
+ * session's current schema) until it ends: PG_LOCK_SCHEMA or
+ * PG_LOCK_IMPORT. Blocking, like sl__pg_exec; the caller COMMITs or
+ * ROLLBACKs. */
+int sl__pg_begin_locked(struct pg_store *st, int lock_class,
+                        struct sl_err *err);
+
+/* ---- store_pg_schema.c -------------------------------------------------- */
+
+/* Brings the schema of the session's current schema to the version this
+ * code writes; refuses a newer or foreign one (SL_EINVAL). Leaves no
+ * transaction open. Called by open, before the statements are prepared. */
+int sl__pg_migrate(struct pg_store *st, struct sl_err *err);
+
+/* ---- store_pg_import.c -------------------------------------------------- */
+
+/* The import slot (store.h): n services in one transaction, all or
+ * nothing. */
+int sl__pg_import(struct sl_store *base, const struct sl_import_service *svcs,
+                  size_t n, struct sl_err *err);
+
+#endif
