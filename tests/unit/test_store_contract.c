@@ -11,7 +11,9 @@
  * against the server SL_TEST_PG_URI names (scripts/test.sh starts one with
  * scripts/pg-test-server.sh), each case in a fresh schema of its own
  * (options=-csearch_path), dropped afterwards. Without SL_TEST_PG_URI the
- * postgres cases fail: a build that has the backend must test it.
+ * postgres cases are skipped (its make() says so), and the suite prints
+ * "skipped: SL_TEST_PG_URI unset (PostgreSQL cases)" so that a plain
+ * ctest still passes on the other backends without hiding the gap.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -121,16 +123,12 @@ static void memory_destroy(struct fixture *f)
 }
 
 #ifdef SL_WITH_PG
-/* The server the postgres cases run against; fails the case when unset. */
+/* The server the postgres cases run against; NULL when none is given
+ * (then pg_make skips every postgres case). */
 static const char *pg_base_uri(void)
 {
     const char *uri = getenv("SL_TEST_PG_URI");
-    if (!uri || !*uri)
-        fail_msg("SL_TEST_PG_URI is unset, but this build has the postgres "
-                 "backend (SL_WITH_PG): give it a server, e.g. "
-                 "SL_TEST_PG_URI=$(scripts/pg-test-server.sh start) (as "
-                 "scripts/test.sh does), or build with -DSL_WITH_PG=OFF");
-    return uri;
+    return uri && *uri ? uri : NULL;
 }
 
 static void pg_quiet(void *arg, const char *message)
@@ -142,7 +140,10 @@ static void pg_quiet(void *arg, const char *message)
 /* A connection of the test's own to SL_TEST_PG_URI. */
 static PGconn *pg_admin(void)
 {
-    PGconn *c = PQconnectdb(pg_base_uri());
+    const char *base = pg_base_uri();
+    if (!base)
+        fail_msg("SL_TEST_PG_URI is unset"); /* pg_make skipped the case */
+    PGconn *c = PQconnectdb(base);
     if (PQstatus(c) != CONNECTION_OK)
         fail_msg("SL_TEST_PG_URI: %s", PQerrorMessage(c));
     PQsetNoticeProcessor(c, pg_quiet, NULL);
@@ -183,6 +184,8 @@ static bool pg_make(struct fixture *f)
     static atomic_uint counter;
     const char *base = pg_base_uri();
     char sql[256];
+    if (!base)
+        return false; /* main() printed the skipped line */
     snprintf(f->schema, sizeof(f->schema), "sl_contract_%d_%u", (int)getpid(),
              atomic_fetch_add(&counter, 1));
     f->path[0] = '\0';
@@ -1364,6 +1367,10 @@ static void test_open_messages(void **state)
 int main(void)
 {
     int failed = 0;
+#ifdef SL_WITH_PG
+    if (!pg_base_uri())
+        printf("skipped: SL_TEST_PG_URI unset (PostgreSQL cases)\n");
+#endif
     for (size_t b = 0; b < N(backends); b++) {
         struct CMUnitTest cases[N(contract_cases)];
         for (size_t c = 0; c < N(cases); c++) {
