@@ -5,6 +5,12 @@
  * call's close tag (RECV_CLOSE_ON_SERVER of streaming calls), or the
  * server's shutdown notification. sl_worker_main() is the only code that
  * reads ev.tag.
+ *
+ * This is the engine the handlers of methods.h run on: it posts slots,
+ * re-arms them, dispatches completions to the call's handler, counts,
+ * logs and frees calls. It knows kinds of methods (unary, streaming, the
+ * catch-all), never a method by name. The sl_call_* helpers below are
+ * what a handler uses to answer.
  */
 #ifndef SL_CALL_H
 #define SL_CALL_H
@@ -16,10 +22,9 @@
 #include <grpc/grpc.h>
 
 #include "accesslog.h"
-#include "health.h"
-#include "metrics.h"
+#include "error.h"
+#include "methods.h"
 #include "rpc.h"
-#include "store.h"
 
 enum sl_tag_kind {
     SL_TAG_CALL,       /* owner is a struct sl_call: its main batches */
@@ -33,75 +38,105 @@ struct sl_tag {
 };
 
 enum sl_call_state {
-    SL_CALL_REQUESTED,  /* slot posted, waiting for a client */
-    SL_CALL_READING,    /* streaming: RECV_MESSAGE (+ a reply) posted */
-    SL_CALL_WATCH_SEND, /* Watch: a status message is being sent */
-    SL_CALL_WATCH_IDLE, /* Watch: nothing posted; waits for a change */
-    SL_CALL_FINISHING   /* the status batch is posted */
+    SL_CALL_REQUESTED, /* slot posted, waiting for a client */
+    SL_CALL_ACTIVE,    /* the handler's: completions go to its step() */
+    SL_CALL_FINISHING  /* the status batch is posted */
 };
 
 struct sl_worker;
+struct sl_health;
+struct sl_reflection;
 
 /* One call from slot to completion. Owner: the worker that posted it;
  * freed when its last outstanding batch completes (pending drops to 0).
- * Watch fields are guarded by the health lock (health.h). */
+ * The list fields are guarded by the health lock (rpc_health.h). */
 struct sl_call {
-    struct sl_tag tag;           /* main batches; must be first */
-    struct sl_tag close_tag;     /* RECV_CLOSE_ON_SERVER of streams */
-    enum sl_call_state state;    /* where the call is */
-    enum sl_method method;       /* which handler */
-    struct sl_worker *worker;    /* owning worker (its cq and store) */
-    atomic_int pending;          /* batches posted and not completed */
-    grpc_call *call;             /* set by gRPC when a client arrives */
-    gpr_timespec deadline;       /* registered calls: client deadline */
-    grpc_call_details details;   /* unknown calls: method and host */
-    grpc_metadata_array md_recv; /* client's initial metadata */
-    grpc_byte_buffer *req;       /* unary/server-streaming payload */
-    grpc_byte_buffer *recv;      /* bidi streams: last message read */
-    grpc_byte_buffer *resp;      /* reply, destroyed when sent */
-    grpc_slice status_msg;       /* status details text */
-    grpc_metadata trailer;       /* grpc-status-details-bin when failing */
-    int cancelled;               /* from RECV_CLOSE_ON_SERVER */
-    bool counted;                /* holds one of worker->in_flight */
-    int status;                  /* gRPC status sent; -1 none yet */
-    int err_code;                /* SL_* code of a failure, else SL_OK */
-    int64_t start_us;            /* arrival, monotonic microseconds */
-    struct sl_query_ids ids;     /* QueryServiceLogs ids, for the log */
+    struct sl_tag tag;                /* main batches; must be first */
+    struct sl_tag close_tag;          /* RECV_CLOSE_ON_SERVER of streams */
+    enum sl_call_state state;         /* where the call is */
+    const struct sl_handler *handler; /* its row of methods.h */
+    unsigned method;                  /* that row's index (metrics) */
+    struct sl_worker *worker;         /* owning worker (its cq and store) */
+    atomic_int pending;               /* batches posted, not completed */
+    grpc_call *call;                  /* set by gRPC when a client arrives */
+    gpr_timespec deadline;            /* registered calls: client deadline */
+    grpc_call_details details;        /* catch-all: method and host */
+    grpc_metadata_array md_recv;      /* client's initial metadata */
+    grpc_byte_buffer *req;            /* unary/server-streaming payload */
+    grpc_byte_buffer *recv;           /* bidi streams: last message read */
+    grpc_byte_buffer *resp;           /* reply, destroyed when sent */
+    grpc_slice status_msg;            /* status details text */
+    grpc_metadata trailer;            /* grpc-status-details-bin */
+    int cancelled;                    /* from RECV_CLOSE_ON_SERVER */
+    bool counted;                     /* holds one of worker->in_flight */
+    int status;                       /* gRPC status sent; -1 none yet */
+    int err_code;                     /* SL_* code of a failure, or SL_OK */
+    int64_t start_us;                 /* arrival, sl_clock_us() */
+    struct sl_query_ids ids;          /* project/service, for the log */
     char request_id[SL_REQUEST_ID_MAX + 1]; /* x-request-id or generated */
-    /* Streams on the health list (Watch, reflection), under its lock: */
-    char watch_name[SL_HEALTH_NAME_MAX]; /* the watched service name */
-    size_t watch_len;                    /* its length */
-    enum sl_serving last_sent;           /* last status sent */
-    bool watching;                       /* on the health watcher list */
-    struct sl_call *watch_prev, *watch_next;
+    void *data; /* the handler's; freed by release */
+    /* On the health list (rpc_health.h), under its lock: */
+    bool listed;
+    struct sl_call *list_prev, *list_next;
 };
 
-/* One worker thread: its own completion queue and store connection. */
+/* One worker thread: its own completion queue and store connection, and
+ * the server's shared state its handlers use. */
 struct sl_worker {
     struct sl_server *srv;     /* back pointer */
     grpc_server *server;       /* the gRPC server */
-    void **methods;            /* registered handles, by enum sl_method */
+    void **registered;         /* gRPC handles, by row of sl_methods */
     grpc_completion_queue *cq; /* owned; serves this worker's calls only */
     struct sl_store *store;    /* owned; used by this thread only */
     struct sl_health *health;  /* the server's (shared, locked) */
     const struct sl_reflection *reflection; /* the server's (immutable) */
     struct sl_auth *auth;  /* the server's tokens; NULL: auth off */
-    atomic_int *in_flight; /* the server's QueryServiceLogs count */
+    atomic_int *in_flight; /* the server's count of admitted calls */
     int max_in_flight;     /* beyond it: RESOURCE_EXHAUSTED */
     int query_timeout_ms;  /* backend time limit of a query */
     pthread_t thread;      /* running sl_worker_main */
-    int slots;             /* QueryServiceLogs slots to keep posted */
+    int slots;             /* slots to keep posted for rows with slots 0 */
 };
 
-/* Posts one request slot for method m; 0 on success. */
-int sl_call_post(struct sl_worker *w, enum sl_method m);
-
-/* Health changed or the server is draining: send a watcher what it has
- * not seen, or end its stream; end a reflection stream at the drain.
- * Called with the health lock held on calls of the health list. */
-void sl_call_watch_kick(struct sl_call *c);
+/* Posts one request slot for row `method` of sl_methods; 0 on success. */
+int sl_call_post(struct sl_worker *w, unsigned method);
 
 /* Thread body: serves w->cq until it is shut down and drained. */
 void *sl_worker_main(void *arg);
+
+/* ---- for handlers ------------------------------------------------------ */
+
+/* Shedding: takes one of the server's in-flight places (given back when
+ * the call ends). False when the server is full: err is then set to
+ * SL_EOVERLOAD and the handler should finish with it. */
+bool sl_call_admit(struct sl_call *c, struct sl_err *err);
+
+/* Unary answer: one batch with initial metadata, msg (NULL: none; the
+ * caller keeps its ref), the status (rc; err's text and ErrorInfo when it
+ * fails) and RECV_CLOSE_ON_SERVER. The call is then FINISHING. */
+void sl_call_finish_unary(struct sl_call *c, int rc, const struct sl_err *err,
+                          grpc_slice *msg);
+
+/* Stream end: the status batch alone (sl_call_post_close() was posted). */
+void sl_call_finish_stream(struct sl_call *c, int rc, const struct sl_err *err);
+
+/* Posts RECV_CLOSE_ON_SERVER on the close tag (handler's closed()). */
+void sl_call_post_close(struct sl_call *c);
+
+/* Posts ops on the main tag; its completion goes to the handler's step().
+ * 0, or -1 when gRPC refused the batch (logged). */
+int sl_call_post_batch(struct sl_call *c, const grpc_op *ops, size_t n);
+
+/* The whole message in bb as one slice (empty for NULL); caller unrefs. */
+grpc_slice sl_call_payload(grpc_byte_buffer *bb);
+
+/* The value of the client's metadata key (not NUL-terminated), "" and 0
+ * when absent. Points into c->md_recv. */
+void sl_call_metadata(const struct sl_call *c, const char *key,
+                      const char **val, size_t *len);
+
+/* The call's deadline as sl_clock_us() microseconds: the client's, capped
+ * by the server's query timeout. */
+int64_t sl_call_deadline_us(const struct sl_call *c);
 
 #endif

@@ -15,11 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "auth.h"
 #include "config.h"
 #include "http_shim.h"
 #include "import.h"
 #include "log.h"
+#include "methods.h"
+#include "metrics.h"
 #include "server.h"
 #include "store.h"
 #include "tls.h"
@@ -88,41 +91,8 @@ static int cmd_import(int argc, char **argv)
     return 0;
 }
 
-/* The address the in-process shim dials: the server's own listener, with
- * a wildcard host replaced by loopback. */
-static void self_address(const char *listen, int port, char *buf, size_t n)
-{
-    const char *colon = strrchr(listen, ':');
-    size_t hlen = colon ? (size_t)(colon - listen) : 0;
-    if (hlen == 0 || (hlen == 7 && strncmp(listen, "0.0.0.0", 7) == 0))
-        snprintf(buf, n, "127.0.0.1:%d", port);
-    else if (hlen == 4 && strncmp(listen, "[::]", 4) == 0)
-        snprintf(buf, n, "[::1]:%d", port);
-    else
-        snprintf(buf, n, "%.*s:%d", (int)hlen, listen, port);
-}
-
 /* Waits for SIGTERM or SIGINT; SIGHUP reloads the tokens file (a bad
  * file keeps the old table). */
-/* True when a listen address's host is a loopback address. */
-static bool is_loopback(const char *addr)
-{
-    const char *colon = strrchr(addr, ':');
-    size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
-    if ((n == 9 && strncmp(addr, "localhost", 9) == 0) ||
-        (n == 5 && strncmp(addr, "[::1]", 5) == 0))
-        return true;
-    /* 127.0.0.0/8, written as a dotted quad */
-    unsigned a, b, c, d;
-    char tail;
-    char host[64];
-    if (n >= sizeof(host))
-        return false;
-    memcpy(host, addr, n);
-    host[n] = '\0';
-    return sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 &&
-           a == 127 && b < 256 && c < 256 && d < 256;
-}
 
 static int wait_for_stop(struct sl_auth *auth)
 {
@@ -179,9 +149,9 @@ static int cmd_serve(int argc, char **argv)
 
     if (!*cfg.auth_tokens && !cfg.insecure) {
         const char *open_addr = NULL;
-        if (!*cfg.upstream && !is_loopback(cfg.grpc_listen))
+        if (!*cfg.upstream && !sl_addr_is_loopback(cfg.grpc_listen))
             open_addr = cfg.grpc_listen;
-        else if (*cfg.http_listen && !is_loopback(cfg.http_listen))
+        else if (*cfg.http_listen && !sl_addr_is_loopback(cfg.http_listen))
             open_addr = cfg.http_listen;
         if (open_addr) {
             sl_err_set(&err, SL_EINVAL,
@@ -226,6 +196,12 @@ static int cmd_serve(int argc, char **argv)
         .upstream_name = cfg.upstream_name,
     };
     struct sl_tls_config shim_tls = tls;
+    /* The call metrics are labelled by the rows of the handler table,
+     * in a shim-only process too (they then stay at zero). */
+    const char *labels[SL_METHODS_MAX];
+    for (size_t i = 0; i < sl_methods_count; i++)
+        labels[i] = sl_method_label(i);
+    sl_metrics_set_methods(labels, sl_methods_count);
     sl_log_grpc_install();
     grpc_init();
     if (*cfg.upstream) {
@@ -247,7 +223,8 @@ static int cmd_serve(int argc, char **argv)
             status = fail(EXIT_FAIL, &err);
             goto out;
         }
-        self_address(cfg.grpc_listen, sl_server_port(srv), upstream,
+        /* The in-process shim dials the server's own listener. */
+        sl_addr_dial(cfg.grpc_listen, sl_server_port(srv), upstream,
                      sizeof(upstream));
         if (*cfg.http_listen &&
             sl_tls_self_upstream(&tls, upstream, &shim_tls, &err) != SL_OK) {

@@ -54,18 +54,16 @@ struct sl_http_route_stats {
     atomic_uint_fast64_t requests[SL_HTTP_CODES]; /* by status */
 };
 
-static struct sl_grpc_method sl_grpc[SL_METHOD__COUNT];
+static struct sl_grpc_method sl_grpc[SL_METRICS_METHODS_MAX];
 static struct sl_http_route_stats sl_http[SL_HTTP_ROUTE__COUNT];
 static alignas(SL_CACHE_LINE) atomic_long sl_http_in_flight;
 static alignas(SL_CACHE_LINE) atomic_uint_fast64_t sl_backend_errors;
 static atomic_uint_fast64_t sl_http_header_timeouts; /* rare: shares a line */
 static struct timespec sl_start_time; /* set before main, then read-only */
 
-static const char *const sl_method_paths[] = {
-#define SL__METHOD_PATH(name, path) path,
-    SL_METHOD_MAP(SL__METHOD_PATH)
-#undef SL__METHOD_PATH
-};
+/* Method labels, by index; set once before any thread records. */
+static const char *sl_method_labels[SL_METRICS_METHODS_MAX];
+static size_t sl_n_methods;
 
 static const char *const sl_route_labels[] = {
 #define SL__ROUTE_LABEL(name, label) label,
@@ -101,9 +99,20 @@ __attribute__((constructor)) static void record_start_time(void)
 
 /* ---- recording --------------------------------------------------------- */
 
-static unsigned method_index(enum sl_method m)
+static unsigned method_index(unsigned m)
 {
-    return (unsigned)m < SL_METHOD__COUNT ? (unsigned)m : SL_METHOD_UNKNOWN;
+    if (m < sl_n_methods)
+        return m;
+    return sl_n_methods ? (unsigned)sl_n_methods - 1 : 0;
+}
+
+void sl_metrics_set_methods(const char *const *labels, size_t n)
+{
+    if (n > SL_METRICS_METHODS_MAX)
+        n = SL_METRICS_METHODS_MAX;
+    for (size_t i = 0; i < n; i++)
+        sl_method_labels[i] = labels[i];
+    sl_n_methods = n;
 }
 
 static void inc(atomic_uint_fast64_t *c)
@@ -120,11 +129,6 @@ static void hist_observe(struct sl_hist *h, uint64_t us)
     atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
 }
 
-const char *sl_method_path(enum sl_method m)
-{
-    return sl_method_paths[method_index(m)];
-}
-
 const char *sl_grpc_code_name(int grpc_code)
 {
     return grpc_code >= 0 && grpc_code < SL_GRPC_CODES
@@ -132,13 +136,13 @@ const char *sl_grpc_code_name(int grpc_code)
                : "UNKNOWN";
 }
 
-void sl_metrics_grpc_start(enum sl_method m)
+void sl_metrics_grpc_start(unsigned m)
 {
     atomic_fetch_add_explicit(&sl_grpc[method_index(m)].in_flight, 1,
                               memory_order_relaxed);
 }
 
-void sl_metrics_grpc_done(enum sl_method m, int grpc_code, uint64_t duration_us)
+void sl_metrics_grpc_done(unsigned m, int grpc_code, uint64_t duration_us)
 {
     struct sl_grpc_method *g = &sl_grpc[method_index(m)];
     if (grpc_code < 0 || grpc_code >= SL_GRPC_CODES)
@@ -177,7 +181,7 @@ void sl_metrics_http_header_timeout(void)
 
 void sl_metrics_reset(void)
 {
-    for (size_t m = 0; m < SL_METHOD__COUNT; m++) {
+    for (size_t m = 0; m < SL_METRICS_METHODS_MAX; m++) {
         struct sl_grpc_method *g = &sl_grpc[m];
         atomic_store_explicit(&g->in_flight, 0, memory_order_relaxed);
         for (size_t c = 0; c < SL_GRPC_CODES; c++)
@@ -301,29 +305,29 @@ static void render_grpc(struct sl_buf *out)
 
     put_header(out, "servicelogs_grpc_calls_total", "counter",
                "gRPC calls finished, by method and status code.");
-    for (size_t m = 0; m < SL_METHOD__COUNT; m++)
+    for (size_t m = 0; m < sl_n_methods; m++)
         for (int c = 0; c < SL_GRPC_CODES; c++) {
             uint64_t v = load(&sl_grpc[m].calls[c]);
             if (!v)
                 continue;
             snprintf(code, sizeof(code), "code=\"%s\"", sl_code_names[c]);
             put_series(out, "servicelogs_grpc_calls_total", "", "method",
-                       sl_method_paths[m], code);
+                       sl_method_labels[m], code);
             put_u64(out, v);
             sl_buf_putc(out, '\n');
         }
 
     put_header(out, "servicelogs_grpc_call_duration_seconds", "histogram",
                "gRPC call duration from arrival to status sent, by method.");
-    for (size_t m = 0; m < SL_METHOD__COUNT; m++)
+    for (size_t m = 0; m < sl_n_methods; m++)
         put_hist(out, "servicelogs_grpc_call_duration_seconds", "method",
-                 sl_method_paths[m], &sl_grpc[m].latency);
+                 sl_method_labels[m], &sl_grpc[m].latency);
 
     put_header(out, "servicelogs_grpc_calls_in_flight", "gauge",
                "gRPC calls started and not yet finished, by method.");
-    for (size_t m = 0; m < SL_METHOD__COUNT; m++) {
+    for (size_t m = 0; m < sl_n_methods; m++) {
         put_series(out, "servicelogs_grpc_calls_in_flight", "", "method",
-                   sl_method_paths[m], NULL);
+                   sl_method_labels[m], NULL);
         sl_buf_put_i64(out, atomic_load_explicit(&sl_grpc[m].in_flight,
                                                  memory_order_relaxed));
         sl_buf_putc(out, '\n');

@@ -19,7 +19,8 @@
  *   servicelogs_http_header_timeouts_total             counter
  *   servicelogs_build_info{version}                    gauge, always 1
  *   process_start_time_seconds                         gauge
- * method is a gRPC method path (SL_METHOD_MAP), code a gRPC code name
+ * method is a gRPC method path (the labels of sl_metrics_set_methods(),
+ * the rows of the handler table, methods.h), code a gRPC code name
  * ("OK", "NOT_FOUND"; out-of-range codes count as "UNKNOWN"); route is a
  * route template (SL_HTTP_ROUTE_MAP), code an HTTP status ("200").
  * Counters with {method,code} or {route,code} are written only once
@@ -29,26 +30,13 @@
 #ifndef SL_METRICS_H
 #define SL_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
 
-/* The gRPC methods the server answers; labels of the call metrics. */
-#define SL_METHOD_MAP(XX)                                                      \
-    XX(QUERY_LOGS, "/modelarts.v1.ServiceLogs/QueryServiceLogs")               \
-    XX(HEALTH_CHECK, "/grpc.health.v1.Health/Check")                           \
-    XX(HEALTH_WATCH, "/grpc.health.v1.Health/Watch")                           \
-    XX(REFLECTION_V1,                                                          \
-       "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")            \
-    XX(REFLECTION_V1ALPHA,                                                     \
-       "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")       \
-    XX(UNKNOWN, "unknown")
-
-enum sl_method {
-#define SL__METHOD_ENUM(name, path) SL_METHOD_##name,
-    SL_METHOD_MAP(SL__METHOD_ENUM) SL_METHOD__COUNT
-#undef SL__METHOD_ENUM
-};
+/* The most gRPC methods (labels) the metrics keep apart. */
+#define SL_METRICS_METHODS_MAX 32
 
 /* The shim's routes; the route label of the HTTP metrics. */
 #define SL_HTTP_ROUTE_MAP(XX)                                                  \
@@ -63,22 +51,24 @@ enum sl_http_route {
 #undef SL__ROUTE_ENUM
 };
 
-/* "/modelarts.v1.ServiceLogs/QueryServiceLogs" for SL_METHOD_QUERY_LOGS;
- * "unknown" for anything out of range. Static storage. */
-const char *sl_method_path(enum sl_method m);
+/* Names the gRPC methods: labels[i] is the label of method index i (the
+ * row of the handler table); n at most SL_METRICS_METHODS_MAX, more are
+ * ignored. The last label also counts every index out of range. main()
+ * calls it once, before any thread records; the strings must stay valid
+ * (static storage). Until it runs there is no method to render. */
+void sl_metrics_set_methods(const char *const *labels, size_t n);
 
 /* "OK", "NOT_FOUND", ... for a gRPC status code 0..16; "UNKNOWN" for
  * anything else. Static storage. */
 const char *sl_grpc_code_name(int grpc_code);
 
-/* A gRPC call started (in-flight gauge of m +1). An out-of-range m counts
- * as SL_METHOD_UNKNOWN, here and below. */
-void sl_metrics_grpc_start(enum sl_method m);
+/* A gRPC call of method index m started (in-flight gauge of m +1). An
+ * out-of-range m counts as the last method, here and below. */
+void sl_metrics_grpc_start(unsigned m);
 /* A gRPC call ended with grpc_code (0..16) after duration_us: in-flight
  * -1, calls_total{method,code} +1, latency histogram of the method. Call
  * once per sl_metrics_grpc_start, with the same m. */
-void sl_metrics_grpc_done(enum sl_method m, int grpc_code,
-                          uint64_t duration_us);
+void sl_metrics_grpc_done(unsigned m, int grpc_code, uint64_t duration_us);
 /* A store call failed for a storage reason (SL_EUNAVAIL, SL_EIO, ...). */
 void sl_metrics_backend_error(void);
 
@@ -104,7 +94,8 @@ void sl_metrics_http_header_timeout(void);
  * recorded at that moment. */
 void sl_metrics_render(struct sl_buf *out);
 
-/* Sets every counter, gauge and histogram to zero (unit tests). Not
+/* Sets every counter, gauge and histogram to zero (unit tests); the
+ * method labels stay. Not
  * atomic as a whole: updates racing with it may be lost or kept. */
 void sl_metrics_reset(void);
 

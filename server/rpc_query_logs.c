@@ -1,5 +1,10 @@
 /* rpc_query_logs.c -- QueryServiceLogs: unpack -> validate -> store -> pack
  *
+ * Two layers: sl_rpc_query_logs() turns request bytes into response bytes
+ * (rpc.h; unit-tested with the memory backend), and the handler row
+ * (sl_rpc_query_logs_handler, methods.c) runs it on a gRPC call: shedding
+ * first, then the worker's own store connection, one batch for the answer.
+ *
  * The store hands back each log in its wire form (a packed ServiceLog), so
  * the response is written directly: fields 1 and 2, one length-delimited
  * field 3 per stored log, field 4. Nothing is decoded or re-encoded on the
@@ -10,7 +15,10 @@
 
 #include <string.h>
 
+#include "call.h"
+#include "methods.h"
 #include "modelarts/v1/service_logs.pb-c.h"
+#include "rpc_health.h"
 #include "validate.h"
 #include "wire.h"
 
@@ -168,3 +176,44 @@ out:
     sl_log_page_free(&page);
     return rc;
 }
+
+/* ---- the gRPC call ----------------------------------------------------- */
+
+static void query_logs_accept(struct sl_call *c)
+{
+    struct sl_worker *w = c->worker;
+    struct sl_err err;
+    sl_err_clear(&err);
+    /* Shedding first: an overloaded server answers at once. */
+    if (!sl_call_admit(c, &err)) {
+        sl_call_finish_unary(c, err.code, &err, NULL);
+        return;
+    }
+    if (!c->req) {
+        sl_err_set(&err, SL_EINVAL, "request message missing");
+        sl_call_finish_unary(c, SL_EINVAL, &err, NULL);
+        return;
+    }
+    struct sl_rpc_ctx ctx = {
+        .store = w->store,
+        .auth = w->auth,
+        .backend_ok = sl_health_backend_ok(w->health),
+        .deadline_us = sl_call_deadline_us(c),
+    };
+    sl_call_metadata(c, "x-auth-token", &ctx.token, &ctx.token_len);
+    grpc_slice in = sl_call_payload(c->req);
+    grpc_slice out;
+    int rc = sl_rpc_query_logs(&ctx, GRPC_SLICE_START_PTR(in),
+                               GRPC_SLICE_LENGTH(in), &out, &c->ids, &err);
+    grpc_slice_unref(in);
+    sl_call_finish_unary(c, rc, &err, rc == SL_OK ? &out : NULL);
+    if (rc == SL_OK)
+        grpc_slice_unref(out);
+}
+
+const struct sl_handler sl_rpc_query_logs_handler = {
+    .path = "/modelarts.v1.ServiceLogs/QueryServiceLogs",
+    .kind = SL_RPC_UNARY,
+    .slots = 0, /* the server's --slots: this is the hot method */
+    .accept = query_logs_accept,
+};

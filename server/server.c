@@ -8,15 +8,16 @@
  * posted on, so a call lives and dies on one thread: no locks on the hot
  * path, and SQLite/libpq connections are never shared.
  *
- * Slots. Each worker keeps `slots` QueryServiceLogs requests posted
- * (grpc_server_request_registered_call with the payload read up front, so
- * a unary call needs one batch), two for each other registered method
- * (health, both reflection versions) and two generic ones for unknown
- * methods, which are answered UNIMPLEMENTED instead of hanging.
+ * Methods. Every row of the handler table (methods.h) is registered with
+ * gRPC, unary and server-streaming ones with their payload read up front
+ * (so a unary call needs one batch). Each worker keeps each row's `slots`
+ * requests posted (`--slots` for the hot QueryServiceLogs, two for the
+ * others), including the catch-all row's generic slots, which answer
+ * unknown methods UNIMPLEMENTED instead of letting them hang.
  *
  * Health. A prober thread pings the backend through its own connection
  * every health_interval_ms and feeds the result to the shared struct
- * sl_health; Health/Check and Health/Watch read it (health.h).
+ * sl_health; Health/Check and Health/Watch read it (rpc_health.h).
  *
  * Shutdown (sl_server_stop). Health flips to NOT_SERVING (watchers are
  * told, then their streams end) -> grpc_server_shutdown_and_notify with a
@@ -32,29 +33,23 @@
  */
 #include "server.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
-#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include "addr.h"
 #include "call.h"
 #include "log.h"
-#include "health.h"
-#include "metrics.h"
+#include "methods.h"
 #include "reflection.h"
-#include "rpc.h"
-
-#define SL_OTHER_SLOTS 2 /* per worker, for every method but QueryLogs */
+#include "rpc_health.h"
 
 struct sl_server {
     grpc_server *server;              /* the gRPC server */
@@ -64,7 +59,7 @@ struct sl_server {
     int nworkers;                     /* entries in workers */
     int nstarted;                     /* workers whose thread runs */
     struct sl_worker *workers;        /* owned array */
-    void *methods[SL_METHOD__COUNT];  /* registered method handles */
+    void *registered[SL_METHODS_MAX]; /* gRPC handles, by sl_methods row */
     struct sl_health *health;         /* owned; shared by the workers */
     atomic_int in_flight;             /* QueryServiceLogs calls in flight */
     struct sl_reflection *reflection; /* owned; immutable */
@@ -86,7 +81,7 @@ static void *prober_main(void *arg)
         pthread_mutex_unlock(&srv->probe_mu);
         struct sl_err err;
         sl_err_clear(&err);
-        int rc = srv->probe_store->type->ping(srv->probe_store, &err);
+        int rc = sl_store_ping(srv->probe_store, &err);
         if (rc != SL_OK)
             sl_log(SL_LOG_DEBUG, "health probe: %s", err.msg);
         sl_health_set_backend(srv->health, rc == SL_OK, err.msg);
@@ -117,41 +112,6 @@ static void prober_stop(struct sl_server *srv)
     pthread_mutex_unlock(&srv->probe_mu);
     pthread_join(srv->prober, NULL);
     srv->prober_running = false;
-}
-
-/* Why gRPC could not bind addr: gRPC only says that it failed, so bind a
- * plain socket the same way and report the system's reason. */
-static const char *bind_error(const char *addr)
-{
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr || (size_t)(colon - addr) >= sizeof(host))
-        return "expected HOST:PORT";
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = '\0';
-    char *h = host;
-    size_t hl = strlen(h);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-        h[hl - 1] = '\0';
-        h++;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    if (getaddrinfo(h, colon + 1, &hints, &ai) != 0 || !ai)
-        return "cannot resolve the address";
-    const char *why = "address not usable";
-    int fd = socket(ai->ai_family, SOCK_STREAM, 0);
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
-            why = strerror(errno);
-        close(fd);
-    }
-    freeaddrinfo(ai);
-    return why;
 }
 
 int sl_server_port(const struct sl_server *srv)
@@ -242,15 +202,16 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
     };
     grpc_channel_args chargs = {sizeof(args) / sizeof(args[0]), args};
     srv->server = grpc_server_create(&chargs, NULL);
-    for (int m = 0; m < SL_METHOD_UNKNOWN; m++) {
+    for (size_t m = 0; m < sl_methods_count; m++) {
+        const struct sl_handler *h = sl_methods[m];
+        if (!h->path) /* the catch-all: generic slots, not registered */
+            continue;
         /* Bidi streams read their messages one by one; the others get
          * their one request with the call. */
-        bool bidi =
-            m == SL_METHOD_REFLECTION_V1 || m == SL_METHOD_REFLECTION_V1ALPHA;
-        srv->methods[m] = grpc_server_register_method(
-            srv->server, sl_method_path((enum sl_method)m), NULL,
-            bidi ? GRPC_SRM_PAYLOAD_NONE
-                 : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+        srv->registered[m] = grpc_server_register_method(
+            srv->server, h->path, NULL,
+            h->kind == SL_RPC_BIDI ? GRPC_SRM_PAYLOAD_NONE
+                                   : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
             0);
     }
     srv->shut_cq = grpc_completion_queue_create_for_next(NULL);
@@ -259,7 +220,7 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
         struct sl_worker *w = &srv->workers[i];
         w->srv = srv;
         w->server = srv->server;
-        w->methods = srv->methods;
+        w->registered = srv->registered;
         w->health = srv->health;
         w->reflection = srv->reflection;
         w->auth = cfg->auth;
@@ -280,18 +241,19 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
     sl_log_grpc_quiet(0);
     grpc_server_credentials_release(creds);
     if (srv->port == 0) {
+        char why[128];
         rc = sl_err_set(err, SL_EINVAL, "cannot listen on %s: %s", cfg->listen,
-                        bind_error(cfg->listen));
+                        sl_addr_bind_error(cfg->listen, why, sizeof(why)));
         goto out;
     }
     grpc_server_start(srv->server);
 
     for (int i = 0; i < srv->nworkers; i++) {
         struct sl_worker *w = &srv->workers[i];
-        for (int m = 0; m < SL_METHOD__COUNT; m++) {
-            int n = m == SL_METHOD_QUERY_LOGS ? w->slots : SL_OTHER_SLOTS;
+        for (unsigned m = 0; m < sl_methods_count; m++) {
+            int n = sl_methods[m]->slots ? sl_methods[m]->slots : w->slots;
             for (int k = 0; k < n; k++)
-                if (sl_call_post(w, (enum sl_method)m) != 0)
+                if (sl_call_post(w, m) != 0)
                     goto post_failed;
         }
         if (pthread_create(&w->thread, NULL, sl_worker_main, w) != 0)

@@ -27,6 +27,7 @@
 #include <gnutls/x509.h>
 #include <grpc/grpc.h>
 
+#include "addr.h"
 #include "log.h"
 
 #define SL_TLS_KEY_ID_MAX 64 /* bytes of a key id (SHA-1: 20) */
@@ -463,18 +464,6 @@ static bool has_root(const char *pem)
     return found;
 }
 
-/* The host of "HOST:PORT" or "[HOST]:PORT" into buf. */
-static void target_host(const char *target, char *buf, size_t n)
-{
-    const char *colon = strrchr(target, ':');
-    size_t len = colon ? (size_t)(colon - target) : strlen(target);
-    if (len >= 2 && target[0] == '[' && target[len - 1] == ']') {
-        target++;
-        len -= 2;
-    }
-    snprintf(buf, n, "%.*s", (int)len, target);
-}
-
 int sl_tls_self_upstream(const struct sl_tls_config *srv, const char *target,
                          struct sl_tls_config *out, struct sl_err *err)
 {
@@ -518,8 +507,11 @@ int sl_tls_self_upstream(const struct sl_tls_config *srv, const char *target,
         goto out;
     if (given(srv->upstream_name))
         snprintf(host, sizeof(host), "%s", srv->upstream_name);
-    else
-        target_host(target, host, sizeof(host));
+    else {
+        struct sl_addr a;
+        sl_addr_split(target, &a, NULL); /* host "" when unparsable */
+        snprintf(host, sizeof(host), "%s", a.host);
+    }
     if (!verifies(root, chain, host, GNUTLS_KP_TLS_WWW_SERVER, why,
                   sizeof(why))) {
         rc = sl_err_set(err, SL_EINVAL,

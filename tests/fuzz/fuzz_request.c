@@ -26,7 +26,7 @@
 
 #include "fuzz.h"
 #include "grpc/health/v1/health.pb-c.h"
-#include "health.h"
+#include "rpc_health.h"
 #include "import.h"
 #include "modelarts/v1/service_logs.pb-c.h"
 #include "rpc.h"
@@ -69,8 +69,8 @@ static void init_once(void)
     FUZZ_CHECK(sl_import_parse(FIXTURE, sizeof(FIXTURE) - 1, &fixture, &err) ==
                SL_OK);
     FUZZ_CHECK(sl_store_open("memory:", &store, &err) == SL_OK);
-    FUZZ_CHECK(store->type->import(store, fixture.services, fixture.n_services,
-                                   &err) == SL_OK);
+    FUZZ_CHECK(sl_store_import(store, fixture.services, fixture.n_services,
+                               &err) == SL_OK);
 }
 
 static const struct sl_import_service *find(const char *project,

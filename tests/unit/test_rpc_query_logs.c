@@ -62,7 +62,7 @@ static int setup(void **state)
          NULL},
         {"other", "svc", "theirs", MODELARTS__V1__INFER_TYPE__EDGE, 0, NULL},
     };
-    if (f->st->type->import(f->st, svcs, 3, &err) != SL_OK)
+    if (sl_store_import(f->st, svcs, 3, &err) != SL_OK)
         return -1;
     *state = f;
     return 0;

@@ -1,4 +1,4 @@
-/* health.h -- grpc.health.v1 serving state and its watchers
+/* rpc_health.h -- grpc.health.v1: serving state, Check and Watch
  *
  * One struct sl_health per server. The state is two facts: whether the
  * backend answers (the server's prober sets it) and whether the server is
@@ -8,13 +8,17 @@
  * SERVICE_UNKNOWN with the stream kept open). The watcher list also holds
  * the open reflection streams, so that the drain reaches them too.
  *
- * LOCKING: one mutex guards the state, the watcher list and the watch
- * fields of every struct sl_call on it (call.h). sl_health_set_*() take it
- * and, when a watched status changes, call sl_call_watch_kick() on each
- * watcher with it held.
+ * The handlers of Check (unary) and Watch (server streaming) live in
+ * rpc_health.c beside the state: sl_rpc_health_check_handler and
+ * sl_rpc_health_watch_handler, rows of methods.c.
+ *
+ * LOCKING: one mutex guards the state, the watcher list and the list
+ * fields of every struct sl_call on it (call.h), and the state of every
+ * Watch. sl_health_set_*() take it and, when a watched status changes or
+ * the drain starts, call each listed call's handler kick() with it held.
  */
-#ifndef SL_HEALTH_H
-#define SL_HEALTH_H
+#ifndef SL_RPC_HEALTH_H
+#define SL_RPC_HEALTH_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -75,5 +79,12 @@ int sl_health_decode_request(const uint8_t *req, size_t len, const char **name,
                              size_t *name_len);
 /* HealthCheckResponse{status}; the caller unrefs the slice. */
 grpc_slice sl_health_encode_response(enum sl_serving status);
+
+/* Puts a stream on the list when the server is not draining (it is then
+ * kicked at the drain: its handler's kick() ends it). False when draining
+ * already: the caller ends the stream itself. Takes the lock. */
+bool sl_health_list_unless_draining(struct sl_health *h, struct sl_call *c);
+/* Takes c off the list if it is on it. Takes the lock. */
+void sl_health_unlist(struct sl_health *h, struct sl_call *c);
 
 #endif

@@ -1,0 +1,354 @@
+/* rpc_health.c -- grpc.health.v1: serving state, Check and Watch
+ *
+ * Check (unary) answers from the state at once. Watch (server streaming)
+ * posts RECV_CLOSE_ON_SERVER, joins the watcher list and sends the
+ * current status; after each send it sends again if the status changed
+ * meanwhile, else waits (idle, nothing posted) until the state changes
+ * and kick() runs; at the drain it sends NOT_SERVING and ends the stream
+ * with UNAVAILABLE.
+ */
+#include "rpc_health.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "log.h"
+#include "methods.h"
+#include "wire.h"
+
+#define SL_SERVICE_NAME "modelarts.v1.ServiceLogs"
+
+struct sl_health {
+    pthread_mutex_t mu;       /* guards everything below and watchers' */
+    atomic_bool backend_ok;   /* the prober's last answer; also read
+                                 without the lock */
+    bool draining;            /* shutdown started */
+    struct sl_call *watchers; /* doubly linked through list_prev/next */
+};
+
+struct sl_health *sl_health_create(void)
+{
+    struct sl_health *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    pthread_mutex_init(&h->mu, NULL);
+    atomic_init(&h->backend_ok, true);
+    return h;
+}
+
+void sl_health_destroy(struct sl_health *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+void sl_health_lock(struct sl_health *h)
+{
+    pthread_mutex_lock(&h->mu);
+}
+
+void sl_health_unlock(struct sl_health *h)
+{
+    pthread_mutex_unlock(&h->mu);
+}
+
+enum sl_serving sl_health_status_locked(struct sl_health *h, const char *name,
+                                        size_t len)
+{
+    bool known = len == 0 || (len == strlen(SL_SERVICE_NAME) &&
+                              memcmp(name, SL_SERVICE_NAME, len) == 0);
+    if (!known)
+        return SL_SERVICE_UNKNOWN;
+    return atomic_load(&h->backend_ok) && !h->draining ? SL_SERVING
+                                                       : SL_NOT_SERVING;
+}
+
+enum sl_serving sl_health_status(struct sl_health *h, const char *name,
+                                 size_t len)
+{
+    sl_health_lock(h);
+    enum sl_serving s = sl_health_status_locked(h, name, len);
+    sl_health_unlock(h);
+    return s;
+}
+
+static void kick_all(struct sl_health *h)
+{
+    struct sl_call *c = h->watchers;
+    while (c) {
+        struct sl_call *next = c->list_next; /* kick may unlink c */
+        if (c->handler->kick)
+            c->handler->kick(c);
+        c = next;
+    }
+}
+
+bool sl_health_backend_ok(struct sl_health *h)
+{
+    return atomic_load_explicit(&h->backend_ok, memory_order_relaxed);
+}
+
+void sl_health_set_backend(struct sl_health *h, bool ok, const char *why)
+{
+    sl_health_lock(h);
+    if (atomic_load(&h->backend_ok) != ok) {
+        atomic_store(&h->backend_ok, ok);
+        if (ok)
+            sl_log(SL_LOG_INFO, "health: backend answers again: SERVING");
+        else
+            sl_log(SL_LOG_WARN, "health: backend unreachable: NOT_SERVING: %s",
+                   why ? why : "no reason given");
+        kick_all(h);
+    }
+    sl_health_unlock(h);
+}
+
+void sl_health_set_draining(struct sl_health *h)
+{
+    sl_health_lock(h);
+    if (!h->draining) {
+        h->draining = true;
+        kick_all(h);
+    }
+    sl_health_unlock(h);
+}
+
+bool sl_health_draining_locked(struct sl_health *h)
+{
+    return h->draining;
+}
+
+void sl_health_watch_add(struct sl_health *h, struct sl_call *c)
+{
+    c->list_prev = NULL;
+    c->list_next = h->watchers;
+    if (h->watchers)
+        h->watchers->list_prev = c;
+    h->watchers = c;
+    c->listed = true;
+}
+
+void sl_health_watch_remove(struct sl_health *h, struct sl_call *c)
+{
+    if (!c->listed)
+        return;
+    if (c->list_prev)
+        c->list_prev->list_next = c->list_next;
+    else
+        h->watchers = c->list_next;
+    if (c->list_next)
+        c->list_next->list_prev = c->list_prev;
+    c->list_prev = c->list_next = NULL;
+    c->listed = false;
+}
+
+bool sl_health_list_unless_draining(struct sl_health *h, struct sl_call *c)
+{
+    sl_health_lock(h);
+    bool draining = h->draining;
+    if (!draining)
+        sl_health_watch_add(h, c);
+    sl_health_unlock(h);
+    return !draining;
+}
+
+void sl_health_unlist(struct sl_health *h, struct sl_call *c)
+{
+    sl_health_lock(h);
+    sl_health_watch_remove(h, c);
+    sl_health_unlock(h);
+}
+
+int sl_health_decode_request(const uint8_t *req, size_t len, const char **name,
+                             size_t *name_len)
+{
+    const uint8_t *p = req, *end = req + len;
+    *name = "";
+    *name_len = 0;
+    while (p < end) {
+        struct sl_wire_field f;
+        if (sl_wire_next(&p, end, &f) < 0)
+            return -1;
+        if (f.number == 1) {
+            if (f.type != 2)
+                return -1;
+            *name = (const char *)f.data;
+            *name_len = f.len;
+        }
+    }
+    return 0;
+}
+
+grpc_slice sl_health_encode_response(enum sl_serving status)
+{
+    if (status == SL_SERVING_UNKNOWN) /* the default: an empty message */
+        return grpc_empty_slice();
+    uint8_t b[2] = {0x08, (uint8_t)status}; /* field 1, varint */
+    return grpc_slice_from_copied_buffer((const char *)b, sizeof(b));
+}
+
+/* ---- Check ------------------------------------------------------------- */
+
+static void check_accept(struct sl_call *c)
+{
+    struct sl_err err;
+    sl_err_clear(&err);
+    grpc_slice in = sl_call_payload(c->req);
+    const char *name;
+    size_t len;
+    int rc = SL_OK;
+    if (sl_health_decode_request(GRPC_SLICE_START_PTR(in),
+                                 GRPC_SLICE_LENGTH(in), &name, &len) < 0) {
+        rc = sl_err_set(&err, SL_EINVAL,
+                        "request is not a valid HealthCheckRequest");
+    } else {
+        enum sl_serving s = sl_health_status(c->worker->health, name, len);
+        if (s == SL_SERVICE_UNKNOWN) {
+            rc = sl_err_set(&err, SL_ENOTFOUND, "unknown service %.*s",
+                            (int)(len > 128 ? 128 : len), name);
+        } else {
+            grpc_slice out = sl_health_encode_response(s);
+            sl_call_finish_unary(c, SL_OK, &err, &out);
+            grpc_slice_unref(out);
+        }
+    }
+    grpc_slice_unref(in);
+    if (rc != SL_OK)
+        sl_call_finish_unary(c, rc, &err, NULL);
+}
+
+const struct sl_handler sl_rpc_health_check_handler = {
+    .path = "/grpc.health.v1.Health/Check",
+    .kind = SL_RPC_UNARY,
+    .slots = 2,
+    .accept = check_accept,
+};
+
+/* ---- Watch ------------------------------------------------------------- */
+
+/* A Watch's own state (c->data), under the health lock. */
+struct watch {
+    char name[SL_HEALTH_NAME_MAX]; /* the watched service name */
+    size_t len;                    /* its length */
+    enum sl_serving last_sent;     /* last status sent */
+    bool idle;                     /* nothing posted: waits for a kick */
+};
+
+/* Sends s as the next message (health lock held). */
+static void watch_send(struct sl_call *c, enum sl_serving s, bool first)
+{
+    struct watch *wt = c->data;
+    if (c->resp) {
+        grpc_byte_buffer_destroy(c->resp);
+        c->resp = NULL;
+    }
+    grpc_slice out = sl_health_encode_response(s);
+    c->resp = grpc_raw_byte_buffer_create(&out, 1);
+    grpc_slice_unref(out);
+    grpc_op ops[2];
+    size_t n = 0;
+    memset(ops, 0, sizeof(ops));
+    if (first)
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n++].data.send_message.send_message = c->resp;
+    wt->last_sent = s;
+    wt->idle = false;
+    if (sl_call_post_batch(c, ops, n) != 0)
+        sl_health_watch_remove(c->worker->health, c);
+}
+
+/* What to do when nothing is in flight (health lock held). */
+static void watch_next(struct sl_call *c)
+{
+    struct watch *wt = c->data;
+    struct sl_health *h = c->worker->health;
+    enum sl_serving s = sl_health_status_locked(h, wt->name, wt->len);
+    if (s != wt->last_sent) {
+        watch_send(c, s, false);
+    } else if (sl_health_draining_locked(h)) {
+        struct sl_err err;
+        sl_err_set(&err, SL_EUNAVAIL, "server is shutting down");
+        sl_health_watch_remove(h, c);
+        sl_call_finish_stream(c, SL_EUNAVAIL, &err);
+    } else {
+        wt->idle = true;
+    }
+}
+
+static void watch_accept(struct sl_call *c)
+{
+    struct sl_err err;
+    grpc_slice in = sl_call_payload(c->req);
+    const char *name;
+    size_t len;
+    int bad = sl_health_decode_request(GRPC_SLICE_START_PTR(in),
+                                       GRPC_SLICE_LENGTH(in), &name, &len);
+    struct watch *wt = NULL;
+    if (!bad && c->req && (wt = calloc(1, sizeof(*wt)))) {
+        /* Longer names cannot be known: keep a prefix, mark it unknown. */
+        wt->len = len < sizeof(wt->name) ? len : sizeof(wt->name);
+        memcpy(wt->name, name, wt->len);
+    }
+    grpc_slice_unref(in);
+    if (!wt) {
+        int rc = bad || !c->req
+                     ? sl_err_set(&err, SL_EINVAL,
+                                  "request is not a valid HealthCheckRequest")
+                     : sl_err_set(&err, SL_ENOMEM, "out of memory");
+        sl_call_finish_unary(c, rc, &err, NULL);
+        return;
+    }
+    c->data = wt;
+    sl_call_post_close(c);
+    struct sl_health *h = c->worker->health;
+    sl_health_lock(h);
+    sl_health_watch_add(h, c);
+    watch_send(c, sl_health_status_locked(h, wt->name, wt->len), true);
+    sl_health_unlock(h);
+}
+
+static void watch_step(struct sl_call *c, int success)
+{
+    struct sl_health *h = c->worker->health;
+    sl_health_lock(h);
+    if (!success || !c->listed)
+        sl_health_watch_remove(h, c); /* the stream is gone */
+    else
+        watch_next(c);
+    sl_health_unlock(h);
+}
+
+static void watch_kick(struct sl_call *c)
+{
+    struct watch *wt = c->data;
+    if (wt->idle)
+        watch_next(c);
+}
+
+static void watch_closed(struct sl_call *c)
+{
+    sl_health_unlist(c->worker->health, c);
+}
+
+static void watch_release(struct sl_call *c)
+{
+    free(c->data);
+    c->data = NULL;
+}
+
+const struct sl_handler sl_rpc_health_watch_handler = {
+    .path = "/grpc.health.v1.Health/Watch",
+    .kind = SL_RPC_SERVER_STREAMING,
+    .slots = 2,
+    .accept = watch_accept,
+    .step = watch_step,
+    .closed = watch_closed,
+    .kick = watch_kick,
+    .release = watch_release,
+};
