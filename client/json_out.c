@@ -5,122 +5,38 @@
 #include <inttypes.h>
 #include <string.h>
 
-/* Length of the well-formed UTF-8 sequence at p (Unicode table 3-7), or 0
- * with *bad = the length of its maximal ill-formed subpart (at least 1),
- * which becomes one U+FFFD. Never reads past a NUL. */
-static size_t utf8_seq(const unsigned char *p, size_t *bad)
+#include "json.h"
+#include "names.h"
+
+/* The escaping is the server's (common/json.c); this is its FILE* sink. */
+static void file_sink(void *ctx, const char *p, size_t n)
 {
-    unsigned char b = p[0], lo = 0x80, hi = 0xbf;
-    size_t need;
-    if (b >= 0xc2 && b <= 0xdf) {
-        need = 1;
-    } else if (b >= 0xe0 && b <= 0xef) {
-        need = 2;
-        if (b == 0xe0)
-            lo = 0xa0;
-        else if (b == 0xed)
-            hi = 0x9f; /* no UTF-16 surrogates */
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        need = 3;
-        if (b == 0xf0)
-            lo = 0x90;
-        else if (b == 0xf4)
-            hi = 0x8f; /* nothing above U+10FFFF */
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    for (size_t i = 1; i <= need; i++) {
-        if (p[i] < lo || p[i] > hi) {
-            *bad = i;
-            return 0;
-        }
-        lo = 0x80;
-        hi = 0xbf;
-    }
-    return need + 1;
+    fwrite(p, 1, n, (FILE *)ctx);
 }
 
 void slc_json_string(FILE *f, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    const unsigned char *run = p; /* bytes to copy as they are */
-    putc('"', f);
-    while (*p) {
-        unsigned char b = *p;
-        if (b >= 0x20 && b != '"' && b != '\\' && b < 0x80) {
-            p++;
-            continue;
-        }
-        size_t len = 0, bad = 0;
-        if (b >= 0x80 && (len = utf8_seq(p, &bad)) > 0) {
-            p += len;
-            continue;
-        }
-        fwrite(run, 1, (size_t)(p - run), f);
-        switch (b) {
-        case '"':
-            fputs("\\\"", f);
-            break;
-        case '\\':
-            fputs("\\\\", f);
-            break;
-        case '\n':
-            fputs("\\n", f);
-            break;
-        case '\r':
-            fputs("\\r", f);
-            break;
-        case '\t':
-            fputs("\\t", f);
-            break;
-        case '\b':
-            fputs("\\b", f);
-            break;
-        case '\f':
-            fputs("\\f", f);
-            break;
-        default:
-            if (b < 0x20) {
-                fprintf(f, "\\u%04x", b);
-            } else {
-                fputs("\xef\xbf\xbd", f); /* U+FFFD */
-                p += bad;
-                run = p;
-                continue;
-            }
-        }
-        p++;
-        run = p;
-    }
-    fwrite(run, 1, (size_t)(p - run), f);
-    putc('"', f);
+    sl_json_string(s, file_sink, f);
 }
 
+/* The documented spellings (common/names.h) use the proto's numbers. */
+_Static_assert(modelarts_v1_UpdateResult_SUCCESS == SL_RESULT_SUCCESS &&
+                   modelarts_v1_UpdateResult_FAIL == SL_RESULT_FAIL &&
+                   modelarts_v1_UpdateResult_RUNNING == SL_RESULT_RUNNING,
+               "UpdateResult numbers");
+_Static_assert(modelarts_v1_NodeOperation_DEPLOY == SL_OPERATION_DEPLOY &&
+                   modelarts_v1_NodeOperation_DELETE == SL_OPERATION_DELETE,
+               "NodeOperation numbers");
+
+/* UNSPECIFIED or newer than this build: as the REST shim. */
 static const char *result_name(modelarts_v1_UpdateResult r)
 {
-    switch (r) {
-    case modelarts_v1_UpdateResult_SUCCESS:
-        return "SUCCESS";
-    case modelarts_v1_UpdateResult_FAIL:
-        return "FAIL";
-    case modelarts_v1_UpdateResult_RUNNING:
-        return "RUNNING";
-    default: /* UNSPECIFIED or newer than this build: as the REST shim */
-        return "UNKNOWN";
-    }
+    return sl_name_of(sl_update_result_names, (int)r, "UNKNOWN");
 }
 
 static const char *operation_name(modelarts_v1_NodeOperation op)
 {
-    switch (op) {
-    case modelarts_v1_NodeOperation_DEPLOY:
-        return "deploy";
-    case modelarts_v1_NodeOperation_DELETE:
-        return "delete";
-    default:
-        return "unknown";
-    }
+    return sl_name_of(sl_node_operation_names, (int)op, "unknown");
 }
 
 static void config_obj(FILE *f, bool real_time, const slc_config *c)

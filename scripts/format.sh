@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t files < <(git ls-files -co --exclude-standard -- \
-  'server/*.[ch]' 'client/*.[ch]' 'client/**/*.[ch]' 'tests/*.[ch]' \
+  'server/*.[ch]' 'common/*.[ch]' 'client/*.[ch]' 'client/**/*.[ch]' 'tests/*.[ch]' \
   'tests/**/*.[ch]' | sort -u)
 [ ${#files[@]} -eq 0 ] && exit 0
 if [ "${1:-}" = "--check" ]; then

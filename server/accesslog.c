@@ -23,7 +23,7 @@
 
 #include "buf.h"
 #include "log.h"
-#include "render_json.h"
+#include "buf.h"
 
 #define SL_RID_BYTES (SL_REQUEST_ID_LEN / 2) /* random bytes per id */
 #define SL_RID_POOL 256                      /* bytes fetched at once */
@@ -50,11 +50,11 @@ static void put_field(struct sl_buf *b, const char *key, const char *s,
     for (size_t n = len < budget ? len : budget;; n /= 2) {
         size_t start = b->len;
         if (n == len) {
-            sl_render_json_string(b, s);
+            sl_buf_put_json_string(b, s);
         } else {
             memcpy(cut, s, n);
             cut[n] = '\0';
-            sl_render_json_string(b, cut);
+            sl_buf_put_json_string(b, cut);
         }
         /* Escaping can grow it (control bytes, quotes): cut further. */
         if (b->oom || b->len - start <= budget + 2 || n == 0)

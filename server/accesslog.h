@@ -18,7 +18,7 @@
  *   duration_us  number
  *   peer         "ipv4:127.0.0.1:5555" (gRPC) or "127.0.0.1:5555" (HTTP)
  *   request_id   the x-request-id the call carried or was given
- * Strings are escaped by sl_render_json_string() (control characters,
+ * Strings are escaped by sl_buf_put_json_string() (control characters,
  * invalid UTF-8), so a hostile path cannot break or forge a line.
  */
 #ifndef SL_ACCESSLOG_H

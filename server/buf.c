@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+
 void sl_buf_init(struct sl_buf *b)
 {
     memset(b, 0, sizeof(*b));
@@ -70,4 +72,14 @@ void sl_buf_put_i64(struct sl_buf *b, int64_t v)
     if (v < 0)
         tmp[--i] = '-';
     sl_buf_append(b, tmp + i, sizeof(tmp) - i);
+}
+
+static void buf_sink(void *ctx, const char *p, size_t n)
+{
+    sl_buf_append(ctx, p, n);
+}
+
+void sl_buf_put_json_string(struct sl_buf *b, const char *s)
+{
+    sl_json_string(s, buf_sink, b);
 }

@@ -25,5 +25,9 @@ void sl_buf_puts(struct sl_buf *b, const char *s);
 void sl_buf_putc(struct sl_buf *b, char c);
 /* Decimal text of v. */
 void sl_buf_put_i64(struct sl_buf *b, int64_t v);
+/* s (NULL: "") as a JSON string with its quotes, escaped by the one
+ * escaper of the project (common/json.h: control characters, invalid
+ * UTF-8 as U+FFFD). */
+void sl_buf_put_json_string(struct sl_buf *b, const char *s);
 
 #endif

@@ -19,11 +19,10 @@
  * (the spelling follows each field's documented case); the *_UNSPECIFIED
  * value (0) renders the same way.
  *
- * Strings (RFC 8259): '"' and '\\' escaped; \b \f \n \r \t by name; other
- * bytes below 0x20 as \u00XX; DEL and valid UTF-8 pass through unchanged;
- * each maximal invalid UTF-8 subsequence (bad lead byte, truncated or
- * overlong sequence, surrogate, above U+10FFFF) becomes U+FFFD, so the
- * output is always valid UTF-8 and valid JSON. '/' is not escaped.
+ * Strings are escaped by the project's one JSON escaper (common/json.h,
+ * through sl_buf_put_json_string): the output is always valid UTF-8 and
+ * valid JSON, and the access log and the client write strings the same
+ * way.
  *
  * THREAD SAFETY: the functions are reentrant; they read r and write out.
  */
@@ -44,9 +43,5 @@ int sl_render_logs_json(const Modelarts__V1__QueryServiceLogsResponse *r,
  * "\n" to out. msg NULL or empty: sl_strerror(sl_code). The caller checks
  * out->oom. */
 void sl_render_error_json(int sl_code, const char *msg, struct sl_buf *out);
-
-/* Appends s as a JSON string (with its quotes), escaped as described
- * above. s NULL: "". Exposed for the shim and the tests. */
-void sl_render_json_string(struct sl_buf *out, const char *s);
 
 #endif

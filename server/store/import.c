@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "limits.h"
 #include "modelarts/v1/service_logs.pb-c.h"
+#include "names.h"
 #include "validate.h"
 
 /* State of one sl_import_parse() call. */
@@ -41,31 +42,18 @@ struct parse {
     char path[160];            /* JSON path of the value being parsed */
 };
 
-/* A JSON string and the enum value it stands for. */
-struct name_value {
-    const char *name;
-    int value;
-};
-
-static const struct name_value infer_types[] = {
-    {"real-time", MODELARTS__V1__INFER_TYPE__REAL_TIME},
-    {"edge", MODELARTS__V1__INFER_TYPE__EDGE},
-    {"batch", MODELARTS__V1__INFER_TYPE__BATCH},
-    {NULL, 0},
-};
-
-static const struct name_value update_results[] = {
-    {"SUCCESS", MODELARTS__V1__UPDATE_RESULT__SUCCESS},
-    {"FAIL", MODELARTS__V1__UPDATE_RESULT__FAIL},
-    {"RUNNING", MODELARTS__V1__UPDATE_RESULT__RUNNING},
-    {NULL, 0},
-};
-
-static const struct name_value node_operations[] = {
-    {"deploy", MODELARTS__V1__NODE_OPERATION__DEPLOY},
-    {"delete", MODELARTS__V1__NODE_OPERATION__DELETE},
-    {NULL, 0},
-};
+/* The documented spellings (common/names.h) use the proto's numbers. */
+_Static_assert(MODELARTS__V1__INFER_TYPE__REAL_TIME == SL_INFER_REAL_TIME &&
+                   MODELARTS__V1__INFER_TYPE__EDGE == SL_INFER_EDGE &&
+                   MODELARTS__V1__INFER_TYPE__BATCH == SL_INFER_BATCH,
+               "InferType numbers");
+_Static_assert(MODELARTS__V1__UPDATE_RESULT__SUCCESS == SL_RESULT_SUCCESS &&
+                   MODELARTS__V1__UPDATE_RESULT__FAIL == SL_RESULT_FAIL &&
+                   MODELARTS__V1__UPDATE_RESULT__RUNNING == SL_RESULT_RUNNING,
+               "UpdateResult numbers");
+_Static_assert(MODELARTS__V1__NODE_OPERATION__DEPLOY == SL_OPERATION_DEPLOY &&
+                   MODELARTS__V1__NODE_OPERATION__DELETE == SL_OPERATION_DELETE,
+               "NodeOperation numbers");
 
 static const char *const top_keys[] = {"services", NULL};
 static const char *const service_keys[] = {
@@ -187,13 +175,8 @@ static int check_only(struct parse *p, json_t *obj, const char *key,
 {
     if (p->infer_type == infer_type || !json_object_get(obj, key))
         return SL_OK;
-    const char *want = "", *have = "";
-    for (size_t i = 0; infer_types[i].name; i++) {
-        if (infer_types[i].value == infer_type)
-            want = infer_types[i].name;
-        if (infer_types[i].value == p->infer_type)
-            have = infer_types[i].name;
-    }
+    const char *want = sl_name_of(sl_infer_type_names, infer_type, "");
+    const char *have = sl_name_of(sl_infer_type_names, p->infer_type, "");
     path_push_field(p, key);
     return fail(p, "only allowed for %s services (this service is %s)", want,
                 have);
@@ -277,8 +260,7 @@ static int get_uint(struct parse *p, json_t *obj, const char *key,
 }
 
 static int get_enum(struct parse *p, json_t *obj, const char *key,
-                    const struct name_value *names, const char *expected,
-                    int *out)
+                    const struct sl_name *names, const char *expected, int *out)
 {
     json_t *v = json_object_get(obj, key);
     *out = 0;
@@ -286,12 +268,8 @@ static int get_enum(struct parse *p, json_t *obj, const char *key,
         return fail(p, "missing required field %s", key);
     size_t old = path_push_field(p, key);
     const char *s = json_string_value(v); /* NULL when not a string */
-    size_t i = 0;
-    while (s && names[i].name && strcmp(names[i].name, s) != 0)
-        i++;
-    if (!s || !names[i].name)
+    if (!s || sl_name_value(names, s, json_string_length(v), out) != 0)
         return fail(p, "expected %s", expected);
-    *out = names[i].value;
     path_pop(p, old);
     return SL_OK;
 }
@@ -447,8 +425,8 @@ static int parse_node(struct parse *p, json_t *obj,
         SL_OK)
         return rc;
     r->node_name = (char *)s;
-    if ((rc = get_enum(p, obj, "operation", node_operations, "deploy or delete",
-                       &op)) != SL_OK)
+    if ((rc = get_enum(p, obj, "operation", sl_node_operation_names,
+                       "deploy or delete", &op)) != SL_OK)
         return rc;
     r->operation = (Modelarts__V1__NodeOperation)op;
     json_t *v = json_object_get(obj, "result");
@@ -481,7 +459,7 @@ static int parse_log(struct parse *p, json_t *obj, struct sl_import_log *out)
             return rc;
     if ((rc = get_uint(p, obj, "update_time", true, INT64_MAX,
                        &log.update_time)) != SL_OK ||
-        (rc = get_enum(p, obj, "result", update_results,
+        (rc = get_enum(p, obj, "result", sl_update_result_names,
                        "SUCCESS, FAIL or RUNNING", &result)) != SL_OK ||
         (rc = get_array(p, obj, "config", true, SL_MAX_CONFIGS, &config)) !=
             SL_OK)
@@ -568,7 +546,7 @@ static int parse_service(struct parse *p, json_t *obj,
         (rc = get_str(p, obj, "service_name", true, 1, SL_MAX_NAME, &s,
                       &len)) != SL_OK ||
         (rc = copy_str(p, s, len, &svc->service_name)) != SL_OK ||
-        (rc = get_enum(p, obj, "infer_type", infer_types,
+        (rc = get_enum(p, obj, "infer_type", sl_infer_type_names,
                        "real-time, edge or batch", &svc->infer_type)) !=
             SL_OK ||
         (rc = get_array(p, obj, "logs", true, SIZE_MAX, &logs)) != SL_OK)

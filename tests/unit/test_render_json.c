@@ -53,7 +53,7 @@ static char *render_string(const char *s, size_t *len)
 {
     struct sl_buf b;
     sl_buf_init(&b);
-    sl_render_json_string(&b, s);
+    sl_buf_put_json_string(&b, s);
     sl_buf_putc(&b, '\0');
     assert_false(b.oom);
     *len = b.len - 1;
