@@ -113,7 +113,7 @@ def h2_round(host, port, req, i):
                      struct.pack("ii", 1, 0))
     elif kind == 2:
         s.sendall(frame(RST_STREAM, 0, 1, struct.pack(">I", 8)))  # CANCEL
-        time.sleep(0.01)
+        time.sleep(0.01)  # under test: a close just after the cancel
     s.close()
     return mid
 
@@ -127,10 +127,10 @@ def grpcio_round(addr, req, i):
     if kind == 0:
         fut.cancel()
     elif kind == 1:
-        time.sleep((1 + i % 15) / 1000.0)
+        time.sleep((1 + i % 15) / 1000.0)  # under test: cancel mid-call
         fut.cancel()
     else:
-        time.sleep((i % 10) / 1000.0)
+        time.sleep((i % 10) / 1000.0)  # under test: leave mid-call
     ch.close()
     try:
         fut.result(timeout=10)

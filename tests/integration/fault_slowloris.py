@@ -85,7 +85,7 @@ def main():
             except OSError:
                 closed[i] = time.monotonic()
         sent += 1
-        time.sleep(0.25)
+        time.sleep(0.25)  # under test: the trickle's pace
     stop.set()
     th.join()
     slowest = max(times, default=0.0)

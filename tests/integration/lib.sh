@@ -1,9 +1,18 @@
 # lib.sh -- shared helpers for the integration tests (sourced, not run)
 #
-# Tests start the real binaries from $SL_BIN on 127.0.0.1 ports below 32768
-# (the ephemeral range starts at 32768), check them with real clients (the
-# nanopb CLI, curl, Python grpcio) and stop them with SIGTERM, which must
-# exit 0. SL_VALGRIND=1 runs the server under valgrind (leak-checked).
+# Tests start the real binaries from $SL_BIN on 127.0.0.1, check them with
+# real clients (the nanopb CLI, curl, Python grpcio) and stop them with
+# SIGTERM, which must exit 0. SL_VALGRIND=1 runs the server under valgrind
+# (leak-checked).
+#
+# The tests run in parallel (ctest -j), so nothing here is shared between
+# two of them: every file lives in the test's own $T, and every port is
+# bound to port 0 -- the kernel hands out a free one and the process says
+# which (servers: their start-up lines; Python helpers: a line on stdout).
+# A test never guesses a free port, and never sleeps for a fixed time to
+# wait for something: it polls the condition with a deadline (wait_for and
+# friends below). A sleep that is itself under test (an idle connection
+# held past a timeout) says so where it is.
 set -euo pipefail
 
 SL_BIN=${SL_BIN:?SL_BIN must point at the bin directory of the build}
@@ -11,15 +20,38 @@ SL_SRC=${SL_SRC:?SL_SRC must point at the source tree}
 SERVER=$SL_BIN/servicelogs-server
 CLI=$SL_BIN/servicelogs
 PY=/usr/bin/python3
+I=$SL_SRC/tests/integration
+# Parallel tests import the same helper modules: no bytecode written into
+# the source tree.
+export PYTHONDONTWRITEBYTECODE=1
 T=$(mktemp -d /tmp/sl-it.XXXXXX)
-PIDS=()
+PIDS=()     # killed at exit
+AT_EXIT=()  # commands run at exit, after PIDS are killed
 FAILS=0
+SKIPPING=0
+# Deadlines, in seconds: long, because the machine may be small and busy
+# (and valgrind is slow); a wait that succeeds returns at once anyway.
+WAIT=${SL_WAIT:-30}             # the default deadline of a wait
+START_WAIT=${SL_START_WAIT:-60} # a server reporting its ports, or exiting
+POLL=0.05                       # how often a condition is polled
 
 cleanup() {
+  local rc=$? p c
   for p in "${PIDS[@]:-}"; do
     [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
   done
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] && wait "$p" 2>/dev/null || true
+  done 2>/dev/null # bash's "Killed" notices
+  for c in "${AT_EXIT[@]:-}"; do
+    [ -n "$c" ] && $c || true
+  done
   rm -rf "$T"
+  # 77 tells ctest "skipped" (SKIP_RETURN_CODE): only skip() may say it.
+  if [ "$rc" = 77 ] && [ "$SKIPPING" = 0 ]; then
+    echo "exit status 77 without skip(): reported as a failure" >&2
+    exit 1
+  fi
 }
 trap cleanup EXIT
 
@@ -28,6 +60,13 @@ fail() {
   FAILS=$((FAILS + 1))
 }
 pass() { echo "ok: $*"; }
+
+# skip WHY: the test cannot run here; ctest reports it as skipped.
+skip() {
+  echo "skipped: $*"
+  SKIPPING=1
+  exit 77
+}
 
 # check NAME WANT GOT
 check() {
@@ -50,64 +89,213 @@ finish() {
   echo "all checks passed"
 }
 
-# free_port: a port below 32768 that nothing listens on now.
-free_port() {
-  $PY - <<'PY'
-import random, socket
-for _ in range(200):
-    p = random.randint(20000, 32000)
-    ok = True
-    for fam, host in ((socket.AF_INET, "127.0.0.1"),):
-        s = socket.socket(fam, socket.SOCK_STREAM)
-        try:
-            s.bind((host, p))
-        except OSError:
-            ok = False
-        finally:
-            s.close()
-    if ok:
-        print(p)
-        break
-PY
+# ---- waiting: poll a condition until a deadline ---------------------------
+
+# _clock_ms: milliseconds since the epoch, in REPLY (no subshell).
+_clock_ms() {
+  local t=${EPOCHREALTIME/[.,]/}
+  REPLY=$((10#$t / 1000))
 }
 
-# wait_port PORT: until something accepts on 127.0.0.1:PORT (30 s at most:
-# valgrind starts slowly).
-wait_port() {
-  for _ in $(seq 1 600); do
-    if (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
+# wait_for SECS CMD [ARGS...]: runs CMD every $POLL s until it succeeds
+# (0); after SECS seconds says on stderr what it waited for and returns 1.
+# CMD runs in this shell: a function may set variables.
+wait_for() {
+  local secs=$1 end
+  shift
+  _clock_ms
+  end=$((REPLY + secs * 1000))
+  while :; do
+    if "$@"; then return 0; fi
+    _clock_ms
+    if [ "$REPLY" -ge "$end" ]; then
+      echo "wait_for: gave up after $secs s waiting for: $*" >&2
+      return 1
+    fi
+    sleep "$POLL"
   done
-  echo "nothing listens on port $1" >&2
-  return 1
 }
 
-# start_server LOG ARGS...: starts servicelogs-server serve in the
-# background; sets SERVER_PID. Waits for the gRPC port (and the HTTP port
-# when --http-listen is among ARGS and not empty).
+# wait_eq SECS WANT CMD [ARGS...]: runs CMD until it prints WANT; prints
+# CMD's last output either way (for check), and returns 1 (saying so on
+# stderr) if WANT did not come within SECS seconds.
+wait_eq() {
+  local secs=$1 want=$2 out end
+  shift 2
+  _clock_ms
+  end=$((REPLY + secs * 1000))
+  while :; do
+    out=$("$@") || true
+    if [ "$out" == "$want" ]; then
+      printf '%s' "$out"
+      return 0
+    fi
+    _clock_ms
+    if [ "$REPLY" -ge "$end" ]; then
+      printf '%s' "$out"
+      echo "wait_eq: gave up after $secs s waiting for [$want] from: $* (last: [$out])" >&2
+      return 1
+    fi
+    sleep "$POLL"
+  done
+}
+
+# log_has FILE REGEX [COUNT]: FILE has at least COUNT (1) lines matching
+# the extended REGEX.
+log_has() {
+  local n
+  n=$(grep -cE -- "$2" "$1" 2>/dev/null) || true
+  [ "${n:-0}" -ge "${3:-1}" ]
+}
+
+# wait_log FILE REGEX [COUNT [SECS]]: until FILE has COUNT (1) lines
+# matching the extended REGEX ($WAIT s at most).
+wait_log() {
+  wait_for "${4:-$WAIT}" log_has "$1" "$2" "${3:-1}"
+}
+
+# gone PID: the process has exited (no such process, or a zombie).
+gone() {
+  [ -e "/proc/$1" ] || return 0
+  local st
+  st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 0
+  [ -z "$st" ] || [ "${st:0:1}" = Z ]
+}
+
+# wait_exit PID [SECS]: waits ($START_WAIT s at most) for a child of this
+# shell to exit; returns its exit status, or 124 (saying so) if it is
+# still running at the deadline.
+wait_exit() {
+  if ! wait_for "${2:-$START_WAIT}" gone "$1"; then
+    echo "wait_exit: process $1 is still running" >&2
+    return 124
+  fi
+  local rc=0
+  wait "$1" 2>/dev/null || rc=$?
+  return $rc
+}
+
+# ---- processes with a port -------------------------------------------------
+
+# port_helper OUT CMD [ARGS...]: starts a helper that binds port 0 and
+# prints the port it got as its first line of stdout (into OUT); waits for
+# that line; sets HELPER_PORT and HELPER_PID.
+port_helper() {
+  local out=$1
+  shift
+  : >"$out"
+  "$@" >"$out" &
+  HELPER_PID=$!
+  PIDS+=("$HELPER_PID")
+  if ! wait_for "$WAIT" log_has "$out" '^[0-9]+$'; then
+    echo "port_helper: no port from: $*" >&2
+    return 1
+  fi
+  HELPER_PORT=$(head -n 1 "$out")
+}
+
+# hold_port closed|busy: a port of 127.0.0.1 that a helper process holds
+# for the rest of the test (bound to port 0: nothing else can have it).
+# closed: bound, not listening -- connections are refused; busy: listening,
+# never accepting -- a server cannot bind it. Sets HELD_PORT.
+HOLDS=0
+hold_port() {
+  HOLDS=$((HOLDS + 1))
+  port_helper "$T/hold-$HOLDS" "$PY" "$I/hold_port.py" "$1"
+  HELD_PORT=$HELPER_PORT
+}
+
+# started LOG WANT_GRPC WANT_HTTP PID: the server's start-up lines name
+# the bound ports (sets GRPC_PORT / HTTP_PORT), or it has exited.
+started() {
+  gone "$4" && return 0
+  if [ "$2" = 1 ] && [ -z "$GRPC_PORT" ]; then
+    GRPC_PORT=$(sed -n 's/.* info gRPC listening on [^ ]*:\([0-9][0-9]*\) (.*/\1/p' "$1" | head -n 1)
+  fi
+  if [ "$3" = 1 ] && [ -z "$HTTP_PORT" ]; then
+    HTTP_PORT=$(sed -n 's/.* info REST listening on [^ ]*:\([0-9][0-9]*\) -> .*/\1/p' "$1" | head -n 1)
+  fi
+  { [ "$2" = 0 ] || [ -n "$GRPC_PORT" ]; } && { [ "$3" = 0 ] || [ -n "$HTTP_PORT" ]; }
+}
+
+# listening_one PID: the one port PID listens on (into LISTEN_PORT), or it
+# has exited.
+listening_one() {
+  gone "$1" && return 0
+  LISTEN_PORT=$($PY "$I/proc_sockets.py" listen "$1" 2>/dev/null) || return 1
+  [ -n "$LISTEN_PORT" ] && [ "$(wc -l <<<"$LISTEN_PORT")" = 1 ]
+}
+
+# start_server LOG ARGS...: starts servicelogs-server serve ARGS in the
+# background (under valgrind when SL_VALGRIND=1); sets SERVER_PID. Listen on
+# port 0 (--grpc-listen=127.0.0.1:0): start_server waits ($START_WAIT s at
+# most) for the start-up lines that name the bound ports and sets GRPC_PORT
+# (not with --upstream=: shim-only) and HTTP_PORT (not with --http-listen=).
+# Those lines are at info level: with --log-level=warn or error it reads the
+# port from /proc instead, which works for a single listener only (shim-only,
+# or --http-listen=). Returns 1, the log on stderr, if the server exits
+# first or the deadline passes.
 start_server() {
   local log=$1
   shift
-  local wrap=()
+  local wrap=() a want_grpc=1 want_http=1 quiet=0
+  for a in "$@"; do
+    case "$a" in
+    --upstream=?*) want_grpc=0 ;;
+    --http-listen=) want_http=0 ;;
+    --log-level=warn | --log-level=error) quiet=1 ;;
+    esac
+  done
   if [ "${SL_VALGRIND:-0}" = 1 ]; then
     wrap=(valgrind --quiet --leak-check=full --show-leak-kinds=definite
       --errors-for-leak-kinds=definite --error-exitcode=99)
   fi
+  : >"$log" # not a previous server's lines: the child truncates it later
   "${wrap[@]}" "$SERVER" serve "$@" >"$log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
-  local a
-  for a in "$@"; do
-    case "$a" in
-    --grpc-listen=*:* | --http-listen=*:*) wait_port "${a##*:}" ;;
-    esac
-  done
+  GRPC_PORT=
+  HTTP_PORT=
+  local ok=0
+  if [ "$quiet" = 0 ]; then
+    wait_for "$START_WAIT" started "$log" "$want_grpc" "$want_http" "$SERVER_PID" || ok=1
+  elif [ $((want_grpc + want_http)) = 1 ]; then
+    LISTEN_PORT=
+    wait_for "$START_WAIT" listening_one "$SERVER_PID" || ok=1
+    [ "$want_grpc" = 1 ] && GRPC_PORT=$LISTEN_PORT || HTTP_PORT=$LISTEN_PORT
+  else
+    echo "start_server: at --log-level=warn the start-up lines are not" \
+      "logged, and two listeners cannot be told apart" >&2
+    ok=1
+  fi
+  if [ "$ok" = 0 ] && gone "$SERVER_PID"; then
+    echo "start_server: the server exited before it was listening" >&2
+    ok=1
+  fi
+  if [ "$ok" != 0 ]; then
+    echo "start_server: $SERVER serve $* -- its log:" >&2
+    sed 's/^/  | /' "$log" >&2
+    return 1
+  fi
+  return 0
+}
+
+# stop_server PID: SIGTERM; the exit status (which must be 0) is returned.
+# A server still running after $START_WAIT s is killed (status 124).
+stop_server() {
+  kill -TERM "$1" 2>/dev/null || true
+  local rc=0
+  wait_exit "$1" || rc=$?
+  if [ "$rc" = 124 ] && ! gone "$1"; then
+    kill -KILL "$1" 2>/dev/null || true
+  fi
+  return $rc
 }
 
 # pb PROJECT SERVICE [UPDATE_TIME]: hex of a packed QueryServiceLogsRequest
 # (for grpc_probe.py, which sends raw bytes).
 pb() {
-  $PY - "$SL_SRC/tests/integration" "$@" <<'PY'
+  $PY - "$I" "$@" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[1])
 from wire import request, varint
@@ -117,12 +305,4 @@ if len(a) > 2:
     m += bytes([3 << 3]) + varint(int(a[2]))
 print(m.hex())
 PY
-}
-
-# stop_server PID: SIGTERM, and the exit status must be 0.
-stop_server() {
-  kill -TERM "$1"
-  local rc=0
-  wait "$1" || rc=$?
-  return $rc
 }

@@ -2,7 +2,9 @@
 QueryServiceLogs only after a delay: the upstream the shim's deadline test
 needs (a call that outlives --upstream-timeout must become 504).
 
-usage: slow_upstream.py PORT DELAY_SECONDS
+usage: slow_upstream.py DELAY_SECONDS
+Listens on 127.0.0.1, port 0 (a free port the kernel picks), and prints
+that port on stdout once it serves.
 """
 import sys
 import time
@@ -12,10 +14,10 @@ import grpc
 
 
 def main():
-    port, delay = int(sys.argv[1]), float(sys.argv[2])
+    delay = float(sys.argv[1])
 
     def query(request, context):
-        time.sleep(delay)
+        time.sleep(delay)  # the slowness under test
         return b""
 
     handler = grpc.method_handlers_generic_handler(
@@ -24,8 +26,9 @@ def main():
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
                          handlers=[handler],
                          options=[("grpc.so_reuseport", 0)])
-    server.add_insecure_port("127.0.0.1:%d" % port)
+    port = server.add_insecure_port("127.0.0.1:0")
     server.start()
+    print(port, flush=True)
     server.wait_for_termination(timeout=120)
 
 

@@ -193,7 +193,7 @@ def get(c, path):
 def keepalive(port, path, idle):
     c = http_conn(port, timeout=10)
     first = get(c, path)
-    time.sleep(idle)
+    time.sleep(idle)  # under test: idle past the deadline, within the idle timeout
     try:
         second = get(c, path)
     except (OSError, http.client.HTTPException) as e:

@@ -17,11 +17,11 @@ both-secret-2      demo-project
 both-secret-2      other-project
 other-secret-3     other-project
 TOKENS
-GP=$(free_port)
-HP=$(free_port)
-start_server "$T/a.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:$GP \
-  --http-listen=127.0.0.1:$HP --auth-tokens "$TOK"
+start_server "$T/a.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
+  --http-listen=127.0.0.1:0 --auth-tokens "$TOK"
 PID=$SERVER_PID
+GP=$GRPC_PORT
+HP=$HTTP_PORT
 Q=/modelarts.v1.ServiceLogs/QueryServiceLogs
 grpc() { # PROJECT SERVICE [TOKEN]
   $PY "$SL_SRC/tests/integration/grpc_probe.py" 127.0.0.1:$GP $Q "$(pb "$1" "$2")" ${3:+"$3"}
@@ -72,13 +72,13 @@ rotated-secret-4 demo-project
 TOKENS
 mv "$TOK.new" "$TOK"
 kill -HUP "$PID"
-sleep 0.3
+wait_log "$T/a.log" 'SIGHUP: tokens reloaded' || true
 contains "after SIGHUP: the new token works" "OK - -" "$(grpc demo-project mnist-svc rotated-secret-4)"
 contains "after SIGHUP: the old token is unknown" "UNAUTHENTICATED ModelArts.0203" "$(grpc demo-project mnist-svc demo-secret-1)"
 # SIGHUP with a bad file keeps the old table and logs why
 printf 'rotated-secret-4 demo-project\nthis-line-is-broken\n' >"$TOK"
 kill -HUP "$PID"
-sleep 0.3
+wait_log "$T/a.log" 'SIGHUP: keeping the old tokens' || true
 contains "bad file on SIGHUP: the old table stays" "OK - -" "$(grpc demo-project mnist-svc rotated-secret-4)"
 contains "bad file on SIGHUP: the log says why" "keeping the old tokens: $TOK: line 2: expected TOKEN PROJECT_ID" "$(cat "$T/a.log")"
 

@@ -9,7 +9,6 @@
 # which in the ASan build also means no leak. README "Fault tolerance"
 # tells what each fault does and why.
 . "$(dirname "$0")/lib.sh"
-I=$SL_SRC/tests/integration
 
 # One DB: the demo (mnist-svc: the normal query) and a 20 000-log service
 # (bench-p/svc-0: a ~1.7 MB gRPC / ~4.6 MB JSON answer to leave in the middle).
@@ -17,18 +16,21 @@ DB=$T/f.db
 $PY "$SL_SRC/tests/bench/gen_bench_data.py" "$T/big" 1 20000 1
 "$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" 2>/dev/null
 "$SERVER" import --backend "sqlite:$DB" "$T/big-0.json" 2>/dev/null
-GP=$(free_port)
-HP=$(free_port)
 # 4 workers: the shm-lock fault holds two of them in SQLite for ~10 s.
 # --upstream-timeout above that wait, so REST sees the server's answer.
-start_server "$T/s.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:"$GP" \
-  --http-listen=127.0.0.1:"$HP" --threads=4 --health-interval=100ms \
+start_server "$T/s.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
+  --http-listen=127.0.0.1:0 --threads=4 --health-interval=100ms \
   --http-idle-timeout=2s --upstream-timeout=15s --shutdown-grace=5s
 PID=$SERVER_PID
+GP=$GRPC_PORT
+HP=$HTTP_PORT
 BASE=http://127.0.0.1:$HP
 MNIST=$(cat "$I/expected/mnist.json")
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# no_clients: the server holds no connection from a client (its only
+# connections are the in-process shim's to its own gRPC port).
+no_clients() { [ "$($PY "$I/proc_sockets.py" clients "$PID")" = 0 ]; }
 fds() { ls "/proc/$1/fd" | wc -l; }
 hp() { $PY "$I/health_probe.py" 127.0.0.1:"$GP" check ''; }
 healthz() { curl -s -o /dev/null -w '%{http_code}' "$BASE/healthz"; }
@@ -48,27 +50,15 @@ rq() {
       "$body" 2>/dev/null || echo '?')"
   fi
 }
-# until_eq MS WANT CMD...: runs CMD every 50 ms until it prints WANT or MS
-# pass; prints its last output.
-until_eq() {
-  local end=$(($(now_ms) + $1)) want=$2 out
-  shift 2
-  while :; do
-    out=$("$@")
-    [ "$out" == "$want" ] || [ "$(now_ms)" -ge "$end" ] && break
-    sleep 0.05
-  done
-  printf '%s' "$out"
-}
+# fds_near_base: the server's open descriptors are at the baseline FD0
+# (+2: a client connection not reaped yet).
+fds_near_base() { [ "$(fds "$PID")" -le $((FD0 + 2)) ]; }
 # fds_back LABEL: the server's open descriptors must come back to the
-# baseline FD0 (+2: a client connection not reaped yet) within 5 s.
+# baseline within 20 s.
 fds_back() {
   local n
-  for _ in $(seq 100); do
-    n=$(fds "$PID")
-    [ "$n" -le $((FD0 + 2)) ] && break
-    sleep 0.05
-  done
+  wait_for 20 fds_near_base || true
+  n=$(fds "$PID")
   if [ "$n" -le $((FD0 + 2)) ]; then
     pass "$1: descriptors back to the baseline ($n, was $FD0)"
   else
@@ -100,11 +90,7 @@ lock_start() {
   $PY "$I/fault_lock.py" "$1" "$DB" "$LOCK_REL" 60 >"$LOCK_OUT" 2>&1 &
   LOCK_PID=$!
   PIDS+=("$LOCK_PID")
-  for _ in $(seq 200); do
-    [ -s "$LOCK_OUT" ] && break
-    sleep 0.05
-  done
-  sleep 0.05
+  wait_for "$WAIT" test -s "$LOCK_OUT" || true
 }
 lock_release() {
   touch "$LOCK_REL"
@@ -118,7 +104,8 @@ BIG_G=$(gq bench-p svc-0 10)
 BIG_R=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "$BASE/v1/bench-p/services/svc-0/logs")
 check "the big answer over gRPC" OK "${BIG_G%% *}"
 check "the big answer over REST" 200 "${BIG_R%% *}"
-sleep 0.3
+# The baseline once the clients above are gone.
+wait_for "$WAIT" no_clients || true
 FD0=$(fds "$PID")
 echo "baseline: $FD0 open descriptors"
 
@@ -127,7 +114,7 @@ echo "baseline: $FD0 open descriptors"
 # two; queries are then answered UNAVAILABLE without reading; it comes back.
 t0=$(now_ms)
 mv "$DB" "$DB.away"
-h=$(until_eq 2000 NOT_SERVING hp)
+h=$(wait_eq 20 NOT_SERVING hp) || true
 t1=$(now_ms)
 check "file moved away: health NOT_SERVING" NOT_SERVING "$h"
 ms_between "file moved away: noticed within 1 s (interval 100 ms)" 0 $((t1 - t0)) 1000
@@ -135,7 +122,7 @@ check "file moved away: gRPC" "UNAVAILABLE ModelArts.4302" "$(gq demo-project mn
 check "file moved away: REST" "503 ModelArts.4302" "$(rq "$HP" demo-project mnist-svc)"
 check "file moved away: /healthz" 503 "$(healthz)"
 mv "$DB.away" "$DB"
-check "file back: health SERVING without a restart" SERVING "$(until_eq 2000 SERVING hp)"
+check "file back: health SERVING without a restart" SERVING "$(wait_eq 20 SERVING hp)"
 normal "file moved away and back"
 
 # 2. Another process writes: an SQLite writer holding BEGIN IMMEDIATE with
@@ -196,7 +183,7 @@ gq demo-project mnist-svc 30 >"$T/shm-g" &
 G=$!
 rq "$HP" demo-project mnist-svc >"$T/shm-r" &
 R=$!
-h=$(until_eq 20000 NOT_SERVING hp)
+h=$(wait_eq 30 NOT_SERVING hp) || true
 t1=$(now_ms)
 check "shm lock: health NOT_SERVING" NOT_SERVING "$h"
 wait "$G" || true
@@ -211,7 +198,7 @@ check "shm lock: a new REST query" "503 ModelArts.4302" "$(rq "$HP" demo-project
 t1=$(now_ms)
 ms_between "shm lock: both refused at once while NOT_SERVING" 0 $((t1 - t0)) 3000
 lock_release
-check "shm lock: health SERVING once it lets go" SERVING "$(until_eq 3000 SERVING hp)"
+check "shm lock: health SERVING once it lets go" SERVING "$(wait_eq 20 SERVING hp)"
 normal "a process holding the WAL locks"
 fds_back "SQLite faults"
 
@@ -259,23 +246,30 @@ fds_back "slow-loris"
 
 # 8. The shim's upstream killed (-9) and restarted on the same port: a
 # shim-only process in front of a separate server process.
-UP=$(free_port)
-SP=$(free_port)
-start_server "$T/up.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:"$UP" --http-listen=
+start_server "$T/up.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 --http-listen=
 UPID=$SERVER_PID
-start_server "$T/shim.log" --upstream=127.0.0.1:"$UP" --http-listen=127.0.0.1:"$SP"
+UP=$GRPC_PORT
+start_server "$T/shim.log" --upstream=127.0.0.1:"$UP" --http-listen=127.0.0.1:0
 SPID=$SERVER_PID
-check "upstream up: 200 through the shim" 200 "$(until_eq 3000 200 rq "$SP" demo-project mnist-svc)"
+SP=$HTTP_PORT
+check "upstream up: 200 through the shim" 200 "$(wait_eq 20 200 rq "$SP" demo-project mnist-svc)"
 {
   kill -KILL "$UPID"
   wait "$UPID" || true
 } 2>/dev/null # bash's "Killed" notice
 check "upstream killed: 503 ModelArts.4302" "503 ModelArts.4302" "$(rq "$SP" demo-project mnist-svc)"
 check "upstream killed: /healthz 503" 503 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SP/healthz")"
-start_server "$T/up2.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:"$UP" --http-listen=
+# The port is free again, but it is in the ephemeral range: a parallel
+# test's client may hold it as its local port for a moment. Retry until
+# the restarted server gets it.
+restart_upstream() {
+  start_server "$T/up2.log" --backend "sqlite:$DB" \
+    --grpc-listen=127.0.0.1:"$UP" --http-listen= 2>"$T/up2.err"
+}
+wait_for "$WAIT" restart_upstream || cat "$T/up2.err" >&2
 UPID=$SERVER_PID
 t0=$(now_ms)
-got=$(until_eq 3000 200 rq "$SP" demo-project mnist-svc)
+got=$(wait_eq 20 200 rq "$SP" demo-project mnist-svc) || true
 t1=$(now_ms)
 check "upstream restarted: 200 again" 200 "$got"
 echo "upstream restarted: the shim answered 200 $((t1 - t0)) ms after the port was open"

@@ -10,10 +10,10 @@ probe() { $PY "$SL_SRC/tests/integration/grpc_probe.py" "127.0.0.1:$GP" "$@"; }
 Q=/modelarts.v1.ServiceLogs/QueryServiceLogs
 
 for threads in 1 8; do
-  GP=$(free_port)
   start_server "$T/server-$threads.log" --backend "sqlite:$DB" \
-    --grpc-listen=127.0.0.1:"$GP" --http-listen= --threads=$threads
+    --grpc-listen=127.0.0.1:0 --http-listen= --threads=$threads
   PID=$SERVER_PID
+  GP=$GRPC_PORT
   cli() { "$CLI" query --addr "127.0.0.1:$GP" "$@"; }
 
   out=$(cli --project demo-project --service mnist-svc)
@@ -59,7 +59,8 @@ for threads in 1 8; do
   stop_server "$PID" && pass "[$threads] SIGTERM exits 0" || fail "[$threads] SIGTERM exit status $?"
 done
 
-# unreachable server: CLI exit status 3
-rc=0; "$CLI" query --addr 127.0.0.1:"$(free_port)" --project p --service s --timeout-ms 2000 >/dev/null 2>&1 || rc=$?
+# unreachable server (a port held closed): CLI exit status 3
+hold_port closed
+rc=0; "$CLI" query --addr 127.0.0.1:"$HELD_PORT" --project p --service s --timeout-ms 2000 >/dev/null 2>&1 || rc=$?
 check "CLI unreachable exit status" 3 "$rc"
 finish

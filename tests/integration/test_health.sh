@@ -7,11 +7,11 @@
 
 DB=$T/h.db
 "$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" 2>/dev/null
-GP=$(free_port)
-HP=$(free_port)
-start_server "$T/h.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:$GP \
-  --http-listen=127.0.0.1:$HP --health-interval=100ms --shutdown-grace=5s
+start_server "$T/h.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
+  --http-listen=127.0.0.1:0 --health-interval=100ms --shutdown-grace=5s
 PID=$SERVER_PID
+GP=$GRPC_PORT
+HP=$HTTP_PORT
 hp() { $PY "$SL_SRC/tests/integration/health_probe.py" 127.0.0.1:$GP "$@"; }
 healthz() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HP/healthz"; }
 
@@ -20,23 +20,26 @@ check "Check modelarts.v1.ServiceLogs" SERVING "$(hp check modelarts.v1.ServiceL
 check "Check unknown name" NOT_FOUND "$(hp check nope)"
 check "/healthz while serving" 200 "$(healthz)"
 
+# No fixed pauses: each step waits for what it changes to show -- the
+# Watch stream's next line and Check's answer -- and then checks.
 hp watch '' 30 >"$T/watch" &
 W=$!
 hp watch nope 30 >"$T/watch-unknown" &
 WU=$!
-sleep 0.5
+wait_log "$T/watch" . 1 || true
+wait_log "$T/watch-unknown" . 1 || true
 mv "$DB" "$DB.away"
-sleep 0.5
-check "Check while the backend is gone" NOT_SERVING "$(hp check '')"
+wait_log "$T/watch" . 2 || true
+check "Check while the backend is gone" NOT_SERVING "$(wait_eq 20 NOT_SERVING hp check '')"
 check "/healthz while the backend is gone" 503 "$(healthz)"
 mv "$DB.away" "$DB"
-sleep 0.5
-check "Check after the backend is back" SERVING "$(hp check '')"
+wait_log "$T/watch" . 3 || true
+check "Check after the backend is back" SERVING "$(wait_eq 20 SERVING hp check '')"
 check "/healthz after the backend is back" 200 "$(healthz)"
 
 $PY "$SL_SRC/tests/integration/idle_stream.py" 127.0.0.1:$GP 30 >"$T/idle" &
 IDLE=$!
-for _ in $(seq 50); do grep -q answered "$T/idle" 2>/dev/null && break; sleep 0.1; done
+wait_log "$T/idle" '^answered$' || true
 
 t0=$(date +%s%N)
 stop_server "$PID" && pass "SIGTERM exits 0" || fail "SIGTERM exit status"

@@ -12,13 +12,16 @@ DB=$T/l.db
 LP=$SL_SRC/tests/integration/limits_probe.py
 probe() { $PY "$SL_SRC/tests/integration/grpc_probe.py" "$@"; }
 Q=/modelarts.v1.ServiceLogs/QueryServiceLogs
+# The servers log at info (not warn): the start-up lines that name the
+# bound ports are info lines, and start_server needs them to tell the gRPC
+# port from the REST one.
 
 # 1. The backend stops a query at --query-timeout: the server itself says
 #    so (an ErrorInfo rides with the status), and the shim answers 504.
-GP=$(free_port)
-HP=$(free_port)
-start_server "$T/l1.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:$GP \
-  --http-listen=127.0.0.1:$HP --query-timeout=1ms --log-level=warn
+start_server "$T/l1.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
+  --http-listen=127.0.0.1:0 --query-timeout=1ms
+GP=$GRPC_PORT
+HP=$HTTP_PORT
 out=$(probe 127.0.0.1:$GP $Q "$(pb bench-p svc-0)")
 contains "slow query stopped at its deadline: DEADLINE_EXCEEDED from the server" \
   "DEADLINE_EXCEEDED ModelArts.0010 modelarts" "$out"
@@ -29,10 +32,10 @@ contains "a quick query still fits in the deadline" "OK - -" "$(probe 127.0.0.1:
 stop_server "$SERVER_PID" && pass "SIGTERM exits 0" || fail "exit status"
 
 # 2. Shedding beyond --max-concurrent-calls.
-GP=$(free_port)
-HP=$(free_port)
-start_server "$T/l2.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:$GP \
-  --http-listen=127.0.0.1:$HP --max-concurrent-calls=2 --threads=2 --log-level=warn
+start_server "$T/l2.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
+  --http-listen=127.0.0.1:0 --max-concurrent-calls=2 --threads=2
+GP=$GRPC_PORT
+HP=$HTTP_PORT
 out=$($PY "$LP" 127.0.0.1:$GP burst 40 bench-p svc-0)
 echo "$out"
 contains "burst: some calls served" "OK - " "$out"

@@ -12,12 +12,12 @@ LR='/v1/{project_id}/services/{service_id}/logs'
 
 DB=$T/o.db
 "$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" >/dev/null 2>&1
-GP=$(free_port)
-HP=$(free_port)
 LOG=$T/server.log
 start_server "$LOG" --backend "sqlite:$DB" \
-  --grpc-listen=127.0.0.1:"$GP" --http-listen=127.0.0.1:"$HP" --threads=2
+  --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0 --threads=2
 PID=$SERVER_PID
+GP=$GRPC_PORT
+HP=$HTTP_PORT
 BASE=http://127.0.0.1:$HP
 
 # metrics FILE [BASE]: fetches /metrics into FILE, checks status and type
@@ -27,6 +27,14 @@ metrics() {
   check "GET /metrics: 200" 200 "$code"
   contains "/metrics: Prometheus content type" \
     "Content-Type: text/plain; version=0.0.4; charset=utf-8" "$(tr -d '\r' <"$1.h")"
+}
+# settled HTTP GRPC: waits until the server's log holds HTTP access lines
+# of the shim and GRPC of the server: a request's metrics are counted just
+# before its access line is written, which is after the client has its
+# answer -- a snapshot taken sooner might miss the last request.
+settled() {
+  wait_log "$LOG" '"kind":"http"' "$1" || true
+  wait_log "$LOG" '"kind":"grpc"' "$2" || true
 }
 # val FILE SAMPLE LABELS...: a sample's value (0 when absent)
 val() { $MC value "$@"; }
@@ -63,6 +71,7 @@ check "REST 404 route" 404 "$(rest /nothing/here)"
 "$CLI" query --addr 127.0.0.1:"$GP" --project demo-project --service nope >/dev/null 2>&1 &&
   fail "gRPC query of nope succeeded" || pass "gRPC query NOT_FOUND fails"
 
+settled 7 5 # /metrics x3, REST x4; gRPC: REST 200 x2 and 404, CLI x2
 metrics "$T/m1"
 check "/metrics parses after calls" ok "$($MC families "$T/m1")"
 moved "http logs 200" 2 "$T/m0" "$T/m1" servicelogs_http_requests_total route="$LR" code=200
@@ -86,6 +95,7 @@ code=$(curl -s -D "$T/hz.h" -o "$T/hz" -w '%{http_code}' "$BASE/healthz")
 check "/healthz while serving: 200" 200 "$code"
 check "/healthz body" '{"status":"SERVING"}' "$(cat "$T/hz")"
 check "HEAD /healthz: 200" 200 "$(curl -s -I -o /dev/null -w '%{http_code}' "$BASE/healthz")"
+settled 10 7 # and /metrics, /healthz x2; gRPC: Health/Check x2
 metrics "$T/m2"
 moved "http /healthz 200" 2 "$T/m1" "$T/m2" servicelogs_http_requests_total route=/healthz code=200
 moved "gRPC Health/Check OK" 2 "$T/m1" "$T/m2" servicelogs_grpc_calls_total \
@@ -103,7 +113,11 @@ curl -s -D "$T/r3.h" -o /dev/null -H 'X-Request-Id: has space' "$BASE/nothing"
 bad=$(tr -d '\r' <"$T/r3.h" | sed -n 's/^X-Request-Id: //p')
 [[ "$bad" =~ ^[0-9a-f]{32}$ ]] && pass "invalid X-Request-Id replaced (404 too)" ||
   fail "invalid X-Request-Id: [$bad]"
-sleep 0.2 # the access line is written once the response is sent
+# The access lines are written once the responses are sent: the shim's
+# and the server's line of each request id, the shim's of the last one.
+wait_log "$LOG" "\"request_id\":\"test-req-42\"" 2 || true
+wait_log "$LOG" "\"request_id\":\"$gen\"" 2 || true
+wait_log "$LOG" "\"request_id\":\"$bad\"" 1 || true
 check "shim access line carries test-req-42" 1 "$($MC rid "$LOG" http test-req-42)"
 check "server access line carries test-req-42" 1 "$($MC rid "$LOG" grpc test-req-42)"
 check "generated id in the shim line" 1 "$($MC rid "$LOG" http "$gen")"
@@ -118,9 +132,10 @@ line=$(grep "\"request_id\":\"$gen\"" "$LOG" | grep '"kind":"http"')
 contains "http line: error_code" '"status":404,"error_code":"ModelArts.3502"' "$line"
 
 # ---- a shim-only process: its own metrics, gRPC at zero; /healthz -------
-HP2=$(free_port)
-start_server "$T/shim.log" --upstream=127.0.0.1:"$GP" --http-listen=127.0.0.1:"$HP2" --log-level=warn
+# (at warn, start_server reads the one port from /proc: no start-up line)
+start_server "$T/shim.log" --upstream=127.0.0.1:"$GP" --http-listen=127.0.0.1:0 --log-level=warn
 SHIM=$SERVER_PID
+HP2=$HTTP_PORT
 check "shim-only /healthz: 200" 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HP2/healthz")"
 metrics "$T/s1" "http://127.0.0.1:$HP2"
 check "shim-only /metrics parses" ok "$($MC families "$T/s1")"
@@ -130,10 +145,11 @@ check "shim-only: its /healthz counted" 1 "$(val "$T/s1" servicelogs_http_reques
 check "--log-level=warn: no access lines" "ok 0" "$($MC lines "$T/shim.log" http)"
 stop_server "$SHIM" && pass "shim-only SIGTERM exits 0" || fail "shim-only exit status"
 
-HP3=$(free_port)
-DEAD=$(free_port)
-start_server "$T/shim2.log" --upstream=127.0.0.1:"$DEAD" --http-listen=127.0.0.1:"$HP3" --upstream-timeout=1s
+hold_port closed # an upstream port that refuses connections
+DEAD=$HELD_PORT
+start_server "$T/shim2.log" --upstream=127.0.0.1:"$DEAD" --http-listen=127.0.0.1:0 --upstream-timeout=1s
 SHIM2=$SERVER_PID
+HP3=$HTTP_PORT
 code=$(curl -s -D "$T/d.h" -o "$T/d" -w '%{http_code}' "http://127.0.0.1:$HP3/healthz")
 check "/healthz, upstream unreachable: 503" 503 "$code"
 check "/healthz, upstream unreachable: body" '{"status":"NOT_SERVING"}' "$(cat "$T/d")"

@@ -7,16 +7,14 @@
 # back, without restarting servicelogs.
 #
 # Needs SL_TEST_PG_URI (scripts/test.sh starts a cluster with
-# scripts/pg-test-server.sh); the data goes into a schema of its own, which
-# is dropped at the end. The stop/start part runs on a second throw-away
+# scripts/pg-test-server.sh start, which prints one); without it the test is
+# skipped (exit 77). The data goes into a schema of its own, which is
+# dropped at the end. The stop/start part runs on a second throw-away
 # cluster, so the shared one stays up.
 . "$(dirname "$0")/lib.sh"
 
 PG_URI=${SL_TEST_PG_URI:-}
-if [ -z "$PG_URI" ]; then
-  echo "FAIL: SL_TEST_PG_URI is unset (scripts/pg-test-server.sh start prints one)" >&2
-  exit 1
-fi
+[ -n "$PG_URI" ] || skip "SL_TEST_PG_URI unset"
 PGCTL=$SL_SRC/scripts/pg-test-server.sh
 EXP=$SL_SRC/tests/integration/expected
 SCHEMA=sl_it_$$
@@ -41,15 +39,12 @@ digest() {
     || ' ' || (SELECT count(*) FROM logs)"
 }
 
+# At exit, once lib.sh's cleanup has killed the servers (PIDS).
 pg_cleanup() {
-  for p in "${PIDS[@]:-}"; do
-    [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
-  done
   sql "$PG_URI" "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
   "$PGCTL" stop "$PG2" >/dev/null 2>&1 || true
-  cleanup
 }
-trap pg_cleanup EXIT
+AT_EXIT+=(pg_cleanup)
 
 sql "$PG_URI" "CREATE SCHEMA $SCHEMA"
 URI=$(with_opts "$PG_URI" "options=-csearch_path%3D$SCHEMA")
@@ -67,11 +62,11 @@ check "re-import changes nothing" "$D1" "$(digest "$URI")"
 # ---- serve: gRPC and REST ----------------------------------------------
 # A password in the URI (trust auth ignores it) must not reach the log.
 SECRET_URI=$(echo "$URI" | sed 's#^\(postgres[a-z]*://\)\([^:@/]*\)@#\1\2:pw-Never-Logged@#')
-GP=$(free_port)
-HP=$(free_port)
-start_server "$T/server.log" --backend "$SECRET_URI" --grpc-listen=127.0.0.1:"$GP" \
-  --http-listen=127.0.0.1:"$HP" --threads=4 --health-interval=100ms
+start_server "$T/server.log" --backend "$SECRET_URI" --grpc-listen=127.0.0.1:0 \
+  --http-listen=127.0.0.1:0 --threads=4 --health-interval=100ms
 PID=$SERVER_PID
+GP=$GRPC_PORT
+HP=$HTTP_PORT
 cli() { "$CLI" query --addr "127.0.0.1:$GP" "$@"; }
 rest() { curl -s -o "$2" -w '%{http_code}' "http://127.0.0.1:$HP$1"; }
 same() { # same NAME EXPECTED_FILE GOT_FILE: byte for byte
@@ -133,22 +128,15 @@ stop_server "$PID" && pass "SIGTERM exits 0" || fail "SIGTERM exit status $?"
 # ---- health follows the database (second cluster) ---------------------
 URI2=$("$PGCTL" start "$PG2")
 "$SERVER" import --backend "$URI2" "$SL_SRC/demo/demo.json" >/dev/null 2>&1 || fail "import into the second cluster"
-GP=$(free_port)
-HP=$(free_port)
-start_server "$T/server2.log" --backend "$URI2" --grpc-listen=127.0.0.1:"$GP" \
-  --http-listen=127.0.0.1:"$HP" --threads=2 --health-interval=100ms
+start_server "$T/server2.log" --backend "$URI2" --grpc-listen=127.0.0.1:0 \
+  --http-listen=127.0.0.1:0 --threads=2 --health-interval=100ms
 PID=$SERVER_PID
+GP=$GRPC_PORT
+HP=$HTTP_PORT
 hp() { $PY "$SL_SRC/tests/integration/health_probe.py" "127.0.0.1:$GP" check ''; }
-# wait_health WANT: polls Check for up to 10 s.
-wait_health() {
-  local got
-  for _ in $(seq 100); do
-    got=$(hp)
-    [ "$got" = "$1" ] && break
-    sleep 0.1
-  done
-  echo "$got"
-}
+# wait_health WANT: polls Check until it says WANT (30 s at most); prints
+# the last answer.
+wait_health() { wait_eq 30 "$1" hp; }
 check "second cluster: SERVING" SERVING "$(wait_health SERVING)"
 cli --project demo-project --service mnist-svc >"$T/g2" || fail "query on the second cluster"
 same "second cluster: gRPC JSON" "$EXP/mnist.json" "$T/g2"

@@ -10,10 +10,10 @@
 DB=$T/reflection.db
 "$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" \
   >/dev/null 2>&1
-GP=$(free_port)
 start_server "$T/server.log" --backend "sqlite:$DB" \
-  --grpc-listen=127.0.0.1:"$GP" --http-listen= --threads=2
+  --grpc-listen=127.0.0.1:0 --http-listen= --threads=2
 PID=$SERVER_PID
+GP=$GRPC_PORT
 
 rc=0
 $PY "$SL_SRC/tests/integration/reflection_client.py" "127.0.0.1:$GP" \

@@ -7,15 +7,17 @@
 
 DB=$T/r.db
 "$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" 2>/dev/null
-GP=$(free_port)
-HP=$(free_port)
-start_server "$T/r.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:$GP \
-  --http-listen=127.0.0.1:$HP --health-interval=100ms
+start_server "$T/r.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
+  --http-listen=127.0.0.1:0 --health-interval=100ms
+GP=$GRPC_PORT
+HP=$HTTP_PORT
 code() { curl -s -o "$T/b" -w '%{http_code}' "http://127.0.0.1:$HP$1"; }
 check "served before" 200 "$(code /v1/demo-project/services/mnist-svc/logs)"
 cp "$DB" "$T/copy.db"
 mv "$T/copy.db" "$DB"
-sleep 0.5
+# The prober (every 100 ms) notices: wait for it to say so (and why).
+wait_eq 20 NOT_SERVING $PY "$SL_SRC/tests/integration/health_probe.py" 127.0.0.1:$GP check '' >/dev/null || true
+wait_log "$T/r.log" 'the file was replaced since the server opened it' || true
 check "replaced file: 503" 503 "$(code /v1/demo-project/services/mnist-svc/logs)"
 contains "replaced file: ModelArts.4302" ModelArts.4302 "$(cat "$T/b")"
 check "replaced file: /healthz 503" 503 "$(code /healthz)"

@@ -5,11 +5,10 @@
 
 DB=$T/rest.db
 "$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" >/dev/null 2>&1
-GP=$(free_port)
-HP=$(free_port)
 start_server "$T/server.log" --backend "sqlite:$DB" \
-  --grpc-listen=127.0.0.1:"$GP" --http-listen=127.0.0.1:"$HP" --threads=2
-BASE=http://127.0.0.1:$HP
+  --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0 --threads=2
+SERVER1_PID=$SERVER_PID
+BASE=http://127.0.0.1:$HTTP_PORT
 
 # req METHOD PATH [curl args]: sets CODE, BODY, HDRS
 req() {
@@ -81,28 +80,28 @@ check "escaping: 200" 200 "$CODE"
 got=$($PY -c 'import json,sys; d=json.loads(sys.argv[1]); c=d["logs"][0]["config"][0]; print(d["service_name"], c["model_name"], repr(c["envs"]["NL"]), c["envs"]["UTF"], repr(c["envs"]["CTRL"]), c["weight"], c["instance_count"])' "$BODY")
 check "escaping: values round-trip" "q\"uote n\\b 'a\\nb' héllo ✓ '\\x01' 0 0" "$got"
 
-# upstream down: a shim-only process pointing at a dead port -> 503
-HP2=$(free_port)
-DEAD=$(free_port)
-start_server "$T/shim.log" --upstream=127.0.0.1:"$DEAD" --http-listen=127.0.0.1:"$HP2"
+# upstream down: a shim-only process pointing at a dead port (held
+# closed) -> 503
+hold_port closed
+DEAD=$HELD_PORT
+start_server "$T/shim.log" --upstream=127.0.0.1:"$DEAD" --http-listen=127.0.0.1:0
 SHIM_PID=$SERVER_PID
+HP2=$HTTP_PORT
 CODE=$(curl -s -o "$T/b" -w '%{http_code}' "http://127.0.0.1:$HP2/v1/demo-project/services/mnist-svc/logs")
 check "upstream unreachable: 503" 503 "$CODE"
 contains "upstream unreachable: ModelArts.4302" ModelArts.4302 "$(cat "$T/b")"
 
 # an upstream slower than --upstream-timeout -> deadline -> 504
-HP3=$(free_port)
-MUTE=$(free_port)
-$PY "$SL_SRC/tests/integration/slow_upstream.py" "$MUTE" 3 &
-PIDS+=($!)
-wait_port "$MUTE"
-start_server "$T/shim2.log" --upstream=127.0.0.1:"$MUTE" --http-listen=127.0.0.1:"$HP3" --upstream-timeout=300ms
+port_helper "$T/slow.port" $PY "$SL_SRC/tests/integration/slow_upstream.py" 3
+MUTE=$HELPER_PORT
+start_server "$T/shim2.log" --upstream=127.0.0.1:"$MUTE" --http-listen=127.0.0.1:0 --upstream-timeout=300ms
 SHIM2_PID=$SERVER_PID
+HP3=$HTTP_PORT
 CODE=$(curl -s -o "$T/b" -w '%{http_code}' "http://127.0.0.1:$HP3/v1/demo-project/services/mnist-svc/logs")
 check "upstream deadline: 504" 504 "$CODE"
 contains "upstream deadline: ModelArts.0010" ModelArts.0010 "$(cat "$T/b")"
 
 stop_server "$SHIM2_PID" && pass "shim-only SIGTERM exits 0" || fail "shim-only exit status"
 stop_server "$SHIM_PID" && pass "shim-only SIGTERM exits 0" || fail "shim-only exit status"
-stop_server "$(echo "${PIDS[0]}")" && pass "server SIGTERM exits 0" || fail "server exit status $?"
+stop_server "$SERVER1_PID" && pass "server SIGTERM exits 0" || fail "server exit status $?"
 finish

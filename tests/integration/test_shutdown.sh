@@ -8,14 +8,15 @@
 $PY "$SL_SRC/tests/bench/gen_bench_data.py" "$T/big" 1 20000 1
 DB=$T/big.db
 "$SERVER" import --backend "sqlite:$DB" "$T/big-0.json" 2>/dev/null
-GP=$(free_port)
-start_server "$T/s.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:$GP \
+# (at warn, start_server reads the one port from /proc: no start-up line)
+start_server "$T/s.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
   --http-listen= --threads=1 --shutdown-grace=8s --log-level=warn
 PID=$SERVER_PID
+GP=$GRPC_PORT
 t0=$(date +%s%N)
 out=$($PY "$SL_SRC/tests/integration/inflight_probe.py" 127.0.0.1:$GP "$PID" 30 bench-p svc-0)
 rc=0
-wait "$PID" || rc=$?
+wait_exit "$PID" || rc=$?
 t1=$(date +%s%N)
 echo "$out"
 contains "every in-flight call completed OK" "inflight OK 30/30" "$out"

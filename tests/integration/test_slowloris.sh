@@ -11,12 +11,20 @@
 # the warnings are at most one line a second; descriptors come back; SIGTERM
 # exits 0. test_faults.sh keeps the default deadline (10 s) and checks that
 # stalled connections are closed by the idle timeout.
+#
+# The servers log at info: the start-up lines that name the bound ports
+# are info lines (start_server needs them to tell the gRPC port from the
+# REST one). The warnings checked below are warn lines either way.
 . "$(dirname "$0")/lib.sh"
-I=$SL_SRC/tests/integration
 LOGS=/v1/demo-project/services/mnist-svc/logs
 
 probe() { $PY "$I/slowloris_probe.py" "$@"; }
 fds() { ls "/proc/$1/fd" | wc -l; }
+# no_clients PID: the server holds no connection from a client.
+no_clients() { [ "$($PY "$I/proc_sockets.py" clients "$1")" = 0 ]; }
+# fds_near_base PID: its descriptors are at the baseline FD0 (+2: a client
+# connection not reaped yet).
+fds_near_base() { [ "$(fds "$1")" -le $((FD0 + 2)) ]; }
 # ms_between NAME LO GOT HI: a duration GOT in ms, LO <= GOT < HI
 ms_between() {
   if [ "${3:-x}" -eq "${3:-x}" ] 2>/dev/null && [ "$3" -ge "$2" ] && [ "$3" -lt "$4" ]; then
@@ -57,15 +65,15 @@ trickle_checks() {
 
 DB=$T/s.db
 "$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" >/dev/null 2>&1
-GP=$(free_port)
-HP=$(free_port)
-start_server "$T/s.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:"$GP" \
-  --http-listen=127.0.0.1:"$HP" --http-max-connections=20 \
-  --http-header-timeout=2s --http-idle-timeout=5s --log-level=warn
+start_server "$T/s.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
+  --http-listen=127.0.0.1:0 --http-max-connections=20 \
+  --http-header-timeout=2s --http-idle-timeout=5s
 PID=$SERVER_PID
+HP=$HTTP_PORT
 BASE=http://127.0.0.1:$HP
 check "start: a normal request" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$BASE$LOGS")"
-sleep 0.3
+# The baseline once that client is gone.
+wait_for "$WAIT" no_clients "$PID" || true
 FD0=$(fds "$PID")
 
 # 1. As many tricklers as --http-max-connections, one byte each per
@@ -102,10 +110,7 @@ ms_between "a trickled second request: closed idle timeout + deadline after the 
 
 check "servicelogs_http_header_timeouts_total counts every close" 23 "$(timeouts_metric "$BASE")"
 check "after it all: a normal request" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$BASE$LOGS")"
-for _ in $(seq 100); do
-  [ "$(fds "$PID")" -le $((FD0 + 2)) ] && break
-  sleep 0.05
-done
+wait_for 20 fds_near_base "$PID" || true
 n=$(fds "$PID")
 [ "$n" -le $((FD0 + 2)) ] && pass "descriptors back to the baseline ($n, was $FD0)" ||
   fail "$n descriptors open, baseline $FD0"
@@ -120,13 +125,11 @@ mkdir -p "$C"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
   -subj "/CN=localhost" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
   -keyout "$C/key.pem" -out "$C/cert.pem" 2>/dev/null
-GP=$(free_port)
-HP=$(free_port)
-start_server "$T/tls.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:"$GP" \
-  --http-listen=127.0.0.1:"$HP" --tls-cert "$C/cert.pem" --tls-key "$C/key.pem" \
-  --upstream-ca "$C/cert.pem" --http-header-timeout=2s --http-idle-timeout=5s \
-  --log-level=warn
+start_server "$T/tls.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
+  --http-listen=127.0.0.1:0 --tls-cert "$C/cert.pem" --tls-key "$C/key.pem" \
+  --upstream-ca "$C/cert.pem" --http-header-timeout=2s --http-idle-timeout=5s
 PID=$SERVER_PID
+HP=$HTTP_PORT
 BASE=https://127.0.0.1:$HP
 check "HTTPS: a normal request" 200 "$(curl -s -k -o /dev/null -w '%{http_code}' "$BASE$LOGS")"
 probe --tls silent "$HP" >"$T/tsilent" &

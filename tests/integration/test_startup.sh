@@ -18,7 +18,9 @@ expect_fail() {
   check "$name: one line" 1 "$(printf '%s\n' "$err" | wc -l)"
 }
 
-P=$(free_port)
+# Servers that must fail at start-up ask for port 0 (any free port): they
+# exit before serving, or fail for the reason under test before binding.
+P=0
 expect_fail "unknown flag" 2 "unknown option '--bogus'" serve --bogus
 expect_fail "bad threads value" 2 "--threads: 'x' is not an integer from 0 to 256" --threads x
 expect_fail "bad timeout value" 2 "--upstream-timeout" --upstream-timeout=soon
@@ -40,22 +42,20 @@ expect_fail "bad tokens file" 1 "$T/bad-tokens: line 2: expected TOKEN PROJECT_I
   --backend memory: --grpc-listen=127.0.0.1:$P --http-listen= --auth-tokens "$T/bad-tokens"
 for mode in "--insecure" "--auth-tokens=$T/tokens"; do
   echo "tok demo-project" >"$T/tokens"
-  GP0=$(free_port)
-  start_server "$T/open.log" --backend memory: --grpc-listen=0.0.0.0:$GP0 --http-listen= "$mode"
+  start_server "$T/open.log" --backend memory: --grpc-listen=0.0.0.0:0 --http-listen= "$mode"
   stop_server "$SERVER_PID" && pass "0.0.0.0 with $mode serves and exits 0" || fail "0.0.0.0 with $mode"
 done
 
-# busy gRPC port (gRPC 1.51 would share it silently through SO_REUSEPORT)
-BUSY=$(free_port)
-$PY -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); time.sleep(60)' "$BUSY" &
-PIDS+=($!)
-wait_port "$BUSY"
+# busy gRPC port (gRPC 1.51 would share it silently through SO_REUSEPORT):
+# one a helper process listens on
+hold_port busy
+BUSY=$HELD_PORT
 expect_fail "busy gRPC port" 1 "cannot listen on 127.0.0.1:$BUSY" --backend memory: --grpc-listen=127.0.0.1:$BUSY --http-listen=
 expect_fail "busy HTTP port" 1 "127.0.0.1:$BUSY" --backend memory: --grpc-listen=127.0.0.1:$P --http-listen=127.0.0.1:$BUSY
 
 # a second server on a port our own server holds
-GP=$(free_port)
-start_server "$T/s1.log" --backend memory: --grpc-listen=127.0.0.1:$GP --http-listen=
+start_server "$T/s1.log" --backend memory: --grpc-listen=127.0.0.1:0 --http-listen=
+GP=$GRPC_PORT
 expect_fail "port held by another servicelogs" 1 "cannot listen on 127.0.0.1:$GP" --backend memory: --grpc-listen=127.0.0.1:$GP --http-listen=
 stop_server "$SERVER_PID" && pass "SIGTERM exits 0" || fail "SIGTERM exit status"
 
@@ -92,9 +92,9 @@ rc=0
 check "import without FILE: usage" 2 "$rc"
 
 # memory backend with --import, and a clean SIGTERM
-GP=$(free_port)
 start_server "$T/mem.log" --backend memory: --import "$SL_SRC/demo/demo.json" \
-  --grpc-listen=127.0.0.1:$GP --http-listen=
+  --grpc-listen=127.0.0.1:0 --http-listen=
+GP=$GRPC_PORT
 out=$("$CLI" query --addr 127.0.0.1:$GP --project demo-project --service mnist-svc)
 check "memory backend serves the imported file" "$(cat "$SL_SRC/tests/integration/expected/mnist.json")" "$out"
 stop_server "$SERVER_PID" && pass "memory: SIGTERM exits 0" || fail "memory: SIGTERM exit status"

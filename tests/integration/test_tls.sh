@@ -61,11 +61,11 @@ TLS=(--tls-cert "$C/server-chain.pem" --tls-key "$C/server.key")
 CLIENT=(--cert "$C/client.pem" --key "$C/client.key")
 
 # ---- TLS: gRPC and HTTPS on one certificate ------------------------------
-GP=$(free_port)
-HP=$(free_port)
 start_server "$T/tls.log" --backend "sqlite:$DB" --threads=2 "${TLS[@]}" \
-  --grpc-listen=127.0.0.1:"$GP" --http-listen=127.0.0.1:"$HP"
+  --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0
 TLS_PID=$SERVER_PID
+GP=$GRPC_PORT
+HP=$HTTP_PORT
 
 check "gRPC over TLS" "$GRPC_OK" "$(probe 127.0.0.1:"$GP" --ca "$C/ca.pem")"
 check "gRPC over TLS, by name (localhost)" "$GRPC_OK" \
@@ -91,31 +91,31 @@ https "https://127.0.0.1:$HP$LOGS" --cacert "$C/rogue-ca.pem"
 check "HTTPS client trusting another CA: refuses the server" 000 "$CODE"
 
 # shim-only processes dialling the TLS server
-SP=$(free_port)
 start_server "$T/shim1.log" --upstream=127.0.0.1:"$GP" \
-  --upstream-ca "$C/ca.pem" --http-listen=127.0.0.1:"$SP"
+  --upstream-ca "$C/ca.pem" --http-listen=127.0.0.1:0
+SP=$HTTP_PORT
 https "http://127.0.0.1:$SP$LOGS"
 check "shim-only --upstream-ca: 200" 200 "$CODE"
 check "shim-only --upstream-ca: the documented JSON" "$MNIST" "$BODY"
 stop_server "$SERVER_PID" && pass "shim-only (TLS upstream): SIGTERM exits 0" ||
   fail "shim-only (TLS upstream): exit status"
-SP=$(free_port)
 start_server "$T/shim2.log" --upstream=127.0.0.1:"$GP" \
   --upstream-ca "$C/ca.pem" --upstream-name localhost \
-  --http-listen=127.0.0.1:"$SP"
+  --http-listen=127.0.0.1:0
+SP=$HTTP_PORT
 https "http://127.0.0.1:$SP$LOGS"
 check "shim-only --upstream-name localhost: 200" 200 "$CODE"
 stop_server "$SERVER_PID" || fail "shim-only (name): exit status"
-SP=$(free_port)
 start_server "$T/shim3.log" --upstream=127.0.0.1:"$GP" \
   --upstream-ca "$C/ca.pem" --upstream-name other.example \
-  --http-listen=127.0.0.1:"$SP"
+  --http-listen=127.0.0.1:0
+SP=$HTTP_PORT
 https "http://127.0.0.1:$SP$LOGS"
 check "shim-only expecting another name: 503" 503 "$CODE"
 stop_server "$SERVER_PID" || fail "shim-only (wrong name): exit status"
-SP=$(free_port)
 start_server "$T/shim4.log" --upstream=127.0.0.1:"$GP" \
-  --http-listen=127.0.0.1:"$SP"
+  --http-listen=127.0.0.1:0
+SP=$HTTP_PORT
 https "http://127.0.0.1:$SP$LOGS"
 check "shim-only in plaintext to a TLS upstream: 503" 503 "$CODE"
 stop_server "$SERVER_PID" || fail "shim-only (plaintext): exit status"
@@ -123,12 +123,12 @@ stop_server "$SERVER_PID" || fail "shim-only (plaintext): exit status"
 stop_server "$TLS_PID" && pass "TLS: SIGTERM exits 0" || fail "TLS: exit status"
 
 # ---- mutual TLS -----------------------------------------------------------
-GP=$(free_port)
-HP=$(free_port)
 start_server "$T/mtls.log" --backend "sqlite:$DB" --threads=2 "${TLS[@]}" \
   --tls-client-ca "$C/ca.pem" \
-  --grpc-listen=127.0.0.1:"$GP" --http-listen=127.0.0.1:"$HP"
+  --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0
 MTLS_PID=$SERVER_PID
+GP=$GRPC_PORT
+HP=$HTTP_PORT
 
 check "mutual gRPC with a client certificate" "$GRPC_OK" \
   "$(probe 127.0.0.1:"$GP" --ca "$C/ca.pem" --cert "$C/client.pem" \
@@ -162,17 +162,17 @@ check "refused clients wrote no access line" 2 \
   "$(grep -c '"kind":"http"' "$T/mtls.log" || true)"
 
 # shim-only with a client certificate, and without one
-SP=$(free_port)
 start_server "$T/shim5.log" --upstream=127.0.0.1:"$GP" \
   --upstream-ca "$C/ca.pem" --upstream-cert "$C/client.pem" \
-  --upstream-key "$C/client.key" --http-listen=127.0.0.1:"$SP"
+  --upstream-key "$C/client.key" --http-listen=127.0.0.1:0
+SP=$HTTP_PORT
 https "http://127.0.0.1:$SP$LOGS"
 check "shim-only with --upstream-cert to a mutual server: 200" \
   "200 $MNIST" "$CODE $BODY"
 stop_server "$SERVER_PID" || fail "shim-only (mutual): exit status"
-SP=$(free_port)
 start_server "$T/shim6.log" --upstream=127.0.0.1:"$GP" \
-  --upstream-ca "$C/ca.pem" --http-listen=127.0.0.1:"$SP"
+  --upstream-ca "$C/ca.pem" --http-listen=127.0.0.1:0
+SP=$HTTP_PORT
 https "http://127.0.0.1:$SP$LOGS"
 check "shim-only without a client certificate to a mutual server: 503" \
   503 "$CODE"
@@ -185,13 +185,12 @@ stop_server "$MTLS_PID" && pass "mutual TLS: SIGTERM exits 0" ||
 # A leaf-only certificate file (no root in it) needs --upstream-ca; a
 # server certificate without clientAuth needs --upstream-cert in mutual
 # mode.
-GP=$(free_port)
-HP=$(free_port)
 start_server "$T/explicit.log" --backend "sqlite:$DB" \
   --tls-cert "$C/serveronly.pem" --tls-key "$C/serveronly.key" \
   --tls-client-ca "$C/ca.pem" --upstream-ca "$C/ca.pem" \
   --upstream-cert "$C/client.pem" --upstream-key "$C/client.key" \
-  --grpc-listen=127.0.0.1:"$GP" --http-listen=127.0.0.1:"$HP"
+  --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0
+HP=$HTTP_PORT
 https "https://127.0.0.1:$HP$LOGS" --cacert "$C/ca.pem" "${CLIENT[@]}"
 check "in-process hop with --upstream-ca/--upstream-cert: 200" \
   "200 $MNIST" "$CODE $BODY"
@@ -203,9 +202,8 @@ stop_server "$SERVER_PID" && pass "explicit: SIGTERM exits 0" ||
 expect_fail() {
   local name=$1 needle=$2
   shift 2
-  local rc=0 p
-  p=$(free_port)
-  timeout 20 "$SERVER" serve --backend memory: --grpc-listen=127.0.0.1:"$p" \
+  local rc=0
+  timeout 20 "$SERVER" serve --backend memory: --grpc-listen=127.0.0.1:0 \
     "$@" >"$T/out" 2>"$T/err" || rc=$?
   check "$name: exit status" 1 "$rc"
   local err
@@ -236,31 +234,31 @@ expect_fail "client CA without certificate" "--tls-client-ca needs --tls-cert" \
   "${HTTP_OFF[@]}" --tls-client-ca "$C/ca.pem"
 expect_fail "in-process shim: no root in --tls-cert" \
   "--tls-cert $C/serveronly.pem holds no self-signed (root) certificate" \
-  --http-listen=127.0.0.1:"$(free_port)" --tls-cert "$C/serveronly.pem" \
+  --http-listen=127.0.0.1:0 --tls-cert "$C/serveronly.pem" \
   --tls-key "$C/serveronly.key"
 expect_fail "in-process shim: server certificate unfit as client certificate" \
   "--tls-cert $C/serveronly-chain.pem: not accepted under --tls-client-ca" \
-  --http-listen=127.0.0.1:"$(free_port)" \
+  --http-listen=127.0.0.1:0 \
   --tls-cert "$C/serveronly-chain.pem" --tls-key "$C/serveronly.key" \
   --tls-client-ca "$C/ca.pem"
 expect_fail "in-process shim: name not in the certificate" \
   "not trusted by the in-process shim for 'other.example'" \
-  --http-listen=127.0.0.1:"$(free_port)" "${TLS[@]}" \
+  --http-listen=127.0.0.1:0 "${TLS[@]}" \
   --upstream-name other.example
 expect_fail "--upstream-ca without TLS on the in-process server" \
   "are for a TLS upstream" \
-  --http-listen=127.0.0.1:"$(free_port)" --upstream-ca "$C/ca.pem"
+  --http-listen=127.0.0.1:0 --upstream-ca "$C/ca.pem"
 expect_fail "shim-only: --upstream-cert without --upstream-ca" \
   "--upstream-cert needs --upstream-ca" \
-  --upstream=127.0.0.1:1 --http-listen=127.0.0.1:"$(free_port)" \
+  --upstream=127.0.0.1:1 --http-listen=127.0.0.1:0 \
   --upstream-cert "$C/client.pem" --upstream-key "$C/client.key"
 expect_fail "shim-only: --upstream-key of another certificate" \
   "--upstream-key $C/server.key: this key does not belong" \
-  --upstream=127.0.0.1:1 --http-listen=127.0.0.1:"$(free_port)" \
+  --upstream=127.0.0.1:1 --http-listen=127.0.0.1:0 \
   --upstream-ca "$C/ca.pem" --upstream-cert "$C/client.pem" \
   --upstream-key "$C/server.key"
 expect_fail "shim-only: garbage --upstream-ca" \
   "--upstream-ca $T/garbage.pem: no PEM certificate" \
-  --upstream=127.0.0.1:1 --http-listen=127.0.0.1:"$(free_port)" \
+  --upstream=127.0.0.1:1 --http-listen=127.0.0.1:0 \
   --upstream-ca "$T/garbage.pem"
 finish

@@ -2,21 +2,18 @@
 # test_valgrind.sh -- the integration path under valgrind: the server (gRPC
 # and shim in one process) serves gRPC, REST and error calls, then SIGTERM;
 # any valgrind error or definite leak makes it exit 99 instead of 0.
-# Skipped in the sanitizer build (ASan and valgrind do not mix).
+# Skipped (exit 77) in the sanitizer build: ASan and valgrind do not mix.
 . "$(dirname "$0")/lib.sh"
 
-if [ "${SL_SANITIZE:-OFF}" = ON ]; then
-  echo "skipped: sanitizer build"
-  exit 0
-fi
+[ "${SL_SANITIZE:-OFF}" != ON ] || skip "sanitizer build"
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
 
 DB=$T/vg.db
 "$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" 2>/dev/null
-GP=$(free_port)
-HP=$(free_port)
 SL_VALGRIND=1 start_server "$T/vg.log" --backend "sqlite:$DB" \
-  --grpc-listen=127.0.0.1:$GP --http-listen=127.0.0.1:$HP --threads=2
+  --grpc-listen=127.0.0.1:0 --http-listen=127.0.0.1:0 --threads=2
+GP=$GRPC_PORT
+HP=$HTTP_PORT
 EXP=$SL_SRC/tests/integration/expected
 check "gRPC under valgrind" "$(cat "$EXP/mnist.json")" \
   "$("$CLI" query --addr 127.0.0.1:$GP --project demo-project --service mnist-svc --timeout-ms 20000)"
