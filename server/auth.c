@@ -20,7 +20,7 @@
 struct sl_auth_entry {
     const char *token;           /* not NUL-terminated; in the table */
     size_t token_len;            /* 1..SL_TOKEN_MAX */
-    char project[SL_ID_MAX + 1]; /* the project it may read */
+    char project[SL_MAX_ID + 1]; /* the project it may read */
 };
 
 struct sl_auth_table {

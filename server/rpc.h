@@ -21,8 +21,8 @@
 /* The ids of a query, for the access log: set when they are valid,
  * else left empty. Owner: the caller. */
 struct sl_query_ids {
-    char project_id[SL_ID_MAX + 1];
-    char service_id[SL_ID_MAX + 1];
+    char project_id[SL_MAX_ID + 1];
+    char service_id[SL_MAX_ID + 1];
 };
 
 /* What a handler may use besides the request. Owner: the caller. */

@@ -127,8 +127,8 @@ int sl_rpc_query_logs(const struct sl_rpc_ctx *ctx, const uint8_t *req,
     if (rc != SL_OK)
         return rc;
 
-    /* Valid ids are at most SL_ID_MAX bytes: NUL-terminate on the stack. */
-    char project[SL_ID_MAX + 1], service[SL_ID_MAX + 1];
+    /* Valid ids are at most SL_MAX_ID bytes: NUL-terminate on the stack. */
+    char project[SL_MAX_ID + 1], service[SL_MAX_ID + 1];
     memcpy(project, r.project_id, r.project_len);
     project[r.project_len] = '\0';
     memcpy(service, r.service_id, r.service_len);

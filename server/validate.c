@@ -5,7 +5,7 @@
 
 bool sl_id_valid(const char *s, size_t len)
 {
-    if (!s || len == 0 || len > SL_ID_MAX)
+    if (!s || len == 0 || len > SL_MAX_ID)
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];

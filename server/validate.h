@@ -7,10 +7,9 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "limits.h" /* SL_MAX_ID */
 
-#define SL_ID_MAX 64
-
-/* True when s[0..len) is 1-64 characters of [A-Za-z0-9_-]. */
+/* True when s[0..len) is 1-SL_MAX_ID characters of [A-Za-z0-9_-]. */
 bool sl_id_valid(const char *s, size_t len);
 
 /* Checks a QueryServiceLogs request. SL_OK, or SL_EINVAL naming the field

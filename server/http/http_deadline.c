@@ -61,6 +61,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -84,13 +85,6 @@ struct sl_http_conn {
                                      must be in; 0: none (one is in) */
     struct sockaddr_storage peer; /* the client's address, for the log */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void sl_http_addr_format(const struct sockaddr *sa, char *out, size_t n)
 {
@@ -116,7 +110,7 @@ struct sl_http_conn *sl_http_conn_track(struct sl_http_deadlines *d, int fd,
     if (!c)
         return NULL;
     c->fd = fd;
-    atomic_init(&c->due_ms, now_ms() + d->header_ms);
+    atomic_init(&c->due_ms, sl_clock_ms() + d->header_ms);
     if (peer) {
         if (peer->sa_family == AF_INET6)
             memcpy(&c->peer, peer, sizeof(struct sockaddr_in6));
@@ -157,7 +151,7 @@ void sl_http_conn_response_sent(const struct sl_http_deadlines *d,
                                 struct sl_http_conn *c)
 {
     if (c)
-        atomic_store_explicit(&c->due_ms, now_ms() + d->next_ms,
+        atomic_store_explicit(&c->due_ms, sl_clock_ms() + d->next_ms,
                               memory_order_relaxed);
 }
 
@@ -167,7 +161,7 @@ static unsigned sweep(struct sl_http_deadlines *d,
                       struct sockaddr_storage *first)
 {
     unsigned n = 0;
-    int64_t now = now_ms();
+    int64_t now = sl_clock_ms();
 
     pthread_mutex_lock(&d->lock);
     for (struct sl_http_conn *c = d->conns; c; c = c->next) {

@@ -13,75 +13,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Parses "HOST:PORT" (HOST: IPv4 literal, [IPv6], localhost, "" or "*"). */
-static int parse_listen(const char *hp, struct sockaddr_storage *ss,
-                        socklen_t *len, struct sl_err *err)
-{
-    char host[64];
-    const char *colon;
-    const char *h = hp;
-    size_t hlen;
+#include "addr.h"
 
-    memset(ss, 0, sizeof(*ss));
-    if (hp[0] == '[') {
-        const char *close = strchr(hp, ']');
-        if (!close || close[1] != ':')
-            goto bad;
-        h = hp + 1;
-        hlen = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(hp, ':');
-        if (!colon)
-            goto bad;
-        hlen = (size_t)(colon - hp);
-    }
-    if (hlen >= sizeof(host))
-        goto bad;
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-
-    const char *p = colon + 1;
-    long port = 0;
-    if (!*p || strlen(p) > 5)
-        goto bad;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9')
-            goto bad;
-        port = port * 10 + (*p - '0');
-    }
-    if (port > 65535)
-        goto bad;
-
-    if (hp[0] == '[') {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-            goto bad;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        *len = sizeof(*a6);
-        return SL_OK;
-    }
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    if (!host[0] || strcmp(host, "*") == 0)
-        a4->sin_addr.s_addr = htonl(INADDR_ANY);
-    else if (strcmp(host, "localhost") == 0)
-        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    else if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-        goto bad;
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons((uint16_t)port);
-    *len = sizeof(*a4);
-    return SL_OK;
-
-bad:
-    return sl_err_set(err, SL_EINVAL,
-                      "cannot listen on %s: want HOST:PORT with HOST an IPv4 "
-                      "address, [IPv6 address], localhost or *, and PORT "
-                      "0-65535",
-                      hp);
-}
-
+/* The address forms and their error text are addr.h's (no name lookup:
+ * a listen address is a literal, localhost or a wildcard). */
 int sl_http_listen(const char *hp, int *fd, int *port, struct sl_err *err)
 {
     struct sockaddr_storage ss;
@@ -92,7 +27,7 @@ int sl_http_listen(const char *hp, int *fd, int *port, struct sl_err *err)
 
     *fd = -1;
     *port = 0;
-    rc = parse_listen(hp, &ss, &len, err);
+    rc = sl_addr_sockaddr(hp, &ss, &len, err);
     if (rc != SL_OK)
         return rc;
     s = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

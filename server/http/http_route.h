@@ -42,9 +42,9 @@ struct sl_route {
                                  too (SL_HTTP_ROUTE_OTHER: none) */
     const char *project_id;   /* points into the url; not NUL-terminated;
                                  NULL but on the logs route */
-    size_t project_len;       /* 1..SL_ID_MAX, valid per sl_id_valid() */
+    size_t project_len;       /* 1..SL_MAX_ID, valid per sl_id_valid() */
     const char *service_id;   /* points into the url; not NUL-terminated */
-    size_t service_len;       /* 1..SL_ID_MAX, valid per sl_id_valid() */
+    size_t service_len;       /* 1..SL_MAX_ID, valid per sl_id_valid() */
     int64_t update_time;      /* the ?update_time filter; 0: all logs */
     bool head;                /* HEAD: answer as GET, without the body */
 };

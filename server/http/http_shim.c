@@ -83,6 +83,7 @@
 
 #include "accesslog.h"
 #include "buf.h"
+#include "clock.h"
 #include "http_deadline.h"
 #include "http_listen.h"
 #include "http_route.h"
@@ -116,15 +117,15 @@ struct sl_shim {
 /* State of one request, from its headers to on_completed(): what its
  * access line and metrics need. Owner: the request (*req_cls). */
 struct sl_req {
-    uint64_t start_ns;        /* CLOCK_MONOTONIC when the headers were in */
-    size_t body_bytes;        /* read and dropped so far */
-    bool body_expected;       /* the headers announced a body */
-    enum sl_http_route route; /* what the path matched */
-    int status;               /* HTTP status queued; 0: none (yet) */
-    const char *error_code;   /* ModelArts code of a failure (static) */
-    char method[16];          /* as sent, cut */
-    char project_id[SL_ID_MAX + 1]; /* "" unless the logs route matched */
-    char service_id[SL_ID_MAX + 1];
+    int64_t start_us;               /* sl_clock_us() when the headers were in */
+    size_t body_bytes;              /* read and dropped so far */
+    bool body_expected;             /* the headers announced a body */
+    enum sl_http_route route;       /* what the path matched */
+    int status;                     /* HTTP status queued; 0: none (yet) */
+    const char *error_code;         /* ModelArts code of a failure (static) */
+    char method[16];                /* as sent, cut */
+    char project_id[SL_MAX_ID + 1]; /* "" unless the logs route matched */
+    char service_id[SL_MAX_ID + 1];
     char request_id[SL_REQUEST_ID_MAX + 1]; /* the client's or ours */
     char path[SL_SHIM_LOG_PATH_MAX + 1];    /* as sent, cut */
 };
@@ -353,13 +354,6 @@ static bool has_body(struct MHD_Connection *conn, size_t max, bool *too_big)
     return n != 0 || *too_big;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Copies at most n - 1 bytes of src[0..len) and a NUL. */
 static void copy_cut(char *dst, size_t n, const char *src, size_t len)
 {
@@ -379,7 +373,7 @@ static struct sl_req *req_new(struct MHD_Connection *conn, const char *url,
 
     if (!rq)
         return NULL;
-    rq->start_ns = now_ns();
+    rq->start_us = sl_clock_us();
     rq->body_bytes = 0;
     rq->body_expected = false;
     rq->route = SL_HTTP_ROUTE_OTHER;
@@ -581,7 +575,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     sl_http_conn_response_sent(s->deadlines, conn_of(conn));
     if (!rq)
         return; /* on_request() never saw it */
-    uint64_t us = (now_ns() - rq->start_ns) / 1000;
+    uint64_t us = (uint64_t)(sl_clock_us() - rq->start_us);
     sl_metrics_http_done(rq->route, rq->status, us);
     if (sl_log_level >= SL_LOG_INFO) {
         format_peer(conn, peer, sizeof(peer));

@@ -299,9 +299,9 @@ int sl_http_upstream_query(struct sl_http_upstream *u,
                            Modelarts__V1__QueryServiceLogsResponse **out,
                            struct sl_err *err)
 {
-    char project[SL_ID_MAX + 1];
-    char service[SL_ID_MAX + 1];
-    uint8_t wire[2 * (SL_ID_MAX + 2) + 16]; /* two ids and an int64 */
+    char project[SL_MAX_ID + 1];
+    char service[SL_MAX_ID + 1];
+    uint8_t wire[2 * (SL_MAX_ID + 2) + 16]; /* two ids and an int64 */
     Modelarts__V1__QueryServiceLogsRequest req =
         MODELARTS__V1__QUERY_SERVICE_LOGS_REQUEST__INIT;
     ProtobufCMessage *msg = NULL;

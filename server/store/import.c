@@ -214,7 +214,7 @@ static int get_id(struct parse *p, json_t *obj, const char *key,
         return rc;
     if (!sl_id_valid(*out, *len)) {
         path_push_field(p, key);
-        return fail(p, "expected 1-%d characters of [A-Za-z0-9_-]", SL_ID_MAX);
+        return fail(p, "expected 1-%d characters of [A-Za-z0-9_-]", SL_MAX_ID);
     }
     return SL_OK;
 }

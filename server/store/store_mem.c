@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "store.h"
 
 #ifdef PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
@@ -198,9 +199,7 @@ static int mem_query_logs(struct sl_store *st, const struct sl_log_query *q,
     (void)st;
     sl_log_page_init(out);
     if (q->deadline_us) { /* a copy from memory: checked once, up front */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        if ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 > q->deadline_us)
+        if (sl_clock_us() > q->deadline_us)
             return sl_err_set(err, SL_ETIMEOUT,
                               "deadline passed before the query");
     }

@@ -78,20 +78,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "store.h"
 #include "store_pg.h"
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* The earlier of deadline_us (0 = none) and ms from now. */
 static int64_t cap_deadline(int64_t deadline_us, int ms)
 {
-    int64_t cap = mono_us() + (int64_t)ms * 1000;
+    int64_t cap = sl_clock_us() + (int64_t)ms * 1000;
     return deadline_us && deadline_us < cap ? deadline_us : cap;
 }
 
@@ -106,7 +100,7 @@ static int wait_fd(int fd, short events, int64_t deadline_us)
     for (;;) {
         int ms = -1;
         if (deadline_us) {
-            int64_t left = deadline_us - mono_us();
+            int64_t left = deadline_us - sl_clock_us();
             if (left <= 0)
                 return 0;
             ms = left / 1000 >= INT_MAX ? INT_MAX : (int)((left + 999) / 1000);
@@ -260,7 +254,7 @@ static int pg_connect_poll(struct pg_store *st, bool reset, int64_t deadline_us,
                         ps == PGRES_POLLING_READING ? POLLIN : POLLOUT,
                         deadline_us);
         if (w == 0) {
-            if (query_deadline_us && mono_us() >= query_deadline_us)
+            if (query_deadline_us && sl_clock_us() >= query_deadline_us)
                 return sl_err_set(err, SL_ETIMEOUT,
                                   "%s: deadline passed while connecting",
                                   st->label);
@@ -303,7 +297,7 @@ static int pg_finish(struct pg_store *st, int64_t deadline_us, PGresult **out,
             if (w == 0 && !cancelled) {
                 pg_cancel(st);
                 cancelled = true;
-                deadline_us = mono_us() + PG_CANCEL_GRACE_MS * 1000;
+                deadline_us = sl_clock_us() + PG_CANCEL_GRACE_MS * 1000;
                 continue;
             }
             if (w == 0) { /* no answer to the cancel: give the session up */
@@ -422,7 +416,7 @@ static int pg_exec_read(struct pg_store *st, const char *name, int n,
     *out = NULL;
     for (int attempt = 0;; attempt++) {
         bool reconnected;
-        if (deadline_us && mono_us() > deadline_us)
+        if (deadline_us && sl_clock_us() > deadline_us)
             return sl_err_set(err, SL_ETIMEOUT,
                               "deadline passed before the query");
         rc = sl__pg_ready(st, deadline_us, &reconnected, err);

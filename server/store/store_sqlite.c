@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "store.h"
 
 #define SQLITE_BUSY_MS 2000 /* how long a writer waits for the lock */
@@ -55,19 +56,12 @@ struct sqlite_store {
     char path[];          /* the file, for messages */
 };
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* SQLite's progress handler: a non-zero return interrupts the statement,
  * which is how a query honours its deadline. */
 static int past_deadline(void *arg)
 {
     struct sqlite_store *st = arg;
-    return st->deadline_us && mono_us() > st->deadline_us;
+    return st->deadline_us && sl_clock_us() > st->deadline_us;
 }
 
 /* Schema migrations: step i takes the schema from version i to i + 1, so
@@ -335,7 +329,7 @@ static int sqlite_query_logs(struct sl_store *base,
 
     sl_log_page_init(out);
     st->deadline_us = q->deadline_us;
-    if (q->deadline_us && mono_us() > q->deadline_us) {
+    if (q->deadline_us && sl_clock_us() > q->deadline_us) {
         rc = sl_err_set(err, SL_ETIMEOUT, "deadline passed before the query");
         goto out;
     }

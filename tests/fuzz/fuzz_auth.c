@@ -131,7 +131,7 @@ static void probe(const struct sl_auth_table *t, const struct entry *e,
 static void check_table(const struct sl_auth_table *t, const struct entry *e,
                         size_t n)
 {
-    char proj[SL_ID_MAX + 1];
+    char proj[SL_MAX_ID + 1];
     char *longer = NULL;
     FUZZ_CHECK(sl_auth_table_size(t) == n);
     FUZZ_CHECK(sl_auth_table_check(t, "", 0, "p") == SL_ENOTOKEN);
