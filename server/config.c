@@ -106,6 +106,8 @@ static const struct sl_opt sl_opts[] = {
      "import only when the backend holds no service yet"},
     {"log-level", SL_OPT_LEVEL, SL_OFF(log_level), 0, 0, "info", SL_BOTH,
      "error, warn, info or debug"},
+    {"port-file", SL_OPT_STR, SL_OFF(port_file), 0, 0, "", SL_CMD_SERVE,
+     "once listening, write grpc=PORT and http=PORT lines here (for port 0)"},
 };
 
 #define SL_NOPTS (sizeof(sl_opts) / sizeof(sl_opts[0]))

@@ -43,6 +43,7 @@ struct sl_config {
     int if_empty;               /* import: only into a backend with no
                                    services */
     int log_level;              /* enum sl_log_level */
+    const char *port_file;      /* serve: write the bound ports here */
 };
 
 /* Fills cfg with the defaults, then the SERVICELOGS_* environment, then

@@ -7,6 +7,7 @@
  * any thread starts, and the main thread takes them with sigwait(); no
  * code runs in signal context.
  */
+#include <errno.h>
 #include <grpc/grpc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -122,6 +123,31 @@ static int wait_for_stop(struct sl_auth *auth)
     }
 }
 
+/* Writes "grpc=PORT\n" and/or "http=PORT\n" (0: that listener is not
+ * run) to path, whole or not at all: a temporary file renamed over it, so
+ * a reader polling for the file never sees half of it. */
+static int write_port_file(const char *path, int grpc_port, int http_port,
+                           struct sl_err *err)
+{
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+        return sl_err_set(err, SL_EINVAL, "--port-file: path too long");
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return sl_err_set(err, SL_EIO, "--port-file %s: %s", tmp,
+                          strerror(errno));
+    if (grpc_port)
+        fprintf(f, "grpc=%d\n", grpc_port);
+    if (http_port)
+        fprintf(f, "http=%d\n", http_port);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return sl_err_set(err, SL_EIO, "--port-file %s: %s", path, strerror(e));
+    }
+    return SL_OK;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct sl_config cfg;
@@ -175,6 +201,7 @@ static int cmd_serve(int argc, char **argv)
     }
 
     int status = 0;
+    bool ports_written = false;
     struct sl_server *srv = NULL;
     struct sl_shim *shim = NULL;
     char upstream[300];
@@ -268,6 +295,13 @@ static int cmd_serve(int argc, char **argv)
         status = fail(EXIT_USAGE, &err);
         goto out;
     }
+    if (*cfg.port_file &&
+        write_port_file(cfg.port_file, srv ? sl_server_port(srv) : 0,
+                        shim ? sl_shim_port(shim) : 0, &err) != SL_OK) {
+        status = fail(EXIT_FAIL, &err);
+        goto out;
+    }
+    ports_written = *cfg.port_file != '\0';
     if (wait_for_stop(auth) < 0)
         status = EXIT_FAIL;
 out:
@@ -276,6 +310,8 @@ out:
     sl_store_close(imported);
     sl_auth_destroy(auth);
     grpc_shutdown_blocking();
+    if (ports_written)
+        unlink(cfg.port_file); /* the ports are no longer served */
     if (status == 0)
         sl_log(SL_LOG_INFO, "stopped");
     return status;

@@ -205,70 +205,43 @@ hold_port() {
   HELD_PORT=$HELPER_PORT
 }
 
-# started LOG WANT_GRPC WANT_HTTP PID: the server's start-up lines name
-# the bound ports (sets GRPC_PORT / HTTP_PORT), or it has exited.
-started() {
-  gone "$4" && return 0
-  if [ "$2" = 1 ] && [ -z "$GRPC_PORT" ]; then
-    GRPC_PORT=$(sed -n 's/.* info gRPC listening on [^ ]*:\([0-9][0-9]*\) (.*/\1/p' "$1" | head -n 1)
-  fi
-  if [ "$3" = 1 ] && [ -z "$HTTP_PORT" ]; then
-    HTTP_PORT=$(sed -n 's/.* info REST listening on [^ ]*:\([0-9][0-9]*\) -> .*/\1/p' "$1" | head -n 1)
-  fi
-  { [ "$2" = 0 ] || [ -n "$GRPC_PORT" ]; } && { [ "$3" = 0 ] || [ -n "$HTTP_PORT" ]; }
-}
-
-# listening_one PID: the one port PID listens on (into LISTEN_PORT), or it
-# has exited.
-listening_one() {
-  gone "$1" && return 0
-  LISTEN_PORT=$($PY "$I/proc_sockets.py" listen "$1" 2>/dev/null) || return 1
-  [ -n "$LISTEN_PORT" ] && [ "$(wc -l <<<"$LISTEN_PORT")" = 1 ]
+# ports_in FILE PID: the server's --port-file is written (GRPC_PORT and
+# HTTP_PORT set from its lines), or the server has exited.
+ports_in() {
+  gone "$2" && return 0
+  [ -f "$1" ] || return 1
+  GRPC_PORT=$(sed -n 's/^grpc=//p' "$1")
+  HTTP_PORT=$(sed -n 's/^http=//p' "$1")
 }
 
 # start_server LOG ARGS...: starts servicelogs-server serve ARGS in the
 # background (under valgrind when SL_VALGRIND=1); sets SERVER_PID. Listen on
-# port 0 (--grpc-listen=127.0.0.1:0): start_server waits ($START_WAIT s at
-# most) for the start-up lines that name the bound ports and sets GRPC_PORT
-# (not with --upstream=: shim-only) and HTTP_PORT (not with --http-listen=).
-# Those lines are at info level: with --log-level=warn or error it reads the
-# port from /proc instead, which works for a single listener only (shim-only,
-# or --http-listen=). Returns 1, the log on stderr, if the server exits
-# first or the deadline passes.
+# port 0 (--grpc-listen=127.0.0.1:0): start_server adds --port-file, waits
+# ($START_WAIT s at most) for the server to write it once listening, and
+# sets GRPC_PORT (empty with --upstream=: shim-only) and HTTP_PORT (empty
+# with --http-listen=), at any --log-level. Returns 1, the log on stderr,
+# if the server exits first or the deadline passes.
+START_SEQ=0
 start_server() {
   local log=$1
   shift
-  local wrap=() a want_grpc=1 want_http=1 quiet=0
-  for a in "$@"; do
-    case "$a" in
-    --upstream=?*) want_grpc=0 ;;
-    --http-listen=) want_http=0 ;;
-    --log-level=warn | --log-level=error) quiet=1 ;;
-    esac
-  done
+  local wrap=()
   if [ "${SL_VALGRIND:-0}" = 1 ]; then
     wrap=(valgrind --quiet --leak-check=full --show-leak-kinds=definite
       --errors-for-leak-kinds=definite --error-exitcode=99)
   fi
+  START_SEQ=$((START_SEQ + 1))
+  local pf=$T/ports.$START_SEQ
+  rm -f "$pf"
   : >"$log" # not a previous server's lines: the child truncates it later
-  "${wrap[@]}" "$SERVER" serve "$@" >"$log" 2>&1 &
+  "${wrap[@]}" "$SERVER" serve "$@" --port-file="$pf" >"$log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   GRPC_PORT=
   HTTP_PORT=
   local ok=0
-  if [ "$quiet" = 0 ]; then
-    wait_for "$START_WAIT" started "$log" "$want_grpc" "$want_http" "$SERVER_PID" || ok=1
-  elif [ $((want_grpc + want_http)) = 1 ]; then
-    LISTEN_PORT=
-    wait_for "$START_WAIT" listening_one "$SERVER_PID" || ok=1
-    [ "$want_grpc" = 1 ] && GRPC_PORT=$LISTEN_PORT || HTTP_PORT=$LISTEN_PORT
-  else
-    echo "start_server: at --log-level=warn the start-up lines are not" \
-      "logged, and two listeners cannot be told apart" >&2
-    ok=1
-  fi
-  if [ "$ok" = 0 ] && gone "$SERVER_PID"; then
+  wait_for "$START_WAIT" ports_in "$pf" "$SERVER_PID" || ok=1
+  if [ "$ok" = 0 ] && [ ! -f "$pf" ]; then
     echo "start_server: the server exited before it was listening" >&2
     ok=1
   fi

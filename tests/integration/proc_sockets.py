@@ -1,7 +1,6 @@
 """proc_sockets.py -- a process's TCP sockets, read from /proc (Linux).
 
 usage:
-  proc_sockets.py listen PID    the ports PID listens on, one a line
   proc_sockets.py clients PID   how many of PID's connections have a peer
                                 that is not PID itself (clients, and the
                                 ones they left half-closed); the server's
@@ -61,10 +60,7 @@ def sockets(pid):
 def main():
     verb, pid = sys.argv[1], int(sys.argv[2])
     socks = sockets(pid)
-    if verb == "listen":
-        for port in sorted({l[1] for l, _, st in socks if st == LISTEN}):
-            print(port)
-    elif verb == "clients":
+    if verb == "clients":
         local = {l for l, _, st in socks if st != LISTEN}
         print(sum(1 for _, r, st in socks if st != LISTEN and r not in local))
     else:

@@ -19,7 +19,7 @@ Q=/modelarts.v1.ServiceLogs/QueryServiceLogs
 # 1. The backend stops a query at --query-timeout: the server itself says
 #    so (an ErrorInfo rides with the status), and the shim answers 504.
 start_server "$T/l1.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
-  --http-listen=127.0.0.1:0 --query-timeout=1ms
+  --http-listen=127.0.0.1:0 --query-timeout=1ms --log-level=warn
 GP=$GRPC_PORT
 HP=$HTTP_PORT
 out=$(probe 127.0.0.1:$GP $Q "$(pb bench-p svc-0)")
@@ -33,7 +33,7 @@ stop_server "$SERVER_PID" && pass "SIGTERM exits 0" || fail "exit status"
 
 # 2. Shedding beyond --max-concurrent-calls.
 start_server "$T/l2.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
-  --http-listen=127.0.0.1:0 --max-concurrent-calls=2 --threads=2
+  --http-listen=127.0.0.1:0 --max-concurrent-calls=2 --threads=2 --log-level=warn
 GP=$GRPC_PORT
 HP=$HTTP_PORT
 out=$($PY "$LP" 127.0.0.1:$GP burst 40 bench-p svc-0)

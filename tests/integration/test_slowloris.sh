@@ -67,7 +67,7 @@ DB=$T/s.db
 "$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" >/dev/null 2>&1
 start_server "$T/s.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
   --http-listen=127.0.0.1:0 --http-max-connections=20 \
-  --http-header-timeout=2s --http-idle-timeout=5s
+  --http-header-timeout=2s --http-idle-timeout=5s --log-level=warn
 PID=$SERVER_PID
 HP=$HTTP_PORT
 BASE=http://127.0.0.1:$HP
@@ -127,7 +127,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
   -keyout "$C/key.pem" -out "$C/cert.pem" 2>/dev/null
 start_server "$T/tls.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
   --http-listen=127.0.0.1:0 --tls-cert "$C/cert.pem" --tls-key "$C/key.pem" \
-  --upstream-ca "$C/cert.pem" --http-header-timeout=2s --http-idle-timeout=5s
+  --upstream-ca "$C/cert.pem" --http-header-timeout=2s --http-idle-timeout=5s \
+  --log-level=warn
 PID=$SERVER_PID
 HP=$HTTP_PORT
 BASE=https://127.0.0.1:$HP
