@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "json_out.h"
+#include "names.h"
 #include "servicelogs/client.h"
 
 #ifndef SLC_VERSION
@@ -153,32 +154,6 @@ static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
     return true;
 }
 
-static const char *status_name(int s)
-{
-    static const char *const names[] = {
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    };
-    if (s >= 0 && (size_t)s < sizeof(names) / sizeof(names[0]))
-        return names[s];
-    return "UNKNOWN";
-}
-
 static int exit_status(int code)
 {
     switch (code) {
@@ -202,10 +177,10 @@ static int fail(const slc_error *err)
 {
     fprintf(stderr, PROG ": %s: %s", slc_strerror(err->code), err->message);
     if (err->grpc_status > 0 && err->error_code[0])
-        fprintf(stderr, " (%s, %s)", status_name(err->grpc_status),
+        fprintf(stderr, " (%s, %s)", sl_grpc_code_name(err->grpc_status),
                 err->error_code);
     else if (err->grpc_status > 0)
-        fprintf(stderr, " (%s)", status_name(err->grpc_status));
+        fprintf(stderr, " (%s)", sl_grpc_code_name(err->grpc_status));
     fputc('\n', stderr);
     return exit_status(err->code);
 }

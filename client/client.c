@@ -16,6 +16,7 @@
 #include <grpc/support/time.h>
 
 #include "slc_internal.h"
+#include "unary.h"
 
 struct slc_client {
     grpc_channel *channel;
@@ -168,25 +169,18 @@ int slc_query_each(slc_client *c, const slc_request *req, slc_head *head,
         goto out;
     }
 
-    grpc_op ops[6];
-    memset(ops, 0, sizeof(ops));
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = n_md;
-    ops[0].data.send_initial_metadata.metadata = n_md ? md : NULL;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send_bb;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv_bb;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trailers;
-    ops[5].data.recv_status_on_client.status = &status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-
+    grpc_op ops[SL_UNARY_OPS];
+    sl_unary_ops(ops, &(struct sl_unary_io){.md = md,
+                                            .n_md = n_md,
+                                            .send = send_bb,
+                                            .initial = &init_md,
+                                            .recv = &recv_bb,
+                                            .trailers = &trailers,
+                                            .status = &status,
+                                            .details = &details});
     void *tag = c; /* the only batch in flight on this queue */
-    grpc_call_error ce = grpc_call_start_batch(call, ops, 6, tag, NULL);
+    grpc_call_error ce =
+        grpc_call_start_batch(call, ops, SL_UNARY_OPS, tag, NULL);
     if (ce != GRPC_CALL_OK) {
         rc = slc__err_set(err, SLC_EINTERNAL, -1,
                           "grpc_call_start_batch failed (%d)", (int)ce);

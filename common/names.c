@@ -23,6 +23,32 @@ const struct sl_name sl_node_operation_names[] = {
     {NULL, 0},
 };
 
+static const char *const grpc_code_names[SL_GRPC_CODES] = {
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+};
+
+const char *sl_grpc_code_name(int code)
+{
+    return code >= 0 && code < SL_GRPC_CODES ? grpc_code_names[code]
+                                             : "UNKNOWN";
+}
+
 const char *sl_name_of(const struct sl_name *t, int value, const char *fallback)
 {
     for (; t->name; t++)

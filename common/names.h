@@ -35,6 +35,13 @@ extern const struct sl_name sl_infer_type_names[];
 extern const struct sl_name sl_update_result_names[];
 extern const struct sl_name sl_node_operation_names[];
 
+/* gRPC status codes 0..16 (grpc_status_code) by their canonical names. */
+#define SL_GRPC_CODES 17
+
+/* "OK", "NOT_FOUND", ... for a gRPC status code 0..16; "UNKNOWN" for
+ * anything else. Static storage. */
+const char *sl_grpc_code_name(int code);
+
 /* The spelling of value in t, or fallback when t has none (an
  * UNSPECIFIED value, or one newer than this build). */
 const char *sl_name_of(const struct sl_name *t, int value,

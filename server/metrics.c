@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <time.h>
 
-#define SL_GRPC_CODES 17  /* OK .. UNAUTHENTICATED */
 #define SL_HTTP_CODES 600 /* by status; 1..99 unused, 0: no response */
 #define SL_CACHE_LINE 64
 
@@ -71,27 +70,6 @@ static const char *const sl_route_labels[] = {
 #undef SL__ROUTE_LABEL
 };
 
-/* grpc_status_code names, indexed by value (grpc/impl/codegen/status.h). */
-static const char *const sl_code_names[SL_GRPC_CODES] = {
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-};
-
 __attribute__((constructor)) static void record_start_time(void)
 {
     clock_gettime(CLOCK_REALTIME, &sl_start_time);
@@ -127,13 +105,6 @@ static void hist_observe(struct sl_hist *h, uint64_t us)
         i++;
     inc(&h->bucket[i]);
     atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
-}
-
-const char *sl_grpc_code_name(int grpc_code)
-{
-    return grpc_code >= 0 && grpc_code < SL_GRPC_CODES
-               ? sl_code_names[grpc_code]
-               : "UNKNOWN";
 }
 
 void sl_metrics_grpc_start(unsigned m)
@@ -310,7 +281,7 @@ static void render_grpc(struct sl_buf *out)
             uint64_t v = load(&sl_grpc[m].calls[c]);
             if (!v)
                 continue;
-            snprintf(code, sizeof(code), "code=\"%s\"", sl_code_names[c]);
+            snprintf(code, sizeof(code), "code=\"%s\"", sl_grpc_code_name(c));
             put_series(out, "servicelogs_grpc_calls_total", "", "method",
                        sl_method_labels[m], code);
             put_u64(out, v);

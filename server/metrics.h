@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "names.h" /* sl_grpc_code_name, SL_GRPC_CODES */
 
 /* The most gRPC methods (labels) the metrics keep apart. */
 #define SL_METRICS_METHODS_MAX 32
@@ -57,10 +58,6 @@ enum sl_http_route {
  * calls it once, before any thread records; the strings must stay valid
  * (static storage). Until it runs there is no method to render. */
 void sl_metrics_set_methods(const char *const *labels, size_t n);
-
-/* "OK", "NOT_FOUND", ... for a gRPC status code 0..16; "UNKNOWN" for
- * anything else. Static storage. */
-const char *sl_grpc_code_name(int grpc_code);
 
 /* A gRPC call of method index m started (in-flight gauge of m +1). An
  * out-of-range m counts as the last method, here and below. */

@@ -92,22 +92,16 @@ static void reflection_closed(struct sl_call *c)
     sl_health_unlist(c->worker->health, c);
 }
 
-const struct sl_handler sl_rpc_reflection_v1_handler = {
-    .path = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-    .kind = SL_RPC_BIDI,
-    .slots = 2,
-    .accept = reflection_accept,
-    .step = reflection_step,
-    .closed = reflection_closed,
-    .kick = reflection_kick,
-};
+/* Both versions: the same handler under each path. */
+#define REFLECTION_HANDLER(version)                                            \
+    {                                                                          \
+        .path = "/grpc.reflection." version                                    \
+                ".ServerReflection/ServerReflectionInfo",                      \
+        .kind = SL_RPC_BIDI, .slots = 2, .accept = reflection_accept,          \
+        .step = reflection_step, .closed = reflection_closed,                  \
+        .kick = reflection_kick,                                               \
+    }
 
-const struct sl_handler sl_rpc_reflection_v1alpha_handler = {
-    .path = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-    .kind = SL_RPC_BIDI,
-    .slots = 2,
-    .accept = reflection_accept,
-    .step = reflection_step,
-    .closed = reflection_closed,
-    .kick = reflection_kick,
-};
+const struct sl_handler sl_rpc_reflection_v1_handler = REFLECTION_HANDLER("v1");
+const struct sl_handler sl_rpc_reflection_v1alpha_handler =
+    REFLECTION_HANDLER("v1alpha");

@@ -42,6 +42,7 @@
 
 #include "log.h"
 #include "status.h"
+#include "unary.h"
 #include "validate.h"
 
 #define SL_HTTP_QUERY_METHOD "/modelarts.v1.ServiceLogs/QueryServiceLogs"
@@ -229,25 +230,18 @@ static int upstream_call(struct sl_http_upstream *u, void *method,
         goto out;
     }
 
-    grpc_op ops[6];
-    memset(ops, 0, sizeof(ops));
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = nmd;
-    ops[0].data.send_initial_metadata.metadata = md;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send_bb;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv_bb;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
-    ops[5].data.recv_status_on_client.status = &status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-
+    grpc_op ops[SL_UNARY_OPS];
+    sl_unary_ops(ops, &(struct sl_unary_io){.md = md,
+                                            .n_md = nmd,
+                                            .send = send_bb,
+                                            .initial = &init_md,
+                                            .recv = &recv_bb,
+                                            .trailers = &trail_md,
+                                            .status = &status,
+                                            .details = &details});
     void *tag = &ops; /* unique among this queue's (one) pending batch */
-    grpc_call_error ce = grpc_call_start_batch(call, ops, 6, tag, NULL);
+    grpc_call_error ce =
+        grpc_call_start_batch(call, ops, SL_UNARY_OPS, tag, NULL);
     if (ce != GRPC_CALL_OK) {
         rc = sl_err_set(err, SL_EINTERNAL,
                         "cannot start the upstream call (error %d)", (int)ce);

@@ -57,11 +57,22 @@ static void test_misses(void **state)
                         "unknown");
 }
 
+static void test_grpc_codes(void **state)
+{
+    (void)state;
+    assert_string_equal(sl_grpc_code_name(0), "OK");
+    assert_string_equal(sl_grpc_code_name(8), "RESOURCE_EXHAUSTED");
+    assert_string_equal(sl_grpc_code_name(16), "UNAUTHENTICATED");
+    assert_string_equal(sl_grpc_code_name(17), "UNKNOWN");
+    assert_string_equal(sl_grpc_code_name(-1), "UNKNOWN");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_misses),
+        cmocka_unit_test(test_grpc_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
