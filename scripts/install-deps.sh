@@ -24,6 +24,7 @@ test_pkgs=(
   libcmocka-dev clang-format valgrind sqlite3 python3 python3-grpcio
   openssl # a throw-away CA and certificates for test_tls.sh
   python3-prometheus-client
+  python3-h2 # forged HTTP/2 frames for the abusive-client tests (issue 8)
   postgresql # a throw-away server for the postgres tests (scripts/pg-test-server.sh)
 )
 
