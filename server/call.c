@@ -67,6 +67,7 @@ static void call_done(struct sl_call *c)
     uint64_t dur = (uint64_t)(sl_clock_us() - c->start_us);
     if (c->counted)
         atomic_fetch_sub(c->worker->in_flight, 1);
+    atomic_fetch_sub_explicit(&c->worker->active, 1, memory_order_relaxed);
     sl_metrics_grpc_done(c->method, status, dur);
     if (SL_LOG_INFO <= sl_log_level) {
         char method[160];
@@ -293,6 +294,9 @@ static void on_call_event(struct sl_call *c, int success)
         if (sl_call_post(c->worker, c->method) != 0)
             sl_log(SL_LOG_WARN, "could not re-post a request slot");
         c->start_us = sl_clock_us();
+        atomic_fetch_add_explicit(&c->worker->active, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->worker->accepted, 1,
+                                  memory_order_relaxed);
         sl_metrics_grpc_start(c->method);
         take_request_id(c);
         c->handler->accept(c);

@@ -94,6 +94,9 @@ struct sl_worker {
     atomic_int *in_flight; /* the server's count of admitted calls */
     int max_in_flight;     /* beyond it: RESOURCE_EXHAUSTED */
     int query_timeout_ms;  /* backend time limit of a query */
+    atomic_int active;     /* calls accepted and not yet done here */
+    atomic_uint accepted;  /* calls accepted here, ever (both are read by
+                              the stop sequence: is anything in flight?) */
     pthread_t thread;      /* running sl_worker_main */
     int slots;             /* slots to keep posted for rows with slots 0 */
 };

@@ -22,6 +22,7 @@ struct sl_config {
     int http_threads;           /* shim threads; 0 = one per core */
     int slots;                  /* pre-posted request slots per thread */
     int shutdown_grace_ms;      /* in-flight calls' time to finish */
+    int drain_delay_ms;         /* serve on, NOT_SERVING, before stopping */
     int max_request_bytes;      /* largest gRPC request message accepted */
     int health_interval_ms;     /* between two backend health probes */
     const char *auth_tokens;    /* tokens file; "" = auth off */

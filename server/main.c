@@ -18,6 +18,7 @@
 
 #include "addr.h"
 #include "auth.h"
+#include "clock.h"
 #include "config.h"
 #include "http_shim.h"
 #include "import.h"
@@ -146,6 +147,29 @@ static int write_port_file(const char *path, int grpc_port, int http_port,
         return sl_err_set(err, SL_EIO, "--port-file %s: %s", path, strerror(e));
     }
     return SL_OK;
+}
+
+/* --drain-delay: health NOT_SERVING while calls are still served, for
+ * delay_ms or until a second SIGTERM/SIGINT, whichever comes first. */
+static void drain(struct sl_server *srv, int delay_ms)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sl_server_drain(srv);
+    sl_log(SL_LOG_INFO, "draining: NOT_SERVING, still serving for %dms",
+           delay_ms);
+    int64_t end = sl_clock_ms() + delay_ms;
+    for (int64_t left; (left = end - sl_clock_ms()) > 0;) {
+        struct timespec ts = {.tv_sec = left / 1000,
+                              .tv_nsec = (long)(left % 1000) * 1000000L};
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            sl_log(SL_LOG_INFO, "second signal: drain cut short");
+            return;
+        }
+    }
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -304,6 +328,8 @@ static int cmd_serve(int argc, char **argv)
     ports_written = *cfg.port_file != '\0';
     if (wait_for_stop(auth) < 0)
         status = EXIT_FAIL;
+    else if (cfg.drain_delay_ms > 0 && srv)
+        drain(srv, cfg.drain_delay_ms);
 out:
     sl_shim_stop(shim);
     sl_server_stop(srv, cfg.shutdown_grace_ms);

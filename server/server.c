@@ -46,6 +46,7 @@
 
 #include "addr.h"
 #include "call.h"
+#include "clock.h"
 #include "log.h"
 #include "methods.h"
 #include "reflection.h"
@@ -290,6 +291,73 @@ out:
     return rc;
 }
 
+/* Calls in flight on every worker, and how many were ever accepted. */
+static int calls_in_flight(struct sl_server *srv, unsigned *accepted)
+{
+    int n = 0;
+    *accepted = 0;
+    for (int i = 0; i < srv->nworkers; i++) {
+        n +=
+            atomic_load_explicit(&srv->workers[i].active, memory_order_relaxed);
+        *accepted += atomic_load_explicit(&srv->workers[i].accepted,
+                                          memory_order_relaxed);
+    }
+    return n;
+}
+
+/* Waits for the shutdown notification: it comes once every call is done
+ * and every connection closed. Connections that carry no call are closed
+ * at once rather than after the whole grace: when no call has been in
+ * flight, and none accepted, for SL_STOP_QUIET_MS (long enough for a
+ * worker to pick up a call gRPC has already matched to a slot), what
+ * holds the notification up is idle connections, and
+ * grpc_server_cancel_all_calls() closes them. Past grace_ms the calls
+ * still in flight are cancelled. */
+#define SL_STOP_POLL_MS 20
+#define SL_STOP_QUIET_MS 100
+static void await_shutdown(struct sl_server *srv, int grace_ms)
+{
+    int64_t end = sl_clock_ms() + grace_ms;
+    int64_t quiet_since = sl_clock_ms();
+    unsigned last_accepted;
+    calls_in_flight(srv, &last_accepted);
+    for (;;) {
+        gpr_timespec step =
+            gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                         gpr_time_from_millis(SL_STOP_POLL_MS, GPR_TIMESPAN));
+        grpc_event ev = grpc_completion_queue_next(srv->shut_cq, step, NULL);
+        if (ev.type == GRPC_OP_COMPLETE)
+            return;
+        int64_t now = sl_clock_ms();
+        unsigned accepted;
+        int n = calls_in_flight(srv, &accepted);
+        if (n != 0 || accepted != last_accepted)
+            quiet_since = now;
+        last_accepted = accepted;
+        if (now - quiet_since >= SL_STOP_QUIET_MS) {
+            sl_log(SL_LOG_DEBUG, "shutdown: no call in flight; closing idle "
+                                 "connections");
+            break;
+        }
+        if (now >= end) {
+            sl_log(SL_LOG_WARN,
+                   "shutdown grace of %dms passed: cancelling the %d "
+                   "calls still in flight",
+                   grace_ms, n);
+            break;
+        }
+    }
+    grpc_server_cancel_all_calls(srv->server);
+    grpc_completion_queue_next(srv->shut_cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+                               NULL);
+}
+
+void sl_server_drain(struct sl_server *srv)
+{
+    if (srv)
+        sl_health_set_draining(srv->health);
+}
+
 void sl_server_stop(struct sl_server *srv, int grace_ms)
 {
     if (!srv)
@@ -297,19 +365,7 @@ void sl_server_stop(struct sl_server *srv, int grace_ms)
     sl_health_set_draining(srv->health);
     grpc_server_shutdown_and_notify(srv->server, srv->shut_cq,
                                     &srv->shutdown_tag);
-    gpr_timespec deadline =
-        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                     gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
-    grpc_event ev = grpc_completion_queue_next(srv->shut_cq, deadline, NULL);
-    if (ev.type == GRPC_QUEUE_TIMEOUT) {
-        sl_log(SL_LOG_WARN,
-               "shutdown grace of %dms passed: cancelling the "
-               "calls still in flight",
-               grace_ms);
-        grpc_server_cancel_all_calls(srv->server);
-        grpc_completion_queue_next(srv->shut_cq,
-                                   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    }
+    await_shutdown(srv, grace_ms);
     for (int i = 0; i < srv->nworkers; i++) {
         struct sl_worker *w = &srv->workers[i];
         grpc_completion_queue_shutdown(w->cq);

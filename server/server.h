@@ -34,6 +34,11 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
 /* The port the server listens on (useful with port 0). */
 int sl_server_port(const struct sl_server *srv);
 
+/* Health says NOT_SERVING from now on (Watch streams are told and ended)
+ * while calls are still served: the first step of a stop, so that load
+ * balancers steer away before the listener goes. Accepts NULL. */
+void sl_server_drain(struct sl_server *srv);
+
 /* Stops accepting, lets in-flight calls finish for up to grace_ms, cancels
  * what remains, drains every queue, joins the workers, closes the stores
  * and frees srv. Accepts NULL. Call from one thread, once. */
