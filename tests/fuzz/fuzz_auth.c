@@ -12,7 +12,13 @@
  *   entries say: each (token, project) of the file is SL_OK, a token with
  *   another file project is SL_EFORBIDDEN unless listed for it, a token one
  *   byte shorter or longer is SL_EBADTOKEN unless that is a token too, and
- *   an empty token is SL_ENOTOKEN.
+ *   an empty token is SL_ENOTOKEN;
+ * - every byte of a token counts: the token with any one byte changed
+ *   (every position of a token up to FULL_SCAN bytes; in a longer one the
+ *   first, the 8th and 9th, the middle, the last and two positions derived
+ *   from the input) is refused -- SL_EBADTOKEN unless the changed token is
+ *   itself in the file -- so a check that compares only a prefix of the
+ *   token cannot pass. The new byte is derived from the input too.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -23,6 +29,7 @@
 #include "validate.h"
 
 #define MAX_PROBED 8 /* entries whose (token x project) pairs are probed */
+#define FULL_SCAN 64 /* tokens up to this long get every byte changed */
 
 struct entry {
     const char *tok; /* into the input */
@@ -128,8 +135,63 @@ static void probe(const struct sl_auth_table *t, const struct entry *e,
                ref_check(e, n, tok, len, proj));
 }
 
+/* True when tok[0..len) is the token of some entry. */
+static bool listed(const struct entry *e, size_t n, const char *tok, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (e[i].tok_len == len && memcmp(e[i].tok, tok, len) == 0)
+            return true;
+    return false;
+}
+
+/* Entry x's token with byte at changed (to another value, from seed):
+ * refused for x's project, as an unknown token unless it is listed. */
+static void probe_changed(const struct sl_auth_table *t, const struct entry *e,
+                          size_t n, const struct entry *x, char *buf,
+                          const char *proj, size_t at, uint32_t seed)
+{
+    memcpy(buf, x->tok, x->tok_len);
+    uint8_t delta = (uint8_t)(seed % 255 + 1); /* 1..255: never 0 */
+    buf[at] = (char)((uint8_t)buf[at] ^ delta);
+    int rc = sl_auth_table_check(t, buf, x->tok_len, proj);
+    FUZZ_CHECK(rc == ref_check(e, n, buf, x->tok_len, proj));
+    if (!listed(e, n, buf, x->tok_len))
+        FUZZ_CHECK(rc == SL_EBADTOKEN);
+}
+
+/* FNV-1a of the input: where and how probe_changed changes a long token,
+ * so the fuzzer reaches every position. */
+static uint32_t input_hash(const uint8_t *data, size_t size)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < size; i++)
+        h = (h ^ data[i]) * 16777619u;
+    return h;
+}
+
+/* Every byte of x's token counts (see the top of the file). */
+static void check_every_byte(const struct sl_auth_table *t,
+                             const struct entry *e, size_t n,
+                             const struct entry *x, const char *proj,
+                             uint32_t seed)
+{
+    size_t len = x->tok_len;
+    char *buf = malloc(len);
+    FUZZ_CHECK(buf != NULL);
+    if (len <= FULL_SCAN) {
+        for (size_t at = 0; at < len; at++)
+            probe_changed(t, e, n, x, buf, proj, at, seed + (uint32_t)at);
+    } else {
+        const size_t at[] = {
+            0, 7, 8, len / 2, len - 1, seed % len, (seed >> 12) % len};
+        for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++)
+            probe_changed(t, e, n, x, buf, proj, at[k], seed >> (3 * k));
+    }
+    free(buf);
+}
+
 static void check_table(const struct sl_auth_table *t, const struct entry *e,
-                        size_t n)
+                        size_t n, uint32_t seed)
 {
     char proj[SL_MAX_ID + 1];
     char *longer = NULL;
@@ -154,6 +216,7 @@ static void check_table(const struct sl_auth_table *t, const struct entry *e,
         longer[e[i].tok_len] = 'x';
         probe(t, e, n, longer, e[i].tok_len + 1, proj);
         probe(t, e, n, e[i].tok, e[i].tok_len, "no-such-project-in-any-file");
+        check_every_byte(t, e, n, &e[i], proj, seed + (uint32_t)i);
     }
     free(longer);
 }
@@ -178,7 +241,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = sl_auth_table_parse(text, size, &t, &err);
     if (bad == 0) {
         FUZZ_CHECK(rc == SL_OK && t != NULL);
-        check_table(t, e, n);
+        check_table(t, e, n, input_hash(data, size));
     } else {
         FUZZ_CHECK(rc == SL_EFORMAT && t == NULL && err.code == rc);
         char want[32];

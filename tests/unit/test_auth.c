@@ -1,4 +1,5 @@
-/* test_auth.c -- tokens file parsing, project scoping, reload */
+/* test_auth.c -- tokens file parsing, project scoping, reload, and every
+ * byte of a token counting */
 #include "sl_test.h"
 
 #include <stdio.h>
@@ -126,12 +127,165 @@ static void test_open_and_reload(void **state)
     sl_auth_destroy(NULL);
 }
 
+/* The token of a table entry, one byte changed at i: flipped to another
+ * visible character (never a space, so it stays one token). */
+static void flip(char *tok, size_t i)
+{
+    tok[i] = tok[i] == 'Z' ? 'Y' : 'Z';
+}
+
+/* Every byte of a valid token counts, however late: a wrong token of the
+ * same length that differs in one byte -- the first, the middle, the last,
+ * or any other -- is refused, as are the valid token's prefixes and
+ * extensions. A check that compared only a prefix of the token (8 bytes, a
+ * word, a cache line) would let an attacker who guessed that prefix in. */
+static void test_same_length_wrong_tokens_refused(void **state)
+{
+    (void)state;
+    static const char *const toks[] = {
+        "s3cr3t-0123456789-abcdefghij-KLMNOPQRST", /* 39 bytes */
+        "abcdefgh9",                               /* one past 8 bytes */
+        "abcdefgh",                                /* exactly 8 bytes */
+        "q",                                       /* one byte */
+    };
+    struct sl_auth_table *t =
+        parse("s3cr3t-0123456789-abcdefghij-KLMNOPQRST proj-a\n"
+              "abcdefgh9 proj-a\n"
+              "abcdefgh proj-b\n"
+              "q proj-a\n");
+    char buf[64];
+    for (size_t k = 0; k < sizeof(toks) / sizeof(toks[0]); k++) {
+        const char *tok = toks[k];
+        size_t len = strlen(tok);
+        const char *proj = k == 2 ? "proj-b" : "proj-a";
+        assert_int_equal(sl_auth_table_check(t, tok, len, proj), SL_OK);
+        /* one byte changed, at every position */
+        for (size_t i = 0; i < len; i++) {
+            memcpy(buf, tok, len);
+            flip(buf, i);
+            int rc = sl_auth_table_check(t, buf, len, proj);
+            if (rc != SL_EBADTOKEN)
+                fail_msg("token %zu with byte %zu of %zu changed: %s", k, i,
+                         len, sl_err_name(rc));
+        }
+        /* every proper prefix (its first 8 bytes among them) */
+        for (size_t n = 1; n < len; n++) {
+            int rc = sl_auth_table_check(t, tok, n, proj);
+            /* "abcdefgh" is itself a token (of proj-b): known, not allowed */
+            int want = k == 1 && n == 8 ? SL_EFORBIDDEN : SL_EBADTOKEN;
+            if (rc != want)
+                fail_msg("token %zu cut to %zu bytes: %s", k, n,
+                         sl_err_name(rc));
+        }
+        /* extensions: one more byte, a NUL and more, many more */
+        memcpy(buf, tok, len);
+        buf[len] = 'x';
+        assert_int_equal(sl_auth_table_check(t, buf, len + 1, proj),
+                         SL_EBADTOKEN);
+        buf[len] = '\0';
+        assert_int_equal(sl_auth_table_check(t, buf, len + 1, proj),
+                         SL_EBADTOKEN);
+        memset(buf + len, 'x', sizeof(buf) - len);
+        assert_int_equal(sl_auth_table_check(t, buf, sizeof(buf), proj),
+                         SL_EBADTOKEN);
+    }
+    /* named cases, as an attacker would try them */
+    assert_int_equal(
+        sl_auth_table_check(t, "s3cr3t-0123456789-abcdefghij-KLMNOPQRSX", 39,
+                            "proj-a"),
+        SL_EBADTOKEN); /* the last byte */
+    assert_int_equal(
+        sl_auth_table_check(t, "s3cr3t-0123456789-abcdXfghij-KLMNOPQRST", 39,
+                            "proj-a"),
+        SL_EBADTOKEN); /* the middle */
+    assert_int_equal(
+        sl_auth_table_check(t, "s3cr3t-0XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", 39,
+                            "proj-a"),
+        SL_EBADTOKEN); /* only the first 8 bytes right */
+    assert_int_equal(sl_auth_table_check(t, "abcdefgX", 8, "proj-b"),
+                     SL_EBADTOKEN); /* the last byte of an 8-byte token */
+    sl_auth_table_free(t);
+}
+
+/* Two tokens that share a long prefix are two tokens: each reads only its
+ * own project, through the table and through a loaded struct sl_auth. */
+static void test_shared_prefix_tokens_stay_apart(void **state)
+{
+    (void)state;
+    static const char text[] = "team-alpha-reader-0001 proj-one\n"
+                               "team-alpha-reader-0002 proj-two\n";
+    struct sl_auth_table *t = parse(text);
+    assert_int_equal(
+        sl_auth_table_check(t, "team-alpha-reader-0001", 22, "proj-one"),
+        SL_OK);
+    assert_int_equal(
+        sl_auth_table_check(t, "team-alpha-reader-0002", 22, "proj-two"),
+        SL_OK);
+    assert_int_equal(
+        sl_auth_table_check(t, "team-alpha-reader-0001", 22, "proj-two"),
+        SL_EFORBIDDEN);
+    assert_int_equal(
+        sl_auth_table_check(t, "team-alpha-reader-0002", 22, "proj-one"),
+        SL_EFORBIDDEN);
+    assert_int_equal(
+        sl_auth_table_check(t, "team-alpha-reader-0003", 22, "proj-one"),
+        SL_EBADTOKEN);
+    sl_auth_table_free(t);
+
+    char path[] = "/tmp/sl-auth-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, text);
+    struct sl_auth *a;
+    struct sl_err err;
+    assert_sl_ok(sl_auth_open(path, &a, &err), &err);
+    unlink(path);
+    assert_int_equal(sl_auth_check(a, "team-alpha-reader-0001", 22, "proj-one"),
+                     SL_OK);
+    assert_int_equal(sl_auth_check(a, "team-alpha-reader-0009", 22, "proj-one"),
+                     SL_EBADTOKEN);
+    assert_int_equal(sl_auth_check(a, "team-alpha-reader-0001", 22, "proj-two"),
+                     SL_EFORBIDDEN);
+    sl_auth_destroy(a);
+}
+
+/* The longest token the file may hold, wrong only in its last byte. */
+static void test_max_length_token_wrong_last_byte(void **state)
+{
+    (void)state;
+    char *text = malloc(SL_TOKEN_MAX + 16);
+    assert_non_null(text);
+    for (size_t i = 0; i < SL_TOKEN_MAX; i++)
+        text[i] = (char)('a' + i % 26);
+    strcpy(text + SL_TOKEN_MAX, " proj\n");
+    struct sl_auth_table *t = parse(text);
+    assert_int_equal(sl_auth_table_check(t, text, SL_TOKEN_MAX, "proj"), SL_OK);
+    for (size_t i = SL_TOKEN_MAX - 1;; i /= 2) {
+        char saved = text[i];
+        flip(text, i);
+        int rc = sl_auth_table_check(t, text, SL_TOKEN_MAX, "proj");
+        text[i] = saved;
+        if (rc != SL_EBADTOKEN)
+            fail_msg("byte %zu changed: %s", i, sl_err_name(rc));
+        if (i == 0)
+            break;
+    }
+    assert_int_equal(sl_auth_table_check(t, text, SL_TOKEN_MAX - 1, "proj"),
+                     SL_EBADTOKEN);
+    sl_auth_table_free(t);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_and_check),
         cmocka_unit_test(test_bad_files_name_the_line),
         cmocka_unit_test(test_open_and_reload),
+        cmocka_unit_test(test_same_length_wrong_tokens_refused),
+        cmocka_unit_test(test_shared_prefix_tokens_stay_apart),
+        cmocka_unit_test(test_max_length_token_wrong_last_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
