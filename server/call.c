@@ -52,6 +52,66 @@ static void call_free(struct sl_call *c)
     free(c);
 }
 
+/* The worker's sending list: unary calls whose reply is posted and not
+ * yet sent, oldest first (every entry gets the same timeout, so appending
+ * keeps it sorted by due time). Only the owning worker's thread touches
+ * it: no lock. */
+static void sending_add(struct sl_call *c)
+{
+    struct sl_worker *w = c->worker;
+    c->send_due_ms = sl_clock_ms() + w->send_timeout_ms;
+    c->send_prev = w->sending_tail;
+    c->send_next = NULL;
+    if (w->sending_tail)
+        w->sending_tail->send_next = c;
+    else
+        w->sending = c;
+    w->sending_tail = c;
+}
+
+static void sending_remove(struct sl_call *c)
+{
+    struct sl_worker *w = c->worker;
+    if (!c->send_due_ms)
+        return;
+    if (c->send_prev)
+        c->send_prev->send_next = c->send_next;
+    else
+        w->sending = c->send_next;
+    if (c->send_next)
+        c->send_next->send_prev = c->send_prev;
+    else
+        w->sending_tail = c->send_prev;
+    c->send_prev = c->send_next = NULL;
+    c->send_due_ms = 0;
+}
+
+/* Cancels the replies that their clients have not read within
+ * --send-timeout (a zero HTTP/2 window, a stalled reader): they would
+ * otherwise hold a call place and their bytes for as long as the client
+ * likes. The batch then completes and call_done() frees the call. */
+static void sending_expire(struct sl_worker *w, int64_t now_ms)
+{
+    int n = 0;
+    size_t bytes = 0;
+    while (w->sending && w->sending->send_due_ms <= now_ms) {
+        struct sl_call *c = w->sending;
+        sending_remove(c);
+        n++;
+        bytes += c->reply_bytes;
+        c->send_expired = true;
+        grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED,
+                                     "reply not read by the client within "
+                                     "the server's --send-timeout",
+                                     NULL);
+    }
+    if (n)
+        sl_log(SL_LOG_WARN,
+               "%d repl%s (%zu bytes) not read by their clients within "
+               "--send-timeout: cancelled",
+               n, n == 1 ? "y" : "ies", bytes);
+}
+
 /* The call's last batch completed: count it, log it, free it. */
 static void call_done(struct sl_call *c)
 {
@@ -61,9 +121,17 @@ static void call_done(struct sl_call *c)
     }
     if (c->handler->release)
         c->handler->release(c);
-    int status = c->status >= 0 ? c->status
-                 : c->cancelled ? GRPC_STATUS_CANCELLED
-                                : GRPC_STATUS_UNKNOWN;
+    sending_remove(c);
+    if (c->reply_bytes)
+        atomic_fetch_sub(c->worker->inflight_bytes, (long long)c->reply_bytes);
+    /* What the client got: a status we sent, unless the call was
+     * cancelled first (the client left, or its reply expired). */
+    int status = c->send_expired  ? GRPC_STATUS_DEADLINE_EXCEEDED
+                 : c->cancelled   ? GRPC_STATUS_CANCELLED
+                 : c->status >= 0 ? c->status
+                                  : GRPC_STATUS_UNKNOWN;
+    if (c->send_expired)
+        c->err_code = SL_ETIMEOUT;
     uint64_t dur = (uint64_t)(sl_clock_us() - c->start_us);
     if (c->counted)
         atomic_fetch_sub(c->worker->in_flight, 1);
@@ -183,9 +251,35 @@ static void fill_status_op(struct sl_call *c, grpc_op *op)
     }
 }
 
+/* Charges a reply of n bytes to the server's in-flight reply bytes: false
+ * (err set) when that would pass --max-inflight-bytes. One reply is always
+ * let through when none is held, so an answer larger than the limit is
+ * still served alone. */
+static bool charge_reply(struct sl_call *c, size_t n, struct sl_err *err)
+{
+    struct sl_worker *w = c->worker;
+    long long held = atomic_fetch_add(w->inflight_bytes, (long long)n);
+    if (held > 0 && held + (long long)n > w->max_inflight_bytes) {
+        atomic_fetch_sub(w->inflight_bytes, (long long)n);
+        sl_err_set(err, SL_EOVERLOAD,
+                   "server overloaded: %lld bytes of replies are waiting for "
+                   "their clients to read them; retry later",
+                   held);
+        return false;
+    }
+    c->reply_bytes = n;
+    return true;
+}
+
 void sl_call_finish_unary(struct sl_call *c, int rc, const struct sl_err *err,
                           grpc_slice *msg)
 {
+    struct sl_err full;
+    if (msg && !charge_reply(c, GRPC_SLICE_LENGTH(*msg), &full)) {
+        rc = full.code;
+        err = &full;
+        msg = NULL;
+    }
     set_status(c, rc, err);
     grpc_op ops[4];
     size_t n = 0;
@@ -200,7 +294,8 @@ void sl_call_finish_unary(struct sl_call *c, int rc, const struct sl_err *err,
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
     c->state = SL_CALL_FINISHING;
-    post(c, ops, n, &c->tag);
+    if (post(c, ops, n, &c->tag) == 0 && msg)
+        sending_add(c);
 }
 
 void sl_call_finish_stream(struct sl_call *c, int rc, const struct sl_err *err)
@@ -299,7 +394,17 @@ static void on_call_event(struct sl_call *c, int success)
                                   memory_order_relaxed);
         sl_metrics_grpc_start(c->method);
         take_request_id(c);
-        c->handler->accept(c);
+        if (c->handler->path && c->handler->kind != SL_RPC_BIDI && !c->req) {
+            /* No request message: the client half-closed without one or,
+             * far more often, reset the stream before it came. Answered
+             * here, before the handler: it costs no call place and no
+             * backend work, and is logged CANCELLED when it was. */
+            struct sl_err err;
+            sl_err_set(&err, SL_EINVAL, "request message missing");
+            sl_call_finish_unary(c, SL_EINVAL, &err, NULL);
+        } else {
+            c->handler->accept(c);
+        }
         break;
     case SL_CALL_ACTIVE:
         if (c->handler->step)
@@ -314,8 +419,19 @@ void *sl_worker_main(void *arg)
 {
     struct sl_worker *w = arg;
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(
-            w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        /* Wake up in time for the oldest reply's --send-timeout. */
+        gpr_timespec until = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+        if (w->sending) {
+            int64_t now = sl_clock_ms();
+            if (w->sending->send_due_ms <= now)
+                sending_expire(w, now);
+            if (w->sending)
+                until = gpr_time_add(
+                    gpr_now(GPR_CLOCK_MONOTONIC),
+                    gpr_time_from_millis(w->sending->send_due_ms - now,
+                                         GPR_TIMESPAN));
+        }
+        grpc_event ev = grpc_completion_queue_next(w->cq, until, NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type != GRPC_OP_COMPLETE)

@@ -72,7 +72,12 @@ struct sl_call {
     int status;                       /* gRPC status sent; -1 none yet */
     int err_code;                     /* SL_* code of a failure, or SL_OK */
     int64_t start_us;                 /* arrival, sl_clock_us() */
-    struct sl_query_ids ids;          /* project/service, for the log */
+    size_t reply_bytes;               /* charged to worker->inflight_bytes */
+    int64_t send_due_ms;              /* on the worker's sending list:
+                                         cancelled if not sent by then */
+    bool send_expired;                /* it was (--send-timeout) */
+    struct sl_call *send_prev, *send_next;  /* the worker's sending list */
+    struct sl_query_ids ids;                /* project/service, for the log */
     char request_id[SL_REQUEST_ID_MAX + 1]; /* x-request-id or generated */
     void *data; /* the handler's; freed by release */
     /* On the health list (rpc_health.h), under its lock: */
@@ -90,15 +95,20 @@ struct sl_worker {
     struct sl_store *store;    /* owned; used by this thread only */
     struct sl_health *health;  /* the server's (shared, locked) */
     const struct sl_reflection *reflection; /* the server's (immutable) */
-    struct sl_auth *auth;  /* the server's tokens; NULL: auth off */
-    atomic_int *in_flight; /* the server's count of admitted calls */
-    int max_in_flight;     /* beyond it: RESOURCE_EXHAUSTED */
-    int query_timeout_ms;  /* backend time limit of a query */
-    atomic_int active;     /* calls accepted and not yet done here */
-    atomic_uint accepted;  /* calls accepted here, ever (both are read by
-                              the stop sequence: is anything in flight?) */
-    pthread_t thread;      /* running sl_worker_main */
-    int slots;             /* slots to keep posted for rows with slots 0 */
+    struct sl_auth *auth;         /* the server's tokens; NULL: auth off */
+    atomic_int *in_flight;        /* the server's count of admitted calls */
+    int max_in_flight;            /* beyond it: RESOURCE_EXHAUSTED */
+    int query_timeout_ms;         /* backend time limit of a query */
+    atomic_llong *inflight_bytes; /* the server's reply bytes not yet sent */
+    long long max_inflight_bytes; /* beyond them: RESOURCE_EXHAUSTED */
+    int send_timeout_ms;          /* an unread reply is cancelled then */
+    struct sl_call *sending, *sending_tail; /* replies posted, oldest first:
+                                               only this thread touches it */
+    atomic_int active;    /* calls accepted and not yet done here */
+    atomic_uint accepted; /* calls accepted here, ever (both are read by
+                             the stop sequence: is anything in flight?) */
+    pthread_t thread;     /* running sl_worker_main */
+    int slots;            /* slots to keep posted for rows with slots 0 */
 };
 
 /* Posts one request slot for row `method` of sl_methods; 0 on success. */

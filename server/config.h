@@ -35,6 +35,11 @@ struct sl_config {
     const char *upstream_key;   /* shim: its key */
     const char *upstream_name;  /* shim: expected name in upstream's cert */
     int max_concurrent_calls;   /* QueryServiceLogs in flight at most */
+    int max_connection_streams; /* HTTP/2 streams per gRPC connection */
+    int max_inflight_bytes;     /* gRPC reply bytes held at once */
+    int send_timeout_ms;        /* an unread gRPC reply is cancelled then */
+    int max_connection_idle_ms; /* 0: idle gRPC connections stay */
+    int max_connection_age_ms;  /* 0: gRPC connections live on */
     int query_timeout_ms;       /* backend time limit when the client sets
                                    no (or a longer) deadline */
     int http_max_connections;   /* concurrent shim connections */

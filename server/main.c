@@ -268,6 +268,11 @@ static int cmd_serve(int argc, char **argv)
             .auth = auth,
             .max_concurrent_calls = cfg.max_concurrent_calls,
             .query_timeout_ms = cfg.query_timeout_ms,
+            .max_connection_streams = cfg.max_connection_streams,
+            .max_inflight_bytes = cfg.max_inflight_bytes,
+            .send_timeout_ms = cfg.send_timeout_ms,
+            .max_connection_idle_ms = cfg.max_connection_idle_ms,
+            .max_connection_age_ms = cfg.max_connection_age_ms,
             .tls = &tls,
         };
         if (sl_server_start(&scfg, &srv, &err) != SL_OK) {

@@ -63,6 +63,7 @@ struct sl_server {
     void *registered[SL_METHODS_MAX]; /* gRPC handles, by sl_methods row */
     struct sl_health *health;         /* owned; shared by the workers */
     atomic_int in_flight;             /* QueryServiceLogs calls in flight */
+    atomic_llong inflight_bytes;      /* reply bytes posted, not yet sent */
     struct sl_reflection *reflection; /* owned; immutable */
     struct sl_store *probe_store;     /* owned by the prober thread */
     int probe_interval_ms;            /* between two pings */
@@ -191,17 +192,28 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
     if (rc != SL_OK)
         goto out;
 
-    grpc_arg args[] = {
-        /* gRPC 1.51 otherwise binds a busy port silently (SO_REUSEPORT)
-         * and two servers share the traffic. */
-        {.type = GRPC_ARG_INTEGER,
-         .key = GRPC_ARG_ALLOW_REUSEPORT,
-         .value.integer = 0},
-        {.type = GRPC_ARG_INTEGER,
-         .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-         .value.integer = cfg->max_request_bytes},
-    };
-    grpc_channel_args chargs = {sizeof(args) / sizeof(args[0]), args};
+    grpc_arg args[8];
+    size_t nargs = 0;
+#define SL_INT_ARG(k, v)                                                       \
+    args[nargs++] =                                                            \
+        (grpc_arg){.type = GRPC_ARG_INTEGER, .key = (k), .value.integer = (v)}
+    /* gRPC 1.51 otherwise binds a busy port silently (SO_REUSEPORT) and
+     * two servers share the traffic. */
+    SL_INT_ARG(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    SL_INT_ARG(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, cfg->max_request_bytes);
+    /* One connection cannot hold more than this many calls, so it cannot
+     * take every call place of --max-concurrent-calls (issue 8). */
+    SL_INT_ARG(GRPC_ARG_MAX_CONCURRENT_STREAMS, cfg->max_connection_streams);
+    if (cfg->max_connection_idle_ms > 0)
+        SL_INT_ARG(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                   cfg->max_connection_idle_ms);
+    if (cfg->max_connection_age_ms > 0) {
+        SL_INT_ARG(GRPC_ARG_MAX_CONNECTION_AGE_MS, cfg->max_connection_age_ms);
+        /* calls under way when the age is reached get the send timeout */
+        SL_INT_ARG(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, cfg->send_timeout_ms);
+    }
+#undef SL_INT_ARG
+    grpc_channel_args chargs = {nargs, args};
     srv->server = grpc_server_create(&chargs, NULL);
     for (size_t m = 0; m < sl_methods_count; m++) {
         const struct sl_handler *h = sl_methods[m];
@@ -228,6 +240,9 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
         w->in_flight = &srv->in_flight;
         w->max_in_flight = cfg->max_concurrent_calls;
         w->query_timeout_ms = cfg->query_timeout_ms;
+        w->inflight_bytes = &srv->inflight_bytes;
+        w->max_inflight_bytes = cfg->max_inflight_bytes;
+        w->send_timeout_ms = cfg->send_timeout_ms;
         w->slots = cfg->slots;
         w->cq = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(srv->server, w->cq, NULL);

@@ -8,16 +8,21 @@
 struct sl_server;
 
 struct sl_server_config {
-    const char *listen;       /* HOST:PORT; port 0 picks a free port */
-    const char *backend;      /* store URI, opened once per worker thread */
-    int threads;              /* worker threads, >= 1 */
-    int slots;                /* pre-posted request slots per thread, >= 1 */
-    int max_request_bytes;    /* largest request message accepted */
-    int health_interval_ms;   /* between two backend health probes, >= 1 */
-    struct sl_auth *auth;     /* tokens (the caller keeps it alive until
-                                 sl_server_stop returns); NULL: auth off */
-    int max_concurrent_calls; /* QueryServiceLogs in flight, >= 1 */
-    int query_timeout_ms;     /* backend time limit of one query, >= 1 */
+    const char *listen;         /* HOST:PORT; port 0 picks a free port */
+    const char *backend;        /* store URI, opened once per worker thread */
+    int threads;                /* worker threads, >= 1 */
+    int slots;                  /* pre-posted request slots per thread, >= 1 */
+    int max_request_bytes;      /* largest request message accepted */
+    int health_interval_ms;     /* between two backend health probes, >= 1 */
+    struct sl_auth *auth;       /* tokens (the caller keeps it alive until
+                                   sl_server_stop returns); NULL: auth off */
+    int max_concurrent_calls;   /* QueryServiceLogs in flight, >= 1 */
+    int query_timeout_ms;       /* backend time limit of one query, >= 1 */
+    int max_connection_streams; /* HTTP/2 streams per connection, >= 1 */
+    int max_inflight_bytes;     /* reply bytes held for clients at once */
+    int send_timeout_ms;        /* an unread reply is cancelled after this */
+    int max_connection_idle_ms; /* 0: no limit */
+    int max_connection_age_ms;  /* 0: no limit */
     const struct sl_tls_config *tls; /* TLS files (tls.h), read during
                                         sl_server_start only; NULL or no
                                         cert: plaintext */

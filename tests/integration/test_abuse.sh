@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# test_abuse.sh -- abusive HTTP/2 clients forged with python3-h2 (issue 8,
+# items 1 and 2) against the default limits, each while a well-behaved
+# client measures what it still gets:
+#   1. one connection with a zero stream window opens 1 100 streams of a
+#      1.6 MB answer: it gets --max-connection-streams (100) of them, the
+#      other client's calls all succeed with p99 under 50 ms, the replies
+#      held stay within --max-inflight-bytes (RSS under 100 MiB), and
+#      --send-timeout cancels the unread replies;
+#   2. 5 000 half-open streams (HEADERS, no message) then a close: no call
+#      place is taken, the calls are logged CANCELLED, not as client
+#      errors;
+#   3. 20 000 x (HEADERS + DATA + RST_STREAM): the other client still gets
+#      every answer; the reset calls are logged CANCELLED.
+# Under the sanitizers (SL_SANITIZE=ON) memory figures are not asserted
+# (shadow memory) and the latency bound is looser.
+. "$(dirname "$0")/lib.sh"
+
+P99_MS=50
+[ "${SL_SANITIZE:-OFF}" = ON ] && P99_MS=250
+DB=$T/a.db
+$PY "$SL_SRC/tests/bench/gen_bench_data.py" "$T/big" 1 20000 1
+"$SERVER" import --backend "sqlite:$DB" "$T/big-0.json" 2>/dev/null
+"$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" 2>/dev/null
+rss_kb() { sed -n 's/^VmRSS:[^0-9]*\([0-9]*\) kB/\1/p' "/proc/$1/status"; }
+# steady_ok N: the well-behaved client's N calls all succeed, p99 in bound
+steady_ok() {
+  local out ok p99
+  out=$($PY "$I/steady_client.py" 127.0.0.1:$GRPC_PORT demo-project mnist-svc "$1")
+  ok=$(sed -n 's/^ok \([0-9]*\/[0-9]*\) .*/\1/p' <<<"$out")
+  p99=$(sed -n 's/.* p99_ms \([0-9]*\)$/\1/p' <<<"$out")
+  check "$2: every call of a well-behaved client succeeds" "$1/$1" "$ok"
+  [ -n "$p99" ] && [ "$p99" -lt "$P99_MS" ] &&
+    pass "$2: its p99 is ${p99} ms (< ${P99_MS} ms)" ||
+    fail "$2: p99 ${p99:-?} ms (want < ${P99_MS}): $out"
+}
+# logged STATUS: how many access lines of QueryServiceLogs have this status
+logged() { grep -c "QueryServiceLogs.*\"status\":$1," "$T/s.log" || true; }
+
+start_server "$T/s.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
+  --http-listen=127.0.0.1:0 --send-timeout=4s
+# QueryServiceLogs calls accepted and not yet done, from /metrics
+in_flight() {
+  curl -s "http://127.0.0.1:$HTTP_PORT/metrics" |
+    sed -n 's|^servicelogs_grpc_calls_in_flight{method="/modelarts.v1.ServiceLogs/QueryServiceLogs"} ||p'
+}
+
+# 1. A zero window: replies that are never read.
+$PY "$I/abuse_h2.py" stall 127.0.0.1:$GRPC_PORT 1100 bench-p svc-0 6 >"$T/stall" &
+AB=$!
+PIDS+=("$AB")
+wait_for 20 grep -q '^opened' "$T/stall" || fail "the stalling client started"
+check "one connection gets --max-connection-streams streams" "opened 100" \
+  "$(sed -n 1p "$T/stall")"
+# Measured once the server has done all it will with them (the answers
+# wait in the zero window), not while it is still working through them.
+wait_for 60 grep -q '^settled' "$T/stall" || fail "the stalling client settled"
+held=$(in_flight)
+[ "${held:-0}" -gt 0 ] && pass "$held stalled calls hold their replies" || fail "no stalled call in flight"
+steady_ok 200 "zero-window client connected"
+if [ "${SL_SANITIZE:-OFF}" != ON ]; then
+  kb=$(rss_kb "$SERVER_PID")
+  [ "$kb" -lt $((100 * 1024)) ] && pass "RSS with 100 stalled 1.6 MB replies: $((kb / 1024)) MiB (< 100)" ||
+    fail "RSS $((kb / 1024)) MiB with stalled replies (want < 100)"
+fi
+wait_exit "$AB" 30 || true
+check "--send-timeout ends every stream the client does not read" "reset 100" \
+  "$(sed -n 3p "$T/stall")"
+wait_log "$T/s.log" "not read by their clients within --send-timeout" 1 10 &&
+  pass "the cancelled replies are logged" || fail "no log line for the cancelled replies"
+
+# 2. Half-open streams: HEADERS and nothing else, then the connection goes.
+before_cancelled=$(logged 1)
+before_invalid=$(logged 3)
+$PY "$I/abuse_h2.py" halfopen 127.0.0.1:$GRPC_PORT 5000 1 >"$T/half"
+check "half-open streams are capped per connection" "opened 100" "$(cat "$T/half")"
+wait_for 10 test "$(logged 1)" -ge $((before_cancelled + 100)) ||
+  fail "the half-open calls were not all logged"
+check "half-open calls are logged CANCELLED" $((before_cancelled + 100)) "$(logged 1)"
+check "and not as invalid requests" "$before_invalid" "$(logged 3)"
+steady_ok 100 "after 5 000 half-open streams"
+
+# 3. Rapid reset.
+before_cancelled=$(logged 1)
+$PY "$I/abuse_h2.py" reset 127.0.0.1:$GRPC_PORT 20000 demo-project mnist-svc >"$T/reset" &
+AB=$!
+PIDS+=("$AB")
+steady_ok 200 "during 20 000 reset streams"
+wait_exit "$AB" 60 || true
+check "the flood was sent" "sent 20000" "$(cat "$T/reset")"
+check "no reset call is logged as an invalid request" "$before_invalid" "$(logged 3)"
+[ "$(logged 1)" -gt "$before_cancelled" ] && pass "reset calls are logged CANCELLED ($(($(logged 1) - before_cancelled)))" ||
+  fail "no reset call logged CANCELLED"
+
+stop_server "$SERVER_PID" && pass "SIGTERM exits 0" || fail "SIGTERM exit status"
+finish
