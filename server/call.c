@@ -132,6 +132,8 @@ static void call_done(struct sl_call *c)
                                   : GRPC_STATUS_UNKNOWN;
     if (c->send_expired)
         c->err_code = SL_ETIMEOUT;
+    else if (status == GRPC_STATUS_CANCELLED)
+        c->err_code = SL_OK; /* the client left: no error of ours to name */
     uint64_t dur = (uint64_t)(sl_clock_us() - c->start_us);
     if (c->counted)
         atomic_fetch_sub(c->worker->in_flight, 1);
