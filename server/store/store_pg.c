@@ -2,15 +2,17 @@
  *
  * Files: this one is the connection (connect, round trips, deadlines,
  * reconnect), open and close, the query, ping and count, and the exported
- * sl_store_postgres; store_pg_schema.c the schema and its migrations (open
- * runs them), store_pg_import.c the COPY-based import. store_pg.h holds
- * what they share.
+ * sl_store_postgres; store_pg_schema.c the schema, its migrations (open
+ * runs them) and the reading of its rows, store_pg_import.c the COPY-based
+ * import. store_pg.h holds what they share.
  *
  * Threading: a struct pg_store is one libpq connection (PGconn), used by
  * one thread at a time (store.h). The server opens one per worker thread
  * and one for the health prober; libpq needs no lock between connections,
  * so the hot path takes none. Every statement reads one snapshot, so a
- * query sees all of an import or none of it.
+ * query sees all of an import or none of it. The only other threads are
+ * the detached cancel requests (pg_abandon): each owns its PGcancel and
+ * touches nothing else but an atomic count.
  *
  * Ownership: the connection owns its PGconn and, through it, the session's
  * prepared statements. A PGresult never outlives the call that got it, so
@@ -22,7 +24,8 @@
  *
  * A query is one round trip: one prepared statement (PREPAREd once per
  * session), a point read of services with its logs as a LATERAL subquery,
- * all results binary (bytea and integers without text decoding).
+ * all results binary (bytea and integers without text decoding), read
+ * into the page by store_pg_schema.c, which knows the rows' layout.
  * EXPLAIN (PostgreSQL 15, 100 000 services, generic plan):
  *   Nested Loop Left Join
  *     -> Index Scan using services_pkey on services s
@@ -38,22 +41,51 @@
  * planner ever return them otherwise, the reader sorts them (slower, never
  * wrong).
  *
- * Deadlines: a query whose deadline has passed fails with SL_ETIMEOUT
- * before any round trip. Otherwise it is sent asynchronously and the
- * socket is polled until the deadline; then the statement is cancelled
- * (PQcancel) and the call fails with SL_ETIMEOUT. A connection that does
- * not answer the cancel within PG_CANCEL_GRACE_MS is dropped and reopened
- * at its next use. Connecting (open, reconnect) is asynchronous too and
- * takes at most PG_CONNECT_MS, and never past a query's deadline. So no
- * server-side statement_timeout is needed, and the session's settings (and
- * the URI's options) are left alone.
+ * Deadlines: a call whose deadline has passed fails with SL_ETIMEOUT
+ * before any round trip. Otherwise nothing waits for the server but a
+ * poll() of the socket that ends by the call's deadline: the connection
+ * is in libpq's nonblocking mode (sending never waits either), connects
+ * are asynchronous, and PQcancel, which waits for the server's answer
+ * (libpq 15 has no PQcancelStart), runs in a detached thread. So a server
+ * that stops answering (frozen by SIGSTOP, a host gone without a RST, a
+ * backend stuck) costs a call its deadline and no more.
+ *
+ * Abandoned statements: one still running at the deadline is given up on.
+ * The call fails with SL_ETIMEOUT at once; a thread sends the cancel
+ * request (at most PG_CANCELS_MAX in flight in the process); the
+ * connection keeps the statement until the next call reads its end
+ * (usually the cancel's error, a few ms later) and goes on. One not ended
+ * PG_ABANDON_MS after it was given up on (a frozen server, a cancel
+ * ignored) takes its connection with it: closed (PQfinish, nonblocking:
+ * the Terminate message is not waited for) and reopened.
+ *
+ * Stalls: a connection whose server let a deadline pass and has sent
+ * nothing since is stalled. A call on it waits for the server (for the
+ * abandoned statement's end, or a connect) only until PG_STALL_GRACE_MS
+ * after the stall began or PG_STALLED_MS from now, whichever is later,
+ * then fails with SL_EUNAVAIL: while the server hangs, a worker answers
+ * its calls at once instead of holding each to its deadline. The first
+ * byte from the server ends the stall.
+ *
+ * Reconnecting is lazy and never blocks: a call that finds the connection
+ * lost starts a connect (PQconnectStartParams) and polls it until its
+ * deadline; one not done by then is kept for the next calls, for up to
+ * PG_CONNECT_MS from its start, so a hung server does not collect a
+ * connection attempt per call. Every connection sets keepalives and
+ * tcp_user_timeout (the kernel finds out a vanished peer, even on an idle
+ * connection) and connect_timeout (libpq's blocking paths; ours stop at
+ * PG_CONNECT_MS); the URI may override each.
+ *
+ * Health: the ping's deadline is PG_PING_MS, so health goes NOT_SERVING
+ * about a second after the server stops answering, and SERVING again at
+ * the first ping after it answers. No server-side statement_timeout is
+ * needed, and the session's settings are left alone.
  *
  * Connection loss: a call that finds the connection lost (the server
- * restarted, a network cut, pg_terminate_backend) reconnects once with the
- * same parameters (PQresetStart/PQresetPoll), prepares the statements
- * again and retries a read once; if that fails too, SL_EUNAVAIL with
- * libpq's message. ping does the same, so health follows the database
- * going away and coming back, without a restart.
+ * restarted, a network cut, pg_terminate_backend) reconnects as above,
+ * prepares the statements again and retries a read once; if that fails
+ * too, SL_EUNAVAIL with libpq's message. ping does the same, so health
+ * follows the database going away and coming back, without a restart.
  *
  * Import: one transaction under an advisory lock; COPY logs FROM STDIN
  * (FORMAT binary). store_pg_import.c has the details.
@@ -62,8 +94,10 @@
  * with the URI's user info. libpq's own messages carry no password, except
  * a URI parse error, which is redacted.
  *
- * Limits: a host name is resolved by getaddrinfo() inside PQconnectPoll,
- * which blocks (a numeric hostaddr does not). Transaction-mode poolers
+ * Limits: a host name is resolved by getaddrinfo() when a connect starts,
+ * which blocks (a numeric hostaddr does not). open() (its schema check or
+ * migration) and import wait for the server without a deadline once
+ * connected. Transaction-mode poolers
  * (pgbouncer pool_mode=transaction) are not supported: the prepared
  * statements belong to the session.
  */
@@ -71,6 +105,8 @@
 #include <libpq-fe.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -89,8 +125,9 @@ static int64_t cap_deadline(int64_t deadline_us, int ms)
     return deadline_us && deadline_us < cap ? deadline_us : cap;
 }
 
-/* Waits until fd is ready for events: 1 ready, 0 deadline_us passed (0
- * waits for ever), -1 failed (errno says why). */
+/* Waits until fd is ready for events: the poll revents (> 0) when it is,
+ * 0 when deadline_us passed (0 waits for ever), -1 on failure (errno says
+ * why). */
 static int wait_fd(int fd, short events, int64_t deadline_us)
 {
     if (fd < 0) {
@@ -108,7 +145,7 @@ static int wait_fd(int fd, short events, int64_t deadline_us)
         struct pollfd p = {.fd = fd, .events = events};
         int n = poll(&p, 1, ms);
         if (n > 0)
-            return 1;
+            return p.revents;
         if (n < 0 && errno != EINTR)
             return -1;
     }
@@ -214,7 +251,7 @@ static void make_label(struct pg_store *st, const PQconninfoOption *opts)
              host, *port ? ":" : "", port, db);
 }
 
-/* True when the connection is gone (or we gave up on it). */
+/* True when the connection is gone, not yet open, or we gave up on it. */
 bool sl__pg_lost(const struct pg_store *st)
 {
     return st->broken || PQstatus(st->conn) != CONNECTION_OK;
@@ -237,85 +274,297 @@ int sl__pg_code(struct pg_store *st, const PGresult *r, int other)
     return other;
 }
 
-/* ---- round trips -------------------------------------------------------- */
+/* ---- connecting --------------------------------------------------------- */
 
-/* Polls a connect (PQconnectStart) or a reconnect (PQresetStart) to its
- * end, until deadline_us at most. */
-static int pg_connect_poll(struct pg_store *st, bool reset, int64_t deadline_us,
-                           int64_t query_deadline_us, struct sl_err *err)
+/* libpq prints the server's notices ("relation already exists, skipping")
+ * to stderr by default; the server's log is ours to write. */
+static void quiet(void *arg, const char *message)
 {
-    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
-    for (;;) {
-        if (ps == PGRES_POLLING_OK)
-            return SL_OK;
-        if (ps == PGRES_POLLING_FAILED)
-            return sl__pg_fail(st, SL_EUNAVAIL, "cannot connect: ", NULL, err);
-        int w = wait_fd(PQsocket(st->conn),
-                        ps == PGRES_POLLING_READING ? POLLIN : POLLOUT,
-                        deadline_us);
-        if (w == 0) {
-            if (query_deadline_us && sl_clock_us() >= query_deadline_us)
-                return sl_err_set(err, SL_ETIMEOUT,
-                                  "%s: deadline passed while connecting",
-                                  st->label);
-            return sl_err_set(err, SL_EUNAVAIL,
-                              "%s: cannot connect: no answer within %d ms",
-                              st->label, PG_CONNECT_MS);
-        }
-        if (w < 0)
-            return sl_err_set(err, SL_EUNAVAIL, "%s: cannot connect: %s",
-                              st->label, strerror(errno));
-        ps = reset ? PQresetPoll(st->conn) : PQconnectPoll(st->conn);
+    (void)arg;
+    (void)message;
+}
+
+/* Closes the connection at once: the Terminate message PQfinish sends is
+ * queued, not waited for (nonblocking), so a server that does not read
+ * cannot hold us. An abandoned statement goes with it. The next use
+ * reconnects. */
+static void pg_drop(struct pg_store *st)
+{
+    if (st->conn) {
+        PQsetnonblocking(st->conn, 1);
+        PQfinish(st->conn);
+    }
+    st->conn = NULL;
+    st->connecting = false;
+    st->abandoned_us = 0;
+    st->prepared = false;
+    st->broken = false;
+}
+
+/* The server let a deadline pass: remember since when (see the top). */
+static void pg_stall(struct pg_store *st)
+{
+    if (!st->stalled_us)
+        st->stalled_us = sl_clock_us();
+}
+
+/* When a wait for the server ends: the earliest of deadline_us and cap_us
+ * (0: none), and, on a stalled connection, PG_STALL_GRACE_MS after the
+ * stall began or PG_STALLED_MS from now, whichever is later. */
+static int64_t pg_until(const struct pg_store *st, int64_t deadline_us,
+                        int64_t cap_us)
+{
+    int64_t until = cap_us;
+    if (deadline_us && (!until || deadline_us < until))
+        until = deadline_us;
+    if (st->stalled_us) {
+        int64_t grace = st->stalled_us + (int64_t)PG_STALL_GRACE_MS * 1000;
+        int64_t brief = sl_clock_us() + (int64_t)PG_STALLED_MS * 1000;
+        int64_t limit = grace > brief ? grace : brief;
+        if (!until || limit < until)
+            until = limit;
+    }
+    return until;
+}
+
+/* The server sent something (ev: wait_fd's revents): the stall, if any,
+ * is over, and *until goes back to deadline_us and cap_us. */
+static void pg_heard(struct pg_store *st, int ev, int64_t deadline_us,
+                     int64_t cap_us, int64_t *until)
+{
+    if ((ev & POLLIN) && st->stalled_us) {
+        st->stalled_us = 0;
+        *until = pg_until(st, deadline_us, cap_us);
     }
 }
 
-/* Asks the server to cancel the running statement. */
-static void pg_cancel(struct pg_store *st)
+/* Starts a connect (st->conn must be NULL); pg_connect_poll drives it.
+ * Failing at once (a bad option, a host name that does not resolve) is
+ * code. */
+static int pg_connect_start(struct pg_store *st, int code, struct sl_err *err)
 {
-    char buf[256];
-    PGcancel *c = PQgetCancel(st->conn);
-    if (c) {
-        PQcancel(c, buf, (int)sizeof(buf));
-        PQfreeCancel(c);
+    /* Ours first: the URI (dbname, expanded) overrides what it sets.
+     * keepalives: an idle connection whose peer vanished is found dead in
+     * 10 + 3 * 5 s; tcp_user_timeout: data unacknowledged for 10 s ends
+     * it. Neither helps against a server that is alive but frozen (its
+     * kernel still acknowledges): the deadlines do. */
+    static const char *const keys[] = {"fallback_application_name",
+                                       "client_encoding",
+                                       "connect_timeout",
+                                       "keepalives",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "tcp_user_timeout",
+                                       "dbname",
+                                       NULL};
+    const char *vals[] = {"servicelogs", "UTF8", PG_CONNECT_S, "1",     "10",
+                          "5",           "3",    "10000",      st->uri, NULL};
+    int rc;
+
+    st->conn = PQconnectStartParams(keys, vals, 1);
+    if (!st->conn)
+        return sl_err_set(err, SL_ENOMEM, "%s: out of memory", st->label);
+    if (PQstatus(st->conn) == CONNECTION_BAD) {
+        rc = sl__pg_fail(st, code, "cannot connect: ", NULL, err);
+        pg_drop(st);
+        return rc;
     }
+    PQsetNoticeProcessor(st->conn, quiet, NULL);
+    st->connecting = true;
+    st->polling = PGRES_POLLING_WRITING; /* libpq: start by waiting to write */
+    st->connect_us = sl_clock_us();
+    return SL_OK;
+}
+
+/* Drives the connect under way (st->connecting) until it ends, or until
+ * pg_until(deadline_us, PG_CONNECT_MS after its start). A connect still
+ * under way then is kept for the next call, unless it is PG_CONNECT_MS
+ * old. */
+static int pg_connect_poll(struct pg_store *st, int64_t deadline_us,
+                           struct sl_err *err)
+{
+    int64_t expiry = st->connect_us + (int64_t)PG_CONNECT_MS * 1000;
+    int64_t until = pg_until(st, deadline_us, expiry), now;
+    int rc;
+
+    for (;;) {
+        if (st->polling == PGRES_POLLING_OK) {
+            st->connecting = false;
+            st->stalled_us = 0; /* it answers again */
+            PQsetnonblocking(st->conn, 1);
+            return SL_OK;
+        }
+        if (st->polling == PGRES_POLLING_FAILED) {
+            rc = sl__pg_fail(st, SL_EUNAVAIL, "cannot connect: ", NULL, err);
+            pg_drop(st);
+            return rc;
+        }
+        int ev = wait_fd(
+            PQsocket(st->conn),
+            st->polling == PGRES_POLLING_READING ? POLLIN : POLLOUT, until);
+        if (ev == 0)
+            break;
+        if (ev < 0) {
+            rc = sl_err_set(err, SL_EUNAVAIL, "%s: cannot connect: %s",
+                            st->label, strerror(errno));
+            pg_drop(st);
+            return rc;
+        }
+        pg_heard(st, ev, deadline_us, expiry, &until);
+        st->polling = PQconnectPoll(st->conn);
+    }
+    /* No answer in time. */
+    pg_stall(st);
+    now = sl_clock_us();
+    if (now >= expiry) {
+        pg_drop(st);
+        return sl_err_set(err, SL_EUNAVAIL,
+                          "%s: cannot connect: no answer within %d ms",
+                          st->label, PG_CONNECT_MS);
+    }
+    if (deadline_us && now >= deadline_us)
+        return sl_err_set(err, SL_ETIMEOUT,
+                          "%s: deadline passed while connecting", st->label);
+    return sl_err_set(err, SL_EUNAVAIL,
+                      "%s: no answer from the server for %lld ms (still "
+                      "connecting)",
+                      st->label, (long long)((now - st->stalled_us) / 1000));
+}
+
+/* ---- round trips -------------------------------------------------------- */
+
+static atomic_int pg_cancels; /* cancel requests in flight (process) */
+
+/* A detached thread's body: one cancel request, which waits for the
+ * postmaster's answer for as long as it takes. Owns c. */
+static void *pg_cancel_main(void *arg)
+{
+    PGcancel *c = arg;
+    char buf[256];
+    PQcancel(c, buf, (int)sizeof(buf));
+    PQfreeCancel(c);
+    atomic_fetch_sub(&pg_cancels, 1);
+    return NULL;
+}
+
+/* The call gives up on the statement under way (see the top): asks the
+ * server to cancel it from a detached thread, at most PG_CANCELS_MAX at
+ * once (beyond, PG_ABANDON_MS ends it), and leaves it to pg_drain. */
+static void pg_abandon(struct pg_store *st)
+{
+    PGcancel *c = NULL;
+    pthread_attr_t a;
+    pthread_t t;
+    int rc = -1;
+
+    st->abandoned_us = sl_clock_us();
+    pg_stall(st);
+    if (atomic_fetch_add(&pg_cancels, 1) >= PG_CANCELS_MAX ||
+        !(c = PQgetCancel(st->conn)) || pthread_attr_init(&a) != 0)
+        goto out;
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&t, &a, pg_cancel_main, c);
+    pthread_attr_destroy(&a);
+out:
+    if (rc != 0) {
+        PQfreeCancel(c);
+        atomic_fetch_sub(&pg_cancels, 1);
+    }
+}
+
+/* Reads the end of the statement a call gave up on (st->abandoned_us) and
+ * throws it away, until pg_until(deadline_us, PG_ABANDON_MS after it was
+ * given up). SL_OK when the connection is free again, or lost, or closed
+ * because the statement outlived PG_ABANDON_MS (then the caller
+ * reconnects). */
+static int pg_drain(struct pg_store *st, int64_t deadline_us,
+                    struct sl_err *err)
+{
+    int64_t cap = st->abandoned_us + (int64_t)PG_ABANDON_MS * 1000;
+    int64_t until = pg_until(st, deadline_us, cap), now;
+    PGresult *r;
+    int sending, rc;
+
+    for (;;) {
+        while ((sending = PQflush(st->conn)) == 1 || PQisBusy(st->conn)) {
+            if (sending < 0)
+                break;
+            int ev =
+                wait_fd(PQsocket(st->conn),
+                        (short)(sending ? POLLIN | POLLOUT : POLLIN), until);
+            if (ev == 0)
+                goto timeout;
+            if (ev < 0) {
+                rc = sl_err_set(err, SL_EUNAVAIL, "%s: waiting: %s", st->label,
+                                strerror(errno));
+                pg_drop(st);
+                return rc;
+            }
+            pg_heard(st, ev, deadline_us, cap, &until);
+            if (!PQconsumeInput(st->conn))
+                break; /* lost: PQgetResult says so without waiting */
+        }
+        if (!(r = PQgetResult(st->conn)))
+            break;
+        PQclear(r);
+    }
+    st->abandoned_us = 0;
+    st->stalled_us = 0; /* it answered */
+    return SL_OK;
+timeout:
+    now = sl_clock_us();
+    if (now >= cap) { /* not even cancelled: give the session up */
+        pg_drop(st);
+        return SL_OK;
+    }
+    if (deadline_us && now >= deadline_us)
+        return sl_err_set(err, SL_ETIMEOUT,
+                          "%s: deadline passed while the server ended a "
+                          "statement given up on",
+                          st->label);
+    return sl_err_set(err, SL_EUNAVAIL,
+                      "%s: no answer from the server for %lld ms", st->label,
+                      (long long)((now - st->stalled_us) / 1000));
 }
 
 /* Waits for the answer to the command just sent, until deadline_us (0:
- * for ever); cancels it at the deadline. On success *out is its (last)
- * result, which the caller PQclear()s; on failure *out is NULL. */
+ * for ever); at the deadline the statement is abandoned (pg_abandon). On
+ * success *out is its (last) result, which the caller PQclear()s; on
+ * failure *out is NULL. */
 static int pg_finish(struct pg_store *st, int64_t deadline_us, PGresult **out,
                      const char *what, struct sl_err *err)
 {
     PGresult *keep = NULL, *r;
-    bool cancelled = false, failed = false;
-    int rc = SL_OK;
+    bool failed = false;
+    int rc = SL_OK, sending;
 
     *out = NULL;
     for (;;) {
-        while (PQisBusy(st->conn)) {
-            int w = wait_fd(PQsocket(st->conn), POLLIN, deadline_us);
-            if (w == 0 && !cancelled) {
-                pg_cancel(st);
-                cancelled = true;
-                deadline_us = sl_clock_us() + PG_CANCEL_GRACE_MS * 1000;
-                continue;
-            }
-            if (w == 0) { /* no answer to the cancel: give the session up */
-                st->broken = true;
+        /* Sends what the nonblocking send left, and reads; a lost
+         * connection ends the loop and PQgetResult reports it. */
+        while ((sending = PQflush(st->conn)) == 1 || PQisBusy(st->conn)) {
+            if (sending < 0)
+                break;
+            int ev = wait_fd(PQsocket(st->conn),
+                             (short)(sending ? POLLIN | POLLOUT : POLLIN),
+                             deadline_us);
+            if (ev == 0) {
+                pg_abandon(st);
                 rc = sl_err_set(err, SL_ETIMEOUT,
-                                "%s: query stopped at its deadline (the "
-                                "server did not answer the cancel)",
-                                st->label);
+                                "%s: %sno answer by the deadline (statement "
+                                "abandoned)",
+                                st->label, what);
                 goto out;
             }
-            if (w < 0) {
-                st->broken = true;
+            if (ev < 0) {
                 rc = sl_err_set(err, SL_EUNAVAIL, "%s: %swaiting: %s",
                                 st->label, what, strerror(errno));
+                pg_drop(st);
                 goto out;
             }
             if (!PQconsumeInput(st->conn))
-                break; /* PQgetResult reports the lost connection */
+                break;
         }
         if (!(r = PQgetResult(st->conn)))
             break;
@@ -328,10 +577,7 @@ static int pg_finish(struct pg_store *st, int64_t deadline_us, PGresult **out,
         keep = r;
         failed = s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK;
     }
-    if (cancelled) {
-        rc = sl_err_set(err, SL_ETIMEOUT, "%s: query stopped at its deadline",
-                        st->label);
-    } else if (!keep) {
+    if (!keep) {
         rc = sl__pg_fail(st, SL_EUNAVAIL, what, NULL, err);
         st->broken |= PQstatus(st->conn) != CONNECTION_OK;
     } else if (failed) {
@@ -380,26 +626,31 @@ static int pg_prepare(struct pg_store *st, int64_t deadline_us,
     return rc;
 }
 
-/* Makes the connection usable: reconnects when it is lost (sets
- * *reconnected) and prepares the statements when the session lacks
- * them. */
+/* Makes the connection usable: reads an abandoned statement's end,
+ * (re)connects when the connection is lost or a connect is under way (sets
+ * *reconnected) and prepares the statements when the session lacks them. */
 int sl__pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
                  struct sl_err *err)
 {
     int rc;
     *reconnected = false;
-    if (sl__pg_lost(st)) {
+    if (st->abandoned_us && !sl__pg_lost(st) &&
+        (rc = pg_drain(st, deadline_us, err)) != SL_OK)
+        return rc;
+    st->abandoned_us = 0; /* ended, or gone with the connection */
+    if (st->connecting &&
+        sl_clock_us() - st->connect_us >= (int64_t)PG_CONNECT_MS * 1000)
+        pg_drop(st); /* too old: a new one */
+    if (!st->connecting && sl__pg_lost(st)) {
         *reconnected = true;
-        st->prepared = false;
-        st->broken = true;
-        if (!PQresetStart(st->conn))
-            return sl__pg_fail(st, SL_EUNAVAIL, "cannot reconnect: ", NULL,
-                               err);
-        rc = pg_connect_poll(st, true, cap_deadline(deadline_us, PG_CONNECT_MS),
-                             deadline_us, err);
-        if (rc != SL_OK)
+        pg_drop(st);
+        if ((rc = pg_connect_start(st, SL_EUNAVAIL, err)) != SL_OK)
             return rc;
-        st->broken = false;
+    }
+    if (st->connecting) {
+        *reconnected = true;
+        if ((rc = pg_connect_poll(st, deadline_us, err)) != SL_OK)
+            return rc;
     }
     return st->prepared ? SL_OK : pg_prepare(st, deadline_us, err);
 }
@@ -421,6 +672,7 @@ static int pg_exec_read(struct pg_store *st, const char *name, int n,
                               "deadline passed before the query");
         rc = sl__pg_ready(st, deadline_us, &reconnected, err);
         if (rc == SL_OK) {
+            PQsetnonblocking(st->conn, 1); /* an import may have unset it */
             if (PQsendQueryPrepared(st->conn, name, n, vals, lens, binary, 1))
                 rc = pg_finish(st, deadline_us, out, "", err);
             else
@@ -465,29 +717,19 @@ int sl__pg_begin_locked(struct pg_store *st, int lock_class, struct sl_err *err)
 
 /* ---- open / close ------------------------------------------------------- */
 
-/* libpq prints the server's notices ("relation already exists, skipping")
- * to stderr by default; the server's log is ours to write. */
-static void quiet(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
-
 static void pg_close(struct sl_store *base)
 {
     struct pg_store *st = (struct pg_store *)base;
     if (!st)
         return;
-    PQfinish(st->conn);
+    pg_drop(st);
+    free(st->uri);
     free(st);
 }
 
 static int pg_open(const struct sl_store_type *type, const char *arg,
                    struct sl_store **out, struct sl_err *err)
 {
-    /* Ours first: the URI (dbname, expanded) overrides what it sets. */
-    static const char *const keys[] = {"fallback_application_name",
-                                       "client_encoding", "dbname", NULL};
     struct pg_store *st = NULL;
     PQconninfoOption *opts = NULL;
     char *msg = NULL;
@@ -507,27 +749,17 @@ static int pg_open(const struct sl_store_type *type, const char *arg,
                           "postgres: bad URI: %s", m);
     }
     st = calloc(1, sizeof(*st));
-    if (!st) {
+    if (!st || !(st->uri = strdup(arg))) {
         PQconninfoFree(opts);
+        free(st);
         return sl_err_set(err, SL_ENOMEM, "postgres: out of memory");
     }
     st->base.type = type;
     make_label(st, opts);
     PQconninfoFree(opts);
 
-    const char *vals[] = {"servicelogs", "UTF8", arg, NULL};
-    st->conn = PQconnectStartParams(keys, vals, 1);
-    if (!st->conn) {
-        rc = sl_err_set(err, SL_ENOMEM, "%s: out of memory", st->label);
-        goto out;
-    }
-    if (PQstatus(st->conn) == CONNECTION_BAD) {
-        rc = sl__pg_fail(st, SL_EINVAL, "", NULL, err);
-        goto out;
-    }
-    PQsetNoticeProcessor(st->conn, quiet, NULL); /* kept across resets */
-    if ((rc = pg_connect_poll(st, false, cap_deadline(0, PG_CONNECT_MS), 0,
-                              err)) != SL_OK ||
+    if ((rc = pg_connect_start(st, SL_EINVAL, err)) != SL_OK ||
+        (rc = pg_connect_poll(st, 0, err)) != SL_OK ||
         (rc = sl__pg_migrate(st, err)) != SL_OK)
         goto out;
     rc = pg_prepare(st, cap_deadline(0, PG_CONNECT_MS), err);
@@ -541,120 +773,6 @@ out:
 }
 
 /* ---- query -------------------------------------------------------------- */
-
-static uint32_t get_be32(const char *p)
-{
-    const uint8_t *b = (const uint8_t *)p;
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 |
-           b[3];
-}
-
-static int64_t get_be64(const char *p)
-{
-    return (int64_t)((uint64_t)get_be32(p) << 32 | get_be32(p + 4));
-}
-
-/* One row's order key, for the rare sort. */
-struct pg_row {
-    int64_t update_time;
-    int32_t seq;
-    int row;
-};
-
-static int cmp_row(const void *a, const void *b)
-{
-    const struct pg_row *x = a, *y = b;
-    if (x->update_time != y->update_time)
-        return x->update_time < y->update_time ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static int nomem(const struct pg_store *st, struct sl_err *err)
-{
-    return sl_err_set(err, SL_ENOMEM, "%s: out of memory reading logs",
-                      st->label);
-}
-
-/* Copies a result of sl_q_all / sl_q_at into out. */
-static int read_page(const struct pg_store *st, const PGresult *r,
-                     const struct sl_log_query *q, struct sl_log_page *out,
-                     struct sl_err *err)
-{
-    struct pg_row *order = NULL;
-    int rows = PQntuples(r), rc = SL_OK;
-
-    if (rows == 0)
-        return sl_err_set(err, SL_ENOTFOUND,
-                          "service %s not found in project %s", q->service_id,
-                          q->project_id);
-    if (PQnfields(r) != 5 || PQgetlength(r, 0, 1) != 4)
-        return sl_err_set(err, SL_EINTERNAL,
-                          "%s: unexpected result shape (was the schema "
-                          "altered?)",
-                          st->label);
-    out->infer_type = (int32_t)get_be32(PQgetvalue(r, 0, 1));
-    out->service_id =
-        sl_arena_strndup(&out->arena, q->service_id, strlen(q->service_id));
-    out->service_name = sl_arena_strndup(&out->arena, PQgetvalue(r, 0, 0),
-                                         (size_t)PQgetlength(r, 0, 0));
-    if (!out->service_id || !out->service_name)
-        return nomem(st, err);
-    if (rows == 1 && PQgetisnull(r, 0, 4))
-        return SL_OK; /* the LEFT JOIN's row of a service without logs */
-
-    size_t total = 0;
-    bool sorted = true;
-    int64_t prev_t = INT64_MIN;
-    int32_t prev_seq = INT32_MIN;
-    for (int i = 0; i < rows; i++) {
-        if (PQgetlength(r, i, 2) != 8 || PQgetlength(r, i, 3) != 4 ||
-            PQgetisnull(r, i, 4))
-            return sl_err_set(err, SL_EINTERNAL,
-                              "%s: unexpected log row (was the schema "
-                              "altered?)",
-                              st->label);
-        int64_t t = get_be64(PQgetvalue(r, i, 2));
-        int32_t seq = (int32_t)get_be32(PQgetvalue(r, i, 3));
-        if (t < prev_t || (t == prev_t && seq < prev_seq))
-            sorted = false;
-        prev_t = t;
-        prev_seq = seq;
-        total += (size_t)PQgetlength(r, i, 4);
-    }
-    if (!sorted) { /* not the plan described at the top: sort here */
-        if (!(order = malloc((size_t)rows * sizeof(*order)))) {
-            rc = nomem(st, err);
-            goto out;
-        }
-        for (int i = 0; i < rows; i++) {
-            order[i].update_time = get_be64(PQgetvalue(r, i, 2));
-            order[i].seq = (int32_t)get_be32(PQgetvalue(r, i, 3));
-            order[i].row = i;
-        }
-        qsort(order, (size_t)rows, sizeof(*order), cmp_row);
-    }
-    struct sl_blob *logs =
-        sl_arena_alloc(&out->arena, (size_t)rows * sizeof(*logs));
-    uint8_t *bytes = sl_arena_alloc(&out->arena, total ? total : 1);
-    if (!logs || !bytes) {
-        rc = nomem(st, err);
-        goto out;
-    }
-    for (int i = 0; i < rows; i++) {
-        int row = order ? order[i].row : i;
-        size_t len = (size_t)PQgetlength(r, row, 4);
-        if (len)
-            memcpy(bytes, PQgetvalue(r, row, 4), len);
-        logs[i].data = bytes;
-        logs[i].len = len;
-        bytes += len;
-    }
-    out->logs = logs;
-    out->n_logs = (size_t)rows;
-out:
-    free(order);
-    return rc;
-}
 
 static int pg_query_logs(struct sl_store *base, const struct sl_log_query *q,
                          struct sl_log_page *out, struct sl_err *err)
@@ -673,7 +791,7 @@ static int pg_query_logs(struct sl_store *base, const struct sl_log_query *q,
                       q->update_time ? 3 : 2, vals, lens, q->deadline_us, &r,
                       err);
     if (rc == SL_OK)
-        rc = read_page(st, r, q, out, err);
+        rc = sl__pg_read_page(st, r, q, out, err);
     PQclear(r);
     if (rc != SL_OK)
         sl_log_page_free(out);
@@ -687,7 +805,7 @@ static int pg_ping(struct sl_store *base, struct sl_err *err)
     struct pg_store *st = (struct pg_store *)base;
     PGresult *r = NULL;
     int rc = pg_exec_read(st, "sl_ping", 0, NULL, NULL,
-                          cap_deadline(0, PG_CONNECT_MS), &r, err);
+                          cap_deadline(0, PG_PING_MS), &r, err);
     if (rc == SL_OK && PQntuples(r) != 1)
         rc = sl_err_set(err, SL_EUNAVAIL, "%s: meta.schema_version is gone",
                         st->label);

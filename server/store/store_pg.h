@@ -22,19 +22,37 @@
 
 #include "store.h"
 
-#define PG_CONNECT_MS 5000        /* longest connect: open, reconnect, ping */
-#define PG_CANCEL_GRACE_MS 1000   /* wait for a cancelled statement's end */
+/* Time limits of the connection; store_pg.c's top explains each. */
+#define PG_CONNECT_MS 5000    /* a connect attempt's life */
+#define PG_CONNECT_S "5"      /* the same, as libpq's connect_timeout */
+#define PG_PING_MS 1000       /* a health ping's deadline */
+#define PG_ABANDON_MS 5000    /* an abandoned statement's hold on its conn */
+#define PG_STALL_GRACE_MS 500 /* a stall's first calls wait this long, */
+#define PG_STALLED_MS 100     /* later ones this */
+#define PG_CANCELS_MAX 16     /* cancel requests in flight, per process */
 #define PG_LOCK_SCHEMA 1936486247 /* "slog": advisory lock, schema changes */
 #define PG_LOCK_IMPORT 1936486248 /* and imports (with the schema's hash) */
 
 /* One connection. Owner: whoever open() returned it to; sl_store_close()
  * frees it (and its PGconn). */
 struct pg_store {
-    struct sl_store base; /* must be first */
-    PGconn *conn;         /* owned; never NULL after open */
-    bool prepared;        /* the session has our prepared statements */
-    bool broken;          /* reconnect before the next use */
-    char label[128];      /* "postgres://HOST:PORT/DB", for messages */
+    struct sl_store base;              /* must be first */
+    PGconn *conn;                      /* owned; NULL: closed, reopened at
+                                          the next use (sl__pg_ready) */
+    char *uri;                         /* owned copy of open()'s URI, for
+                                          reconnecting (holds any password) */
+    bool connecting;                   /* conn is a connect under way */
+    PostgresPollingStatusType polling; /* what that connect waits for */
+    int64_t connect_us;                /* when that connect started
+                                          (sl_clock_us, as below) */
+    int64_t abandoned_us;              /* when a call gave up on the
+                                          statement conn still runs; 0:
+                                          none */
+    int64_t stalled_us;                /* since when the server has let
+                                          deadlines pass; 0: it answers */
+    bool prepared;                     /* the session has our statements */
+    bool broken;                       /* reconnect before the next use */
+    char label[128];                   /* "postgres://HOST:PORT/DB" */
 };
 
 /* ---- store_pg.c --------------------------------------------------------- */
@@ -45,7 +63,7 @@ struct pg_store {
 int sl__pg_fail(const struct pg_store *st, int code, const char *what,
                 const PGresult *r, struct sl_err *err);
 
-/* True when the connection is gone (or we gave up on it). */
+/* True when the connection is gone, not yet open, or we gave up on it. */
 bool sl__pg_lost(const struct pg_store *st);
 
 /* The sl_err code for a failed statement: SL_EUNAVAIL when the server
@@ -54,9 +72,14 @@ bool sl__pg_lost(const struct pg_store *st);
  * the server is closing as broken. */
 int sl__pg_code(struct pg_store *st, const PGresult *r, int other);
 
-/* Makes the connection usable: reconnects when it is lost (sets
- * *reconnected) and prepares the statements when the session lacks
- * them. deadline_us: CLOCK_MONOTONIC µs, 0 for none. */
+/* Makes the connection usable: reads the end of a statement a call gave
+ * up on, (re)connects when the connection is lost or a connect is under
+ * way (sets *reconnected) and prepares the statements when the session
+ * lacks them. Never waits past deadline_us (CLOCK_MONOTONIC µs, 0 for
+ * none), nor, on a stalled connection, past the stall's limit (store_pg.c's
+ * top); what is still under way then is left to the next call. Afterwards
+ * the connection is in libpq's nonblocking mode; import, which sends
+ * blocking, unsets it. */
 int sl__pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
                  struct sl_err *err);
 
@@ -80,6 +103,13 @@ int sl__pg_begin_locked(struct pg_store *st, int lock_class,
  * code writes; refuses a newer or foreign one (SL_EINVAL). Leaves no
  * transaction open. Called by open, before the statements are prepared. */
 int sl__pg_migrate(struct pg_store *st, struct sl_err *err);
+
+/* Copies a query's result (sl_q_all, sl_q_at; r stays the caller's) into
+ * out, which the caller owns: SL_OK, SL_ENOTFOUND when r has no row,
+ * SL_EINTERNAL when its shape is not the schema's, SL_ENOMEM. */
+int sl__pg_read_page(const struct pg_store *st, const PGresult *r,
+                     const struct sl_log_query *q, struct sl_log_page *out,
+                     struct sl_err *err);
 
 /* ---- store_pg_import.c -------------------------------------------------- */
 

@@ -12,6 +12,12 @@
  * stream sent in PG_COPY_CHUNK pieces, so no value is quoted or turned
  * into text and a log's body goes over as the bytes it is.
  *
+ * Blocking: the import runs the connection in libpq's blocking mode (a
+ * nonblocking PQputCopyData would queue the whole file in memory when the
+ * server reads slower than we send) and has no deadline once connected:
+ * it is the `import` command's, which an operator watches, not a served
+ * call's (the queries set nonblocking mode again, store_pg.c).
+ *
  * Ownership: the import only reads the caller's services; the batch it
  * builds (struct pg_batch, the sorted service order) is freed before it
  * returns, on every path.
@@ -302,6 +308,8 @@ int sl__pg_import(struct sl_store *base, const struct sl_import_service *svcs,
     for (int attempt = 0;; attempt++) {
         bool reconnected;
         rc = sl__pg_ready(st, 0, &reconnected, err);
+        if (rc == SL_OK && PQsetnonblocking(st->conn, 0) != 0)
+            rc = sl__pg_fail(st, SL_EUNAVAIL, "", NULL, err);
         if (rc == SL_OK)
             rc = import_once(st, &bt, order, &committing, err);
         if (rc == SL_OK || committing || reconnected || attempt > 0 ||

@@ -1,4 +1,5 @@
-/* store_pg_schema.c -- the PostgreSQL backend's schema and its migrations
+/* store_pg_schema.c -- the PostgreSQL backend's schema, its migrations,
+ * and the reading of its rows
  *
  * Schema (version 1, in meta.schema_version), created in the first schema
  * of the session's search_path (a URI's options=-csearch_path%3DNAME
@@ -19,12 +20,19 @@
  * Migrations are append-only steps (pg_migrations[]); open() runs the
  * missing ones in one transaction, after reading the version outside the
  * lock for the common case (the schema is there) and again under it.
+ *
+ * Reading: a query's rows (service_name, infer_type, update_time, seq,
+ * body; binary) become a struct sl_log_page here, beside the tables they
+ * come from. Every string and body is copied into the page's arena, so
+ * the PGresult can be cleared at once; rows out of key order (not the plan
+ * store_pg.c describes) are sorted, never served out of order.
  */
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store.h"
 #include "store_pg.h"
@@ -152,5 +160,121 @@ int sl__pg_migrate(struct pg_store *st, struct sl_err *err)
 out:
     if (PQtransactionStatus(st->conn) != PQTRANS_IDLE)
         PQclear(PQexec(st->conn, "ROLLBACK"));
+    return rc;
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+static uint32_t get_be32(const char *p)
+{
+    const uint8_t *b = (const uint8_t *)p;
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 |
+           b[3];
+}
+
+static int64_t get_be64(const char *p)
+{
+    return (int64_t)((uint64_t)get_be32(p) << 32 | get_be32(p + 4));
+}
+
+/* One row's order key, for the rare sort. */
+struct pg_row {
+    int64_t update_time;
+    int32_t seq;
+    int row;
+};
+
+static int cmp_row(const void *a, const void *b)
+{
+    const struct pg_row *x = a, *y = b;
+    if (x->update_time != y->update_time)
+        return x->update_time < y->update_time ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int nomem(const struct pg_store *st, struct sl_err *err)
+{
+    return sl_err_set(err, SL_ENOMEM, "%s: out of memory reading logs",
+                      st->label);
+}
+
+/* Copies a result of sl_q_all / sl_q_at (store_pg.c) into out. */
+int sl__pg_read_page(const struct pg_store *st, const PGresult *r,
+                     const struct sl_log_query *q, struct sl_log_page *out,
+                     struct sl_err *err)
+{
+    struct pg_row *order = NULL;
+    int rows = PQntuples(r), rc = SL_OK;
+
+    if (rows == 0)
+        return sl_err_set(err, SL_ENOTFOUND,
+                          "service %s not found in project %s", q->service_id,
+                          q->project_id);
+    if (PQnfields(r) != 5 || PQgetlength(r, 0, 1) != 4)
+        return sl_err_set(err, SL_EINTERNAL,
+                          "%s: unexpected result shape (was the schema "
+                          "altered?)",
+                          st->label);
+    out->infer_type = (int32_t)get_be32(PQgetvalue(r, 0, 1));
+    out->service_id =
+        sl_arena_strndup(&out->arena, q->service_id, strlen(q->service_id));
+    out->service_name = sl_arena_strndup(&out->arena, PQgetvalue(r, 0, 0),
+                                         (size_t)PQgetlength(r, 0, 0));
+    if (!out->service_id || !out->service_name)
+        return nomem(st, err);
+    if (rows == 1 && PQgetisnull(r, 0, 4))
+        return SL_OK; /* the LEFT JOIN's row of a service without logs */
+
+    size_t total = 0;
+    bool sorted = true;
+    int64_t prev_t = INT64_MIN;
+    int32_t prev_seq = INT32_MIN;
+    for (int i = 0; i < rows; i++) {
+        if (PQgetlength(r, i, 2) != 8 || PQgetlength(r, i, 3) != 4 ||
+            PQgetisnull(r, i, 4))
+            return sl_err_set(err, SL_EINTERNAL,
+                              "%s: unexpected log row (was the schema "
+                              "altered?)",
+                              st->label);
+        int64_t t = get_be64(PQgetvalue(r, i, 2));
+        int32_t seq = (int32_t)get_be32(PQgetvalue(r, i, 3));
+        if (t < prev_t || (t == prev_t && seq < prev_seq))
+            sorted = false;
+        prev_t = t;
+        prev_seq = seq;
+        total += (size_t)PQgetlength(r, i, 4);
+    }
+    if (!sorted) { /* not the plan described at the top: sort here */
+        if (!(order = malloc((size_t)rows * sizeof(*order)))) {
+            rc = nomem(st, err);
+            goto out;
+        }
+        for (int i = 0; i < rows; i++) {
+            order[i].update_time = get_be64(PQgetvalue(r, i, 2));
+            order[i].seq = (int32_t)get_be32(PQgetvalue(r, i, 3));
+            order[i].row = i;
+        }
+        qsort(order, (size_t)rows, sizeof(*order), cmp_row);
+    }
+    struct sl_blob *logs =
+        sl_arena_alloc(&out->arena, (size_t)rows * sizeof(*logs));
+    uint8_t *bytes = sl_arena_alloc(&out->arena, total ? total : 1);
+    if (!logs || !bytes) {
+        rc = nomem(st, err);
+        goto out;
+    }
+    for (int i = 0; i < rows; i++) {
+        int row = order ? order[i].row : i;
+        size_t len = (size_t)PQgetlength(r, row, 4);
+        if (len)
+            memcpy(bytes, PQgetvalue(r, row, 4), len);
+        logs[i].data = bytes;
+        logs[i].len = len;
+        bytes += len;
+    }
+    out->logs = logs;
+    out->n_logs = (size_t)rows;
+out:
+    free(order);
     return rc;
 }
