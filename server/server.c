@@ -71,7 +71,9 @@ struct sl_server {
     bool prober_running;              /* prober was started */
     pthread_mutex_t probe_mu;         /* guards probe_stop */
     pthread_cond_t probe_cv;          /* wakes the prober to stop */
-    bool probe_stop;                  /* the prober must exit */
+    bool probe_stop;                  /* the prober and reaper must exit */
+    pthread_t reaper;                 /* expires unread replies */
+    bool reaper_running;              /* reaper was started */
 };
 
 /* Pings the backend until told to stop; health follows the answers. */
@@ -104,16 +106,47 @@ static void *prober_main(void *arg)
     return NULL;
 }
 
+#define SL_REAP_MS 250 /* how often unread replies are looked for */
+
+/* Cancels, a few times a second, the replies their clients have not read
+ * within --send-timeout (call.h, sl_worker_expire_replies). */
+static void *reaper_main(void *arg)
+{
+    struct sl_server *srv = arg;
+    pthread_mutex_lock(&srv->probe_mu);
+    while (!srv->probe_stop) {
+        pthread_mutex_unlock(&srv->probe_mu);
+        int64_t now = sl_clock_ms();
+        for (int i = 0; i < srv->nworkers; i++)
+            sl_worker_expire_replies(&srv->workers[i], now);
+        pthread_mutex_lock(&srv->probe_mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += SL_REAP_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (!srv->probe_stop &&
+               pthread_cond_timedwait(&srv->probe_cv, &srv->probe_mu, &ts) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&srv->probe_mu);
+    return NULL;
+}
+
+/* Stops the prober and the reaper. */
 static void prober_stop(struct sl_server *srv)
 {
-    if (!srv->prober_running)
-        return;
     pthread_mutex_lock(&srv->probe_mu);
     srv->probe_stop = true;
-    pthread_cond_signal(&srv->probe_cv);
+    pthread_cond_broadcast(&srv->probe_cv);
     pthread_mutex_unlock(&srv->probe_mu);
-    pthread_join(srv->prober, NULL);
-    srv->prober_running = false;
+    if (srv->prober_running)
+        pthread_join(srv->prober, NULL);
+    if (srv->reaper_running)
+        pthread_join(srv->reaper, NULL);
+    srv->prober_running = srv->reaper_running = false;
 }
 
 int sl_server_port(const struct sl_server *srv)
@@ -132,6 +165,7 @@ static void server_free(struct sl_server *srv)
         if (w->cq)
             grpc_completion_queue_destroy(w->cq);
         sl_store_close(w->store);
+        pthread_mutex_destroy(&w->sending_mu);
     }
     if (srv->shut_cq)
         grpc_completion_queue_destroy(srv->shut_cq);
@@ -178,9 +212,12 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
     srv->nworkers = cfg->threads;
     srv->workers = calloc((size_t)cfg->threads, sizeof(*srv->workers));
     if (!srv->workers) {
+        srv->nworkers = 0; /* nothing for server_free() to walk */
         rc = sl_err_set(err, SL_ENOMEM, "out of memory");
         goto out;
     }
+    for (int i = 0; i < srv->nworkers; i++)
+        pthread_mutex_init(&srv->workers[i].sending_mu, NULL);
 
     /* Stores first: a bad backend fails before anything listens. */
     for (int i = 0; i < srv->nworkers; i++) {
@@ -279,6 +316,9 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
     if (pthread_create(&srv->prober, NULL, prober_main, srv) != 0)
         goto post_failed;
     srv->prober_running = true;
+    if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0)
+        goto post_failed;
+    srv->reaper_running = true;
     *out = srv;
     return SL_OK;
 
