@@ -24,6 +24,7 @@ struct sl_config {
     int shutdown_grace_ms;      /* in-flight calls' time to finish */
     int drain_delay_ms;         /* serve on, NOT_SERVING, before stopping */
     int max_request_bytes;      /* largest gRPC request message accepted */
+    int max_response_bytes;     /* largest answer message, both sides */
     int health_interval_ms;     /* between two backend health probes */
     const char *auth_tokens;    /* tokens file; "" = auth off */
     int insecure;               /* allow non-loopback listen without auth */

@@ -35,6 +35,7 @@
     XX(ENOMEM, "out of memory", INTERNAL, 500, "ModelArts.0010")               \
     XX(EFORMAT, "malformed input", INVALID_ARGUMENT, 400, "ModelArts.0101")    \
     XX(EIO, "i/o error", INTERNAL, 500, "ModelArts.0010")                      \
+    XX(ETOOBIG, "answer too large", RESOURCE_EXHAUSTED, 500, "ModelArts.0010") \
     XX(EBUSY, "resource busy", INTERNAL, 500, "ModelArts.0010")
 
 enum sl_err_code {

@@ -264,6 +264,7 @@ static int cmd_serve(int argc, char **argv)
             .threads = cfg.threads,
             .slots = cfg.slots,
             .max_request_bytes = cfg.max_request_bytes,
+            .max_response_bytes = cfg.max_response_bytes,
             .health_interval_ms = cfg.health_interval_ms,
             .auth = auth,
             .max_concurrent_calls = cfg.max_concurrent_calls,
@@ -302,6 +303,7 @@ static int cmd_serve(int argc, char **argv)
             .listen = cfg.http_listen,
             .upstream = upstream,
             .upstream_timeout_ms = cfg.upstream_timeout_ms,
+            .max_response_bytes = (size_t)cfg.max_response_bytes,
             .threads = cfg.http_threads,
             .max_connections = (unsigned)cfg.http_max_connections,
             .idle_timeout_s =

@@ -238,6 +238,7 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
      * two servers share the traffic. */
     SL_INT_ARG(GRPC_ARG_ALLOW_REUSEPORT, 0);
     SL_INT_ARG(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, cfg->max_request_bytes);
+    SL_INT_ARG(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, cfg->max_response_bytes);
     /* One connection cannot hold more than this many calls, so it cannot
      * take every call place of --max-concurrent-calls (issue 8). */
     SL_INT_ARG(GRPC_ARG_MAX_CONCURRENT_STREAMS, cfg->max_connection_streams);

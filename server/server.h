@@ -13,6 +13,7 @@ struct sl_server_config {
     int threads;                /* worker threads, >= 1 */
     int slots;                  /* pre-posted request slots per thread, >= 1 */
     int max_request_bytes;      /* largest request message accepted */
+    int max_response_bytes;     /* largest answer message sent */
     int health_interval_ms;     /* between two backend health probes, >= 1 */
     struct sl_auth *auth;       /* tokens (the caller keeps it alive until
                                    sl_server_stop returns); NULL: auth off */

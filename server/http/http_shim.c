@@ -68,6 +68,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -672,6 +673,9 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
         return sl_err_set(err, SL_EINVAL,
                           "threads must be 0 (one per CPU) to %d",
                           SL_SHIM_MAX_THREADS);
+    if (cfg->max_response_bytes > INT_MAX)
+        return sl_err_set(err, SL_EINVAL,
+                          "max_response_bytes must be at most %d", INT_MAX);
     s = calloc(1, sizeof(*s));
     if (!s)
         return sl_err_set(err, SL_ENOMEM, "out of memory");
@@ -717,7 +721,10 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     rc = sl_http_listen(cfg->listen, &s->listen_fd, &s->port, err);
     if (rc != SL_OK)
         goto out;
-    rc = sl_http_upstream_open(cfg->upstream, cfg->tls, s->timeout_ms,
+    size_t max_resp = cfg->max_response_bytes
+                          ? cfg->max_response_bytes
+                          : SL_SHIM_DEFAULT_MAX_RESPONSE;
+    rc = sl_http_upstream_open(cfg->upstream, cfg->tls, s->timeout_ms, max_resp,
                                &s->upstream, err);
     if (rc != SL_OK)
         goto out;

@@ -69,6 +69,7 @@
 #define SL_SHIM_DEFAULT_MAX_CONNECTIONS 1024
 #define SL_SHIM_DEFAULT_CONN_MEMORY (64 * 1024)
 #define SL_SHIM_DEFAULT_MAX_TOKEN 7168
+#define SL_SHIM_DEFAULT_MAX_RESPONSE (64 * 1024 * 1024)
 #define SL_SHIM_MAX_THREADS 1024
 #define SL_SHIM_THREADS_PER_CPU 4
 
@@ -115,6 +116,13 @@ struct sl_shim_config {
                                    may drop the whole connection, failing
                                    other requests: keep this below the
                                    server's limit; SL_SHIM_DEFAULT_MAX_TOKEN */
+    size_t max_response_bytes;  /* the largest answer message taken from
+                                   the upstream (gRPC's receive limit; the
+                                   server's send limit should be the same):
+                                   a larger one gets 500 ModelArts.0010,
+                                   never retried (http_upstream.h);
+                                   SL_SHIM_DEFAULT_MAX_RESPONSE, at most
+                                   INT_MAX */
     const struct sl_tls_config *tls; /* HTTPS (cert, key, client_ca) and
                                         the upstream's TLS (upstream_*);
                                         NULL: plain HTTP, plaintext

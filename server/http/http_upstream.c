@@ -26,6 +26,7 @@
 #include "http_upstream.h"
 
 #include <pthread.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -60,6 +61,7 @@ struct sl_http_upstream {
     bool watcher_started;            /* watcher exists (for cleanup) */
     atomic_bool stopping;            /* tells the watcher to exit */
     int timeout_ms;                  /* deadline per call */
+    int max_response;                /* largest answer message taken */
     atomic_llong last_warn_s;        /* second of the last upstream warning */
     char target[256];                /* for log lines */
 };
@@ -114,6 +116,37 @@ static void status_details(const grpc_metadata_array *trail, char *reason,
     }
 }
 
+/* Whether msg, the text of an ErrorInfo-less RESOURCE_EXHAUSTED, is gRPC's
+ * for a message over a size limit: "Sent message larger than max (N vs.
+ * M)" from the server, "Received message larger than max (N vs. M)" from
+ * this channel (gRPC 1.51, message_size_filter.cc). */
+static bool too_big(const char *msg)
+{
+    return strstr(msg, "message larger than max") != NULL;
+}
+
+/* SL_ETOOBIG for too_big(msg), with the sizes gRPC gave: "(N vs. M)",
+ * N the answer's bytes and M the limit it broke (the server's, or this
+ * channel's, u->max_response). */
+static int answer_too_big(const struct sl_http_upstream *u, const char *msg,
+                          struct sl_err *err)
+{
+    unsigned long long size = 0;
+    long long limit = u->max_response;
+    const char *p = strchr(msg, '(');
+
+    if (p && sscanf(p, "(%llu vs. %lld)", &size, &limit) == 2 && size > 0)
+        return sl_err_set(err, SL_ETOOBIG,
+                          "the answer (%llu bytes) is larger than "
+                          "--max-response-bytes (%lld); ask for less with "
+                          "?update_time",
+                          size, limit);
+    return sl_err_set(err, SL_ETOOBIG,
+                      "the answer is larger than --max-response-bytes (%lld); "
+                      "ask for less with ?update_time",
+                      limit);
+}
+
 /* Turns a non-OK upstream status into the error to answer with. */
 static int upstream_error(struct sl_http_upstream *u, grpc_status_code status,
                           grpc_slice details, const grpc_metadata_array *trail,
@@ -135,6 +168,8 @@ static int upstream_error(struct sl_http_upstream *u, grpc_status_code status,
     if (warn_now(u))
         sl_log(SL_LOG_WARN, "shim: upstream %s: gRPC status %d: %s", u->target,
                (int)status, msg);
+    if (status == GRPC_STATUS_RESOURCE_EXHAUSTED && too_big(msg))
+        return answer_too_big(u, msg, err);
     switch (code) {
     case SL_EUNAVAIL:
         return sl_err_set(err, code,
@@ -408,6 +443,10 @@ static int upstream_open(struct sl_http_upstream *u, const char *target,
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
          .value.integer = 1000},
+        /* Answers as large as the server sends (gRPC's default: 4 MiB). */
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+         .value.integer = u->max_response},
         /* Last: only with a TLS upstream and an expected name. */
         {.type = GRPC_ARG_STRING,
          .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
@@ -451,8 +490,8 @@ static int upstream_open(struct sl_http_upstream *u, const char *target,
 }
 
 int sl_http_upstream_open(const char *target, const struct sl_tls_config *tls,
-                          int timeout_ms, struct sl_http_upstream **out,
-                          struct sl_err *err)
+                          int timeout_ms, size_t max_response,
+                          struct sl_http_upstream **out, struct sl_err *err)
 {
     struct sl_http_upstream *u = calloc(1, sizeof(*u));
 
@@ -460,6 +499,7 @@ int sl_http_upstream_open(const char *target, const struct sl_tls_config *tls,
     if (!u)
         return sl_err_set(err, SL_ENOMEM, "out of memory");
     u->timeout_ms = timeout_ms;
+    u->max_response = max_response > INT_MAX ? INT_MAX : (int)max_response;
     atomic_init(&u->stopping, false);
     atomic_init(&u->last_warn_s, 0);
     snprintf(u->target, sizeof(u->target), "%s", target);

@@ -24,7 +24,13 @@
  * proxy, not from our server: the row comes from the status alone
  * (UNAVAILABLE: 503 ModelArts.4302, DEADLINE_EXCEEDED: 504) and error_msg
  * is a fixed text; the library's detail (addresses, errno) goes to the
- * log, at warn level, at most one line a second.
+ * log, at warn level, at most one line a second. One library status is
+ * told apart by its text: RESOURCE_EXHAUSTED for a message over a size
+ * limit -- an answer larger than the server's send limit or this
+ * channel's receive limit (--max-response-bytes) -- is SL_ETOOBIG (500
+ * ModelArts.0010, "the answer is larger than --max-response-bytes"): it
+ * fails the same way every time, so it must not read as overload (429,
+ * which clients retry).
  */
 #ifndef SL_HTTP_UPSTREAM_H
 #define SL_HTTP_UPSTREAM_H
@@ -44,15 +50,17 @@ struct sl_http_upstream;
  * the two methods, creates the thread key of the workers' completion
  * queues and starts the channel watcher thread. The channel connects
  * lazily: an unreachable upstream is not an error here but an SL_EUNAVAIL
- * per call. timeout_ms (> 0) is every call's deadline.
+ * per call. timeout_ms (> 0) is every call's deadline; max_response
+ * (1..INT_MAX) the largest answer message taken (the channel's
+ * GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH).
  * On success *out is owned by the caller and released with
  * sl_http_upstream_close(). On failure *out is NULL, nothing is left
  * running or allocated (grpc_shutdown() was called) and err says why:
  * SL_EINVAL for an unusable target or TLS file (tls.h), SL_ENOMEM.
  * THREAD SAFETY: safe to call from any thread. */
 int sl_http_upstream_open(const char *target, const struct sl_tls_config *tls,
-                          int timeout_ms, struct sl_http_upstream **out,
-                          struct sl_err *err);
+                          int timeout_ms, size_t max_response,
+                          struct sl_http_upstream **out, struct sl_err *err);
 
 /* Stops and joins the watcher (within SL_HTTP_WATCH_MS), destroys the
  * channel and the thread key, calls grpc_shutdown() and frees u. Accepts
