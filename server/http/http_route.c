@@ -3,8 +3,9 @@
  * Pure functions over the method and the request target as sent: the
  * path is split at '?' and matched segment by segment, the ids are
  * checked by validate.h (sl_validate_query), update_time by
- * sl_parse_update_time. Nothing here allocates or blocks; the routes'
- * pointers point into the caller's url.
+ * sl_parse_update_time. The framing rules look at header field names and
+ * Transfer-Encoding values byte by byte (ASCII case ignored). Nothing here
+ * allocates or blocks; the routes' pointers point into the caller's url.
  */
 #include "http_route.h"
 
@@ -99,26 +100,15 @@ int sl_http_route_update_time(bool present, const char *value, size_t len,
     return sl_parse_update_time(tmp, out, err);
 }
 
-int sl_http_route(const char *method, const char *url, struct sl_route *out,
-                  struct sl_err *err)
+int sl_http_route_query(const char *url, int64_t *out, struct sl_err *err)
 {
-    int rc;
     bool present = false;
     const char *value = NULL;
     size_t value_len = 0;
-
-    memset(out, 0, sizeof(*out));
-    if (!url)
-        url = "";
-    size_t path_len = strcspn(url, "?");
-    rc = route_path(method, url, path_len, out, err);
-    if (rc != SL_OK)
-        goto fail;
-    if (out->route != SL_HTTP_ROUTE_LOGS)
-        return SL_OK; /* the query is ignored */
+    const char *q = url ? strchr(url, '?') : NULL;
 
     /* The first update_time=... among the '&'-separated parameters. */
-    for (const char *q = url[path_len] ? url + path_len + 1 : NULL; q;) {
+    for (q = q ? q + 1 : NULL; q;) {
         const char *amp = strchr(q, '&');
         size_t n = amp ? (size_t)(amp - q) : strlen(q);
         const char *eq = memchr(q, '=', n);
@@ -133,8 +123,24 @@ int sl_http_route(const char *method, const char *url, struct sl_route *out,
         }
         q = amp ? amp + 1 : NULL;
     }
-    rc = sl_http_route_update_time(present, value, value_len, &out->update_time,
-                                   err);
+    return sl_http_route_update_time(present, value, value_len, out, err);
+}
+
+int sl_http_route(const char *method, const char *url, struct sl_route *out,
+                  struct sl_err *err)
+{
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!url)
+        url = "";
+    size_t path_len = strcspn(url, "?");
+    rc = route_path(method, url, path_len, out, err);
+    if (rc != SL_OK)
+        goto fail;
+    if (out->route != SL_HTTP_ROUTE_LOGS)
+        return SL_OK; /* the query is ignored */
+    rc = sl_http_route_query(url, &out->update_time, err);
     if (rc != SL_OK)
         goto fail;
     return SL_OK;
@@ -144,4 +150,66 @@ fail:;
     memset(out, 0, sizeof(*out));
     out->route = route;
     return rc;
+}
+
+/* ---- message framing --------------------------------------------------- */
+
+/* RFC 9110 section 5.6.2: tchar. */
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", (char)c) != NULL);
+}
+
+static bool name_is(const char *name, size_t n, const char *lit)
+{
+    if (strlen(lit) != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != lit[i])
+            return false;
+    }
+    return true;
+}
+
+void sl_http_framing_add(struct sl_http_framing *f, const char *name,
+                         size_t name_len, const char *value, size_t value_len)
+{
+    if (name_len == 0)
+        f->bad_name = true;
+    for (size_t i = 0; i < name_len; i++)
+        if (!is_tchar((unsigned char)name[i]))
+            f->bad_name = true;
+    if (name_is(name, name_len, "content-length")) {
+        f->content_length++;
+    } else if (name_is(name, name_len, "transfer-encoding")) {
+        f->transfer_encoding++;
+        if (!value || !name_is(value, value_len, "chunked"))
+            f->te_not_chunked = true;
+    }
+}
+
+int sl_http_framing_check(const struct sl_http_framing *f, struct sl_err *err)
+{
+    if (f->bad_name)
+        return sl_err_set(err, SL_EINVAL,
+                          "malformed header field name (whitespace before "
+                          "the colon, or a character no name has)");
+    if (f->content_length > 1)
+        return sl_err_set(err, SL_EINVAL,
+                          "more than one Content-Length header");
+    if (f->transfer_encoding > 1)
+        return sl_err_set(err, SL_EINVAL,
+                          "more than one Transfer-Encoding header");
+    if (f->content_length && f->transfer_encoding)
+        return sl_err_set(err, SL_EINVAL,
+                          "both Content-Length and Transfer-Encoding");
+    if (f->te_not_chunked)
+        return sl_err_set(err, SL_EINVAL,
+                          "unsupported Transfer-Encoding (only chunked)");
+    return SL_OK;
 }

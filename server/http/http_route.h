@@ -23,6 +23,24 @@
  *   0..INT64_MAX, 0 = all; empty or anything else: 400 ModelArts.0101).
  *   Other parameters are ignored. Values are not percent-decoded (an
  *   update_time is digits). /healthz and /metrics ignore the query.
+ *   sl_http_route_query() applies this rule alone, to a target whose
+ *   query the shim had to keep from the HTTP library (http_shim.c).
+ *
+ * Message framing (sl_http_framing_*, RFC 9112 sections 5.1, 6.1 and
+ * 6.3): a request whose body length two parties could read differently
+ * -- the request smuggling of a front proxy and the shim disagreeing --
+ * is refused, 400 ModelArts.0101, and its connection closed, so nothing
+ * sent after it on that connection is read:
+ * - a header field name that is empty or not a token (whitespace before
+ *   the colon, "Content-Length : 5", or any other separator or control);
+ * - more than one Content-Length field (whatever the values);
+ * - more than one Transfer-Encoding field;
+ * - Content-Length and Transfer-Encoding together;
+ * - a Transfer-Encoding other than exactly "chunked" (ASCII case
+ *   ignored): "identity", "xchunked", "chunked, identity", "gzip,
+ *   chunked" -- the shim decodes no transfer coding but chunked, and
+ *   libmicrohttpd would read any other one as a body running to the
+ *   connection's end.
  */
 #ifndef SL_HTTP_ROUTE_H
 #define SL_HTTP_ROUTE_H
@@ -67,5 +85,33 @@ int sl_http_route(const char *method, const char *url, struct sl_route *out,
  * 0..INT64_MAX: SL_EINVAL with *out 0. Pure. THREAD SAFETY: reentrant. */
 int sl_http_route_update_time(bool present, const char *value, size_t len,
                               int64_t *out, struct sl_err *err);
+
+/* The update_time rule of sl_http_route for the query of url, a request
+ * target as sent (path, optionally "?query"; NULL: none): SL_OK and
+ * *out (0: no update_time), or SL_EINVAL and *out 0. The path is not
+ * looked at. Pure. THREAD SAFETY: reentrant. */
+int sl_http_route_query(const char *url, int64_t *out, struct sl_err *err);
+
+/* What the framing rules need of one request's header fields, gathered
+ * by sl_http_framing_add(). Owner: the caller; zero it to start. */
+struct sl_http_framing {
+    unsigned content_length;    /* Content-Length fields seen */
+    unsigned transfer_encoding; /* Transfer-Encoding fields seen */
+    bool te_not_chunked;        /* a Transfer-Encoding other than "chunked" */
+    bool bad_name;              /* a field name that is not a token */
+};
+
+/* Notes one header field, name[0..name_len) and value[0..value_len) as
+ * the HTTP library split them (the value without leading whitespace;
+ * value may be NULL when value_len is 0). Pure. THREAD SAFETY: reentrant
+ * on distinct f. */
+void sl_http_framing_add(struct sl_http_framing *f, const char *name,
+                         size_t name_len, const char *value, size_t value_len);
+
+/* SL_OK when the fields noted in f frame the request unambiguously, else
+ * SL_EINVAL (400 ModelArts.0101; answer it and close the connection) and
+ * err says which rule, without echoing the request. Pure. THREAD SAFETY:
+ * reentrant. */
+int sl_http_framing_check(const struct sl_http_framing *f, struct sl_err *err);
 
 #endif

@@ -1,9 +1,11 @@
 /* http_shim.c -- the REST shim: libmicrohttpd in front of one gRPC channel
  *
- * The daemon, its handlers and their responses. The pieces it drives
- * each have their own file: http_route.c (which request is which),
- * http_upstream.c (the gRPC client), http_deadline.c (request deadlines),
- * render_json.c (the bodies).
+ * The daemon (start and stop) and its handlers. The pieces it drives
+ * each have their own file: http_route.c (which request is which, and
+ * which is refused for its framing), http_answer.c (the responses and
+ * the three answers), http_upstream.c (the gRPC client), http_deadline.c
+ * (request deadlines), http_listen.c (the listen socket), render_json.c
+ * (the bodies).
  *
  * Threading: libmicrohttpd runs `threads` worker threads (epoll, one
  * internal polling thread each); every request is handled start to finish
@@ -22,14 +24,16 @@
  * owns the connection list) and the HTTPS PEM texts. The listen socket is
  * bound at start (sl_http_listen) and ours; a running daemon owns it (and
  * would close it in MHD_stop_daemon) until MHD_quiesce_daemon() hands it
- * back at stop; it is then closed after MHD_stop_daemon. Per request: the
- * protobuf-c response is freed before the handler returns; the JSON body's
- * memory moves to libmicrohttpd (MHD_RESPMEM_MUST_FREE), which frees it
- * after sending. Every request owns a struct sl_req (*req_cls: its start
- * time, request id and outcome), allocated when its headers are in and freed
+ * back at stop; it is then closed after MHD_stop_daemon. Per request
+ * (http_answer.h): the protobuf-c response is freed before the handler
+ * returns; the JSON body's memory moves to libmicrohttpd. Every request
+ * owns a struct sl_req (*req_cls: its query, start time, request id and
+ * outcome), allocated by on_uri() when its request line is in and freed
  * in on_completed(), which also writes its access line and records its
- * metrics: so the duration runs until the response is sent (or the
- * connection dropped: status 0). Every connection's struct sl_http_conn (its
+ * metrics when the handler saw it: so the duration runs from the headers
+ * until the response is sent (or the connection dropped: status 0). A
+ * request counts in `in_flight` from on_uri() to on_completed(). Every
+ * connection's struct sl_http_conn (its
  * socket_context) is tracked in on_connection() at
  * MHD_CONNECTION_NOTIFY_STARTED and untracked at _CLOSED, which
  * libmicrohttpd calls before it closes the socket (http_deadline.c has why
@@ -83,8 +87,8 @@
 #include <microhttpd.h>
 
 #include "accesslog.h"
-#include "buf.h"
 #include "clock.h"
+#include "http_answer.h"
 #include "http_deadline.h"
 #include "http_listen.h"
 #include "http_route.h"
@@ -92,12 +96,9 @@
 #include "http_upstream.h"
 #include "log.h"
 #include "metrics.h"
-#include "render_json.h"
 #include "validate.h"
 
-#define SL_SHIM_CONTENT_TYPE "application/json; charset=utf-8"
-#define SL_SHIM_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-#define SL_SHIM_LOG_PATH_MAX 1024 /* bytes of the path kept for the log */
+#define SL_SHIM_MAX_TARGET 8192 /* longer request targets: 414 */
 
 struct sl_shim {
     struct MHD_Daemon *daemon; /* NULL until started */
@@ -108,91 +109,13 @@ struct sl_shim {
     int timeout_ms;                      /* upstream deadline per call */
     size_t max_body;              /* request body bytes dropped at most */
     size_t max_token;             /* longest X-Auth-Token forwarded */
-    atomic_int in_flight;         /* requests begun and not yet completed */
+    atomic_int in_flight;         /* requests begun (request line in) and
+                                     not yet completed */
     atomic_llong last_warn_s;     /* second of the last shim warning */
     atomic_llong last_tls_warn_s; /* the same, failed TLS handshakes */
     struct sl_tls_pem https;      /* HTTPS cert, key, client CA (PEM);
                                      all NULL: plain HTTP */
 };
-
-/* State of one request, from its headers to on_completed(): what its
- * access line and metrics need. Owner: the request (*req_cls). */
-struct sl_req {
-    int64_t start_us;               /* sl_clock_us() when the headers were in */
-    size_t body_bytes;              /* read and dropped so far */
-    bool body_expected;             /* the headers announced a body */
-    enum sl_http_route route;       /* what the path matched */
-    int status;                     /* HTTP status queued; 0: none (yet) */
-    const char *error_code;         /* ModelArts code of a failure (static) */
-    char method[16];                /* as sent, cut */
-    char project_id[SL_MAX_ID + 1]; /* "" unless the logs route matched */
-    char service_id[SL_MAX_ID + 1];
-    char request_id[SL_REQUEST_ID_MAX + 1]; /* the client's or ours */
-    char path[SL_SHIM_LOG_PATH_MAX + 1];    /* as sent, cut */
-};
-
-/* The body of any answer when rendering the real one ran out of memory. */
-static const char sl_oom_body[] =
-    "{\"error_code\":\"ModelArts.0010\",\"error_msg\":\"out of memory\"}\n";
-
-/* ---- responses --------------------------------------------------------- */
-
-/* Queues body (its memory moves to libmicrohttpd; *body is left empty)
- * with content_type, X-Request-Id, and Allow when allow is set; notes
- * status and error_code (static, NULL on success) in rq for the access
- * line. */
-static enum MHD_Result respond(struct MHD_Connection *conn, struct sl_req *rq,
-                               unsigned int status, struct sl_buf *body,
-                               const char *content_type, bool allow,
-                               const char *error_code)
-{
-    struct MHD_Response *r;
-
-    if (body->oom || !body->data) {
-        sl_buf_free(body);
-        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        content_type = SL_SHIM_CONTENT_TYPE;
-        allow = false;
-        error_code = sl_err_mcode(SL_ENOMEM);
-        r = MHD_create_response_from_buffer(sizeof(sl_oom_body) - 1,
-                                            (void *)sl_oom_body,
-                                            MHD_RESPMEM_PERSISTENT);
-    } else {
-        r = MHD_create_response_from_buffer(body->len, body->data,
-                                            MHD_RESPMEM_MUST_FREE);
-        if (!r)
-            sl_buf_free(body);
-        else
-            sl_buf_init(body); /* the memory is MHD's now */
-    }
-    if (!r)
-        return MHD_NO;
-    enum MHD_Result ret = MHD_NO;
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                content_type) == MHD_YES &&
-        MHD_add_response_header(r, "X-Request-Id", rq->request_id) == MHD_YES &&
-        (!allow || MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
-                                           "GET, HEAD") == MHD_YES))
-        ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    if (ret == MHD_YES) {
-        rq->status = (int)status;
-        rq->error_code = error_code;
-    }
-    return ret;
-}
-
-static enum MHD_Result respond_error(struct MHD_Connection *conn,
-                                     struct sl_req *rq, int code,
-                                     const char *msg)
-{
-    struct sl_buf b;
-    sl_buf_init(&b);
-    sl_render_error_json(code, msg, &b);
-    return respond(conn, rq, (unsigned int)sl_err_to_http(code), &b,
-                   SL_SHIM_CONTENT_TYPE, code == SL_EMETHOD,
-                   sl_err_mcode(code));
-}
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -211,127 +134,25 @@ static bool warn_now(struct sl_shim *s)
     return once_a_second(&s->last_warn_s);
 }
 
-/* Printable ASCII only: what gRPC accepts in a non-binary metadata value. */
-static bool md_value_ok(const char *v, size_t max)
-{
-    size_t i = 0;
-    for (; v[i]; i++)
-        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7E ||
-            i >= max)
-            return false;
-    return i > 0;
-}
-
 /* ---- request handling -------------------------------------------------- */
 
-/* Routes a request as libmicrohttpd split it: the path in url (not
- * unescaped, see unescape_none) and update_time among the arguments. */
-static int route_request(struct MHD_Connection *conn, const char *method,
+/* Routes a request: the path as libmicrohttpd passes it in url (without
+ * the query, not unescaped: unescape_none) and the query as on_uri() read
+ * it from the whole target. */
+static int route_request(const struct sl_req *rq, const char *method,
                          const char *url, struct sl_route *rt,
                          struct sl_err *err)
 {
-    const char *value = NULL;
-    size_t value_len = 0;
-
     int rc = sl_http_route(method, url, rt, err);
     if (rc != SL_OK || rt->route != SL_HTTP_ROUTE_LOGS)
         return rc;
-    bool present = MHD_lookup_connection_value_n(
-                       conn, MHD_GET_ARGUMENT_KIND, "update_time",
-                       strlen("update_time"), &value, &value_len) == MHD_YES;
-    rc = sl_http_route_update_time(present, value, value_len, &rt->update_time,
-                                   err);
-    if (rc != SL_OK) {
+    if (rq->query_rc != SL_OK) {
         memset(rt, 0, sizeof(*rt));
         rt->route = SL_HTTP_ROUTE_LOGS;
+        return sl_err_set(err, rq->query_rc, "%s", rq->query_err.msg);
     }
-    return rc;
-}
-
-static enum MHD_Result answer_query(struct sl_shim *s,
-                                    struct MHD_Connection *conn,
-                                    struct sl_req *rq,
-                                    const struct sl_route *rt)
-{
-    struct sl_err err;
-    Modelarts__V1__QueryServiceLogsResponse *resp = NULL;
-    const char *token =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Auth-Token");
-
-    sl_err_clear(&err);
-    memcpy(rq->project_id, rt->project_id, rt->project_len);
-    rq->project_id[rt->project_len] = '\0';
-    memcpy(rq->service_id, rt->service_id, rt->service_len);
-    rq->service_id[rt->service_len] = '\0';
-    if (token && !*token)
-        token = NULL; /* an empty header is no token */
-    if (token && strlen(token) > s->max_token)
-        return respond_error(conn, rq, SL_EBADTOKEN,
-                             "X-Auth-Token is longer than any valid token");
-    if (token && !md_value_ok(token, s->max_token))
-        return respond_error(conn, rq, SL_EBADTOKEN,
-                             "X-Auth-Token holds characters no token has");
-
-    int rc = sl_http_upstream_query(s->upstream, rt, token, rq->request_id,
-                                    &resp, &err);
-    if (rc != SL_OK)
-        return respond_error(conn, rq, rc, err.msg);
-
-    struct sl_buf body;
-    sl_buf_init(&body);
-    rc = sl_render_logs_json(resp, &body);
-    modelarts__v1__query_service_logs_response__free_unpacked(resp, NULL);
-    if (rc != SL_OK) {
-        sl_buf_free(&body);
-        return respond_error(conn, rq, rc, NULL);
-    }
-    return respond(conn, rq, MHD_HTTP_OK, &body, SL_SHIM_CONTENT_TYPE, false,
-                   NULL);
-}
-
-/* GET /healthz: the upstream's overall health (Health/Check, service ""). */
-static enum MHD_Result
-answer_health(struct sl_shim *s, struct MHD_Connection *conn, struct sl_req *rq)
-{
-    struct sl_err err;
-    Grpc__Health__V1__HealthCheckResponse__ServingStatus st;
-    const char *name = "NOT_SERVING";
-    const char *error_code = NULL;
-    unsigned int status = MHD_HTTP_SERVICE_UNAVAILABLE;
-
-    sl_err_clear(&err);
-    int rc = sl_http_upstream_health(s->upstream, rq->request_id, &st, &err);
-    if (rc == SL_OK) {
-        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
-            &grpc__health__v1__health_check_response__serving_status__descriptor,
-            (int)st);
-        name = v ? v->name : "UNKNOWN";
-        if (st ==
-            GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING)
-            status = MHD_HTTP_OK;
-    } else {
-        error_code = sl_err_mcode(rc);
-        sl_log(SL_LOG_DEBUG, "shim: /healthz: %s", err.msg);
-    }
-
-    struct sl_buf body;
-    sl_buf_init(&body);
-    sl_buf_puts(&body, "{\"status\":\"");
-    sl_buf_puts(&body, name);
-    sl_buf_puts(&body, "\"}\n");
-    return respond(conn, rq, status, &body, SL_SHIM_CONTENT_TYPE, false,
-                   error_code);
-}
-
-/* GET /metrics: the process's Prometheus text. */
-static enum MHD_Result answer_metrics(struct MHD_Connection *conn,
-                                      struct sl_req *rq)
-{
-    struct sl_buf body;
-    sl_buf_init(&body);
-    sl_metrics_render(&body);
-    return respond(conn, rq, MHD_HTTP_OK, &body, SL_SHIM_METRICS_CONTENT_TYPE,
-                   false, NULL);
+    rt->update_time = rq->update_time;
+    return SL_OK;
 }
 
 /* Whether the request announces a body; *too_big when its Content-Length
@@ -364,28 +185,18 @@ static void copy_cut(char *dst, size_t n, const char *src, size_t len)
     dst[len] = '\0';
 }
 
-/* A new request's state: method, path, the request id. NULL on ENOMEM. */
-static struct sl_req *req_new(struct MHD_Connection *conn, const char *url,
-                              const char *method)
+/* The headers are in: the request's method, its request id (the
+ * client's when valid, else a new one) and its start. */
+static void req_headers_in(struct MHD_Connection *conn, struct sl_req *rq,
+                           const char *method)
 {
-    struct sl_req *rq = malloc(sizeof(*rq));
     const char *rid = NULL;
     size_t rid_len = 0;
 
-    if (!rq)
-        return NULL;
+    rq->headers_in = true;
     rq->start_us = sl_clock_us();
-    rq->body_bytes = 0;
-    rq->body_expected = false;
-    rq->route = SL_HTTP_ROUTE_OTHER;
-    rq->status = 0;
-    rq->error_code = NULL;
-    rq->project_id[0] = '\0';
-    rq->service_id[0] = '\0';
     method = method ? method : "";
-    url = url ? url : "";
     copy_cut(rq->method, sizeof(rq->method), method, strlen(method));
-    copy_cut(rq->path, sizeof(rq->path), url, strcspn(url, "?"));
     if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, "X-Request-Id",
                                       strlen("X-Request-Id"), &rid,
                                       &rid_len) == MHD_YES &&
@@ -393,7 +204,6 @@ static struct sl_req *req_new(struct MHD_Connection *conn, const char *url,
         copy_cut(rq->request_id, sizeof(rq->request_id), rid, rid_len);
     else
         sl_request_id_new(rq->request_id, sizeof(rq->request_id));
-    return rq;
 }
 
 /* The client's address as sl_http_addr_format() writes it, "" when
@@ -478,18 +288,83 @@ static enum MHD_Result answer(struct sl_shim *s, struct MHD_Connection *conn,
     struct sl_err err;
 
     sl_err_clear(&err);
-    int rc = route_request(conn, method, url, &rt, &err);
+    int rc = route_request(rq, method, url, &rt, &err);
     rq->route = rt.route;
     if (rc != SL_OK)
-        return respond_error(conn, rq, rc, err.msg);
+        return sl_http_respond_error(conn, rq, rc, err.msg);
     switch (rt.route) {
     case SL_HTTP_ROUTE_HEALTHZ:
-        return answer_health(s, conn, rq);
+        return sl_http_answer_health(conn, rq, s->upstream);
     case SL_HTTP_ROUTE_METRICS:
-        return answer_metrics(conn, rq);
+        return sl_http_answer_metrics(conn, rq);
     default:
-        return answer_query(s, conn, rq, &rt);
+        return sl_http_answer_query(conn, rq, s->upstream, s->max_token, &rt);
     }
+}
+
+/* Notes one header field for the framing rules (http_route.h). */
+static enum MHD_Result framing_add(void *cls, enum MHD_ValueKind kind,
+                                   const char *key, size_t key_size,
+                                   const char *value, size_t value_size)
+{
+    (void)kind;
+    sl_http_framing_add(cls, key, key_size, value, value_size);
+    return MHD_YES;
+}
+
+/* The first call for a request, its headers in: refuses what must not be
+ * served (answered now, the connection closed after the answer: nothing
+ * more is read from it) or decides whether a body is to be read. A request
+ * without a body is answered on the next call (at once, in the same read
+ * event): answering now would make libmicrohttpd close the connection. A
+ * request with a body is answered now when the answer is an error: no
+ * point reading the body. */
+static enum MHD_Result on_headers(struct sl_shim *s,
+                                  struct MHD_Connection *conn,
+                                  struct sl_req *rq, const char *url,
+                                  const char *method)
+{
+    struct sl_http_framing fr = {0};
+    struct sl_route rt;
+    struct sl_err err;
+    bool too_big;
+
+    sl_err_clear(&err);
+    req_headers_in(conn, rq, method);
+    sl_metrics_http_start();
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_add, &fr);
+    int rc = sl_http_framing_check(&fr, &err);
+    if (rc != SL_OK || rq->target_too_long) {
+        request_in(conn); /* not read further: answered and closed */
+        rq->close = true;
+        if (rc != SL_OK)
+            return sl_http_respond_error(conn, rq, rc, err.msg);
+        return sl_http_respond_status(conn, rq, MHD_HTTP_URI_TOO_LONG,
+                                      SL_EINVAL,
+                                      "the request target is longer than "
+                                      "the shim accepts");
+    }
+    rq->body_expected = has_body(conn, s->max_body, &too_big);
+    if (!rq->body_expected) {
+        request_in(conn);
+        return MHD_YES;
+    }
+    /* A body to read: the deadline runs on until it is in. */
+    rc = route_request(rq, method, url, &rt, &err);
+    rq->route = rt.route;
+    if (rc != SL_OK) {
+        request_in(conn); /* not read: answered and closed */
+        rq->close = true;
+        return sl_http_respond_error(conn, rq, rc, err.msg);
+    }
+    if (too_big) {
+        request_in(conn);
+        rq->close = true; /* the body is not read */
+        return sl_http_respond_status(conn, rq, MHD_HTTP_CONTENT_TOO_LARGE,
+                                      SL_EINVAL,
+                                      "the request body is too large");
+    }
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -499,56 +374,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 {
     struct sl_shim *s = cls;
     struct sl_req *rq = *req_cls;
-    bool too_big;
 
     (void)version;
     (void)upload_data;
-    if (!rq && s->https.client_ca && !sl_http_tls_client_verified(conn)) {
+    if (!rq)
+        return MHD_NO; /* on_uri() ran out of memory: close */
+    if (!rq->headers_in && s->https.client_ca &&
+        !sl_http_tls_client_verified(conn)) {
         /* Unreachable while on_connection() does its job. */
         if (warn_now(s))
             sl_log(SL_LOG_WARN, "shim: closing a connection without a "
                                 "verified client certificate");
         return MHD_NO;
     }
-    if (!rq) {
-        /* First call: the headers are in. Answering now would make
-         * libmicrohttpd close the connection after the response, so a
-         * request without a body is answered on the next call (at once,
-         * in the same read event). A request with a body is answered now
-         * when the answer is an error: no point reading the body. */
-        rq = req_new(conn, url, method);
-        if (!rq)
-            return MHD_NO;
-        atomic_fetch_add(&s->in_flight, 1);
-        sl_metrics_http_start();
-        *req_cls = rq; /* on_completed() counts it out */
-        rq->body_expected = has_body(conn, s->max_body, &too_big);
-        if (!rq->body_expected) {
-            request_in(conn);
-            return MHD_YES;
-        }
-        /* A body to read: the deadline runs on until it is in. */
-        struct sl_route rt;
-        struct sl_err err;
-        sl_err_clear(&err);
-        int rc = route_request(conn, method, url, &rt, &err);
-        rq->route = rt.route;
-        if (rc != SL_OK) {
-            request_in(conn); /* not read: answered and closed */
-            return respond_error(conn, rq, rc, err.msg);
-        }
-        if (too_big) {
-            request_in(conn);
-            struct sl_buf b;
-            sl_buf_init(&b);
-            sl_render_error_json(SL_EINVAL, "the request body is too large",
-                                 &b);
-            return respond(conn, rq, MHD_HTTP_CONTENT_TOO_LARGE, &b,
-                           SL_SHIM_CONTENT_TYPE, false,
-                           sl_err_mcode(SL_EINVAL));
-        }
-        return MHD_YES;
-    }
+    if (!rq->headers_in)
+        return on_headers(s, conn, rq, url, method);
     if (*upload_data_size) {
         if (!rq->body_expected)
             return MHD_NO; /* a body after all: not per the headers */
@@ -575,7 +415,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     (void)toe;
     sl_http_conn_response_sent(s->deadlines, conn_of(conn));
     if (!rq)
-        return; /* on_request() never saw it */
+        return; /* on_uri() ran out of memory */
+    *req_cls = NULL;
+    if (!rq->headers_in) {
+        /* libmicrohttpd answered it itself (a malformed or oversized
+         * header block) or the client left: not counted (metrics.h). */
+        free(rq);
+        atomic_fetch_sub(&s->in_flight, 1);
+        return;
+    }
     uint64_t us = (uint64_t)(sl_clock_us() - rq->start_us);
     sl_metrics_http_done(rq->route, rq->status, us);
     if (sl_log_level >= SL_LOG_INFO) {
@@ -595,8 +443,46 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         sl_access_log(&a);
     }
     free(rq);
-    *req_cls = NULL;
     atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* A request line is in (libmicrohttpd's URI callback, before it parses
+ * the query or any header): the request's state is made here, and the
+ * query read from the whole target (the ?update_time rule of
+ * http_route.h), because libmicrohttpd is kept from reading it.
+ *
+ * Why: libmicrohttpd would next split the query into one argument record
+ * per '&' in the connection's memory pool (--http-max-header-bytes), some
+ * 60 bytes each, and 0.9.75 does not survive that pool running out
+ * there: it queues a 431, then carries on parsing over it, and the
+ * connection hangs unanswered until its deadline closes it (a 4 KB
+ * target of 1 000 parameters was enough). The shim needs no argument
+ * record, so the query is ended where libmicrohttpd will look for it:
+ * the target is the library's own buffer (const only in the callback's
+ * signature), which its documentation offers for "processing the URI
+ * before it is parsed", and it reads the arguments only after this
+ * callback returns (connection.c, parse_initial_message_line; the same in
+ * 0.9.76 and 0.9.77). The url later passed to on_request() is the path
+ * alone either way. Returns the request's state, *req_cls from now on;
+ * NULL out of memory (on_request() then closes the connection). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct sl_shim *s = cls;
+    struct sl_req *rq = calloc(1, sizeof(*rq));
+
+    (void)conn;
+    if (!rq)
+        return NULL;
+    atomic_fetch_add(&s->in_flight, 1);
+    rq->route = SL_HTTP_ROUTE_OTHER;
+    copy_cut(rq->path, sizeof(rq->path), uri, strcspn(uri, "?"));
+    rq->target_too_long = strlen(uri) > SL_SHIM_MAX_TARGET;
+    sl_err_clear(&rq->query_err);
+    rq->query_rc = sl_http_route_query(uri, &rq->update_time, &rq->query_err);
+    char *q = strchr(uri, '?');
+    if (q && q[1])
+        q[1] = '\0'; /* an empty query: no argument to record */
+    return rq;
 }
 
 /* Leaves URLs and arguments as sent: an id with %xx is then invalid (400)
@@ -721,9 +607,8 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     rc = sl_http_listen(cfg->listen, &s->listen_fd, &s->port, err);
     if (rc != SL_OK)
         goto out;
-    size_t max_resp = cfg->max_response_bytes
-                          ? cfg->max_response_bytes
-                          : SL_SHIM_DEFAULT_MAX_RESPONSE;
+    size_t max_resp = cfg->max_response_bytes ? cfg->max_response_bytes
+                                              : SL_SHIM_DEFAULT_MAX_RESPONSE;
     rc = sl_http_upstream_open(cfg->upstream, cfg->tls, s->timeout_ms, max_resp,
                                &s->upstream, err);
     if (rc != SL_OK)
@@ -755,8 +640,9 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_none, NULL},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s},
     };
-    size_t nopt = 8;
+    size_t nopt = 9;
     unsigned int flags =
         MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (s->https.cert) {

@@ -22,6 +22,23 @@
  * server's access lines (accesslog.h) share it. Each request counts in
  * the HTTP metrics and writes one access line (kind "http") when done.
  *
+ * Refused before any upstream call, with the JSON error body
+ * (ModelArts.0101) and Connection: close (nothing more is read from the
+ * connection): a request whose body length two parties
+ * could read differently -- duplicate Content-Length or
+ * Transfer-Encoding, both, a Transfer-Encoding other than chunked, a
+ * header name with whitespace before its colon (the rules are in
+ * http_route.h) -- 400; a request target over 8 KiB, 414; a body over
+ * max_body_bytes, 413. Any number of query parameters is accepted (the
+ * query is read by the shim, not split by libmicrohttpd: on_uri() in
+ * http_shim.c has why); those but update_time are ignored.
+ * libmicrohttpd itself answers what it cannot parse before the shim sees
+ * it, with its fixed HTML body (0.9.75 has no hook to change it) and
+ * Connection: close: a request line that does not fit the connection's
+ * memory (conn_memory_bytes) 414; a header block that does not, 431; an
+ * HTTP version other than 1.x, 505; a malformed request or header line,
+ * or a Content-Length that is not a number, 400 (413 when it overflows).
+ *
  * The shim's pieces, each with its rules at its top:
  * - http_route.h: which request is which (the pure router: paths matched
  *   byte for byte, 404 / 405 / 400 rules, ?update_time).
@@ -30,6 +47,7 @@
  *   answers).
  * - http_deadline.h: request deadlines (slow-loris defence,
  *   header_timeout_ms below).
+ * - http_answer.h: the responses and the three answers.
  * - render_json.h: the JSON bodies.
  * - this file: the daemon (start/stop), the handlers and responses, and
  *   HTTPS with mutual TLS.

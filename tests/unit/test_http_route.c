@@ -4,10 +4,13 @@
  * target in, the error row (or the ids and update_time) out. The HTTP
  * status and ModelArts code of each outcome come from the error table and
  * are checked once at the end. Every row also names the route the path
- * matched (on errors too: the metrics label of the request).
+ * matched (on errors too: the metrics label of the request). The
+ * query rule alone (sl_http_route_query) must agree with the router, and
+ * the framing rules (sl_http_framing_*) have a table of their own.
  */
 #include "sl_test.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "http_route.h"
@@ -261,6 +264,151 @@ static void test_update_time_value(void **state)
                   SL_EINVAL, &err);
 }
 
+/* The query rule alone, on a whole target (what the shim reads before
+ * libmicrohttpd would split the query): the same answers as the router. */
+static void test_route_query(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct route_case *c = &cases[i];
+        if (c->route != SL_HTTP_ROUTE_LOGS || c->want == SL_EMETHOD ||
+            !c->url || strchr(c->url, '?') == NULL)
+            continue;
+        int64_t t = 99;
+        struct sl_err err;
+        sl_err_clear(&err);
+        int rc = sl_http_route_query(c->url, &t, &err);
+        struct sl_route rt;
+        int want = sl_http_route("GET", c->url, &rt, &err);
+        if (want == SL_OK || strstr(err.msg, "update_time")) {
+            assert_int_equal(rc, want);
+            assert_int_equal(t, want == SL_OK ? rt.update_time : 0);
+        }
+    }
+    int64_t t = 99;
+    struct sl_err err;
+    assert_sl_ok(sl_http_route_query(NULL, &t, &err), &err);
+    assert_int_equal(t, 0);
+    assert_sl_ok(sl_http_route_query("/x", &t, &err), &err);
+    assert_sl_ok(sl_http_route_query("/x?update_time=5", &t, &err), &err);
+    assert_int_equal(t, 5);
+    /* The path is not looked at: a '?' in it starts the query. */
+    assert_sl_ok(sl_http_route_query("bad path?a&update_time=7&x", &t, &err),
+                 &err);
+    assert_int_equal(t, 7);
+    /* Thousands of parameters: the first update_time wins wherever. */
+    static char big[4 * 4096 + 64];
+    size_t n = 0;
+    n += (size_t)snprintf(big, sizeof(big), "/p?");
+    for (int i = 0; i < 4000; i++)
+        n += (size_t)snprintf(big + n, sizeof(big) - n, "p%d&", i % 10);
+    snprintf(big + n, sizeof(big) - n, "update_time=42&update_time=x");
+    assert_sl_ok(sl_http_route_query(big, &t, &err), &err);
+    assert_int_equal(t, 42);
+    assert_sl_err(sl_http_route_query("/p?&&update_time=&", &t, &err),
+                  SL_EINVAL, &err);
+    assert_int_equal(t, 0);
+}
+
+/* One request's header fields, for the framing rules. */
+struct framing_case {
+    const char *fields[4][2]; /* name, value; {NULL}: end */
+    int want;                 /* SL_OK or SL_EINVAL */
+};
+
+#define F1(n, v)                                                               \
+    {                                                                          \
+        {n, v},                                                                \
+        {                                                                      \
+            NULL                                                               \
+        }                                                                      \
+    }
+#define F2(n1, v1, n2, v2)                                                     \
+    {                                                                          \
+        {n1, v1}, {n2, v2},                                                    \
+        {                                                                      \
+            NULL                                                               \
+        }                                                                      \
+    }
+
+static const struct framing_case framing_cases[] = {
+    /* Unambiguous: one length, or chunked alone. */
+    {{{NULL}}, SL_OK},
+    {F1("Host", "x"), SL_OK},
+    {F1("Content-Length", "0"), SL_OK},
+    {F1("content-length", "34"), SL_OK},
+    {F1("Transfer-Encoding", "chunked"), SL_OK},
+    {F1("TRANSFER-ENCODING", "Chunked"), SL_OK},
+    {F2("X-Auth-Token", "t", "Content-Length", "5"), SL_OK},
+    {F1("X!#$%&'*+-.^_`|~09az", "v"), SL_OK},
+    /* Two lengths, whatever the values. */
+    {F2("Content-Length", "0", "Content-Length", "34"), SL_EINVAL},
+    {F2("Content-Length", "5", "content-length", "5"), SL_EINVAL},
+    {F2("Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked"),
+     SL_EINVAL},
+    {F2("Transfer-Encoding", "chunked", "Transfer-Encoding", "identity"),
+     SL_EINVAL},
+    {F2("Content-Length", "5", "Transfer-Encoding", "chunked"), SL_EINVAL},
+    {F2("Transfer-Encoding", "chunked", "Content-Length", "0"), SL_EINVAL},
+    /* Codings other than a lone chunked. */
+    {F1("Transfer-Encoding", "identity"), SL_EINVAL},
+    {F1("Transfer-Encoding", "xchunked"), SL_EINVAL},
+    {F1("Transfer-Encoding", "chunkedx"), SL_EINVAL},
+    {F1("Transfer-Encoding", "chunked, identity"), SL_EINVAL},
+    {F1("Transfer-Encoding", "gzip, chunked"), SL_EINVAL},
+    {F1("Transfer-Encoding", "chunked "), SL_EINVAL},
+    {F1("Transfer-Encoding", ""), SL_EINVAL},
+    /* Names that are not tokens: whitespace before the colon, and more. */
+    {F1("Content-Length ", "34"), SL_EINVAL},
+    {F1("Content-Length	", "34"), SL_EINVAL},
+    {F1(" Content-Length", "34"), SL_EINVAL},
+    {F1("Transfer-Encoding ", "chunked"), SL_EINVAL},
+    {F1("X Y", "v"), SL_EINVAL},
+    {F1("X(", "v"), SL_EINVAL},
+    {F1("X\x01", "v"), SL_EINVAL},
+    {F1("X\xc3\xa9", "v"), SL_EINVAL},
+    {F1("", "v"), SL_EINVAL},
+};
+
+static void test_framing_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(framing_cases) / sizeof(framing_cases[0]);
+         i++) {
+        const struct framing_case *c = &framing_cases[i];
+        struct sl_http_framing f = {0};
+        struct sl_err err;
+        sl_err_clear(&err);
+        for (size_t k = 0; k < 4 && c->fields[k][0]; k++)
+            sl_http_framing_add(&f, c->fields[k][0], strlen(c->fields[k][0]),
+                                c->fields[k][1], strlen(c->fields[k][1]));
+        int rc = sl_http_framing_check(&f, &err);
+        if (rc != c->want)
+            fail_msg("framing case %zu (%s): want %s, got %s (%s)", i,
+                     c->fields[0][0] ? c->fields[0][0] : "none",
+                     sl_err_name(c->want), sl_err_name(rc), err.msg);
+        if (rc != SL_OK) {
+            assert_int_equal(err.code, rc);
+            assert_true(err.msg[0] != '\0');
+        }
+    }
+    /* A NUL inside a name (the library passes its length) is no token;
+     * a missing value is no coding. */
+    struct sl_http_framing f = {0};
+    struct sl_err err;
+    sl_http_framing_add(&f, "Host\0x", 6, "v", 1);
+    assert_sl_err(sl_http_framing_check(&f, &err), SL_EINVAL, &err);
+    memset(&f, 0, sizeof(f));
+    sl_http_framing_add(&f, "Transfer-Encoding", 17, NULL, 0);
+    assert_sl_err(sl_http_framing_check(&f, &err), SL_EINVAL, &err);
+    /* The messages name the rule and never echo a value. */
+    memset(&f, 0, sizeof(f));
+    sl_http_framing_add(&f, "Transfer-Encoding", 17, "secretxyz", 9);
+    assert_sl_err(sl_http_framing_check(&f, &err), SL_EINVAL, &err);
+    assert_null(strstr(err.msg, "xyz"));
+    assert_non_null(strstr(err.msg, "Transfer-Encoding"));
+}
+
 /* What the router's outcomes become on the wire (DESIGN section 4). */
 static void test_outcomes_map_to_http(void **state)
 {
@@ -279,6 +427,8 @@ int main(void)
         cmocka_unit_test(test_route_table),
         cmocka_unit_test(test_messages_do_not_echo),
         cmocka_unit_test(test_update_time_value),
+        cmocka_unit_test(test_route_query),
+        cmocka_unit_test(test_framing_table),
         cmocka_unit_test(test_outcomes_map_to_http),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

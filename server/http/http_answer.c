@@ -1,0 +1,196 @@
+/* http_answer.c -- the REST shim's responses and answers (http_answer.h)
+ *
+ * Ownership: a response body's memory moves to libmicrohttpd
+ * (MHD_RESPMEM_MUST_FREE) once its response exists; the protobuf-c
+ * answer of the upstream is freed as soon as it is rendered.
+ */
+#include "http_answer.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "render_json.h"
+
+#define SL_HTTP_METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* The body of any answer when rendering the real one ran out of memory. */
+static const char sl_oom_body[] =
+    "{\"error_code\":\"ModelArts.0010\",\"error_msg\":\"out of memory\"}\n";
+
+/* Whether rq's answer closes its connection: a request refused for its
+ * framing (nothing after it on the connection may be read), or any answer
+ * once the shim is stopping. */
+bool sl_http_must_close(const struct sl_req *rq)
+{
+    return rq->close;
+}
+
+/* Queues body (its memory moves to libmicrohttpd; *body is left empty)
+ * with content_type, X-Request-Id, Allow when allow is set and
+ * Connection: close when must_close(); notes status and error_code
+ * (static, NULL on success) in rq for the access line. */
+enum MHD_Result sl_http_respond(struct MHD_Connection *conn, struct sl_req *rq,
+                                unsigned int status, struct sl_buf *body,
+                                const char *content_type, bool allow,
+                                const char *error_code)
+{
+    struct MHD_Response *r;
+
+    if (body->oom || !body->data) {
+        sl_buf_free(body);
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        content_type = SL_HTTP_JSON_TYPE;
+        allow = false;
+        error_code = sl_err_mcode(SL_ENOMEM);
+        r = MHD_create_response_from_buffer(sizeof(sl_oom_body) - 1,
+                                            (void *)sl_oom_body,
+                                            MHD_RESPMEM_PERSISTENT);
+    } else {
+        r = MHD_create_response_from_buffer(body->len, body->data,
+                                            MHD_RESPMEM_MUST_FREE);
+        if (!r)
+            sl_buf_free(body);
+        else
+            sl_buf_init(body); /* the memory is MHD's now */
+    }
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_NO;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                content_type) == MHD_YES &&
+        MHD_add_response_header(r, "X-Request-Id", rq->request_id) == MHD_YES &&
+        (!allow || MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
+                                           "GET, HEAD") == MHD_YES) &&
+        (!sl_http_must_close(rq) ||
+         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") ==
+             MHD_YES))
+        ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    if (ret == MHD_YES) {
+        rq->status = (int)status;
+        rq->error_code = error_code;
+    }
+    return ret;
+}
+
+/* The JSON error body of code (msg NULL: the table's message) with an
+ * HTTP status of its own: the HTTP-only refusals (413, 414). */
+enum MHD_Result sl_http_respond_status(struct MHD_Connection *conn,
+                                       struct sl_req *rq, unsigned int status,
+                                       int code, const char *msg)
+{
+    struct sl_buf b;
+    sl_buf_init(&b);
+    sl_render_error_json(code, msg, &b);
+    return sl_http_respond(conn, rq, status, &b, SL_HTTP_JSON_TYPE,
+                           code == SL_EMETHOD, sl_err_mcode(code));
+}
+
+/* The JSON error body of code with the HTTP status of its SL_ERR_MAP row. */
+enum MHD_Result sl_http_respond_error(struct MHD_Connection *conn,
+                                      struct sl_req *rq, int code,
+                                      const char *msg)
+{
+    return sl_http_respond_status(conn, rq, (unsigned int)sl_err_to_http(code),
+                                  code, msg);
+}
+
+/* Printable ASCII only: what gRPC accepts in a non-binary metadata value. */
+static bool md_value_ok(const char *v, size_t max)
+{
+    size_t i = 0;
+    for (; v[i]; i++)
+        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7E ||
+            i >= max)
+            return false;
+    return i > 0;
+}
+
+enum MHD_Result sl_http_answer_query(struct MHD_Connection *conn,
+                                     struct sl_req *rq,
+                                     struct sl_http_upstream *u,
+                                     size_t max_token,
+                                     const struct sl_route *rt)
+{
+    struct sl_err err;
+    Modelarts__V1__QueryServiceLogsResponse *resp = NULL;
+    const char *token =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Auth-Token");
+
+    sl_err_clear(&err);
+    memcpy(rq->project_id, rt->project_id, rt->project_len);
+    rq->project_id[rt->project_len] = '\0';
+    memcpy(rq->service_id, rt->service_id, rt->service_len);
+    rq->service_id[rt->service_len] = '\0';
+    if (token && !*token)
+        token = NULL; /* an empty header is no token */
+    if (token && strlen(token) > max_token)
+        return sl_http_respond_error(
+            conn, rq, SL_EBADTOKEN,
+            "X-Auth-Token is longer than any valid token");
+    if (token && !md_value_ok(token, max_token))
+        return sl_http_respond_error(
+            conn, rq, SL_EBADTOKEN,
+            "X-Auth-Token holds characters no token has");
+
+    int rc = sl_http_upstream_query(u, rt, token, rq->request_id, &resp, &err);
+    if (rc != SL_OK)
+        return sl_http_respond_error(conn, rq, rc, err.msg);
+
+    struct sl_buf body;
+    sl_buf_init(&body);
+    rc = sl_render_logs_json(resp, &body);
+    modelarts__v1__query_service_logs_response__free_unpacked(resp, NULL);
+    if (rc != SL_OK) {
+        sl_buf_free(&body);
+        return sl_http_respond_error(conn, rq, rc, NULL);
+    }
+    return sl_http_respond(conn, rq, MHD_HTTP_OK, &body, SL_HTTP_JSON_TYPE,
+                           false, NULL);
+}
+
+/* GET /healthz: the upstream's overall health (Health/Check, service ""). */
+enum MHD_Result sl_http_answer_health(struct MHD_Connection *conn,
+                                      struct sl_req *rq,
+                                      struct sl_http_upstream *u)
+{
+    struct sl_err err;
+    Grpc__Health__V1__HealthCheckResponse__ServingStatus st;
+    const char *name = "NOT_SERVING";
+    const char *error_code = NULL;
+    unsigned int status = MHD_HTTP_SERVICE_UNAVAILABLE;
+
+    sl_err_clear(&err);
+    int rc = sl_http_upstream_health(u, rq->request_id, &st, &err);
+    if (rc == SL_OK) {
+        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+            &grpc__health__v1__health_check_response__serving_status__descriptor,
+            (int)st);
+        name = v ? v->name : "UNKNOWN";
+        if (st ==
+            GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING)
+            status = MHD_HTTP_OK;
+    } else {
+        error_code = sl_err_mcode(rc);
+        sl_log(SL_LOG_DEBUG, "shim: /healthz: %s", err.msg);
+    }
+
+    struct sl_buf body;
+    sl_buf_init(&body);
+    sl_buf_puts(&body, "{\"status\":\"");
+    sl_buf_puts(&body, name);
+    sl_buf_puts(&body, "\"}\n");
+    return sl_http_respond(conn, rq, status, &body, SL_HTTP_JSON_TYPE, false,
+                           error_code);
+}
+
+/* GET /metrics: the process's Prometheus text. */
+enum MHD_Result sl_http_answer_metrics(struct MHD_Connection *conn,
+                                       struct sl_req *rq)
+{
+    struct sl_buf body;
+    sl_buf_init(&body);
+    sl_metrics_render(&body);
+    return sl_http_respond(conn, rq, MHD_HTTP_OK, &body, SL_HTTP_METRICS_TYPE,
+                           false, NULL);
+}

@@ -1,0 +1,117 @@
+/* http_answer.h -- the REST shim's answers: one request's state and the
+ * responses queued for it
+ *
+ * Every response the shim itself makes is queued here, on the worker
+ * that handles the request, and carries: the Content-Type of its body,
+ * X-Request-Id (struct sl_req.request_id), Allow on a 405, and
+ * Connection: close when the request's connection is not to be read
+ * further (sl_http_must_close). Error bodies are
+ * {"error_code","error_msg"} (render_json.h) with the HTTP status of the
+ * error's SL_ERR_MAP row, or of the HTTP-only refusal that names it
+ * (413, 414). A body that could not be rendered for lack of memory
+ * becomes 500 ModelArts.0010 with a fixed body. The body's memory moves
+ * to libmicrohttpd (MHD_RESPMEM_MUST_FREE), which frees it after sending;
+ * MHD_destroy_response follows MHD_queue_response at once.
+ *
+ * The three answers to a routed request are here too: the logs
+ * (QueryServiceLogs through http_upstream.h, rendered by render_json.h),
+ * /healthz (Health/Check) and /metrics (metrics.h).
+ *
+ * THREAD SAFETY: every function acts on one request, on the worker
+ * thread that handles it.
+ */
+#ifndef SL_HTTP_ANSWER_H
+#define SL_HTTP_ANSWER_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <microhttpd.h>
+
+#include "accesslog.h" /* SL_REQUEST_ID_MAX */
+#include "buf.h"
+#include "error.h"
+#include "http_route.h"
+#include "http_upstream.h"
+#include "metrics.h"
+#include "validate.h"
+
+#define SL_HTTP_JSON_TYPE "application/json; charset=utf-8"
+#define SL_HTTP_LOG_PATH_MAX 1024 /* bytes of the path kept for the log */
+
+/* State of one request, from its request line (the shim's URI callback)
+ * to its completion: what its routing, answer, access line and metrics
+ * need. Owner: the shim (libmicrohttpd's *req_cls), which allocates it
+ * zeroed and frees it when the request completes. */
+struct sl_req {
+    bool headers_in;                /* the handler has seen it */
+    bool close;                     /* answer with Connection: close */
+    bool target_too_long;           /* request target too long: 414 */
+    int query_rc;                   /* sl_http_route_query() of the target */
+    int64_t update_time;            /* its ?update_time when SL_OK */
+    struct sl_err query_err;        /* why not, otherwise */
+    int64_t start_us;               /* sl_clock_us() when the headers were in */
+    size_t body_bytes;              /* read and dropped so far */
+    bool body_expected;             /* the headers announced a body */
+    enum sl_http_route route;       /* what the path matched */
+    int status;                     /* HTTP status queued; 0: none (yet) */
+    const char *error_code;         /* ModelArts code of a failure (static) */
+    char method[16];                /* as sent, cut */
+    char project_id[SL_MAX_ID + 1]; /* "" unless the logs route matched */
+    char service_id[SL_MAX_ID + 1];
+    char request_id[SL_REQUEST_ID_MAX + 1]; /* the client's or ours */
+    char path[SL_HTTP_LOG_PATH_MAX + 1];    /* as sent, cut */
+};
+
+/* Whether rq's answer closes its connection: rq->close (a request
+ * refused for its framing: nothing after it on the connection may be
+ * read). */
+bool sl_http_must_close(const struct sl_req *rq);
+
+/* Queues body with status and content_type (Allow: GET, HEAD when allow);
+ * body's memory moves to libmicrohttpd and *body is left empty, also on
+ * failure (then released). Notes status and error_code (static, NULL on
+ * success) in rq for the access line. Returns libmicrohttpd's answer
+ * (MHD_NO: the connection is closed). */
+enum MHD_Result sl_http_respond(struct MHD_Connection *conn, struct sl_req *rq,
+                                unsigned int status, struct sl_buf *body,
+                                const char *content_type, bool allow,
+                                const char *error_code);
+
+/* The JSON error body of code (msg NULL: the table's message) with the
+ * HTTP status given: the HTTP-only refusals (413, 414). */
+enum MHD_Result sl_http_respond_status(struct MHD_Connection *conn,
+                                       struct sl_req *rq, unsigned int status,
+                                       int code, const char *msg);
+
+/* The JSON error body of code with the HTTP status of its SL_ERR_MAP row
+ * (and Allow on SL_EMETHOD). */
+enum MHD_Result sl_http_respond_error(struct MHD_Connection *conn,
+                                      struct sl_req *rq, int code,
+                                      const char *msg);
+
+/* GET /v1/{p}/services/{s}/logs (rt, the logs route): the client's
+ * X-Auth-Token (at most max_token bytes of printable ASCII, else 401
+ * ModelArts.0203 without a call) goes upstream through u, the answer is
+ * rendered, or the upstream's error answered. Notes the ids in rq. */
+enum MHD_Result sl_http_answer_query(struct MHD_Connection *conn,
+                                     struct sl_req *rq,
+                                     struct sl_http_upstream *u,
+                                     size_t max_token,
+                                     const struct sl_route *rt);
+
+/* GET /healthz: the upstream's overall health (Health/Check, service "")
+ * through u, http_shim.h has the answers. */
+enum MHD_Result sl_http_answer_health(struct MHD_Connection *conn,
+                                      struct sl_req *rq,
+                                      struct sl_http_upstream *u);
+
+/* GET /metrics: the process's Prometheus text (metrics.h). */
+enum MHD_Result sl_http_answer_metrics(struct MHD_Connection *conn,
+                                       struct sl_req *rq);
+
+#endif
