@@ -36,7 +36,8 @@
     XX(EFORMAT, "malformed input", INVALID_ARGUMENT, 400, "ModelArts.0101")    \
     XX(EIO, "i/o error", INTERNAL, 500, "ModelArts.0010")                      \
     XX(ETOOBIG, "answer too large", RESOURCE_EXHAUSTED, 500, "ModelArts.0010") \
-    XX(EBUSY, "resource busy", INTERNAL, 500, "ModelArts.0010")
+    XX(EBUSY, "resource busy", INTERNAL, 500, "ModelArts.0010")                \
+    XX(ECORRUPT, "stored data is corrupt", INTERNAL, 500, "ModelArts.0010")
 
 enum sl_err_code {
     SL_OK = 0,

@@ -58,6 +58,7 @@ static struct sl_http_route_stats sl_http[SL_HTTP_ROUTE__COUNT];
 static alignas(SL_CACHE_LINE) atomic_long sl_http_in_flight;
 static alignas(SL_CACHE_LINE) atomic_uint_fast64_t sl_backend_errors;
 static atomic_uint_fast64_t sl_http_header_timeouts; /* rare: shares a line */
+static atomic_uint_fast64_t sl_backend_corrupt;      /* rare: shares a line */
 static struct timespec sl_start_time; /* set before main, then read-only */
 
 /* Method labels, by index; set once before any thread records. */
@@ -128,6 +129,11 @@ void sl_metrics_backend_error(void)
     inc(&sl_backend_errors);
 }
 
+void sl_metrics_backend_corrupt(void)
+{
+    inc(&sl_backend_corrupt);
+}
+
 void sl_metrics_http_start(void)
 {
     atomic_fetch_add_explicit(&sl_http_in_flight, 1, memory_order_relaxed);
@@ -173,6 +179,7 @@ void sl_metrics_reset(void)
     }
     atomic_store_explicit(&sl_http_in_flight, 0, memory_order_relaxed);
     atomic_store_explicit(&sl_backend_errors, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl_backend_corrupt, 0, memory_order_relaxed);
     atomic_store_explicit(&sl_http_header_timeouts, 0, memory_order_relaxed);
 }
 
@@ -308,6 +315,13 @@ static void render_grpc(struct sl_buf *out)
                "Storage backend failures (unreachable, I/O).");
     sl_buf_puts(out, "servicelogs_backend_errors_total ");
     put_u64(out, load(&sl_backend_errors));
+    sl_buf_putc(out, '\n');
+
+    put_header(out, "servicelogs_backend_corrupt_total", "counter",
+               "Queries refused because stored data was corrupt (also "
+               "counted in servicelogs_backend_errors_total).");
+    sl_buf_puts(out, "servicelogs_backend_corrupt_total ");
+    put_u64(out, load(&sl_backend_corrupt));
     sl_buf_putc(out, '\n');
 }
 

@@ -13,6 +13,7 @@
  *   servicelogs_grpc_call_duration_seconds{method}     histogram
  *   servicelogs_grpc_calls_in_flight{method}           gauge
  *   servicelogs_backend_errors_total                   counter
+ *   servicelogs_backend_corrupt_total                  counter
  *   servicelogs_http_requests_total{route,code}        counter
  *   servicelogs_http_request_duration_seconds{route}   histogram
  *   servicelogs_http_requests_in_flight                gauge
@@ -68,6 +69,11 @@ void sl_metrics_grpc_start(unsigned m);
 void sl_metrics_grpc_done(unsigned m, int grpc_code, uint64_t duration_us);
 /* A store call failed for a storage reason (SL_EUNAVAIL, SL_EIO, ...). */
 void sl_metrics_backend_error(void);
+/* A query found stored data corrupt (SL_ECORRUPT: a log whose checksum
+ * or structure is wrong, a damaged database file, a service name that is
+ * not UTF-8) and refused to send it. The query path also counts it as a backend
+ * failure (sl_metrics_backend_error), so corrupt_total <= errors_total. */
+void sl_metrics_backend_corrupt(void);
 
 /* An HTTP request started / ended in the shim (in-flight +1 / -1;
  * requests_total{route,code} +1 and the route's latency histogram).

@@ -6,6 +6,13 @@
  * meanwhile, else waits (idle, nothing posted) until the state changes
  * and kick() runs; at the drain it sends NOT_SERVING and ends the stream
  * with UNAVAILABLE.
+ *
+ * Read outcomes (rpc_health.h states the rule) live in a ring of the
+ * last SL_HEALTH_READ_WINDOW reads: 0 for an answer, else the failure's
+ * time and a hash of its service. A success only reads its slot (and
+ * clears it if a failure was there), so the hot path takes no lock; a
+ * failure, and a success that pushes one out while reads are failing,
+ * take the lock and count the ring again (100 slots, a rare event).
  */
 #include "rpc_health.h"
 
@@ -15,18 +22,27 @@
 #include <string.h>
 
 #include "call.h"
+#include "clock.h"
 #include "log.h"
 #include "methods.h"
 #include "wire.h"
 
 #define SL_SERVICE_NAME "modelarts.v1.ServiceLogs"
 
+/* A failure's slot: (ms + 1) << 24 | 24 bits of its service's hash. */
+#define SL_READ_HASH_BITS 24
+#define SL_READ_HASH_MASK ((UINT64_C(1) << SL_READ_HASH_BITS) - 1)
+
 struct sl_health {
-    pthread_mutex_t mu;       /* guards everything below and watchers' */
-    atomic_bool backend_ok;   /* the prober's last answer; also read
-                                 without the lock */
-    bool draining;            /* shutdown started */
-    struct sl_call *watchers; /* doubly linked through list_prev/next */
+    pthread_mutex_t mu;        /* guards everything below and watchers' */
+    atomic_bool backend_ok;    /* the prober's last answer; also read
+                                  without the lock */
+    bool draining;             /* shutdown started */
+    struct sl_call *watchers;  /* doubly linked through list_prev/next */
+    atomic_bool reads_failing; /* the read verdict; written under the
+                                  lock, also read without it */
+    atomic_uint read_next;     /* slot of the next read (mod window) */
+    atomic_uint_fast64_t reads[SL_HEALTH_READ_WINDOW]; /* the ring */
 };
 
 struct sl_health *sl_health_create(void)
@@ -36,6 +52,10 @@ struct sl_health *sl_health_create(void)
         return NULL;
     pthread_mutex_init(&h->mu, NULL);
     atomic_init(&h->backend_ok, true);
+    atomic_init(&h->reads_failing, false);
+    atomic_init(&h->read_next, 0);
+    for (size_t i = 0; i < SL_HEALTH_READ_WINDOW; i++)
+        atomic_init(&h->reads[i], 0);
     return h;
 }
 
@@ -64,8 +84,10 @@ enum sl_serving sl_health_status_locked(struct sl_health *h, const char *name,
                               memcmp(name, SL_SERVICE_NAME, len) == 0);
     if (!known)
         return SL_SERVICE_UNKNOWN;
-    return atomic_load(&h->backend_ok) && !h->draining ? SL_SERVING
-                                                       : SL_NOT_SERVING;
+    return atomic_load(&h->backend_ok) && !atomic_load(&h->reads_failing) &&
+                   !h->draining
+               ? SL_SERVING
+               : SL_NOT_SERVING;
 }
 
 enum sl_serving sl_health_status(struct sl_health *h, const char *name,
@@ -93,18 +115,115 @@ bool sl_health_backend_ok(struct sl_health *h)
     return atomic_load_explicit(&h->backend_ok, memory_order_relaxed);
 }
 
+/* Counts the ring again and updates the read verdict (the lock held);
+ * why is the newest failure, for the log. True when the verdict
+ * changed: the caller kicks the watchers. */
+static bool reads_update_locked(struct sl_health *h, const char *why)
+{
+    int64_t now = sl_clock_ms();
+    unsigned fails = 0, nsvc = 0;
+    uint64_t svc[SL_HEALTH_READ_SERVICES];
+    for (size_t i = 0; i < SL_HEALTH_READ_WINDOW; i++) {
+        uint64_t v = atomic_load_explicit(&h->reads[i], memory_order_relaxed);
+        if (!v || now - ((int64_t)(v >> SL_READ_HASH_BITS) - 1) >
+                      SL_HEALTH_READ_TTL_MS)
+            continue;
+        fails++;
+        size_t j = 0;
+        while (j < nsvc && svc[j] != (v & SL_READ_HASH_MASK))
+            j++;
+        if (j == nsvc && nsvc < SL_HEALTH_READ_SERVICES)
+            svc[nsvc++] = v & SL_READ_HASH_MASK;
+    }
+    bool was = atomic_load(&h->reads_failing);
+    bool is =
+        was ? fails >= SL_HEALTH_READ_CLEAR && nsvc >= SL_HEALTH_READ_SERVICES
+            : fails >= SL_HEALTH_READ_FAILS && nsvc >= SL_HEALTH_READ_SERVICES;
+    if (is == was)
+        return false;
+    atomic_store(&h->reads_failing, is);
+    if (is)
+        sl_log(SL_LOG_WARN,
+               "health: %u of the last %d storage reads failed, for %u or "
+               "more services: NOT_SERVING; the latest: %s",
+               fails, SL_HEALTH_READ_WINDOW, nsvc,
+               why ? why : "no reason given");
+    else
+        sl_log(SL_LOG_INFO,
+               "health: storage reads recovered (%u recent failures, for "
+               "%u services): %s",
+               fails, nsvc,
+               atomic_load(&h->backend_ok) && !h->draining ? "SERVING"
+                                                           : "NOT_SERVING");
+    return true;
+}
+
 void sl_health_set_backend(struct sl_health *h, bool ok, const char *why)
 {
     sl_health_lock(h);
+    bool changed = false;
     if (atomic_load(&h->backend_ok) != ok) {
         atomic_store(&h->backend_ok, ok);
         if (ok)
-            sl_log(SL_LOG_INFO, "health: backend answers again: SERVING");
+            sl_log(SL_LOG_INFO, "health: backend answers again: %s",
+                   atomic_load(&h->reads_failing)
+                       ? "NOT_SERVING while storage reads keep failing"
+                       : "SERVING");
         else
             sl_log(SL_LOG_WARN, "health: backend unreachable: NOT_SERVING: %s",
                    why ? why : "no reason given");
-        kick_all(h);
+        changed = true;
     }
+    /* Failures age out without traffic too: a server taken out of
+     * rotation for failing reads gets no queries to push them out. */
+    if (atomic_load(&h->reads_failing) && reads_update_locked(h, NULL))
+        changed = true;
+    if (changed)
+        kick_all(h);
+    sl_health_unlock(h);
+}
+
+void sl_health_read_ok(struct sl_health *h)
+{
+    unsigned i =
+        atomic_fetch_add_explicit(&h->read_next, 1, memory_order_relaxed) %
+        SL_HEALTH_READ_WINDOW;
+    /* The common case reads a zero and writes nothing. */
+    if (!atomic_load_explicit(&h->reads[i], memory_order_relaxed) ||
+        !atomic_exchange_explicit(&h->reads[i], 0, memory_order_relaxed))
+        return;
+    if (!atomic_load_explicit(&h->reads_failing, memory_order_relaxed))
+        return;
+    sl_health_lock(h);
+    if (reads_update_locked(h, NULL))
+        kick_all(h);
+    sl_health_unlock(h);
+}
+
+/* FNV-1a of "project/service": which service a failure was. */
+static uint64_t service_hash(const char *project, const char *service)
+{
+    uint64_t x = 14695981039346656037u;
+    for (const char *s = project ? project : ""; *s; s++)
+        x = (x ^ (uint8_t)*s) * 1099511628211u;
+    x = (x ^ '/') * 1099511628211u;
+    for (const char *s = service ? service : ""; *s; s++)
+        x = (x ^ (uint8_t)*s) * 1099511628211u;
+    return x ^ (x >> 32);
+}
+
+void sl_health_read_error(struct sl_health *h, const char *project,
+                          const char *service, const char *why)
+{
+    uint64_t stamp = (uint64_t)(sl_clock_ms() + 1) << SL_READ_HASH_BITS |
+                     (service_hash(project, service) & SL_READ_HASH_MASK);
+    unsigned i =
+        atomic_fetch_add_explicit(&h->read_next, 1, memory_order_relaxed) %
+        SL_HEALTH_READ_WINDOW;
+    sl_health_lock(h);
+    atomic_store_explicit(&h->reads[i], stamp, memory_order_relaxed);
+    if (reads_update_locked(h, why))
+        kick_all(h);
     sl_health_unlock(h);
 }
 

@@ -1,12 +1,31 @@
 /* rpc_health.h -- grpc.health.v1: serving state, Check and Watch
  *
- * One struct sl_health per server. The state is two facts: whether the
- * backend answers (the server's prober sets it) and whether the server is
- * draining (set once at shutdown). "" and "modelarts.v1.ServiceLogs" are
- * SERVING when the backend answers and the server is not draining, else
- * NOT_SERVING; any other name is unknown (Check: NOT_FOUND; Watch:
- * SERVICE_UNKNOWN with the stream kept open). The watcher list also holds
- * the open reflection streams, so that the drain reaches them too.
+ * One struct sl_health per server. The state is three facts: whether the
+ * backend answers (the server's prober sets it), whether queries can read
+ * what it stores (the query path reports each read), and whether the
+ * server is draining (set once at shutdown). "" and
+ * "modelarts.v1.ServiceLogs" are SERVING when the backend answers, its
+ * reads are not failing and the server is not draining, else NOT_SERVING;
+ * any other name is unknown (Check: NOT_FOUND; Watch: SERVICE_UNKNOWN
+ * with the stream kept open). The watcher list also holds the open
+ * reflection streams, so that the drain reaches them too.
+ *
+ * Failing reads. The prober's ping reads one row, so a database that
+ * answers it can still fail many queries (a damaged file: SL_ECORRUPT,
+ * SL_EUNAVAIL). The rule, for an operator to see such a file and not one
+ * transient error or one bad service:
+ *   - a read failure counts while it is among the last
+ *     SL_HEALTH_READ_WINDOW reads of the server (successes push it out)
+ *     and younger than SL_HEALTH_READ_TTL_MS;
+ *   - health goes NOT_SERVING when SL_HEALTH_READ_FAILS or more failures
+ *     count and they name SL_HEALTH_READ_SERVICES or more services;
+ *   - it comes back when fewer than SL_HEALTH_READ_CLEAR count, or they
+ *     name fewer services (re-checked when a failure is pushed out and at
+ *     every probe, so it comes back without traffic too, once they age).
+ * One service failing every query never turns health NOT_SERVING (its
+ * queries fail, are logged and counted); neither does one failure. This
+ * verdict does not refuse queries: services that can be read are still
+ * served while health says NOT_SERVING.
  *
  * The handlers of Check (unary) and Watch (server streaming) live in
  * rpc_health.c beside the state: sl_rpc_health_check_handler and
@@ -59,8 +78,28 @@ enum sl_serving sl_health_status_locked(struct sl_health *h, const char *name,
 bool sl_health_backend_ok(struct sl_health *h);
 
 /* Records whether the backend answers; kicks watchers on a change, which
- * is logged with why (the probe's error; may be NULL). */
+ * is logged with why (the probe's error; may be NULL). The prober calls
+ * it at every probe, which also ages the read failures out. */
 void sl_health_set_backend(struct sl_health *h, bool ok, const char *why);
+/* The read rule above; changing it changes README's Health section. */
+#define SL_HEALTH_READ_WINDOW 100   /* reads a failure stays counted for */
+#define SL_HEALTH_READ_TTL_MS 30000 /* ... and at most this long */
+#define SL_HEALTH_READ_FAILS 5      /* counted failures to go NOT_SERVING */
+#define SL_HEALTH_READ_SERVICES 3   /* ... that name this many services */
+#define SL_HEALTH_READ_CLEAR 3      /* fewer to come back (hysteresis) */
+
+/* A query's storage read answered (the service, or that it is not
+ * stored). Lock-free unless it pushes a failure out of the window while
+ * reads are failing. THREAD SAFETY: any thread. */
+void sl_health_read_ok(struct sl_health *h);
+/* A query's storage read failed for a storage reason (unreadable,
+ * corrupt); project/service name the queried service (NUL-terminated,
+ * may be empty), why says what failed (logged when it turns health
+ * NOT_SERVING; may be NULL). Takes the lock; kicks watchers on a change.
+ * THREAD SAFETY: any thread. */
+void sl_health_read_error(struct sl_health *h, const char *project,
+                          const char *service, const char *why);
+
 /* Marks the server draining: NOT_SERVING from now on, and every watcher is
  * told, then its stream is ended. */
 void sl_health_set_draining(struct sl_health *h);

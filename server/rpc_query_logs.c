@@ -10,13 +10,25 @@
  * field 3 per stored log, field 4. Nothing is decoded or re-encoded on the
  * hot path; the output is byte-identical to protobuf-c packing the same
  * message (fields in number order, defaults omitted).
+ *
+ * Spliced bytes must be intact bytes. The SQLite backend vouches for
+ * each log (a CRC-32C stored with it, store_sqlite.c) or fails the read
+ * with SL_ECORRUPT; PostgreSQL and memory hand back what they hold. The
+ * service name is checked here, for every backend. Corrupt
+ * data is INTERNAL / 500 ModelArts.0010 naming the service and the log --
+ * never the bytes -- and nothing of the page is sent; each time it is
+ * logged at warn and counted (servicelogs_backend_corrupt_total). The
+ * handler reports every read's outcome to health (rpc_health.h: many
+ * failed reads over several services turn it NOT_SERVING).
  */
 #include "rpc.h"
 
 #include <string.h>
 
 #include "call.h"
+#include "log.h"
 #include "methods.h"
+#include "metrics.h"
 #include "modelarts/v1/service_logs.pb-c.h"
 #include "rpc_health.h"
 #include "validate.h"
@@ -65,6 +77,21 @@ static grpc_slice pack_response(const struct sl_log_page *pg)
         p = sl_wire_put_varint(p, (uint64_t)(int64_t)pg->infer_type);
     }
     return s;
+}
+
+/* What the backend does not check: the service name must be UTF-8, as
+ * protobuf requires of a string. SL_OK or SL_ECORRUPT. */
+static int check_page(const struct sl_log_page *pg, const char *project,
+                      const char *service, struct sl_err *err)
+{
+    if (!sl_wire_utf8((const uint8_t *)pg->service_name,
+                      strlen(pg->service_name)))
+        return sl_err_set(err, SL_ECORRUPT,
+                          "stored data is corrupt: the name of service %s "
+                          "of project %s is not valid UTF-8; re-import the "
+                          "service or restore the database",
+                          service, project);
+    return SL_OK;
 }
 
 /* A decoded request; the id pointers point into the request bytes. */
@@ -171,10 +198,42 @@ int sl_rpc_query_logs(const struct sl_rpc_ctx *ctx, const uint8_t *req,
                         service);
         goto out;
     }
+    if ((rc = check_page(&page, project, service, err)) != SL_OK)
+        goto out;
     *resp = pack_response(&page);
 out:
+    if (rc == SL_ECORRUPT) { /* found here or by the backend itself */
+        sl_metrics_backend_corrupt();
+        sl_metrics_backend_error();
+        sl_log(SL_LOG_WARN, "%s", err->msg);
+    }
     sl_log_page_free(&page);
     return rc;
+}
+
+/* Tells health how the storage read of a query went: answered (the
+ * service, or that there is none), or failed for a storage reason.
+ * Queries refused before the read (malformed, unauthorized, backend
+ * already down) and those the caller's deadline or memory stopped say
+ * nothing about the storage. */
+static void report_read(struct sl_health *h, int rc,
+                        const struct sl_query_ids *ids,
+                        const struct sl_err *err)
+{
+    switch (rc) {
+    case SL_OK:
+    case SL_ENOTFOUND:
+    case SL_EBATCH:
+        sl_health_read_ok(h);
+        break;
+    case SL_EUNAVAIL:
+    case SL_EIO:
+    case SL_ECORRUPT:
+        sl_health_read_error(h, ids->project_id, ids->service_id, err->msg);
+        break;
+    default:
+        break;
+    }
 }
 
 /* ---- the gRPC call ----------------------------------------------------- */
@@ -206,6 +265,8 @@ static void query_logs_accept(struct sl_call *c)
     int rc = sl_rpc_query_logs(&ctx, GRPC_SLICE_START_PTR(in),
                                GRPC_SLICE_LENGTH(in), &out, &c->ids, &err);
     grpc_slice_unref(in);
+    if (ctx.backend_ok) /* else refused without a read */
+        report_read(w->health, rc, &c->ids, &err);
     sl_call_finish_unary(c, rc, &err, rc == SL_OK ? &out : NULL);
     if (rc == SL_OK)
         grpc_slice_unref(out);

@@ -18,7 +18,16 @@
  *       PRIMARY KEY(project_id, service_id, update_time, seq), WITHOUT ROWID
  * seq is the log's index in its service's "logs" array in the import file,
  * so re-importing a file writes byte-identical rows. body is the packed
- * modelarts.v1.ServiceLog.
+ * modelarts.v1.ServiceLog followed by its seal (wire.h: 9 bytes holding
+ * its CRC-32C), which a query checks and strips: a damaged log is
+ * SL_ECORRUPT, never sent. Bodies imported before seals existed have
+ * none; a query holds each of those to what protobuf-c packs instead
+ * (sl_wire_check: slower, and blind to a change that leaves a valid
+ * message), and re-importing seals them. Seals need no schema change:
+ * the column is an opaque blob, and a sealed body is still a valid
+ * ServiceLog (the seal is an unknown field), so an older server serving
+ * this file still sends parseable answers. Damage SQLite finds itself
+ * (SQLITE_CORRUPT) is SL_ECORRUPT too.
  *
  * A query is one statement (prepared at open, reset after use): a point
  * read of the services key joined to one range of the logs key, already in
@@ -34,13 +43,16 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "clock.h"
+#include "modelarts/v1/service_logs.pb-c.h"
 #include "store.h"
+#include "wire.h"
 
 #define SQLITE_BUSY_MS 2000 /* how long a writer waits for the lock */
 
@@ -311,10 +323,63 @@ static int nomem(struct sl_err *err)
     return sl_err_set(err, SL_ENOMEM, "sqlite: out of memory reading logs");
 }
 
-/* The sl_err code for a failed read. */
-static int query_code(int rc)
+/* A failed read: damage SQLite found in the file is SL_ECORRUPT, which a
+ * retry will not cure; anything else (locks, I/O) SL_EUNAVAIL. */
+static int read_error(struct sqlite_store *st, const struct sl_log_query *q,
+                      int src, struct sl_err *err)
 {
-    return (rc & 0xff) == SQLITE_NOMEM ? SL_ENOMEM : SL_EUNAVAIL;
+    if ((src & 0xff) == SQLITE_NOMEM)
+        return nomem(err);
+    if ((src & 0xff) == SQLITE_CORRUPT || (src & 0xff) == SQLITE_NOTADB)
+        return sl_err_set(err, SL_ECORRUPT,
+                          "sqlite:%.100s: stored data is corrupt: reading "
+                          "service %s of project %s: %s; restore the file "
+                          "from a backup, or import into a new one",
+                          st->path, q->service_id, q->project_id,
+                          sqlite3_errmsg(st->db));
+    return db_error(st, SL_EUNAVAIL, "", err);
+}
+
+/* ServiceLog and the types it nests, compiled once before main(): how a
+ * body without a seal is checked. */
+static struct sl_wire_schema log_schema;
+
+__attribute__((constructor)) static void compile_log_schema(void)
+{
+    sl_wire_schema_init(&log_schema, &modelarts__v1__service_log__descriptor);
+}
+
+/* The i-th log of an answer (from 0) has no seal that matches (the
+ * query's loop handles the common case, a matching one): SL_OK when it
+ * is a log imported before seals and intact, else SL_ECORRUPT saying
+ * which log and how. */
+static int check_unsealed(struct sqlite_store *st, const struct sl_log_query *q,
+                          size_t i, const uint8_t *body, size_t len,
+                          enum sl_wire_sealed sealed, struct sl_err *err)
+{
+    struct sl_wire_fault f;
+    if (sl_wire_check(&log_schema, body, len, &f) == 0)
+        return SL_OK; /* stored before seals existed, and intact */
+    /* Its update_time, when the first field still reads as one. */
+    char when[40] = "";
+    const uint8_t *p = body;
+    struct sl_wire_field first;
+    if (len && sl_wire_next(&p, body + len, &first) == 0 && first.number == 1 &&
+        first.type == 0)
+        snprintf(when, sizeof(when), ", update_time %lld",
+                 (long long)first.value);
+    char why[96];
+    if (sealed == SL_WIRE_BAD_SEAL)
+        snprintf(why, sizeof(why), "checksum mismatch");
+    else
+        snprintf(why, sizeof(why), "%s in %s%s%s at byte %zu (no checksum)",
+                 f.what, f.message, f.field ? "." : "", f.field ? f.field : "",
+                 f.offset);
+    return sl_err_set(err, SL_ECORRUPT,
+                      "sqlite:%.80s: stored data is corrupt: service %s of "
+                      "project %s, log %zu%s: %s; re-import the service or "
+                      "restore the file",
+                      st->path, q->service_id, q->project_id, i + 1, when, why);
 }
 
 static int sqlite_query_logs(struct sl_store *base,
@@ -376,6 +441,12 @@ static int sqlite_query_logs(struct sl_store *base,
         }
         if (len)
             memcpy(copy, body, len);
+        enum sl_wire_sealed sealed = sl_wire_unseal(copy, len);
+        if (sealed == SL_WIRE_SEALED)
+            len -= SL_WIRE_SEAL_LEN;
+        else if ((rc = check_unsealed(st, q, out->n_logs, copy, len, sealed,
+                                      err)) != SL_OK)
+            goto out;
         out->logs[out->n_logs].data = copy;
         out->logs[out->n_logs].len = len;
         out->n_logs++;
@@ -383,7 +454,7 @@ static int sqlite_query_logs(struct sl_store *base,
     if (src == SQLITE_INTERRUPT && past_deadline(st))
         rc = sl_err_set(err, SL_ETIMEOUT, "query stopped at its deadline");
     else if (src != SQLITE_DONE)
-        rc = db_error(st, query_code(src), "", err);
+        rc = read_error(st, q, src, err);
     else if (!found)
         rc = sl_err_set(err, SL_ENOTFOUND, "service %s not found in project %s",
                         q->service_id, q->project_id);
@@ -409,6 +480,8 @@ static int sqlite_import(struct sl_store *base,
 {
     struct sqlite_store *st = (struct sqlite_store *)base;
     sqlite3_stmt *put_svc = NULL, *del_logs = NULL, *put_log = NULL;
+    uint8_t *sealed = NULL; /* a body and its seal, reused */
+    size_t cap = 0;
     int rc = SL_OK, src;
 
     if ((src = sqlite3_prepare_v2(
@@ -445,10 +518,21 @@ static int sqlite_import(struct sl_store *base,
             const struct sl_import_log *l = &v->logs[j];
             sqlite3_bind_int64(put_log, 3, (sqlite3_int64)j);
             sqlite3_bind_int64(put_log, 4, l->update_time);
-            /* a NULL pointer would bind NULL, not an empty blob */
-            sqlite3_bind_blob64(put_log, 5,
-                                l->body.len ? (const void *)l->body.data : "",
-                                l->body.len, SQLITE_STATIC);
+            size_t blen = l->body.len + SL_WIRE_SEAL_LEN;
+            if (blen > cap) {
+                uint8_t *b = realloc(sealed, blen);
+                if (!b) {
+                    src = SQLITE_NOMEM;
+                    goto out;
+                }
+                sealed = b;
+                cap = blen;
+            }
+            if (l->body.len)
+                memcpy(sealed, l->body.data, l->body.len);
+            sl_wire_seal(sealed, l->body.len, sealed + l->body.len);
+            /* STATIC: step_once() is done with it before the next log */
+            sqlite3_bind_blob64(put_log, 5, sealed, blen, SQLITE_STATIC);
             if ((src = step_once(put_log)) != SQLITE_OK)
                 goto out;
         }
@@ -464,6 +548,7 @@ out:
     sqlite3_finalize(put_svc);
     sqlite3_finalize(del_logs);
     sqlite3_finalize(put_log);
+    free(sealed);
     return rc;
 }
 

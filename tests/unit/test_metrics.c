@@ -103,6 +103,8 @@ static void test_grpc_counter(void **state)
     assert_line(t, "servicelogs_grpc_calls_in_flight{method=\""
                    "/grpc.health.v1.Health/Watch\"} 1");
     assert_line(t, "servicelogs_grpc_calls_in_flight{method=\"unknown\"} 0");
+    /* Plain counters are written from the start, at zero after a reset. */
+    assert_line(t, "servicelogs_backend_corrupt_total 0");
     free(t);
 }
 
@@ -190,6 +192,7 @@ static void test_http_and_the_rest(void **state)
     sl_metrics_http_done(SL_HTTP_ROUTE_LOGS, 404, 80);
     sl_metrics_backend_error();
     sl_metrics_backend_error();
+    sl_metrics_backend_corrupt();
     sl_metrics_http_header_timeout();
 
     char *t = render();
@@ -217,6 +220,8 @@ static void test_http_and_the_rest(void **state)
     assert_line(t, "servicelogs_http_header_timeouts_total 1");
     assert_line(t, "# TYPE servicelogs_backend_errors_total counter");
     assert_line(t, "servicelogs_backend_errors_total 2");
+    assert_line(t, "# TYPE servicelogs_backend_corrupt_total counter");
+    assert_line(t, "servicelogs_backend_corrupt_total 1");
     assert_line(t, "# TYPE servicelogs_build_info gauge");
     assert_non_null(strstr(t, "\nservicelogs_build_info{version=\""));
     assert_non_null(strstr(t, "\"} 1\n# HELP process_start_time_seconds"));
@@ -267,7 +272,7 @@ static void test_structure(void **state)
         }
         p = nl + 1;
     }
-    assert_int_equal(families, 10);
+    assert_int_equal(families, 11);
     free(t);
 }
 

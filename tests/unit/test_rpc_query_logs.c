@@ -6,14 +6,18 @@
  */
 #include "sl_test.h"
 
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "modelarts/v1/service_logs.pb-c.h"
 #include "auth.h"
+#include "buf.h"
+#include "metrics.h"
 #include "rpc.h"
 #include "store.h"
+#include "wire.h"
 
 struct fixture {
     struct sl_store *st;
@@ -266,6 +270,172 @@ static void test_auth_backend_deadline(void **state)
     sl_auth_destroy(auth);
 }
 
+/* servicelogs_backend_corrupt_total as rendered now. */
+static long corrupt_count(void)
+{
+    struct sl_buf b;
+    sl_buf_init(&b);
+    sl_metrics_render(&b);
+    sl_buf_putc(&b, '\0');
+    const char *line = strstr(b.data, "\nservicelogs_backend_corrupt_total ");
+    long v = line ? strtol(line + 35, NULL, 10) : -1;
+    sl_buf_free(&b);
+    return v;
+}
+
+/* A stored service name that is not UTF-8 is not sent: protobuf parsers
+ * refuse such a string. */
+static void test_corrupt_name(void **state)
+{
+    struct fixture *f = *state;
+    struct sl_err err;
+    grpc_slice out;
+    struct sl_import_service s = {
+        "proj", "garbled", "na\xffme", MODELARTS__V1__INFER_TYPE__REAL_TIME,
+        0,      NULL};
+    assert_sl_ok(sl_store_import(f->st, &s, 1, &err), &err);
+    long before = corrupt_count();
+    assert_sl_err(query(f, "proj", "garbled", 0, &out, &err), SL_ECORRUPT,
+                  &err);
+    assert_true(GRPC_SLICE_IS_EMPTY(out));
+    assert_non_null(strstr(err.msg, "stored data is corrupt"));
+    assert_non_null(strstr(err.msg, "garbled"));
+    assert_null(strchr(err.msg, '\xff')); /* never the bytes */
+    assert_int_equal(corrupt_count(), before + 1);
+}
+
+/* Runs sql with one blob parameter on the database file. */
+static void sqlite_blob_exec(const char *path, const char *sql,
+                             const uint8_t *blob, size_t len)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (blob)
+        sqlite3_bind_blob(st, 1, blob, (int)len, SQLITE_TRANSIENT);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* The body stored for the log with update_time t (one per t here). */
+static size_t sqlite_body(const char *path, int64_t t, uint8_t *out)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT body FROM logs WHERE "
+                                        "update_time = ?1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, t);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    memcpy(out, sqlite3_column_blob(st, 0), n);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void put_body(const char *path, int64_t t, const uint8_t *b, size_t n)
+{
+    char sql[96];
+    snprintf(sql, sizeof(sql),
+             "UPDATE logs SET body = ?1 WHERE update_time = %lld",
+             (long long)t);
+    sqlite_blob_exec(path, sql, b, n);
+}
+
+/* The SQLite backend stores each log sealed with its CRC-32C, strips the
+ * seal on the way out (answers stay byte-identical), and refuses a log
+ * whose bytes changed -- even a change that leaves a valid message. Logs
+ * stored before seals are checked field by field. */
+static void test_sqlite_checks_every_log(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sl-rpc-corrupt-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64], uri[80];
+    snprintf(path, sizeof(path), "%s/c.db", dir);
+    snprintf(uri, sizeof(uri), "sqlite:%s", path);
+    struct sl_err err;
+    struct fixture sq = {0};
+    assert_sl_ok(sl_store_open(uri, &sq.st, &err), &err);
+    struct sl_import_log logs[2];
+    uint8_t *bodies[2];
+    size_t lens[2];
+    for (int i = 0; i < 2; i++) {
+        bodies[i] = pack_log(100 * (i + 1), 1, "m-a", &lens[i]);
+        logs[i] = (struct sl_import_log){100 * (i + 1), {bodies[i], lens[i]}};
+    }
+    struct sl_import_service s = {
+        "proj", "svc", "mnist", MODELARTS__V1__INFER_TYPE__REAL_TIME, 2, logs};
+    assert_sl_ok(sl_store_import(sq.st, &s, 1, &err), &err);
+
+    /* stored sealed; served as packed */
+    uint8_t b[512];
+    size_t n = sqlite_body(path, 200, b);
+    assert_int_equal(n, lens[1] + SL_WIRE_SEAL_LEN);
+    assert_int_equal(sl_wire_unseal(b, n), SL_WIRE_SEALED);
+    grpc_slice out, want;
+    assert_sl_ok(query(&sq, "proj", "svc", 0, &want, &err), &err);
+    struct fixture mem = {0};
+    assert_sl_ok(sl_store_open("memory:", &mem.st, &err), &err);
+    assert_sl_ok(sl_store_import(mem.st, &s, 1, &err), &err);
+    assert_sl_ok(query(&mem, "proj", "svc", 0, &out, &err), &err);
+    assert_int_equal(GRPC_SLICE_LENGTH(out), GRPC_SLICE_LENGTH(want));
+    assert_memory_equal(GRPC_SLICE_START_PTR(out), GRPC_SLICE_START_PTR(want),
+                        GRPC_SLICE_LENGTH(want));
+    grpc_slice_unref(out);
+    sl_store_close(mem.st);
+
+    /* one letter of model_id changed: still a valid ServiceLog, so only
+     * the checksum can tell; nothing of the page is sent */
+    uint8_t *m = memmem(b, n, "m-a", 3);
+    assert_non_null(m);
+    m[2] = 'b';
+    put_body(path, 200, b, n);
+    long before = corrupt_count();
+    assert_sl_err(query(&sq, "proj", "svc", 0, &out, &err), SL_ECORRUPT, &err);
+    assert_true(GRPC_SLICE_IS_EMPTY(out));
+    assert_non_null(strstr(err.msg, "stored data is corrupt: service svc of "
+                                    "project proj, log 2, update_time 200: "
+                                    "checksum mismatch"));
+    assert_int_equal(corrupt_count(), before + 1);
+    /* the other log alone is fine */
+    assert_sl_ok(query(&sq, "proj", "svc", 100, &out, &err), &err);
+    grpc_slice_unref(out);
+
+    /* a log stored before seals: served when intact, byte-identical */
+    put_body(path, 200, bodies[1], lens[1]);
+    assert_sl_ok(query(&sq, "proj", "svc", 0, &out, &err), &err);
+    assert_int_equal(GRPC_SLICE_LENGTH(out), GRPC_SLICE_LENGTH(want));
+    assert_memory_equal(GRPC_SLICE_START_PTR(out), GRPC_SLICE_START_PTR(want),
+                        GRPC_SLICE_LENGTH(want));
+    grpc_slice_unref(out);
+    /* ... and refused, saying where, when its structure is broken */
+    memcpy(b, bodies[1], lens[1]);
+    b[lens[1] - 1] = 0x80; /* a varint that never ends */
+    put_body(path, 200, b, lens[1]);
+    assert_sl_err(query(&sq, "proj", "svc", 0, &out, &err), SL_ECORRUPT, &err);
+    assert_non_null(strstr(err.msg, "(no checksum)"));
+    assert_non_null(strstr(err.msg, "log 2, update_time 200"));
+    grpc_slice_unref(want);
+
+    sl_store_close(sq.st);
+    for (int i = 0; i < 2; i++)
+        free(bodies[i]);
+    char side[96];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(side, sizeof(side), "%s%s", path, sfx[i]);
+        unlink(side);
+    }
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +444,8 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_hostile_bytes),
         cmocka_unit_test(test_auth_backend_deadline),
+        cmocka_unit_test(test_corrupt_name),
+        cmocka_unit_test(test_sqlite_checks_every_log),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
