@@ -40,6 +40,7 @@
  * import.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -48,6 +49,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "modelarts/v1/service_logs.pb-c.h"
@@ -63,6 +65,7 @@ struct sqlite_store {
     sqlite3_stmt *q_at;   /* one service and its logs at ?3 */
     sqlite3_stmt *q_ping; /* health check */
     int64_t deadline_us;  /* of the running query; 0 = none */
+    int failed;           /* SQLite's code of the last db_error() */
     dev_t dev;            /* the opened file's device and inode: ping */
     ino_t ino;            /*   notices a file replaced at the path */
     char path[];          /* the file, for messages */
@@ -122,6 +125,7 @@ static const char sql_ping[] =
 static int db_error(struct sqlite_store *st, int code, const char *what,
                     struct sl_err *err)
 {
+    st->failed = st->db ? sqlite3_extended_errcode(st->db) : SQLITE_NOMEM;
     return sl_err_set(err, code, "sqlite:%.160s: %s%s", st->path, what,
                       st->db ? sqlite3_errmsg(st->db) : "out of memory");
 }
@@ -260,6 +264,119 @@ static void sqlite_close(struct sl_store *base)
     free(st);
 }
 
+/* Whether this user may do mode (R_OK, W_OK...) to path; else errno. */
+static bool may(const char *path, int mode)
+{
+    return faccessat(AT_FDCWD, path, mode, AT_EACCESS) == 0;
+}
+
+/* After an open that SQLite failed with code src: what is wrong with the
+ * file or its directory, and what to do, in err's place of SQLite's
+ * generic words ("unable to open database file", "attempt to write a
+ * readonly database"). Opening takes read and write access to the file
+ * and, for WAL mode, to PATH-wal and PATH-shm beside it, which SQLite
+ * creates when they are missing (so the directory must be writable) --
+ * even to serve: a WAL reader writes to -shm. err is left as it is when
+ * the file system shows nothing wrong, and for a missing directory and a
+ * file that is not a database, whose SQLite words say it already. */
+static void explain_open(const struct sqlite_store *st, int src,
+                         struct sl_err *err)
+{
+    const char *path = st->path;
+    char dir[512], side[560];
+    unsigned uid = (unsigned)geteuid();
+    struct stat sb;
+
+    switch (src & 0xff) {
+    case SQLITE_CORRUPT:
+        sl_err_set(err, SL_ECORRUPT,
+                   "sqlite:%.100s: the database file is damaged (%s); "
+                   "restore it from a backup, or import into a new file",
+                   path, sqlite3_errstr(src));
+        return;
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+    case SQLITE_IOERR:
+        break;
+    default:
+        return;
+    }
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s",
+                 slash == path ? 1 : (int)(slash - path), path);
+    if (stat(dir, &sb) != 0)
+        return; /* a missing directory: SQLite's words, with the path */
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        sl_err_set(err, SL_EINVAL,
+                   "sqlite:%.100s: is a directory, not a database file; "
+                   "name a file in it (sqlite:%.100s/servicelogs.db)",
+                   path, path);
+        return;
+    }
+    bool exists = stat(path, &sb) == 0;
+    bool dir_w = may(dir, W_OK | X_OK);
+    int dir_errno = errno;
+    if (!exists) {
+        if (!dir_w)
+            sl_err_set(err, SL_EIO,
+                       "sqlite:%.100s: no such file, and this user (uid "
+                       "%u) cannot create one in %.100s: %s; create the "
+                       "database with `import` as a user who can, or give "
+                       "this one write access to the directory",
+                       path, uid, dir, strerror(dir_errno));
+        return;
+    }
+    if (!may(path, R_OK)) {
+        sl_err_set(err, SL_EIO,
+                   "sqlite:%.100s: this user (uid %u) cannot read the file: "
+                   "%s; give this user read and write access to the file "
+                   "and its directory",
+                   path, uid, strerror(errno));
+        return;
+    }
+    bool file_w = may(path, W_OK);
+    int file_errno = errno;
+    bool sides = true; /* -wal and -shm both there, and writable */
+    for (int i = 0; i < 2; i++) {
+        snprintf(side, sizeof(side), "%s%s", path, i ? "-shm" : "-wal");
+        if (stat(side, &sb) != 0) {
+            sides = false;
+        } else if (!may(side, R_OK | W_OK)) {
+            sl_err_set(err, SL_EIO,
+                       "sqlite:%.100s: %s is not writable by this user "
+                       "(uid %u): %s; give it write access, or remove the "
+                       "file while no server or import has the database "
+                       "open",
+                       path, i ? "-shm" : "-wal", uid, strerror(errno));
+            return;
+        }
+    }
+    if (!dir_w && !file_w)
+        sl_err_set(err, SL_EIO,
+                   "sqlite:%.100s: the file and its directory are not "
+                   "writable by this user (uid %u): %s; SQLite needs both "
+                   "(WAL mode keeps -wal and -shm files beside it): give "
+                   "this user write access",
+                   path, uid, strerror(file_errno));
+    else if (!dir_w && !sides)
+        sl_err_set(err, SL_EIO,
+                   "sqlite:%.100s: its directory is not writable by this "
+                   "user (uid %u): %s; SQLite must create the -wal and -shm "
+                   "files there (WAL mode): give this user write access to "
+                   "the directory",
+                   path, uid, strerror(dir_errno));
+    else if (!file_w)
+        sl_err_set(err, SL_EIO,
+                   "sqlite:%.100s: the file is not writable by this user "
+                   "(uid %u): %s; give this user write access to it",
+                   path, uid, strerror(file_errno));
+}
+
 static int sqlite_open(const struct sl_store_type *type, const char *arg,
                        struct sl_store **out, struct sl_err *err)
 {
@@ -311,6 +428,9 @@ static int sqlite_open(const struct sl_store_type *type, const char *arg,
     }
 out:
     if (rc != SL_OK) {
+        if (st->failed)
+            explain_open(st, st->failed, err);
+        rc = err ? err->code : rc;
         sqlite_close(&st->base);
         return rc;
     }
