@@ -22,7 +22,7 @@ static const char sl_oom_body[] =
  * once the shim is stopping. */
 bool sl_http_must_close(const struct sl_req *rq)
 {
-    return rq->close;
+    return rq->close || atomic_load(rq->stopping) != 0;
 }
 
 /* Queues body (its memory moves to libmicrohttpd; *body is left empty)

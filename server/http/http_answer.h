@@ -24,6 +24,7 @@
 #define SL_HTTP_ANSWER_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +49,8 @@
  * need. Owner: the shim (libmicrohttpd's *req_cls), which allocates it
  * zeroed and frees it when the request completes. */
 struct sl_req {
+    const atomic_int *stopping;     /* the shim's; nonzero: it is stopping,
+                                       every answer closes its connection */
     bool headers_in;                /* the handler has seen it */
     bool close;                     /* answer with Connection: close */
     bool target_too_long;           /* request target too long: 414 */
@@ -69,7 +72,7 @@ struct sl_req {
 
 /* Whether rq's answer closes its connection: rq->close (a request
  * refused for its framing: nothing after it on the connection may be
- * read). */
+ * read) or the shim stopping. */
 bool sl_http_must_close(const struct sl_req *rq);
 
 /* Queues body with status and content_type (Allow: GET, HEAD when allow);

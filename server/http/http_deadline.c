@@ -73,6 +73,7 @@ struct sl_http_deadlines {
     pthread_t sweeper;          /* enforces the deadlines */
     int64_t header_ms;          /* request deadline after accept */
     int64_t next_ms;            /* the same after a response */
+    atomic_int silent;          /* tracked conns with silent set */
 };
 
 /* One connection, from MHD_CONNECTION_NOTIFY_STARTED to _CLOSED, for its
@@ -83,6 +84,8 @@ struct sl_http_conn {
     int fd;                       /* the TCP socket; open while listed */
     atomic_llong due_ms;          /* CLOCK_MONOTONIC ms by which a request
                                      must be in; 0: none (one is in) */
+    atomic_bool silent;           /* no request begun yet; counted in
+                                     d->silent while set */
     struct sockaddr_storage peer; /* the client's address, for the log */
 };
 
@@ -111,6 +114,7 @@ struct sl_http_conn *sl_http_conn_track(struct sl_http_deadlines *d, int fd,
         return NULL;
     c->fd = fd;
     atomic_init(&c->due_ms, sl_clock_ms() + d->header_ms);
+    atomic_init(&c->silent, true);
     if (peer) {
         if (peer->sa_family == AF_INET6)
             memcpy(&c->peer, peer, sizeof(struct sockaddr_in6));
@@ -122,6 +126,7 @@ struct sl_http_conn *sl_http_conn_track(struct sl_http_deadlines *d, int fd,
     if (d->conns)
         d->conns->prev = c;
     d->conns = c;
+    atomic_fetch_add(&d->silent, 1);
     pthread_mutex_unlock(&d->lock);
     return c;
 }
@@ -138,6 +143,7 @@ void sl_http_conn_untrack(struct sl_http_deadlines *d, struct sl_http_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     pthread_mutex_unlock(&d->lock);
+    sl_http_conn_request_begun(d, c); /* no longer counted as silent */
     free(c);
 }
 
@@ -145,6 +151,18 @@ void sl_http_conn_request_in(struct sl_http_conn *c)
 {
     if (c)
         atomic_store_explicit(&c->due_ms, 0, memory_order_relaxed);
+}
+
+void sl_http_conn_request_begun(struct sl_http_deadlines *d,
+                                struct sl_http_conn *c)
+{
+    if (c && atomic_exchange(&c->silent, false))
+        atomic_fetch_sub(&d->silent, 1);
+}
+
+int sl_http_deadlines_silent(const struct sl_http_deadlines *d)
+{
+    return atomic_load(&d->silent);
 }
 
 void sl_http_conn_response_sent(const struct sl_http_deadlines *d,
@@ -256,6 +274,7 @@ int sl_http_deadlines_start(int64_t header_ms, int64_t next_ms,
         return sl_err_set(err, SL_ENOMEM, "out of memory");
     d->header_ms = header_ms;
     d->next_ms = next_ms;
+    atomic_init(&d->silent, 0);
     if (pthread_mutex_init(&d->lock, NULL) != 0) {
         rc = sl_err_set(err, SL_ENOMEM, "cannot create a mutex");
         goto out;

@@ -79,6 +79,18 @@ void sl_http_conn_untrack(struct sl_http_deadlines *d, struct sl_http_conn *c);
  * thread, lock-free; while c is tracked. */
 void sl_http_conn_request_in(struct sl_http_conn *c);
 
+/* c's first request has begun (its request line is in): c no longer
+ * counts in sl_http_deadlines_silent(). Later calls do nothing. Accepts
+ * NULL c. THREAD SAFETY: as sl_http_conn_request_in. */
+void sl_http_conn_request_begun(struct sl_http_deadlines *d,
+                                struct sl_http_conn *c);
+
+/* How many tracked connections have not begun any request yet (accepted,
+ * maybe in their TLS handshake, no request line in): at stop, the
+ * connections still owed an answer besides the requests in flight.
+ * THREAD SAFETY: any thread, lock-free; a snapshot. */
+int sl_http_deadlines_silent(const struct sl_http_deadlines *d);
+
 /* c's response is sent (or its request is over): the next request is due
  * next_ms from now. Accepts NULL c. THREAD SAFETY: as
  * sl_http_conn_request_in. */

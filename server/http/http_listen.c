@@ -1,12 +1,13 @@
 /* http_listen.c -- the REST shim's listen socket (http_listen.h) */
-#ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4 */
 #endif
 
 #include "http_listen.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
@@ -54,4 +55,49 @@ fail:
     if (s >= 0)
         close(s);
     return rc;
+}
+
+/* Makes fd drop every segment that opens a TCP handshake (a SYN without
+ * ACK): a classic BPF socket filter, which on a TCP socket sees the TCP
+ * header at offset 0, byte 13 holding the flags. Handshakes under way
+ * complete (their final ACK passes) and join the backlog; a new client's
+ * SYN is dropped, and its retransmission, a second later, finds no
+ * listener and is refused. False when the filter could not be set. */
+static bool refuse_new_handshakes(int fd)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),           /* TCP flags */
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x02, 0, 2), /* SYN? */
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x10, 1, 0), /* and not ACK */
+        BPF_STMT(BPF_RET | BPF_K, 0),                     /* drop */
+        BPF_STMT(BPF_RET | BPF_K, 0xFFFFFFFFu),           /* keep */
+    };
+    struct sock_fprog prog = {sizeof(code) / sizeof(code[0]), code};
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) ==
+           0;
+}
+
+size_t sl_http_listen_drain(int fd, size_t max, sl_http_adopt_fn adopt,
+                            void *cls)
+{
+    size_t n = 0;
+
+    /* Without the filter a handshake completing between the last accept
+     * and the caller's shutdown would be reset (the window a preempted
+     * thread makes long); with it, only one still under way then. */
+    refuse_new_handshakes(fd);
+    for (size_t i = 0; i < max; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int cfd = accept4(fd, (struct sockaddr *)&ss, &len,
+                          SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue; /* that one left; the backlog may hold more */
+            break;        /* EAGAIN: empty; anything else: give up */
+        }
+        if (adopt(cls, cfd, (struct sockaddr *)&ss, len))
+            n++;
+    }
+    return n;
 }

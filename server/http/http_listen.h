@@ -8,6 +8,10 @@
 #ifndef SL_HTTP_LISTEN_H
 #define SL_HTTP_LISTEN_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
 #include "error.h"
 
 #define SL_HTTP_BACKLOG 511 /* listen(2) backlog */
@@ -24,5 +28,24 @@
  * ("cannot listen on HOST:PORT: Address already in use").
  * THREAD SAFETY: reentrant. */
 int sl_http_listen(const char *hp, int *fd, int *port, struct sl_err *err);
+
+/* Takes over a connection accepted by sl_http_listen_drain(): cfd (non-
+ * blocking, close-on-exec) is the callee's from the call on, to serve or
+ * to close, and peer[0..len) the client's address (valid during the call
+ * only). Returns false when it could not take it (and closed it). */
+typedef bool (*sl_http_adopt_fn)(void *cls, int cfd,
+                                 const struct sockaddr *peer, socklen_t len);
+
+/* At stop, before the listening socket fd is shut: makes fd drop new
+ * handshakes (a socket filter drops SYNs: those clients are refused once
+ * fd is shut, when they retransmit), then accepts the connections
+ * already waiting in its backlog -- the kernel completed their
+ * handshakes, so their clients believe they are connected and are owed
+ * an answer -- and hands each to adopt(cls, ...). Stops when the backlog
+ * is empty (fd must be non-blocking), at an accept error or after max
+ * connections. Returns how many adopt() took.
+ * THREAD SAFETY: any thread; fd may be accepted on elsewhere too. */
+size_t sl_http_listen_drain(int fd, size_t max, sl_http_adopt_fn adopt,
+                            void *cls);
 
 #endif

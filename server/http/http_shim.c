@@ -40,12 +40,23 @@
  * that order matters). The worker moves the connection's deadline:
  * request_in() once a request is in, on_completed() after a response.
  *
- * Stop order: quiesce (stop accepting), wait for in-flight requests
- * (each bounded by its upstream deadline), MHD_stop_daemon (joins the
- * workers: their completion queues die with them; closes every
- * connection, untracking each), close the listen socket, stop the
- * sweeper, close the upstream (joins the watcher; grpc_shutdown), free
- * the PEM texts the daemon used.
+ * Stop order (sl_shim_stop): every answer from now on closes its
+ * connection; quiesce (the daemon stops accepting); the connections
+ * waiting in the listen backlog -- their clients are connected -- are
+ * accepted and handed to the daemon (MHD_add_connection), then the listen
+ * socket is shut down (new connections are refused); the stop grace
+ * (SL_SHIM_STOP_GRACE_MS) for every connection accepted so far to send
+ * its request and be answered; past it, requests get 503 with
+ * Connection: close, without an upstream call, while the stop waits for
+ * connections yet to send theirs (until their header deadline, at most
+ * SL_SHIM_STOP_SILENT_MS) and for requests in the upstream's hands (their
+ * upstream deadline); MHD_stop_daemon (joins the workers: their
+ * completion queues die with them; closes every connection left,
+ * untracking each), close the listen socket, stop the sweeper, close the
+ * upstream (joins the watcher; grpc_shutdown), free the PEM texts the
+ * daemon used. A connection completing its handshake between the last
+ * accept of the backlog and the shutdown (microseconds) is reset: the
+ * kernel's, inherent in closing a listening socket.
  *
  * Health and metrics: /healthz asks the upstream's grpc.health.v1 Check
  * over the same channel (sl_http_upstream_health), so it reports what
@@ -99,6 +110,18 @@
 #include "validate.h"
 
 #define SL_SHIM_MAX_TARGET 8192 /* longer request targets: 414 */
+/* At stop: requests in within this are served, later ones get 503. */
+#define SL_SHIM_STOP_GRACE_MS 1000
+/* At stop: the longest wait for an accepted connection's request. */
+#define SL_SHIM_STOP_SILENT_MS 5000
+
+/* sl_shim.stop_phase */
+enum sl_shim_phase {
+    SL_SHIM_SERVING = 0,   /* not stopping */
+    SL_SHIM_STOPPING = 1,  /* answers as usual, each with Connection: close */
+    SL_SHIM_PAST_GRACE = 2 /* a request now in gets 503 and Connection: close
+                              without an upstream call */
+};
 
 struct sl_shim {
     struct MHD_Daemon *daemon; /* NULL until started */
@@ -107,10 +130,15 @@ struct sl_shim {
     struct sl_http_upstream *upstream;   /* gRPC client; NULL: none yet */
     struct sl_http_deadlines *deadlines; /* NULL: none yet */
     int timeout_ms;                      /* upstream deadline per call */
+    int64_t header_ms;                   /* a new connection's request
+                                            deadline */
     size_t max_body;              /* request body bytes dropped at most */
     size_t max_token;             /* longest X-Auth-Token forwarded */
     atomic_int in_flight;         /* requests begun (request line in) and
                                      not yet completed */
+    atomic_int stop_phase;        /* enum sl_shim_phase */
+    atomic_int adopting;          /* connections handed to the daemon at
+                                     stop and not yet started by it */
     atomic_llong last_warn_s;     /* second of the last shim warning */
     atomic_llong last_tls_warn_s; /* the same, failed TLS handshakes */
     struct sl_tls_pem https;      /* HTTPS cert, key, client CA (PEM);
@@ -275,7 +303,13 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
     }
     if (toe != MHD_CONNECTION_NOTIFY_STARTED)
         return;
-    conn_start(s, conn, socket_context);
+    conn_start(s, conn, socket_context); /* tracked before it is adopted */
+    if (atomic_load(&s->stop_phase) != SL_SHIM_SERVING) {
+        /* Adopted at stop (sl_shim_stop): it is the daemon's now. */
+        int n = atomic_load(&s->adopting);
+        while (n > 0 && !atomic_compare_exchange_weak(&s->adopting, &n, n - 1))
+            ;
+    }
     if (s->https.client_ca)
         sl_http_tls_require_client_cert(conn);
 }
@@ -334,15 +368,19 @@ static enum MHD_Result on_headers(struct sl_shim *s,
     sl_metrics_http_start();
     MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_add, &fr);
     int rc = sl_http_framing_check(&fr, &err);
-    if (rc != SL_OK || rq->target_too_long) {
+    if (rc != SL_OK || rq->target_too_long ||
+        atomic_load(&s->stop_phase) == SL_SHIM_PAST_GRACE) {
         request_in(conn); /* not read further: answered and closed */
         rq->close = true;
         if (rc != SL_OK)
             return sl_http_respond_error(conn, rq, rc, err.msg);
-        return sl_http_respond_status(conn, rq, MHD_HTTP_URI_TOO_LONG,
-                                      SL_EINVAL,
-                                      "the request target is longer than "
-                                      "the shim accepts");
+        if (rq->target_too_long)
+            return sl_http_respond_status(conn, rq, MHD_HTTP_URI_TOO_LONG,
+                                          SL_EINVAL,
+                                          "the request target is longer than "
+                                          "the shim accepts");
+        return sl_http_respond_error(conn, rq, SL_EUNAVAIL,
+                                     "the server is shutting down; try again");
     }
     rq->body_expected = has_body(conn, s->max_body, &too_big);
     if (!rq->body_expected) {
@@ -470,10 +508,11 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     struct sl_shim *s = cls;
     struct sl_req *rq = calloc(1, sizeof(*rq));
 
-    (void)conn;
     if (!rq)
         return NULL;
-    atomic_fetch_add(&s->in_flight, 1);
+    atomic_fetch_add(&s->in_flight, 1); /* before it stops being silent */
+    sl_http_conn_request_begun(s->deadlines, conn_of(conn));
+    rq->stopping = &s->stop_phase;
     rq->route = SL_HTTP_ROUTE_OTHER;
     copy_cut(rq->path, sizeof(rq->path), uri, strcspn(uri, "?"));
     rq->target_too_long = strlen(uri) > SL_SHIM_MAX_TARGET;
@@ -573,6 +612,8 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     s->max_token =
         cfg->max_token_bytes ? cfg->max_token_bytes : SL_SHIM_DEFAULT_MAX_TOKEN;
     atomic_init(&s->in_flight, 0);
+    atomic_init(&s->stop_phase, SL_SHIM_SERVING);
+    atomic_init(&s->adopting, 0);
     atomic_init(&s->last_warn_s, 0);
     atomic_init(&s->last_tls_warn_s, 0);
 
@@ -598,6 +639,7 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
                             ? cfg->header_timeout_ms
                             : SL_SHIM_DEFAULT_HEADER_TIMEOUT_MS;
     int64_t next_ms = (int64_t)idle * 1000 + header_ms;
+    s->header_ms = header_ms;
 
     /* The HTTPS files first: nothing is bound for a bad one (the
      * upstream's are read in sl_http_upstream_open). */
@@ -695,24 +737,75 @@ int sl_shim_port(const struct sl_shim *s)
     return s ? s->port : 0;
 }
 
+/* sl_http_listen_drain()'s adopt: the daemon serves cfd as one of its
+ * own (it closes cfd when it cannot). */
+static bool adopt(void *cls, int cfd, const struct sockaddr *peer,
+                  socklen_t len)
+{
+    struct sl_shim *s = cls;
+
+    atomic_fetch_add(&s->adopting, 1); /* before the daemon may start it */
+    if (MHD_add_connection(s->daemon, cfd, peer, len) == MHD_YES)
+        return true;
+    atomic_fetch_sub(&s->adopting, 1);
+    return false;
+}
+
+/* Naps 5 ms at a time until done(s) or sl_clock_ms() reaches until_ms. */
+static void wait_until(struct sl_shim *s, bool (*done)(struct sl_shim *),
+                       int64_t until_ms)
+{
+    struct timespec tick = {0, 5 * 1000 * 1000};
+    while (!done(s) && sl_clock_ms() < until_ms)
+        nanosleep(&tick, NULL);
+}
+
+/* Every connection accepted before the stop has been answered: none
+ * waits to be started or to begin a request, no request is in flight. */
+static bool all_answered(struct sl_shim *s)
+{
+    return atomic_load(&s->adopting) <= 0 &&
+           sl_http_deadlines_silent(s->deadlines) == 0 &&
+           atomic_load(&s->in_flight) == 0;
+}
+
+static bool none_in_flight(struct sl_shim *s)
+{
+    return atomic_load(&s->in_flight) == 0;
+}
+
 void sl_shim_stop(struct sl_shim *s)
 {
     if (!s)
         return;
-    /* Stop accepting; in-flight requests finish (each bounded by its
-     * upstream deadline), then the daemon closes what is left. */
+    int64_t start_ms = sl_clock_ms();
+    /* From now on every answer closes its connection. */
+    atomic_store(&s->stop_phase, SL_SHIM_STOPPING);
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET) {
         s->listen_fd = fd; /* ours again; closed after MHD_stop_daemon */
-        /* Refuse new connections now rather than leave them waiting in
-         * the backlog; the descriptor stays open (the doc of
-         * MHD_quiesce_daemon) until the daemon is stopped. */
+        /* The backlog's connections are the daemon's to serve too; then
+         * new ones are refused rather than left waiting in the backlog
+         * (shutdown: the descriptor stays open, per the doc of
+         * MHD_quiesce_daemon, until the daemon is stopped). */
+        sl_http_listen_drain(fd, SL_HTTP_BACKLOG + 1, adopt, s);
         shutdown(fd, SHUT_RDWR);
     }
-    struct timespec tick = {0, 5 * 1000 * 1000};
-    for (long waited_ms = 0;
-         atomic_load(&s->in_flight) > 0 && waited_ms < s->timeout_ms + 1000;
-         waited_ms += 5)
-        nanosleep(&tick, NULL);
+    /* The grace: the requests of connections accepted before the stop
+     * are answered as usual. */
+    wait_until(s, all_answered, start_ms + SL_SHIM_STOP_GRACE_MS);
+    /* Past it, a request that comes in is answered 503 at once. A
+     * connection that has not sent one is waited for until its header
+     * deadline (the sweeper then closes it), at most
+     * SL_SHIM_STOP_SILENT_MS, as Go's http.Server.Shutdown waits for its
+     * new connections; a request in the upstream's hands, until its
+     * upstream deadline. Then the daemon closes what is left: kept-alive
+     * connections between requests, silent ones past that wait. */
+    atomic_store(&s->stop_phase, SL_SHIM_PAST_GRACE);
+    int64_t silent_ms = s->header_ms + SL_HTTP_SWEEP_MS;
+    if (silent_ms > SL_SHIM_STOP_SILENT_MS)
+        silent_ms = SL_SHIM_STOP_SILENT_MS;
+    wait_until(s, all_answered, start_ms + silent_ms);
+    wait_until(s, none_in_flight, start_ms + s->timeout_ms + 1000);
     shim_free(s);
 }

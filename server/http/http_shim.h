@@ -169,9 +169,15 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
 /* The TCP port the shim listens on (useful after port 0). */
 int sl_shim_port(const struct sl_shim *s);
 
-/* Stops accepting, lets in-flight requests finish (each is bounded by
- * upstream_timeout_ms), closes connections and frees everything s owns.
- * Accepts NULL. THREAD SAFETY: not from a shim thread; once per shim. */
+/* Stops accepting and answers every connection already accepted (those
+ * still in the listen backlog included): a request in within 1 s of the
+ * stop is served as usual, a later one gets 503 ModelArts.4302; every
+ * answer from the stop on carries Connection: close. Waits for
+ * connections yet to send a request until their header deadline (at most
+ * 5 s) and for requests in flight until their upstream deadline; then
+ * closes what is left (kept-alive connections between requests) and
+ * frees everything s owns. Accepts NULL. THREAD SAFETY: not from a shim
+ * thread; once per shim. */
 void sl_shim_stop(struct sl_shim *s);
 
 #endif
