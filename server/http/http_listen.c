@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -84,20 +85,28 @@ size_t sl_http_listen_drain(int fd, size_t max, sl_http_adopt_fn adopt,
 
     /* Without the filter a handshake completing between the last accept
      * and the caller's shutdown would be reset (the window a preempted
-     * thread makes long); with it, only one still under way then. */
-    refuse_new_handshakes(fd);
-    for (size_t i = 0; i < max; i++) {
+     * thread makes long). With it, only handshakes already under way can
+     * still complete: the backlog is drained again until none has for
+     * SL_HTTP_DRAIN_SETTLE_MS (a loaded machine delays even loopback
+     * handshakes by milliseconds). */
+    bool settle = refuse_new_handshakes(fd);
+    for (size_t i = 0; i < max;) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
         int cfd = accept4(fd, (struct sockaddr *)&ss, &len,
                           SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (cfd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue; /* that one left; the backlog may hold more */
-            break;        /* EAGAIN: empty; anything else: give up */
+        if (cfd >= 0) {
+            i++;
+            if (adopt(cls, cfd, (struct sockaddr *)&ss, len))
+                n++;
+            continue;
         }
-        if (adopt(cls, cfd, (struct sockaddr *)&ss, len))
-            n++;
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue; /* that one left; the backlog may hold more */
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (errno != EAGAIN || !settle ||
+            poll(&p, 1, SL_HTTP_DRAIN_SETTLE_MS) <= 0)
+            break; /* settled, or an error: done */
     }
     return n;
 }

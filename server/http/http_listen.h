@@ -15,6 +15,9 @@
 #include "error.h"
 
 #define SL_HTTP_BACKLOG 511 /* listen(2) backlog */
+#define SL_HTTP_DRAIN_SETTLE_MS                                                \
+    50 /* sl_http_listen_drain(): no handshake                                 \
+          completed for this long: done */
 
 /* Parses hp, "HOST:PORT" with HOST an IPv4 literal, "[IPv6]",
  * "localhost" or "" / "*" (any IPv4 address) and PORT 0-65535 (0: the
@@ -41,9 +44,13 @@ typedef bool (*sl_http_adopt_fn)(void *cls, int cfd,
  * fd is shut, when they retransmit), then accepts the connections
  * already waiting in its backlog -- the kernel completed their
  * handshakes, so their clients believe they are connected and are owed
- * an answer -- and hands each to adopt(cls, ...). Stops when the backlog
- * is empty (fd must be non-blocking), at an accept error or after max
- * connections. Returns how many adopt() took.
+ * an answer -- and hands each to adopt(cls, ...), again as handshakes
+ * that were under way complete. Stops once no connection has come for
+ * SL_HTTP_DRAIN_SETTLE_MS (fd must be non-blocking; at once when the
+ * filter could not be set and the backlog is empty), at an accept error
+ * or after max connections. A client whose handshake takes longer than
+ * that (a round trip over SL_HTTP_DRAIN_SETTLE_MS) is reset when fd is
+ * shut. Returns how many adopt() took.
  * THREAD SAFETY: any thread; fd may be accepted on elsewhere too. */
 size_t sl_http_listen_drain(int fd, size_t max, sl_http_adopt_fn adopt,
                             void *cls);

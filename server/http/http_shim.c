@@ -41,10 +41,11 @@
  * request_in() once a request is in, on_completed() after a response.
  *
  * Stop order (sl_shim_stop): every answer from now on closes its
- * connection; quiesce (the daemon stops accepting); the connections
- * waiting in the listen backlog -- their clients are connected -- are
- * accepted and handed to the daemon (MHD_add_connection), then the listen
- * socket is shut down (new connections are refused); the stop grace
+ * connection; quiesce (the daemon stops accepting); new handshakes are
+ * dropped and the connections waiting in the listen backlog -- their
+ * clients are connected -- are accepted and handed to the daemon
+ * (MHD_add_connection, http_listen.h), then the listen socket is shut
+ * down (new connections are refused); the stop grace
  * (SL_SHIM_STOP_GRACE_MS) for every connection accepted so far to send
  * its request and be answered; past it, requests get 503 with
  * Connection: close, without an upstream call, while the stop waits for
@@ -54,9 +55,10 @@
  * completion queues die with them; closes every connection left,
  * untracking each), close the listen socket, stop the sweeper, close the
  * upstream (joins the watcher; grpc_shutdown), free the PEM texts the
- * daemon used. A connection completing its handshake between the last
- * accept of the backlog and the shutdown (microseconds) is reset: the
- * kernel's, inherent in closing a listening socket.
+ * daemon used. Closing a listening socket resets the handshakes it has
+ * under way; sl_http_listen_drain() stops new ones first and takes in
+ * those that complete within SL_HTTP_DRAIN_SETTLE_MS, so only a client
+ * whose handshake takes longer than that is reset.
  *
  * Health and metrics: /healthz asks the upstream's grpc.health.v1 Check
  * over the same channel (sl_http_upstream_health), so it reports what
