@@ -156,7 +156,7 @@ static void call_done(struct sl_call *c)
     uint64_t dur = (uint64_t)(sl_clock_us() - c->start_us);
     if (c->counted)
         atomic_fetch_sub(c->worker->in_flight, 1);
-    atomic_fetch_sub_explicit(&c->worker->active, 1, memory_order_relaxed);
+    atomic_fetch_sub(&c->worker->active, 1);
     sl_metrics_grpc_done(c->method, status, dur);
     if (SL_LOG_INFO <= sl_log_level) {
         char method[160];
@@ -217,6 +217,7 @@ int sl_call_post(struct sl_worker *w, unsigned method)
         call_free(c);
         return -1;
     }
+    atomic_fetch_add(&w->posted, 1);
     return 0;
 }
 
@@ -404,15 +405,18 @@ static void on_call_event(struct sl_call *c, int success)
 {
     switch (c->state) {
     case SL_CALL_REQUESTED:
-        if (!success) /* server shutting down: slot returned unused */
+        if (!success) { /* server shutting down: slot returned unused */
+            atomic_fetch_sub(&c->worker->posted, 1);
             break;
+        }
+        /* In flight before its slot stops counting (the stop sequence
+         * reads slots, then active: it never sees neither). */
+        atomic_fetch_add(&c->worker->active, 1);
         /* Re-arm first, so a slot is free while this call is handled. */
         if (sl_call_post(c->worker, c->method) != 0)
             sl_log(SL_LOG_WARN, "could not re-post a request slot");
+        atomic_fetch_sub(&c->worker->posted, 1);
         c->start_us = sl_clock_us();
-        atomic_fetch_add_explicit(&c->worker->active, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->worker->accepted, 1,
-                                  memory_order_relaxed);
         sl_metrics_grpc_start(c->method);
         take_request_id(c);
         if (c->handler->path && c->handler->kind != SL_RPC_BIDI && !c->req) {

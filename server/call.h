@@ -107,11 +107,13 @@ struct sl_worker {
     pthread_mutex_t sending_mu;   /* guards the sending list: this worker
                                      and the server's reaper thread */
     struct sl_call *sending, *sending_tail; /* replies posted, oldest first */
-    atomic_int active;    /* calls accepted and not yet done here */
-    atomic_uint accepted; /* calls accepted here, ever (both are read by
-                             the stop sequence: is anything in flight?) */
-    pthread_t thread;     /* running sl_worker_main */
-    int slots;            /* slots to keep posted for rows with slots 0 */
+    atomic_int active; /* calls accepted and not yet done here */
+    atomic_int posted; /* slots posted and not yet handled here (a slot
+                          gRPC matched to a call counts until the worker
+                          takes the call); both are read by the stop
+                          sequence: is anything left to do? */
+    pthread_t thread;  /* running sl_worker_main */
+    int slots;         /* slots to keep posted for rows with slots 0 */
 };
 
 /* Posts one request slot for row `method` of sl_methods; 0 on success. */

@@ -347,36 +347,32 @@ out:
     return rc;
 }
 
-/* Calls in flight on every worker, and how many were ever accepted. */
-static int calls_in_flight(struct sl_server *srv, unsigned *accepted)
+/* True when no worker has anything left to do: every slot it posted has
+ * been handled (a slot gRPC matched to a call stays counted until the
+ * worker takes the call) and every call it took is done. Slots are read
+ * first: a call is counted in active before its slot stops counting. */
+static bool workers_idle(struct sl_server *srv)
 {
-    int n = 0;
-    *accepted = 0;
-    for (int i = 0; i < srv->nworkers; i++) {
-        n +=
-            atomic_load_explicit(&srv->workers[i].active, memory_order_relaxed);
-        *accepted += atomic_load_explicit(&srv->workers[i].accepted,
-                                          memory_order_relaxed);
-    }
-    return n;
+    int slots = 0, active = 0;
+    for (int i = 0; i < srv->nworkers; i++)
+        slots += atomic_load(&srv->workers[i].posted);
+    for (int i = 0; i < srv->nworkers; i++)
+        active += atomic_load(&srv->workers[i].active);
+    return slots == 0 && active == 0;
 }
 
 /* Waits for the shutdown notification: it comes once every call is done
- * and every connection closed. Connections that carry no call are closed
- * at once rather than after the whole grace: when no call has been in
- * flight, and none accepted, for SL_STOP_QUIET_MS (long enough for a
- * worker to pick up a call gRPC has already matched to a slot), what
- * holds the notification up is idle connections, and
- * grpc_server_cancel_all_calls() closes them. Past grace_ms the calls
- * still in flight are cancelled. */
+ * and every connection closed. After grpc_server_shutdown_and_notify()
+ * gRPC hands every unmatched slot back (failed), so the workers go idle
+ * once the calls they took are done; connections that still hold the
+ * notification up then carry no call (a client keeping its channel open)
+ * and grpc_server_cancel_all_calls() closes them at once instead of
+ * after the whole grace. Past grace_ms the calls still in flight are
+ * cancelled. */
 #define SL_STOP_POLL_MS 20
-#define SL_STOP_QUIET_MS 100
 static void await_shutdown(struct sl_server *srv, int grace_ms)
 {
     int64_t end = sl_clock_ms() + grace_ms;
-    int64_t quiet_since = sl_clock_ms();
-    unsigned last_accepted;
-    calls_in_flight(srv, &last_accepted);
     for (;;) {
         gpr_timespec step =
             gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
@@ -384,18 +380,15 @@ static void await_shutdown(struct sl_server *srv, int grace_ms)
         grpc_event ev = grpc_completion_queue_next(srv->shut_cq, step, NULL);
         if (ev.type == GRPC_OP_COMPLETE)
             return;
-        int64_t now = sl_clock_ms();
-        unsigned accepted;
-        int n = calls_in_flight(srv, &accepted);
-        if (n != 0 || accepted != last_accepted)
-            quiet_since = now;
-        last_accepted = accepted;
-        if (now - quiet_since >= SL_STOP_QUIET_MS) {
-            sl_log(SL_LOG_DEBUG, "shutdown: no call in flight; closing idle "
+        if (workers_idle(srv)) {
+            sl_log(SL_LOG_DEBUG, "shutdown: no call left; closing idle "
                                  "connections");
             break;
         }
-        if (now >= end) {
+        if (sl_clock_ms() >= end) {
+            int n = 0;
+            for (int i = 0; i < srv->nworkers; i++)
+                n += atomic_load(&srv->workers[i].active);
             sl_log(SL_LOG_WARN,
                    "shutdown grace of %dms passed: cancelling the %d "
                    "calls still in flight",
