@@ -76,33 +76,39 @@ struct sl_server {
     bool reaper_running;              /* reaper was started */
 };
 
+/* Sleeps ms, or less when the server stops; false once it is stopping.
+ * Background threads (the prober, the reaper) loop on it. */
+static bool nap(struct sl_server *srv, int ms)
+{
+    pthread_mutex_lock(&srv->probe_mu);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (!srv->probe_stop &&
+           pthread_cond_timedwait(&srv->probe_cv, &srv->probe_mu, &ts) == 0)
+        ;
+    bool go_on = !srv->probe_stop;
+    pthread_mutex_unlock(&srv->probe_mu);
+    return go_on;
+}
+
 /* Pings the backend until told to stop; health follows the answers. */
 static void *prober_main(void *arg)
 {
     struct sl_server *srv = arg;
-    pthread_mutex_lock(&srv->probe_mu);
-    while (!srv->probe_stop) {
-        pthread_mutex_unlock(&srv->probe_mu);
+    do {
         struct sl_err err;
         sl_err_clear(&err);
         int rc = sl_store_ping(srv->probe_store, &err);
         if (rc != SL_OK)
             sl_log(SL_LOG_DEBUG, "health probe: %s", err.msg);
         sl_health_set_backend(srv->health, rc == SL_OK, err.msg);
-        pthread_mutex_lock(&srv->probe_mu);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += srv->probe_interval_ms / 1000;
-        ts.tv_nsec += (long)(srv->probe_interval_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        while (!srv->probe_stop &&
-               pthread_cond_timedwait(&srv->probe_cv, &srv->probe_mu, &ts) == 0)
-            ;
-    }
-    pthread_mutex_unlock(&srv->probe_mu);
+    } while (nap(srv, srv->probe_interval_ms));
     return NULL;
 }
 
@@ -113,25 +119,11 @@ static void *prober_main(void *arg)
 static void *reaper_main(void *arg)
 {
     struct sl_server *srv = arg;
-    pthread_mutex_lock(&srv->probe_mu);
-    while (!srv->probe_stop) {
-        pthread_mutex_unlock(&srv->probe_mu);
+    do {
         int64_t now = sl_clock_ms();
         for (int i = 0; i < srv->nworkers; i++)
             sl_worker_expire_replies(&srv->workers[i], now);
-        pthread_mutex_lock(&srv->probe_mu);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += SL_REAP_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        while (!srv->probe_stop &&
-               pthread_cond_timedwait(&srv->probe_cv, &srv->probe_mu, &ts) == 0)
-            ;
-    }
-    pthread_mutex_unlock(&srv->probe_mu);
+    } while (nap(srv, SL_REAP_MS));
     return NULL;
 }
 

@@ -86,10 +86,9 @@ def grpc_frame(msg):
     return b"\x00" + len(msg).to_bytes(4, "big") + msg
 
 
-def stall(addr, n, project, service, secs):
-    s, c = connect(addr, window=0)
-    pump(s, c, 0.5)  # the server's SETTINGS: its stream limit
-    body = grpc_frame(request(project, service))
+def open_streams(s, c, addr, n, body):
+    """Opens up to n streams, as many as the server's limit lets through,
+    each with body as its request (None: HEADERS only); returns how many."""
     opened = 0
     for _ in range(n):
         sid = c.get_next_available_stream_id()
@@ -97,10 +96,20 @@ def stall(addr, n, project, service, secs):
             c.send_headers(sid, headers(addr))
         except h2.exceptions.TooManyStreamsError:
             break
-        c.send_data(sid, body, end_stream=True)
-        s.sendall(c.data_to_send())
+        if body is not None:
+            c.send_data(sid, body, end_stream=True)
         opened += 1
-        pump(s, c, 0)
+        if body is not None or opened % 100 == 0:
+            s.sendall(c.data_to_send())
+            pump(s, c, 0)
+    s.sendall(c.data_to_send())
+    return opened
+
+
+def stall(addr, n, project, service, secs):
+    s, c = connect(addr, window=0)
+    pump(s, c, 0.5)  # the server's SETTINGS: its stream limit
+    opened = open_streams(s, c, addr, n, grpc_frame(request(project, service)))
     print("opened %d" % opened, flush=True)
     # Settled: a second with nothing from the server, which has then done
     # all it will with the streams (answered what it could; the rest wait
@@ -147,19 +156,7 @@ def reset(addr, n, project, service):
 def halfopen(addr, n, secs):
     s, c = connect(addr)
     pump(s, c, 0.5)
-    opened = 0
-    for _ in range(n):
-        sid = c.get_next_available_stream_id()
-        try:
-            c.send_headers(sid, headers(addr))
-        except h2.exceptions.TooManyStreamsError:
-            break
-        opened += 1
-        if opened % 100 == 0:
-            s.sendall(c.data_to_send())
-            pump(s, c, 0)
-    s.sendall(c.data_to_send())
-    print("opened %d" % opened, flush=True)
+    print("opened %d" % open_streams(s, c, addr, n, None), flush=True)
     pump(s, c, secs)
     s.close()
 
