@@ -297,7 +297,17 @@ void sl_call_finish_unary(struct sl_call *c, int rc, const struct sl_err *err,
                           grpc_slice *msg)
 {
     struct sl_err full;
-    if (msg && !charge_reply(c, GRPC_SLICE_LENGTH(*msg), &full)) {
+    size_t len = msg ? GRPC_SLICE_LENGTH(*msg) : 0;
+    if (msg && len > c->worker->max_response_bytes) {
+        /* gRPC's send limit would only cancel the call; say why. */
+        sl_err_set(&full, SL_ETOOBIG,
+                   "the answer (%zu bytes) is larger than "
+                   "--max-response-bytes (%zu); ask for less (update_time)",
+                   len, c->worker->max_response_bytes);
+        rc = full.code;
+        err = &full;
+        msg = NULL;
+    } else if (msg && !charge_reply(c, len, &full)) {
         rc = full.code;
         err = &full;
         msg = NULL;

@@ -103,6 +103,7 @@ struct sl_worker {
     int query_timeout_ms;         /* backend time limit of a query */
     atomic_llong *inflight_bytes; /* the server's reply bytes not yet sent */
     long long max_inflight_bytes; /* beyond them: RESOURCE_EXHAUSTED */
+    size_t max_response_bytes;    /* a larger reply: SL_ETOOBIG */
     int send_timeout_ms;          /* an unread reply is cancelled then */
     pthread_mutex_t sending_mu;   /* guards the sending list: this worker
                                      and the server's reaper thread */

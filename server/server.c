@@ -272,6 +272,7 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
         w->query_timeout_ms = cfg->query_timeout_ms;
         w->inflight_bytes = &srv->inflight_bytes;
         w->max_inflight_bytes = cfg->max_inflight_bytes;
+        w->max_response_bytes = (size_t)cfg->max_response_bytes;
         w->send_timeout_ms = cfg->send_timeout_ms;
         w->slots = cfg->slots;
         w->cq = grpc_completion_queue_create_for_next(NULL);

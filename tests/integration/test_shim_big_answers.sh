@@ -83,6 +83,7 @@ GP=$GRPC_PORT
 BASE=http://127.0.0.1:$HTTP_PORT/v1/bench-p/services
 out=$(grpc_size 127.0.0.1:$GP svc-60k)
 contains "gRPC over the limit: RESOURCE_EXHAUSTED" RESOURCE_EXHAUSTED "$out"
+contains "gRPC over the limit: the status names the flag" "larger than --max-response-bytes (1048576)" "$out"
 get "$BASE/svc-60k/logs"
 echo "REST over the server's limit: HTTP $CODE $LOGS $MSG"
 check "REST over the server's limit: 500, not 429" 500 "$CODE"
