@@ -90,6 +90,12 @@
  * Import: one transaction under an advisory lock; COPY logs FROM STDIN
  * (FORMAT binary). store_pg_import.c has the details.
  *
+ * Corruption: every body carries a seal (its CRC-32C, wire.h), written by
+ * the import and checked and stripped when a query's rows are read
+ * (store_pg_schema.c), as for SQLite: a damaged log is SL_ECORRUPT, never
+ * sent. Damage the server finds in its own files (SQLSTATE XX001
+ * data_corrupted, XX002 index_corrupted) is SL_ECORRUPT too.
+ *
  * Secrets: messages name the database postgres://HOST:PORT/DBNAME, never
  * with the URI's user info. libpq's own messages carry no password, except
  * a URI parse error, which is redacted.
@@ -259,7 +265,8 @@ bool sl__pg_lost(const struct pg_store *st)
 
 /* The sl_err code for a failed statement: SL_EUNAVAIL when the server
  * cannot serve now (connection, shutdown, resources, lock or serialization
- * conflicts), else other (the statement itself failed). Marks a connection
+ * conflicts), SL_ECORRUPT when it found its files damaged (SQLSTATE XX001,
+ * XX002), else other (the statement itself failed). Marks a connection
  * the server is closing as broken. */
 int sl__pg_code(struct pg_store *st, const PGresult *r, int other)
 {
@@ -268,6 +275,8 @@ int sl__pg_code(struct pg_store *st, const PGresult *r, int other)
         st->broken = true; /* connection exception; admin or crash shutdown */
     if (sl__pg_lost(st) || !s)
         return SL_EUNAVAIL;
+    if (strcmp(s, "XX001") == 0 || strcmp(s, "XX002") == 0)
+        return SL_ECORRUPT; /* data_corrupted, index_corrupted */
     if (strncmp(s, "53", 2) == 0 || strncmp(s, "40", 2) == 0 ||
         strcmp(s, "55P03") == 0 || strncmp(s, "57", 2) == 0)
         return SL_EUNAVAIL;
@@ -790,6 +799,20 @@ static int pg_query_logs(struct sl_store *base, const struct sl_log_query *q,
     rc = pg_exec_read(st, q->update_time ? "sl_q_at" : "sl_q_all",
                       q->update_time ? 3 : 2, vals, lens, q->deadline_us, &r,
                       err);
+    if (rc == SL_ECORRUPT && err) { /* the server's own words, reworded */
+        char m[SL_ERR_MSG_LEN];
+        size_t n = strlen(st->label);
+        snprintf(m, sizeof(m), "%s",
+                 strncmp(err->msg, st->label, n) == 0 &&
+                         strncmp(err->msg + n, ": ", 2) == 0
+                     ? err->msg + n + 2
+                     : err->msg);
+        sl_err_set(err, rc,
+                   "%s: stored data is corrupt: reading service %s of "
+                   "project %s: %.100s; restore the database from a backup, "
+                   "or import into a new one",
+                   st->label, q->service_id, q->project_id, m);
+    }
     if (rc == SL_OK)
         rc = sl__pg_read_page(st, r, q, out, err);
     PQclear(r);

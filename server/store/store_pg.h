@@ -68,7 +68,8 @@ bool sl__pg_lost(const struct pg_store *st);
 
 /* The sl_err code for a failed statement: SL_EUNAVAIL when the server
  * cannot serve now (connection, shutdown, resources, lock or serialization
- * conflicts), else other (the statement itself failed). Marks a connection
+ * conflicts), SL_ECORRUPT when it found its files damaged (SQLSTATE XX001,
+ * XX002), else other (the statement itself failed). Marks a connection
  * the server is closing as broken. */
 int sl__pg_code(struct pg_store *st, const PGresult *r, int other);
 
@@ -105,8 +106,10 @@ int sl__pg_begin_locked(struct pg_store *st, int lock_class,
 int sl__pg_migrate(struct pg_store *st, struct sl_err *err);
 
 /* Copies a query's result (sl_q_all, sl_q_at; r stays the caller's) into
- * out, which the caller owns: SL_OK, SL_ENOTFOUND when r has no row,
- * SL_EINTERNAL when its shape is not the schema's, SL_ENOMEM. */
+ * out, which the caller owns, each body without its seal: SL_OK,
+ * SL_ENOTFOUND when r has no row, SL_EINTERNAL when its shape is not the
+ * schema's, SL_ECORRUPT when a body's seal does not match (or an unsealed
+ * body is not what protobuf-c packs), SL_ENOMEM. */
 int sl__pg_read_page(const struct pg_store *st, const PGresult *r,
                      const struct sl_log_query *q, struct sl_log_page *out,
                      struct sl_err *err);

@@ -10,7 +10,9 @@
  * Wire formats: the service columns travel as four binary array
  * parameters (unnest() on the server), the logs as one binary COPY
  * stream sent in PG_COPY_CHUNK pieces, so no value is quoted or turned
- * into text and a log's body goes over as the bytes it is.
+ * into text and a log's body goes over as the bytes it is, followed by
+ * its seal (wire.h: its CRC-32C, which a query checks and strips, as for
+ * SQLite; store_pg_schema.c).
  *
  * Blocking: the import runs the connection in libpq's blocking mode (a
  * nonblocking PQputCopyData would queue the whole file in memory when the
@@ -33,6 +35,7 @@
 #include "buf.h"
 #include "store.h"
 #include "store_pg.h"
+#include "wire.h"
 
 #define PG_COPY_CHUNK (1 << 20) /* bytes per PQputCopyData() */
 
@@ -191,7 +194,7 @@ static int pg_copy_logs(struct pg_store *st, const struct pg_svc *svcs,
                 x[k] = (uint8_t)(t >> (56 - 8 * k));
             for (int k = 0; k < 4; k++)
                 x[8 + k] = (uint8_t)((uint32_t)j >> (24 - 8 * k));
-            if (l->body.len > INT32_MAX) {
+            if (l->body.len > INT32_MAX - SL_WIRE_SEAL_LEN) {
                 rc = sl_err_set(err, SL_EINVAL, "%s: a log of %s is too large",
                                 st->label, v->service_id);
                 break;
@@ -201,7 +204,11 @@ static int pg_copy_logs(struct pg_store *st, const struct pg_svc *svcs,
             put_field(&b, v->service_id, ls);
             put_field(&b, x, 8);
             put_field(&b, x + 8, 4);
-            put_field(&b, l->body.data, l->body.len);
+            uint8_t seal[SL_WIRE_SEAL_LEN];
+            sl_wire_seal(l->body.data, l->body.len, seal);
+            put_be32(&b, (uint32_t)(l->body.len + SL_WIRE_SEAL_LEN));
+            sl_buf_append(&b, l->body.data, l->body.len);
+            sl_buf_append(&b, seal, SL_WIRE_SEAL_LEN);
             if (b.oom) {
                 rc = sl_err_set(err, SL_ENOMEM, "%s: out of memory importing",
                                 st->label);
