@@ -11,9 +11,10 @@
  * hot path; the output is byte-identical to protobuf-c packing the same
  * message (fields in number order, defaults omitted).
  *
- * Spliced bytes must be intact bytes. The SQLite backend vouches for
- * each log (a CRC-32C stored with it, store_sqlite.c) or fails the read
- * with SL_ECORRUPT; PostgreSQL and memory hand back what they hold. The
+ * Spliced bytes must be intact bytes. The SQLite and PostgreSQL backends
+ * vouch for each log (a CRC-32C stored with it, store_sqlite.c,
+ * store_pg_schema.c) or fail the read with SL_ECORRUPT; the memory backend
+ * hands back what the import packed. The
  * service name is checked here, for every backend. Corrupt
  * data is INTERNAL / 500 ModelArts.0010 naming the service and the log --
  * never the bytes -- and nothing of the page is sent; each time it is
