@@ -17,6 +17,36 @@ sys.path.insert(0, os.path.dirname(__file__))
 from wire import ld  # noqa: E402
 
 
+def server_rx_queues(port):
+    """The receive-queue sizes of the established connections whose local
+    port is port (the server's ends), from /proc/net/tcp and tcp6."""
+    out = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    local, state, queues = fields[1], fields[3], fields[4]
+                    if state == "01" and int(local.split(":")[1], 16) == port:
+                        out.append(int(queues.split(":")[1], 16))
+        except OSError:
+            pass
+    return out
+
+
+def wait_read(port, secs=5.0):
+    """Until the server has read all the client sent (at least 50 ms, at
+    most secs): each of its connections' receive queue empty twice in a
+    row, 10 ms apart."""
+    time.sleep(0.05)
+    end, quiet = time.monotonic() + secs, 0
+    while time.monotonic() < end and quiet < 2:
+        q = server_rx_queues(port)
+        quiet = quiet + 1 if q and not any(q) else 0
+        time.sleep(0.01)
+
+
 def main():
     addr, pid, n, project, service = sys.argv[1:6]
     n = int(n)
@@ -26,11 +56,11 @@ def main():
         call = ch.unary_unary("/modelarts.v1.ServiceLogs/QueryServiceLogs")
         call(req, timeout=10)  # connected and warm
         futs = [call.future(req, timeout=20) for _ in range(n)]
-        # A head start for the calls to reach the server; not a wait for a
-        # condition (nothing outside the server can tell when they are in).
-        # A call that had not arrived would be refused and counted as
-        # failed: this can make the check fail, never pass wrongly.
-        time.sleep(0.05)
+        # The calls are in once the server has read every byte of them:
+        # its end of the connection has nothing left in its receive queue
+        # (a call not read yet at SIGTERM would be refused, and counted
+        # as failed: a slow, loaded machine made that happen).
+        wait_read(int(addr.rsplit(":", 1)[1]))
         os.kill(int(pid), signal.SIGTERM)
         ok = 0
         for f in futs:
