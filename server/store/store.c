@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "modelarts/v1/service_logs.pb-c.h"
+#include "wire.h"
+
 extern const struct sl_store_type sl_store_sqlite;
 extern const struct sl_store_type sl_store_memory;
 #ifdef SL_WITH_PG
@@ -205,4 +208,47 @@ void sl_log_page_free(struct sl_log_page *p)
 {
     sl_arena_free(&p->arena);
     sl_log_page_init(p);
+}
+
+/* ServiceLog and the types it nests, compiled once before main(): how a
+ * body without a seal is checked. */
+static struct sl_wire_schema log_schema;
+
+__attribute__((constructor)) static void compile_log_schema(void)
+{
+    sl_wire_schema_init(&log_schema, &modelarts__v1__service_log__descriptor);
+}
+
+int sl_store_unseal_log(const char *prefix, const char *name, const char *what,
+                        const struct sl_log_query *q, size_t i, uint8_t *body,
+                        size_t *len, struct sl_err *err)
+{
+    enum sl_wire_sealed sealed = sl_wire_unseal(body, *len);
+    if (sealed == SL_WIRE_SEALED) {
+        *len -= SL_WIRE_SEAL_LEN;
+        return SL_OK;
+    }
+    struct sl_wire_fault f;
+    if (sl_wire_check(&log_schema, body, *len, &f) == 0)
+        return SL_OK; /* stored before seals existed, and intact */
+    /* Its update_time, when the first field still reads as one. */
+    char when[40] = "";
+    const uint8_t *p = body;
+    struct sl_wire_field first;
+    if (*len && sl_wire_next(&p, body + *len, &first) == 0 &&
+        first.number == 1 && first.type == 0)
+        snprintf(when, sizeof(when), ", update_time %lld",
+                 (long long)first.value);
+    char why[96];
+    if (sealed == SL_WIRE_BAD_SEAL)
+        snprintf(why, sizeof(why), "checksum mismatch");
+    else
+        snprintf(why, sizeof(why), "%s in %s%s%s at byte %zu (no checksum)",
+                 f.what, f.message, f.field ? "." : "", f.field ? f.field : "",
+                 f.offset);
+    return sl_err_set(err, SL_ECORRUPT,
+                      "%s%.80s: stored data is corrupt: service %s of project "
+                      "%s, log %zu%s: %s; re-import the service or restore %s",
+                      prefix, name, q->service_id, q->project_id, i + 1, when,
+                      why, what);
 }

@@ -157,8 +157,8 @@ void sl_store_close(struct sl_store *st);
  * place that checks type->version: a slot the backend's version does not
  * have fails, before the backend is called, with empty out-params and
  * SL_EMETHOD ("the foo backend has no count_services (a store.h v2 slot;
- * the backend implements v1)"). error.h has no ENOTSUP; EMETHOD is its
- * nearest row: the method is not implemented here (gRPC UNIMPLEMENTED).
+ * the backend implements v1)"): the row of error.h for an operation this
+ * backend does not offer (gRPC UNIMPLEMENTED).
  * THREAD SAFETY: as the slot: one thread at a time per connection. */
 int sl_store_query_logs(struct sl_store *st, const struct sl_log_query *q,
                         struct sl_log_page *out, struct sl_err *err);
@@ -174,6 +174,17 @@ int sl_store_count_services(struct sl_store *st, size_t *n, struct sl_err *err);
  * wherever a backend URI is logged or echoed. out is the caller's.
  * THREAD SAFETY: reentrant (no state). */
 void sl_store_uri_redact(const char *uri, char *out, size_t size);
+
+/* For backends that seal what they store (wire.h: a CRC-32C after each
+ * packed log): checks the seal of body[0..*len), the i-th log (from 0) of
+ * q's answer, and strips it (*len shrinks). A log without a seal -- one
+ * imported before seals -- is checked field by field instead. SL_OK, or
+ * SL_ECORRUPT naming the store (prefix and name: "sqlite:" and the path),
+ * the service, the log and the fault, never the bytes, and saying to
+ * re-import or restore `what` ("the file"). */
+int sl_store_unseal_log(const char *prefix, const char *name, const char *what,
+                        const struct sl_log_query *q, size_t i, uint8_t *body,
+                        size_t *len, struct sl_err *err);
 
 /* Initializes an empty page (also what query_logs leaves on failure). */
 void sl_log_page_init(struct sl_log_page *p);

@@ -210,50 +210,6 @@ static int nomem(const struct pg_store *st, struct sl_err *err)
                       st->label);
 }
 
-/* ServiceLog and the types it nests, compiled once before main(): how a
- * body without a seal is checked. */
-static struct sl_wire_schema log_schema;
-
-__attribute__((constructor)) static void compile_log_schema(void)
-{
-    sl_wire_schema_init(&log_schema, &modelarts__v1__service_log__descriptor);
-}
-
-/* The i-th log of an answer (from 0) has no seal that matches (the
- * reading loop handles the common case, a matching one): SL_OK when it is
- * a log imported before seals and intact, else SL_ECORRUPT saying which
- * log and how, in store_sqlite.c's words. */
-static int check_unsealed(const struct pg_store *st,
-                          const struct sl_log_query *q, size_t i,
-                          const uint8_t *body, size_t len,
-                          enum sl_wire_sealed sealed, struct sl_err *err)
-{
-    struct sl_wire_fault f;
-    if (sl_wire_check(&log_schema, body, len, &f) == 0)
-        return SL_OK; /* stored before seals existed, and intact */
-    /* Its update_time, when the first field still reads as one. */
-    char when[40] = "";
-    const uint8_t *p = body;
-    struct sl_wire_field first;
-    if (len && sl_wire_next(&p, body + len, &first) == 0 && first.number == 1 &&
-        first.type == 0)
-        snprintf(when, sizeof(when), ", update_time %lld",
-                 (long long)first.value);
-    char why[96];
-    if (sealed == SL_WIRE_BAD_SEAL)
-        snprintf(why, sizeof(why), "checksum mismatch");
-    else
-        snprintf(why, sizeof(why), "%s in %s%s%s at byte %zu (no checksum)",
-                 f.what, f.message, f.field ? "." : "", f.field ? f.field : "",
-                 f.offset);
-    return sl_err_set(err, SL_ECORRUPT,
-                      "%s: stored data is corrupt: service %s of project %s, "
-                      "log %zu%s: %s; re-import the service or restore the "
-                      "database",
-                      st->label, q->service_id, q->project_id, i + 1, when,
-                      why);
-}
-
 /* Copies a result of sl_q_all / sl_q_at (store_pg.c) into out, checking
  * and stripping each body's seal. */
 int sl__pg_read_page(const struct pg_store *st, const PGresult *r,
@@ -325,11 +281,8 @@ int sl__pg_read_page(const struct pg_store *st, const PGresult *r,
         size_t len = (size_t)PQgetlength(r, row, 4);
         if (len)
             memcpy(bytes, PQgetvalue(r, row, 4), len);
-        enum sl_wire_sealed sealed = sl_wire_unseal(bytes, len);
-        if (sealed == SL_WIRE_SEALED)
-            len -= SL_WIRE_SEAL_LEN;
-        else if ((rc = check_unsealed(st, q, (size_t)i, bytes, len, sealed,
-                                      err)) != SL_OK)
+        if ((rc = sl_store_unseal_log("", st->label, "the database", q,
+                                      (size_t)i, bytes, &len, err)) != SL_OK)
             goto out;
         logs[i].data = bytes;
         logs[i].len = len;

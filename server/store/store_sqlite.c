@@ -460,48 +460,6 @@ static int read_error(struct sqlite_store *st, const struct sl_log_query *q,
     return db_error(st, SL_EUNAVAIL, "", err);
 }
 
-/* ServiceLog and the types it nests, compiled once before main(): how a
- * body without a seal is checked. */
-static struct sl_wire_schema log_schema;
-
-__attribute__((constructor)) static void compile_log_schema(void)
-{
-    sl_wire_schema_init(&log_schema, &modelarts__v1__service_log__descriptor);
-}
-
-/* The i-th log of an answer (from 0) has no seal that matches (the
- * query's loop handles the common case, a matching one): SL_OK when it
- * is a log imported before seals and intact, else SL_ECORRUPT saying
- * which log and how. */
-static int check_unsealed(struct sqlite_store *st, const struct sl_log_query *q,
-                          size_t i, const uint8_t *body, size_t len,
-                          enum sl_wire_sealed sealed, struct sl_err *err)
-{
-    struct sl_wire_fault f;
-    if (sl_wire_check(&log_schema, body, len, &f) == 0)
-        return SL_OK; /* stored before seals existed, and intact */
-    /* Its update_time, when the first field still reads as one. */
-    char when[40] = "";
-    const uint8_t *p = body;
-    struct sl_wire_field first;
-    if (len && sl_wire_next(&p, body + len, &first) == 0 && first.number == 1 &&
-        first.type == 0)
-        snprintf(when, sizeof(when), ", update_time %lld",
-                 (long long)first.value);
-    char why[96];
-    if (sealed == SL_WIRE_BAD_SEAL)
-        snprintf(why, sizeof(why), "checksum mismatch");
-    else
-        snprintf(why, sizeof(why), "%s in %s%s%s at byte %zu (no checksum)",
-                 f.what, f.message, f.field ? "." : "", f.field ? f.field : "",
-                 f.offset);
-    return sl_err_set(err, SL_ECORRUPT,
-                      "sqlite:%.80s: stored data is corrupt: service %s of "
-                      "project %s, log %zu%s: %s; re-import the service or "
-                      "restore the file",
-                      st->path, q->service_id, q->project_id, i + 1, when, why);
-}
-
 static int sqlite_query_logs(struct sl_store *base,
                              const struct sl_log_query *q,
                              struct sl_log_page *out, struct sl_err *err)
@@ -561,11 +519,8 @@ static int sqlite_query_logs(struct sl_store *base,
         }
         if (len)
             memcpy(copy, body, len);
-        enum sl_wire_sealed sealed = sl_wire_unseal(copy, len);
-        if (sealed == SL_WIRE_SEALED)
-            len -= SL_WIRE_SEAL_LEN;
-        else if ((rc = check_unsealed(st, q, out->n_logs, copy, len, sealed,
-                                      err)) != SL_OK)
+        if ((rc = sl_store_unseal_log("sqlite:", st->path, "the file", q,
+                                      out->n_logs, copy, &len, err)) != SL_OK)
             goto out;
         out->logs[out->n_logs].data = copy;
         out->logs[out->n_logs].len = len;
