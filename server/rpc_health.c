@@ -409,15 +409,14 @@ static void watch_accept(struct sl_call *c)
     int bad = sl_health_decode_request(GRPC_SLICE_START_PTR(in),
                                        GRPC_SLICE_LENGTH(in), &name, &len);
     struct watch *wt = NULL;
-    if (!bad && c->req && (wt = calloc(1, sizeof(*wt)))) {
+    if (!bad && (wt = calloc(1, sizeof(*wt)))) {
         /* Longer names cannot be known: keep a prefix, mark it unknown. */
         wt->len = len < sizeof(wt->name) ? len : sizeof(wt->name);
         memcpy(wt->name, name, wt->len);
     }
     grpc_slice_unref(in);
     if (!wt) {
-        int rc = bad || !c->req
-                     ? sl_err_set(&err, SL_EINVAL,
+        int rc = bad ? sl_err_set(&err, SL_EINVAL,
                                   "request is not a valid HealthCheckRequest")
                      : sl_err_set(&err, SL_ENOMEM, "out of memory");
         sl_call_finish_unary(c, rc, &err, NULL);
