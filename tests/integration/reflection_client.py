@@ -26,6 +26,7 @@ GRPC_PROTO = "/usr/share/grpc-proto"
 VERSIONS = ("v1", "v1alpha")
 SERVICES = [
     "modelarts.v1.ServiceLogs",
+    "modelarts.v1.ServiceLogWriter",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
@@ -218,7 +219,7 @@ def test_reflection(channel, version, types, demo):
 
     # describe modelarts.v1.ServiceLogs, from the downloaded descriptors only
     svc = pool.FindServiceByName("modelarts.v1.ServiceLogs")
-    check("%s methods" % tag, ["QueryServiceLogs"],
+    check("%s methods" % tag, ["QueryServiceLogs", "WatchServiceLogs"],
           [m.name for m in svc.methods])
     m = svc.methods_by_name["QueryServiceLogs"]
     check("%s input type" % tag, "modelarts.v1.QueryServiceLogsRequest",

@@ -189,12 +189,13 @@ static void test_list_services(void **state)
                      RCASE_(MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE));
     static const char *const want[] = {
         "modelarts.v1.ServiceLogs",
+        "modelarts.v1.ServiceLogWriter",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
     };
-    assert_int_equal(a->list_services_response->n_service, 4);
-    for (size_t i = 0; i < 4; i++)
+    assert_int_equal(a->list_services_response->n_service, 5);
+    for (size_t i = 0; i < 5; i++)
         assert_string_equal(a->list_services_response->service[i]->name,
                             want[i]);
     resp_free(a);
@@ -204,7 +205,7 @@ static void test_list_services(void **state)
     a = ask(*state, &q);
     assert_int_equal(a->message_response_case,
                      RCASE_(MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE));
-    assert_int_equal(a->list_services_response->n_service, 4);
+    assert_int_equal(a->list_services_response->n_service, 5);
     resp_free(a);
 }
 

@@ -341,7 +341,7 @@ static void test_refuses(void **state)
         {"0801", NULL},                                  /* valid */
         {"08011001", NULL},                              /* valid */
         {"08011a030a0161", NULL},                        /* valid */
-        {"3801", "unknown field number"},                /* field 7 */
+        {"4801", "unknown field number"},                /* field 9 */
         {"0001", "unknown field number"},                /* field 0 */
         {"f8ffffff0f01", "unknown field number"},        /* 2^29-1 */
         {"ff", "malformed field key"},                   /* truncated key */

@@ -21,7 +21,28 @@ PB_BIND(modelarts_v1_ServiceConfig, modelarts_v1_ServiceConfig, 4)
 PB_BIND(modelarts_v1_ServiceConfig_EnvsEntry, modelarts_v1_ServiceConfig_EnvsEntry, 2)
 
 
+PB_BIND(modelarts_v1_CustomSpec, modelarts_v1_CustomSpec, AUTO)
+
+
 PB_BIND(modelarts_v1_NodeResult, modelarts_v1_NodeResult, AUTO)
+
+
+PB_BIND(modelarts_v1_WatchServiceLogsRequest, modelarts_v1_WatchServiceLogsRequest, AUTO)
+
+
+PB_BIND(modelarts_v1_WatchServiceLogsResponse, modelarts_v1_WatchServiceLogsResponse, 4)
+
+
+PB_BIND(modelarts_v1_PutServiceRequest, modelarts_v1_PutServiceRequest, 2)
+
+
+PB_BIND(modelarts_v1_PutServiceResponse, modelarts_v1_PutServiceResponse, AUTO)
+
+
+PB_BIND(modelarts_v1_RecordServiceUpdateRequest, modelarts_v1_RecordServiceUpdateRequest, 4)
+
+
+PB_BIND(modelarts_v1_RecordServiceUpdateResponse, modelarts_v1_RecordServiceUpdateResponse, AUTO)
 
 
 

@@ -58,6 +58,14 @@ typedef struct _modelarts_v1_ServiceConfig_EnvsEntry {
     char value[1025];
 } modelarts_v1_ServiceConfig_EnvsEntry;
 
+/* A custom resource flavour. */
+typedef struct _modelarts_v1_CustomSpec {
+    float gpu_p4;
+    int32_t memory;
+    float cpu;
+    int32_t ascend_a310;
+} modelarts_v1_CustomSpec;
+
 typedef struct _modelarts_v1_ServiceConfig {
     char model_id[65];
     char model_name[129];
@@ -71,6 +79,10 @@ typedef struct _modelarts_v1_ServiceConfig {
     /* Environment variables the model runs with. */
     pb_size_t envs_count;
     modelarts_v1_ServiceConfig_EnvsEntry envs[16];
+    /* The live platform's extras; absent/empty when not recorded. */
+    bool has_custom_spec;
+    modelarts_v1_CustomSpec custom_spec;
+    char cluster_id[65];
 } modelarts_v1_ServiceConfig;
 
 typedef struct _modelarts_v1_NodeResult {
@@ -94,7 +106,55 @@ typedef struct _modelarts_v1_ServiceLog {
     /* Edge only: per-node outcome. */
     pb_size_t result_detail_count;
     modelarts_v1_NodeResult result_detail[64];
+    /* The live platform's extras; empty when not recorded. */
+    char cluster_id[65];
+    pb_size_t extend_config_count;
+    char extend_config[8][257];
 } modelarts_v1_ServiceLog;
+
+typedef struct _modelarts_v1_WatchServiceLogsRequest {
+    /* As in QueryServiceLogsRequest. */
+    char project_id[65];
+    char service_id[65];
+    /* Filter as in Query: only logs with exactly this update_time; 0 = all. */
+    int64_t update_time;
+} modelarts_v1_WatchServiceLogsRequest;
+
+typedef struct _modelarts_v1_WatchServiceLogsResponse {
+    /* The first message only: what QueryServiceLogs answers. */
+    bool has_snapshot;
+    modelarts_v1_QueryServiceLogsResponse snapshot;
+    /* Every later message: one log, recorded or replaced. */
+    bool has_log;
+    modelarts_v1_ServiceLog log;
+} modelarts_v1_WatchServiceLogsResponse;
+
+typedef struct _modelarts_v1_PutServiceRequest {
+    char project_id[65];
+    char service_id[65];
+    /* 1-128 characters; replaces the name of an existing service. */
+    char service_name[129];
+    /* REAL_TIME, EDGE or BATCH; must match an existing service's. */
+    modelarts_v1_InferType infer_type;
+} modelarts_v1_PutServiceRequest;
+
+typedef struct _modelarts_v1_PutServiceResponse {
+    /* true: the service is new; false: it existed (and was renamed). */
+    bool created;
+} modelarts_v1_PutServiceResponse;
+
+typedef struct _modelarts_v1_RecordServiceUpdateRequest {
+    char project_id[65];
+    char service_id[65];
+    /* The log to record; its update_time (> 0) is the key. */
+    bool has_log;
+    modelarts_v1_ServiceLog log;
+} modelarts_v1_RecordServiceUpdateRequest;
+
+typedef struct _modelarts_v1_RecordServiceUpdateResponse {
+    /* false: replaced the log with the same update_time. */
+    bool created;
+} modelarts_v1_RecordServiceUpdateResponse;
 
 
 #ifdef __cplusplus
@@ -121,22 +181,44 @@ extern "C" {
 
 
 
+
 #define modelarts_v1_NodeResult_operation_ENUMTYPE modelarts_v1_NodeOperation
+
+
+
+#define modelarts_v1_PutServiceRequest_infer_type_ENUMTYPE modelarts_v1_InferType
+
+
+
 
 
 /* Initializer values for message structs */
 #define modelarts_v1_QueryServiceLogsRequest_init_default {"", "", 0}
 #define modelarts_v1_QueryServiceLogsResponse_init_default {"", "", {{NULL}, NULL}, _modelarts_v1_InferType_MIN}
-#define modelarts_v1_ServiceLog_init_default     {0, _modelarts_v1_UpdateResult_MIN, {{NULL}, NULL}, 0, 0, 0, {modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default}}
-#define modelarts_v1_ServiceConfig_init_default  {"", "", "", 0, "", 0, 0, {modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default}}
+#define modelarts_v1_ServiceLog_init_default     {0, _modelarts_v1_UpdateResult_MIN, {{NULL}, NULL}, 0, 0, 0, {modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default, modelarts_v1_NodeResult_init_default}, "", 0, {"", "", "", "", "", "", "", ""}}
+#define modelarts_v1_ServiceConfig_init_default  {"", "", "", 0, "", 0, 0, {modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default, modelarts_v1_ServiceConfig_EnvsEntry_init_default}, false, modelarts_v1_CustomSpec_init_default, ""}
 #define modelarts_v1_ServiceConfig_EnvsEntry_init_default {"", ""}
+#define modelarts_v1_CustomSpec_init_default     {0, 0, 0, 0}
 #define modelarts_v1_NodeResult_init_default     {"", "", _modelarts_v1_NodeOperation_MIN, 0}
+#define modelarts_v1_WatchServiceLogsRequest_init_default {"", "", 0}
+#define modelarts_v1_WatchServiceLogsResponse_init_default {false, modelarts_v1_QueryServiceLogsResponse_init_default, false, modelarts_v1_ServiceLog_init_default}
+#define modelarts_v1_PutServiceRequest_init_default {"", "", "", _modelarts_v1_InferType_MIN}
+#define modelarts_v1_PutServiceResponse_init_default {0}
+#define modelarts_v1_RecordServiceUpdateRequest_init_default {"", "", false, modelarts_v1_ServiceLog_init_default}
+#define modelarts_v1_RecordServiceUpdateResponse_init_default {0}
 #define modelarts_v1_QueryServiceLogsRequest_init_zero {"", "", 0}
 #define modelarts_v1_QueryServiceLogsResponse_init_zero {"", "", {{NULL}, NULL}, _modelarts_v1_InferType_MIN}
-#define modelarts_v1_ServiceLog_init_zero        {0, _modelarts_v1_UpdateResult_MIN, {{NULL}, NULL}, 0, 0, 0, {modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero}}
-#define modelarts_v1_ServiceConfig_init_zero     {"", "", "", 0, "", 0, 0, {modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero}}
+#define modelarts_v1_ServiceLog_init_zero        {0, _modelarts_v1_UpdateResult_MIN, {{NULL}, NULL}, 0, 0, 0, {modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero, modelarts_v1_NodeResult_init_zero}, "", 0, {"", "", "", "", "", "", "", ""}}
+#define modelarts_v1_ServiceConfig_init_zero     {"", "", "", 0, "", 0, 0, {modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero, modelarts_v1_ServiceConfig_EnvsEntry_init_zero}, false, modelarts_v1_CustomSpec_init_zero, ""}
 #define modelarts_v1_ServiceConfig_EnvsEntry_init_zero {"", ""}
+#define modelarts_v1_CustomSpec_init_zero        {0, 0, 0, 0}
 #define modelarts_v1_NodeResult_init_zero        {"", "", _modelarts_v1_NodeOperation_MIN, 0}
+#define modelarts_v1_WatchServiceLogsRequest_init_zero {"", "", 0}
+#define modelarts_v1_WatchServiceLogsResponse_init_zero {false, modelarts_v1_QueryServiceLogsResponse_init_zero, false, modelarts_v1_ServiceLog_init_zero}
+#define modelarts_v1_PutServiceRequest_init_zero {"", "", "", _modelarts_v1_InferType_MIN}
+#define modelarts_v1_PutServiceResponse_init_zero {0}
+#define modelarts_v1_RecordServiceUpdateRequest_init_zero {"", "", false, modelarts_v1_ServiceLog_init_zero}
+#define modelarts_v1_RecordServiceUpdateResponse_init_zero {0}
 
 /* Field tags (for use in manual encoding/decoding) */
 #define modelarts_v1_QueryServiceLogsRequest_project_id_tag 1
@@ -148,6 +230,10 @@ extern "C" {
 #define modelarts_v1_QueryServiceLogsResponse_infer_type_tag 4
 #define modelarts_v1_ServiceConfig_EnvsEntry_key_tag 1
 #define modelarts_v1_ServiceConfig_EnvsEntry_value_tag 2
+#define modelarts_v1_CustomSpec_gpu_p4_tag       1
+#define modelarts_v1_CustomSpec_memory_tag       2
+#define modelarts_v1_CustomSpec_cpu_tag          3
+#define modelarts_v1_CustomSpec_ascend_a310_tag  4
 #define modelarts_v1_ServiceConfig_model_id_tag  1
 #define modelarts_v1_ServiceConfig_model_name_tag 2
 #define modelarts_v1_ServiceConfig_model_version_tag 3
@@ -155,6 +241,8 @@ extern "C" {
 #define modelarts_v1_ServiceConfig_specification_tag 5
 #define modelarts_v1_ServiceConfig_instance_count_tag 6
 #define modelarts_v1_ServiceConfig_envs_tag      7
+#define modelarts_v1_ServiceConfig_custom_spec_tag 8
+#define modelarts_v1_ServiceConfig_cluster_id_tag 9
 #define modelarts_v1_NodeResult_node_id_tag      1
 #define modelarts_v1_NodeResult_node_name_tag    2
 #define modelarts_v1_NodeResult_operation_tag    3
@@ -165,6 +253,22 @@ extern "C" {
 #define modelarts_v1_ServiceLog_success_num_tag  4
 #define modelarts_v1_ServiceLog_failed_num_tag   5
 #define modelarts_v1_ServiceLog_result_detail_tag 6
+#define modelarts_v1_ServiceLog_cluster_id_tag   7
+#define modelarts_v1_ServiceLog_extend_config_tag 8
+#define modelarts_v1_WatchServiceLogsRequest_project_id_tag 1
+#define modelarts_v1_WatchServiceLogsRequest_service_id_tag 2
+#define modelarts_v1_WatchServiceLogsRequest_update_time_tag 3
+#define modelarts_v1_WatchServiceLogsResponse_snapshot_tag 1
+#define modelarts_v1_WatchServiceLogsResponse_log_tag 2
+#define modelarts_v1_PutServiceRequest_project_id_tag 1
+#define modelarts_v1_PutServiceRequest_service_id_tag 2
+#define modelarts_v1_PutServiceRequest_service_name_tag 3
+#define modelarts_v1_PutServiceRequest_infer_type_tag 4
+#define modelarts_v1_PutServiceResponse_created_tag 1
+#define modelarts_v1_RecordServiceUpdateRequest_project_id_tag 1
+#define modelarts_v1_RecordServiceUpdateRequest_service_id_tag 2
+#define modelarts_v1_RecordServiceUpdateRequest_log_tag 3
+#define modelarts_v1_RecordServiceUpdateResponse_created_tag 1
 
 /* Struct field encoding specification for nanopb */
 #define modelarts_v1_QueryServiceLogsRequest_FIELDLIST(X, a) \
@@ -189,7 +293,9 @@ X(a, STATIC,   SINGULAR, UENUM,    result,            2) \
 X(a, CALLBACK, REPEATED, MESSAGE,  config,            3) \
 X(a, STATIC,   SINGULAR, INT32,    success_num,       4) \
 X(a, STATIC,   SINGULAR, INT32,    failed_num,        5) \
-X(a, STATIC,   REPEATED, MESSAGE,  result_detail,     6)
+X(a, STATIC,   REPEATED, MESSAGE,  result_detail,     6) \
+X(a, STATIC,   SINGULAR, STRING,   cluster_id,        7) \
+X(a, STATIC,   REPEATED, STRING,   extend_config,     8)
 #define modelarts_v1_ServiceLog_CALLBACK pb_default_field_callback
 #define modelarts_v1_ServiceLog_DEFAULT NULL
 #define modelarts_v1_ServiceLog_config_MSGTYPE modelarts_v1_ServiceConfig
@@ -202,16 +308,27 @@ X(a, STATIC,   SINGULAR, STRING,   model_version,     3) \
 X(a, STATIC,   SINGULAR, INT32,    weight,            4) \
 X(a, STATIC,   SINGULAR, STRING,   specification,     5) \
 X(a, STATIC,   SINGULAR, INT32,    instance_count,    6) \
-X(a, STATIC,   REPEATED, MESSAGE,  envs,              7)
+X(a, STATIC,   REPEATED, MESSAGE,  envs,              7) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  custom_spec,       8) \
+X(a, STATIC,   SINGULAR, STRING,   cluster_id,        9)
 #define modelarts_v1_ServiceConfig_CALLBACK NULL
 #define modelarts_v1_ServiceConfig_DEFAULT NULL
 #define modelarts_v1_ServiceConfig_envs_MSGTYPE modelarts_v1_ServiceConfig_EnvsEntry
+#define modelarts_v1_ServiceConfig_custom_spec_MSGTYPE modelarts_v1_CustomSpec
 
 #define modelarts_v1_ServiceConfig_EnvsEntry_FIELDLIST(X, a) \
 X(a, STATIC,   SINGULAR, STRING,   key,               1) \
 X(a, STATIC,   SINGULAR, STRING,   value,             2)
 #define modelarts_v1_ServiceConfig_EnvsEntry_CALLBACK NULL
 #define modelarts_v1_ServiceConfig_EnvsEntry_DEFAULT NULL
+
+#define modelarts_v1_CustomSpec_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, FLOAT,    gpu_p4,            1) \
+X(a, STATIC,   SINGULAR, INT32,    memory,            2) \
+X(a, STATIC,   SINGULAR, FLOAT,    cpu,               3) \
+X(a, STATIC,   SINGULAR, INT32,    ascend_a310,       4)
+#define modelarts_v1_CustomSpec_CALLBACK NULL
+#define modelarts_v1_CustomSpec_DEFAULT NULL
 
 #define modelarts_v1_NodeResult_FIELDLIST(X, a) \
 X(a, STATIC,   SINGULAR, STRING,   node_id,           1) \
@@ -221,12 +338,60 @@ X(a, STATIC,   SINGULAR, BOOL,     result,            4)
 #define modelarts_v1_NodeResult_CALLBACK NULL
 #define modelarts_v1_NodeResult_DEFAULT NULL
 
+#define modelarts_v1_WatchServiceLogsRequest_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, STRING,   project_id,        1) \
+X(a, STATIC,   SINGULAR, STRING,   service_id,        2) \
+X(a, STATIC,   SINGULAR, INT64,    update_time,       3)
+#define modelarts_v1_WatchServiceLogsRequest_CALLBACK NULL
+#define modelarts_v1_WatchServiceLogsRequest_DEFAULT NULL
+
+#define modelarts_v1_WatchServiceLogsResponse_FIELDLIST(X, a) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  snapshot,          1) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  log,               2)
+#define modelarts_v1_WatchServiceLogsResponse_CALLBACK NULL
+#define modelarts_v1_WatchServiceLogsResponse_DEFAULT NULL
+#define modelarts_v1_WatchServiceLogsResponse_snapshot_MSGTYPE modelarts_v1_QueryServiceLogsResponse
+#define modelarts_v1_WatchServiceLogsResponse_log_MSGTYPE modelarts_v1_ServiceLog
+
+#define modelarts_v1_PutServiceRequest_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, STRING,   project_id,        1) \
+X(a, STATIC,   SINGULAR, STRING,   service_id,        2) \
+X(a, STATIC,   SINGULAR, STRING,   service_name,      3) \
+X(a, STATIC,   SINGULAR, UENUM,    infer_type,        4)
+#define modelarts_v1_PutServiceRequest_CALLBACK NULL
+#define modelarts_v1_PutServiceRequest_DEFAULT NULL
+
+#define modelarts_v1_PutServiceResponse_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, BOOL,     created,           1)
+#define modelarts_v1_PutServiceResponse_CALLBACK NULL
+#define modelarts_v1_PutServiceResponse_DEFAULT NULL
+
+#define modelarts_v1_RecordServiceUpdateRequest_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, STRING,   project_id,        1) \
+X(a, STATIC,   SINGULAR, STRING,   service_id,        2) \
+X(a, STATIC,   OPTIONAL, MESSAGE,  log,               3)
+#define modelarts_v1_RecordServiceUpdateRequest_CALLBACK NULL
+#define modelarts_v1_RecordServiceUpdateRequest_DEFAULT NULL
+#define modelarts_v1_RecordServiceUpdateRequest_log_MSGTYPE modelarts_v1_ServiceLog
+
+#define modelarts_v1_RecordServiceUpdateResponse_FIELDLIST(X, a) \
+X(a, STATIC,   SINGULAR, BOOL,     created,           1)
+#define modelarts_v1_RecordServiceUpdateResponse_CALLBACK NULL
+#define modelarts_v1_RecordServiceUpdateResponse_DEFAULT NULL
+
 extern const pb_msgdesc_t modelarts_v1_QueryServiceLogsRequest_msg;
 extern const pb_msgdesc_t modelarts_v1_QueryServiceLogsResponse_msg;
 extern const pb_msgdesc_t modelarts_v1_ServiceLog_msg;
 extern const pb_msgdesc_t modelarts_v1_ServiceConfig_msg;
 extern const pb_msgdesc_t modelarts_v1_ServiceConfig_EnvsEntry_msg;
+extern const pb_msgdesc_t modelarts_v1_CustomSpec_msg;
 extern const pb_msgdesc_t modelarts_v1_NodeResult_msg;
+extern const pb_msgdesc_t modelarts_v1_WatchServiceLogsRequest_msg;
+extern const pb_msgdesc_t modelarts_v1_WatchServiceLogsResponse_msg;
+extern const pb_msgdesc_t modelarts_v1_PutServiceRequest_msg;
+extern const pb_msgdesc_t modelarts_v1_PutServiceResponse_msg;
+extern const pb_msgdesc_t modelarts_v1_RecordServiceUpdateRequest_msg;
+extern const pb_msgdesc_t modelarts_v1_RecordServiceUpdateResponse_msg;
 
 /* Defines for backwards compatibility with code written before nanopb-0.4.0 */
 #define modelarts_v1_QueryServiceLogsRequest_fields &modelarts_v1_QueryServiceLogsRequest_msg
@@ -234,15 +399,29 @@ extern const pb_msgdesc_t modelarts_v1_NodeResult_msg;
 #define modelarts_v1_ServiceLog_fields &modelarts_v1_ServiceLog_msg
 #define modelarts_v1_ServiceConfig_fields &modelarts_v1_ServiceConfig_msg
 #define modelarts_v1_ServiceConfig_EnvsEntry_fields &modelarts_v1_ServiceConfig_EnvsEntry_msg
+#define modelarts_v1_CustomSpec_fields &modelarts_v1_CustomSpec_msg
 #define modelarts_v1_NodeResult_fields &modelarts_v1_NodeResult_msg
+#define modelarts_v1_WatchServiceLogsRequest_fields &modelarts_v1_WatchServiceLogsRequest_msg
+#define modelarts_v1_WatchServiceLogsResponse_fields &modelarts_v1_WatchServiceLogsResponse_msg
+#define modelarts_v1_PutServiceRequest_fields &modelarts_v1_PutServiceRequest_msg
+#define modelarts_v1_PutServiceResponse_fields &modelarts_v1_PutServiceResponse_msg
+#define modelarts_v1_RecordServiceUpdateRequest_fields &modelarts_v1_RecordServiceUpdateRequest_msg
+#define modelarts_v1_RecordServiceUpdateResponse_fields &modelarts_v1_RecordServiceUpdateResponse_msg
 
 /* Maximum encoded size of messages (where known) */
 /* modelarts_v1_QueryServiceLogsResponse_size depends on runtime parameters */
 /* modelarts_v1_ServiceLog_size depends on runtime parameters */
+/* modelarts_v1_WatchServiceLogsResponse_size depends on runtime parameters */
+/* modelarts_v1_RecordServiceUpdateRequest_size depends on runtime parameters */
+#define modelarts_v1_CustomSpec_size             32
 #define modelarts_v1_NodeResult_size             201
+#define modelarts_v1_PutServiceRequest_size      265
+#define modelarts_v1_PutServiceResponse_size     2
 #define modelarts_v1_QueryServiceLogsRequest_size 143
+#define modelarts_v1_RecordServiceUpdateResponse_size 2
 #define modelarts_v1_ServiceConfig_EnvsEntry_size 1158
-#define modelarts_v1_ServiceConfig_size          18992
+#define modelarts_v1_ServiceConfig_size          19092
+#define modelarts_v1_WatchServiceLogsRequest_size 143
 
 #ifdef __cplusplus
 } /* extern "C" */

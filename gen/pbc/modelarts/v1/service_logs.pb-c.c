@@ -193,6 +193,51 @@ void   modelarts__v1__service_config__free_unpacked
   assert(message->base.descriptor == &modelarts__v1__service_config__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   modelarts__v1__custom_spec__init
+                     (Modelarts__V1__CustomSpec         *message)
+{
+  static const Modelarts__V1__CustomSpec init_value = MODELARTS__V1__CUSTOM_SPEC__INIT;
+  *message = init_value;
+}
+size_t modelarts__v1__custom_spec__get_packed_size
+                     (const Modelarts__V1__CustomSpec *message)
+{
+  assert(message->base.descriptor == &modelarts__v1__custom_spec__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t modelarts__v1__custom_spec__pack
+                     (const Modelarts__V1__CustomSpec *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &modelarts__v1__custom_spec__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t modelarts__v1__custom_spec__pack_to_buffer
+                     (const Modelarts__V1__CustomSpec *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &modelarts__v1__custom_spec__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Modelarts__V1__CustomSpec *
+       modelarts__v1__custom_spec__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Modelarts__V1__CustomSpec *)
+     protobuf_c_message_unpack (&modelarts__v1__custom_spec__descriptor,
+                                allocator, len, data);
+}
+void   modelarts__v1__custom_spec__free_unpacked
+                     (Modelarts__V1__CustomSpec *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &modelarts__v1__custom_spec__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   modelarts__v1__node_result__init
                      (Modelarts__V1__NodeResult         *message)
 {
@@ -236,6 +281,276 @@ void   modelarts__v1__node_result__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &modelarts__v1__node_result__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   modelarts__v1__watch_service_logs_request__init
+                     (Modelarts__V1__WatchServiceLogsRequest         *message)
+{
+  static const Modelarts__V1__WatchServiceLogsRequest init_value = MODELARTS__V1__WATCH_SERVICE_LOGS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t modelarts__v1__watch_service_logs_request__get_packed_size
+                     (const Modelarts__V1__WatchServiceLogsRequest *message)
+{
+  assert(message->base.descriptor == &modelarts__v1__watch_service_logs_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t modelarts__v1__watch_service_logs_request__pack
+                     (const Modelarts__V1__WatchServiceLogsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &modelarts__v1__watch_service_logs_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t modelarts__v1__watch_service_logs_request__pack_to_buffer
+                     (const Modelarts__V1__WatchServiceLogsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &modelarts__v1__watch_service_logs_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Modelarts__V1__WatchServiceLogsRequest *
+       modelarts__v1__watch_service_logs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Modelarts__V1__WatchServiceLogsRequest *)
+     protobuf_c_message_unpack (&modelarts__v1__watch_service_logs_request__descriptor,
+                                allocator, len, data);
+}
+void   modelarts__v1__watch_service_logs_request__free_unpacked
+                     (Modelarts__V1__WatchServiceLogsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &modelarts__v1__watch_service_logs_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   modelarts__v1__watch_service_logs_response__init
+                     (Modelarts__V1__WatchServiceLogsResponse         *message)
+{
+  static const Modelarts__V1__WatchServiceLogsResponse init_value = MODELARTS__V1__WATCH_SERVICE_LOGS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t modelarts__v1__watch_service_logs_response__get_packed_size
+                     (const Modelarts__V1__WatchServiceLogsResponse *message)
+{
+  assert(message->base.descriptor == &modelarts__v1__watch_service_logs_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t modelarts__v1__watch_service_logs_response__pack
+                     (const Modelarts__V1__WatchServiceLogsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &modelarts__v1__watch_service_logs_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t modelarts__v1__watch_service_logs_response__pack_to_buffer
+                     (const Modelarts__V1__WatchServiceLogsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &modelarts__v1__watch_service_logs_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Modelarts__V1__WatchServiceLogsResponse *
+       modelarts__v1__watch_service_logs_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Modelarts__V1__WatchServiceLogsResponse *)
+     protobuf_c_message_unpack (&modelarts__v1__watch_service_logs_response__descriptor,
+                                allocator, len, data);
+}
+void   modelarts__v1__watch_service_logs_response__free_unpacked
+                     (Modelarts__V1__WatchServiceLogsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &modelarts__v1__watch_service_logs_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   modelarts__v1__put_service_request__init
+                     (Modelarts__V1__PutServiceRequest         *message)
+{
+  static const Modelarts__V1__PutServiceRequest init_value = MODELARTS__V1__PUT_SERVICE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t modelarts__v1__put_service_request__get_packed_size
+                     (const Modelarts__V1__PutServiceRequest *message)
+{
+  assert(message->base.descriptor == &modelarts__v1__put_service_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t modelarts__v1__put_service_request__pack
+                     (const Modelarts__V1__PutServiceRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &modelarts__v1__put_service_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t modelarts__v1__put_service_request__pack_to_buffer
+                     (const Modelarts__V1__PutServiceRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &modelarts__v1__put_service_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Modelarts__V1__PutServiceRequest *
+       modelarts__v1__put_service_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Modelarts__V1__PutServiceRequest *)
+     protobuf_c_message_unpack (&modelarts__v1__put_service_request__descriptor,
+                                allocator, len, data);
+}
+void   modelarts__v1__put_service_request__free_unpacked
+                     (Modelarts__V1__PutServiceRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &modelarts__v1__put_service_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   modelarts__v1__put_service_response__init
+                     (Modelarts__V1__PutServiceResponse         *message)
+{
+  static const Modelarts__V1__PutServiceResponse init_value = MODELARTS__V1__PUT_SERVICE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t modelarts__v1__put_service_response__get_packed_size
+                     (const Modelarts__V1__PutServiceResponse *message)
+{
+  assert(message->base.descriptor == &modelarts__v1__put_service_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t modelarts__v1__put_service_response__pack
+                     (const Modelarts__V1__PutServiceResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &modelarts__v1__put_service_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t modelarts__v1__put_service_response__pack_to_buffer
+                     (const Modelarts__V1__PutServiceResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &modelarts__v1__put_service_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Modelarts__V1__PutServiceResponse *
+       modelarts__v1__put_service_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Modelarts__V1__PutServiceResponse *)
+     protobuf_c_message_unpack (&modelarts__v1__put_service_response__descriptor,
+                                allocator, len, data);
+}
+void   modelarts__v1__put_service_response__free_unpacked
+                     (Modelarts__V1__PutServiceResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &modelarts__v1__put_service_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   modelarts__v1__record_service_update_request__init
+                     (Modelarts__V1__RecordServiceUpdateRequest         *message)
+{
+  static const Modelarts__V1__RecordServiceUpdateRequest init_value = MODELARTS__V1__RECORD_SERVICE_UPDATE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t modelarts__v1__record_service_update_request__get_packed_size
+                     (const Modelarts__V1__RecordServiceUpdateRequest *message)
+{
+  assert(message->base.descriptor == &modelarts__v1__record_service_update_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t modelarts__v1__record_service_update_request__pack
+                     (const Modelarts__V1__RecordServiceUpdateRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &modelarts__v1__record_service_update_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t modelarts__v1__record_service_update_request__pack_to_buffer
+                     (const Modelarts__V1__RecordServiceUpdateRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &modelarts__v1__record_service_update_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Modelarts__V1__RecordServiceUpdateRequest *
+       modelarts__v1__record_service_update_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Modelarts__V1__RecordServiceUpdateRequest *)
+     protobuf_c_message_unpack (&modelarts__v1__record_service_update_request__descriptor,
+                                allocator, len, data);
+}
+void   modelarts__v1__record_service_update_request__free_unpacked
+                     (Modelarts__V1__RecordServiceUpdateRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &modelarts__v1__record_service_update_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   modelarts__v1__record_service_update_response__init
+                     (Modelarts__V1__RecordServiceUpdateResponse         *message)
+{
+  static const Modelarts__V1__RecordServiceUpdateResponse init_value = MODELARTS__V1__RECORD_SERVICE_UPDATE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t modelarts__v1__record_service_update_response__get_packed_size
+                     (const Modelarts__V1__RecordServiceUpdateResponse *message)
+{
+  assert(message->base.descriptor == &modelarts__v1__record_service_update_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t modelarts__v1__record_service_update_response__pack
+                     (const Modelarts__V1__RecordServiceUpdateResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &modelarts__v1__record_service_update_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t modelarts__v1__record_service_update_response__pack_to_buffer
+                     (const Modelarts__V1__RecordServiceUpdateResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &modelarts__v1__record_service_update_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Modelarts__V1__RecordServiceUpdateResponse *
+       modelarts__v1__record_service_update_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Modelarts__V1__RecordServiceUpdateResponse *)
+     protobuf_c_message_unpack (&modelarts__v1__record_service_update_response__descriptor,
+                                allocator, len, data);
+}
+void   modelarts__v1__record_service_update_response__free_unpacked
+                     (Modelarts__V1__RecordServiceUpdateResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &modelarts__v1__record_service_update_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 static const ProtobufCFieldDescriptor modelarts__v1__query_service_logs_request__field_descriptors[3] =
@@ -379,7 +694,7 @@ const ProtobufCMessageDescriptor modelarts__v1__query_service_logs_response__des
   (ProtobufCMessageInit) modelarts__v1__query_service_logs_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor modelarts__v1__service_log__field_descriptors[6] =
+static const ProtobufCFieldDescriptor modelarts__v1__service_log__field_descriptors[8] =
 {
   {
     "update_time",
@@ -453,9 +768,35 @@ static const ProtobufCFieldDescriptor modelarts__v1__service_log__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cluster_id",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__ServiceLog, cluster_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "extend_config",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Modelarts__V1__ServiceLog, n_extend_config),
+    offsetof(Modelarts__V1__ServiceLog, extend_config),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned modelarts__v1__service_log__field_indices_by_name[] = {
+  6,   /* field[6] = cluster_id */
   2,   /* field[2] = config */
+  7,   /* field[7] = extend_config */
   4,   /* field[4] = failed_num */
   1,   /* field[1] = result */
   5,   /* field[5] = result_detail */
@@ -465,7 +806,7 @@ static const unsigned modelarts__v1__service_log__field_indices_by_name[] = {
 static const ProtobufCIntRange modelarts__v1__service_log__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor modelarts__v1__service_log__descriptor =
 {
@@ -475,7 +816,7 @@ const ProtobufCMessageDescriptor modelarts__v1__service_log__descriptor =
   "Modelarts__V1__ServiceLog",
   "modelarts.v1",
   sizeof(Modelarts__V1__ServiceLog),
-  6,
+  8,
   modelarts__v1__service_log__field_descriptors,
   modelarts__v1__service_log__field_indices_by_name,
   1,  modelarts__v1__service_log__number_ranges,
@@ -533,7 +874,7 @@ const ProtobufCMessageDescriptor modelarts__v1__service_config__envs_entry__desc
   (ProtobufCMessageInit) modelarts__v1__service_config__envs_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor modelarts__v1__service_config__field_descriptors[7] =
+static const ProtobufCFieldDescriptor modelarts__v1__service_config__field_descriptors[9] =
 {
   {
     "model_id",
@@ -619,8 +960,34 @@ static const ProtobufCFieldDescriptor modelarts__v1__service_config__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "custom_spec",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__ServiceConfig, custom_spec),
+    &modelarts__v1__custom_spec__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cluster_id",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__ServiceConfig, cluster_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned modelarts__v1__service_config__field_indices_by_name[] = {
+  8,   /* field[8] = cluster_id */
+  7,   /* field[7] = custom_spec */
   6,   /* field[6] = envs */
   5,   /* field[5] = instance_count */
   0,   /* field[0] = model_id */
@@ -632,7 +999,7 @@ static const unsigned modelarts__v1__service_config__field_indices_by_name[] = {
 static const ProtobufCIntRange modelarts__v1__service_config__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor modelarts__v1__service_config__descriptor =
 {
@@ -642,11 +1009,88 @@ const ProtobufCMessageDescriptor modelarts__v1__service_config__descriptor =
   "Modelarts__V1__ServiceConfig",
   "modelarts.v1",
   sizeof(Modelarts__V1__ServiceConfig),
-  7,
+  9,
   modelarts__v1__service_config__field_descriptors,
   modelarts__v1__service_config__field_indices_by_name,
   1,  modelarts__v1__service_config__number_ranges,
   (ProtobufCMessageInit) modelarts__v1__service_config__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor modelarts__v1__custom_spec__field_descriptors[4] =
+{
+  {
+    "gpu_p4",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__CustomSpec, gpu_p4),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "memory",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__CustomSpec, memory),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cpu",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__CustomSpec, cpu),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ascend_a310",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__CustomSpec, ascend_a310),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned modelarts__v1__custom_spec__field_indices_by_name[] = {
+  3,   /* field[3] = ascend_a310 */
+  2,   /* field[2] = cpu */
+  0,   /* field[0] = gpu_p4 */
+  1,   /* field[1] = memory */
+};
+static const ProtobufCIntRange modelarts__v1__custom_spec__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor modelarts__v1__custom_spec__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "modelarts.v1.CustomSpec",
+  "CustomSpec",
+  "Modelarts__V1__CustomSpec",
+  "modelarts.v1",
+  sizeof(Modelarts__V1__CustomSpec),
+  4,
+  modelarts__v1__custom_spec__field_descriptors,
+  modelarts__v1__custom_spec__field_indices_by_name,
+  1,  modelarts__v1__custom_spec__number_ranges,
+  (ProtobufCMessageInit) modelarts__v1__custom_spec__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor modelarts__v1__node_result__field_descriptors[4] =
@@ -724,6 +1168,338 @@ const ProtobufCMessageDescriptor modelarts__v1__node_result__descriptor =
   modelarts__v1__node_result__field_indices_by_name,
   1,  modelarts__v1__node_result__number_ranges,
   (ProtobufCMessageInit) modelarts__v1__node_result__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor modelarts__v1__watch_service_logs_request__field_descriptors[3] =
+{
+  {
+    "project_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__WatchServiceLogsRequest, project_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__WatchServiceLogsRequest, service_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "update_time",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__WatchServiceLogsRequest, update_time),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned modelarts__v1__watch_service_logs_request__field_indices_by_name[] = {
+  0,   /* field[0] = project_id */
+  1,   /* field[1] = service_id */
+  2,   /* field[2] = update_time */
+};
+static const ProtobufCIntRange modelarts__v1__watch_service_logs_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor modelarts__v1__watch_service_logs_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "modelarts.v1.WatchServiceLogsRequest",
+  "WatchServiceLogsRequest",
+  "Modelarts__V1__WatchServiceLogsRequest",
+  "modelarts.v1",
+  sizeof(Modelarts__V1__WatchServiceLogsRequest),
+  3,
+  modelarts__v1__watch_service_logs_request__field_descriptors,
+  modelarts__v1__watch_service_logs_request__field_indices_by_name,
+  1,  modelarts__v1__watch_service_logs_request__number_ranges,
+  (ProtobufCMessageInit) modelarts__v1__watch_service_logs_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor modelarts__v1__watch_service_logs_response__field_descriptors[2] =
+{
+  {
+    "snapshot",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__WatchServiceLogsResponse, snapshot),
+    &modelarts__v1__query_service_logs_response__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "log",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__WatchServiceLogsResponse, log),
+    &modelarts__v1__service_log__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned modelarts__v1__watch_service_logs_response__field_indices_by_name[] = {
+  1,   /* field[1] = log */
+  0,   /* field[0] = snapshot */
+};
+static const ProtobufCIntRange modelarts__v1__watch_service_logs_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor modelarts__v1__watch_service_logs_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "modelarts.v1.WatchServiceLogsResponse",
+  "WatchServiceLogsResponse",
+  "Modelarts__V1__WatchServiceLogsResponse",
+  "modelarts.v1",
+  sizeof(Modelarts__V1__WatchServiceLogsResponse),
+  2,
+  modelarts__v1__watch_service_logs_response__field_descriptors,
+  modelarts__v1__watch_service_logs_response__field_indices_by_name,
+  1,  modelarts__v1__watch_service_logs_response__number_ranges,
+  (ProtobufCMessageInit) modelarts__v1__watch_service_logs_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor modelarts__v1__put_service_request__field_descriptors[4] =
+{
+  {
+    "project_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__PutServiceRequest, project_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__PutServiceRequest, service_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__PutServiceRequest, service_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "infer_type",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__PutServiceRequest, infer_type),
+    &modelarts__v1__infer_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned modelarts__v1__put_service_request__field_indices_by_name[] = {
+  3,   /* field[3] = infer_type */
+  0,   /* field[0] = project_id */
+  1,   /* field[1] = service_id */
+  2,   /* field[2] = service_name */
+};
+static const ProtobufCIntRange modelarts__v1__put_service_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor modelarts__v1__put_service_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "modelarts.v1.PutServiceRequest",
+  "PutServiceRequest",
+  "Modelarts__V1__PutServiceRequest",
+  "modelarts.v1",
+  sizeof(Modelarts__V1__PutServiceRequest),
+  4,
+  modelarts__v1__put_service_request__field_descriptors,
+  modelarts__v1__put_service_request__field_indices_by_name,
+  1,  modelarts__v1__put_service_request__number_ranges,
+  (ProtobufCMessageInit) modelarts__v1__put_service_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor modelarts__v1__put_service_response__field_descriptors[1] =
+{
+  {
+    "created",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__PutServiceResponse, created),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned modelarts__v1__put_service_response__field_indices_by_name[] = {
+  0,   /* field[0] = created */
+};
+static const ProtobufCIntRange modelarts__v1__put_service_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor modelarts__v1__put_service_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "modelarts.v1.PutServiceResponse",
+  "PutServiceResponse",
+  "Modelarts__V1__PutServiceResponse",
+  "modelarts.v1",
+  sizeof(Modelarts__V1__PutServiceResponse),
+  1,
+  modelarts__v1__put_service_response__field_descriptors,
+  modelarts__v1__put_service_response__field_indices_by_name,
+  1,  modelarts__v1__put_service_response__number_ranges,
+  (ProtobufCMessageInit) modelarts__v1__put_service_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor modelarts__v1__record_service_update_request__field_descriptors[3] =
+{
+  {
+    "project_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__RecordServiceUpdateRequest, project_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__RecordServiceUpdateRequest, service_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "log",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__RecordServiceUpdateRequest, log),
+    &modelarts__v1__service_log__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned modelarts__v1__record_service_update_request__field_indices_by_name[] = {
+  2,   /* field[2] = log */
+  0,   /* field[0] = project_id */
+  1,   /* field[1] = service_id */
+};
+static const ProtobufCIntRange modelarts__v1__record_service_update_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor modelarts__v1__record_service_update_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "modelarts.v1.RecordServiceUpdateRequest",
+  "RecordServiceUpdateRequest",
+  "Modelarts__V1__RecordServiceUpdateRequest",
+  "modelarts.v1",
+  sizeof(Modelarts__V1__RecordServiceUpdateRequest),
+  3,
+  modelarts__v1__record_service_update_request__field_descriptors,
+  modelarts__v1__record_service_update_request__field_indices_by_name,
+  1,  modelarts__v1__record_service_update_request__number_ranges,
+  (ProtobufCMessageInit) modelarts__v1__record_service_update_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor modelarts__v1__record_service_update_response__field_descriptors[1] =
+{
+  {
+    "created",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Modelarts__V1__RecordServiceUpdateResponse, created),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned modelarts__v1__record_service_update_response__field_indices_by_name[] = {
+  0,   /* field[0] = created */
+};
+static const ProtobufCIntRange modelarts__v1__record_service_update_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor modelarts__v1__record_service_update_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "modelarts.v1.RecordServiceUpdateResponse",
+  "RecordServiceUpdateResponse",
+  "Modelarts__V1__RecordServiceUpdateResponse",
+  "modelarts.v1",
+  sizeof(Modelarts__V1__RecordServiceUpdateResponse),
+  1,
+  modelarts__v1__record_service_update_response__field_descriptors,
+  modelarts__v1__record_service_update_response__field_indices_by_name,
+  1,  modelarts__v1__record_service_update_response__number_ranges,
+  (ProtobufCMessageInit) modelarts__v1__record_service_update_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue modelarts__v1__infer_type__enum_values_by_number[4] =
@@ -820,12 +1596,14 @@ const ProtobufCEnumDescriptor modelarts__v1__node_operation__descriptor =
   modelarts__v1__node_operation__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor modelarts__v1__service_logs__method_descriptors[1] =
+static const ProtobufCMethodDescriptor modelarts__v1__service_logs__method_descriptors[2] =
 {
   { "QueryServiceLogs", &modelarts__v1__query_service_logs_request__descriptor, &modelarts__v1__query_service_logs_response__descriptor },
+  { "WatchServiceLogs", &modelarts__v1__watch_service_logs_request__descriptor, &modelarts__v1__watch_service_logs_response__descriptor },
 };
 const unsigned modelarts__v1__service_logs__method_indices_by_name[] = {
-  0         /* QueryServiceLogs */
+  0,        /* QueryServiceLogs */
+  1         /* WatchServiceLogs */
 };
 const ProtobufCServiceDescriptor modelarts__v1__service_logs__descriptor =
 {
@@ -834,7 +1612,7 @@ const ProtobufCServiceDescriptor modelarts__v1__service_logs__descriptor =
   "ServiceLogs",
   "Modelarts__V1__ServiceLogs",
   "modelarts.v1",
-  1,
+  2,
   modelarts__v1__service_logs__method_descriptors,
   modelarts__v1__service_logs__method_indices_by_name
 };
@@ -846,10 +1624,61 @@ void modelarts__v1__service_logs__query_service_logs(ProtobufCService *service,
   assert(service->descriptor == &modelarts__v1__service_logs__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void modelarts__v1__service_logs__watch_service_logs(ProtobufCService *service,
+                                                     const Modelarts__V1__WatchServiceLogsRequest *input,
+                                                     Modelarts__V1__WatchServiceLogsResponse_Closure closure,
+                                                     void *closure_data)
+{
+  assert(service->descriptor == &modelarts__v1__service_logs__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void modelarts__v1__service_logs__init (Modelarts__V1__ServiceLogs_Service *service,
                                         Modelarts__V1__ServiceLogs_ServiceDestroy destroy)
 {
   protobuf_c_service_generated_init (&service->base,
                                      &modelarts__v1__service_logs__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor modelarts__v1__service_log_writer__method_descriptors[2] =
+{
+  { "PutService", &modelarts__v1__put_service_request__descriptor, &modelarts__v1__put_service_response__descriptor },
+  { "RecordServiceUpdate", &modelarts__v1__record_service_update_request__descriptor, &modelarts__v1__record_service_update_response__descriptor },
+};
+const unsigned modelarts__v1__service_log_writer__method_indices_by_name[] = {
+  0,        /* PutService */
+  1         /* RecordServiceUpdate */
+};
+const ProtobufCServiceDescriptor modelarts__v1__service_log_writer__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "modelarts.v1.ServiceLogWriter",
+  "ServiceLogWriter",
+  "Modelarts__V1__ServiceLogWriter",
+  "modelarts.v1",
+  2,
+  modelarts__v1__service_log_writer__method_descriptors,
+  modelarts__v1__service_log_writer__method_indices_by_name
+};
+void modelarts__v1__service_log_writer__put_service(ProtobufCService *service,
+                                                    const Modelarts__V1__PutServiceRequest *input,
+                                                    Modelarts__V1__PutServiceResponse_Closure closure,
+                                                    void *closure_data)
+{
+  assert(service->descriptor == &modelarts__v1__service_log_writer__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void modelarts__v1__service_log_writer__record_service_update(ProtobufCService *service,
+                                                              const Modelarts__V1__RecordServiceUpdateRequest *input,
+                                                              Modelarts__V1__RecordServiceUpdateResponse_Closure closure,
+                                                              void *closure_data)
+{
+  assert(service->descriptor == &modelarts__v1__service_log_writer__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void modelarts__v1__service_log_writer__init (Modelarts__V1__ServiceLogWriter_Service *service,
+                                              Modelarts__V1__ServiceLogWriter_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &modelarts__v1__service_log_writer__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }

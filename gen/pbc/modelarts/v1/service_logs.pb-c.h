@@ -21,7 +21,14 @@ typedef struct Modelarts__V1__QueryServiceLogsResponse Modelarts__V1__QueryServi
 typedef struct Modelarts__V1__ServiceLog Modelarts__V1__ServiceLog;
 typedef struct Modelarts__V1__ServiceConfig Modelarts__V1__ServiceConfig;
 typedef struct Modelarts__V1__ServiceConfig__EnvsEntry Modelarts__V1__ServiceConfig__EnvsEntry;
+typedef struct Modelarts__V1__CustomSpec Modelarts__V1__CustomSpec;
 typedef struct Modelarts__V1__NodeResult Modelarts__V1__NodeResult;
+typedef struct Modelarts__V1__WatchServiceLogsRequest Modelarts__V1__WatchServiceLogsRequest;
+typedef struct Modelarts__V1__WatchServiceLogsResponse Modelarts__V1__WatchServiceLogsResponse;
+typedef struct Modelarts__V1__PutServiceRequest Modelarts__V1__PutServiceRequest;
+typedef struct Modelarts__V1__PutServiceResponse Modelarts__V1__PutServiceResponse;
+typedef struct Modelarts__V1__RecordServiceUpdateRequest Modelarts__V1__RecordServiceUpdateRequest;
+typedef struct Modelarts__V1__RecordServiceUpdateResponse Modelarts__V1__RecordServiceUpdateResponse;
 
 
 /* --- enums --- */
@@ -126,10 +133,16 @@ struct  Modelarts__V1__ServiceLog
    */
   size_t n_result_detail;
   Modelarts__V1__NodeResult **result_detail;
+  /*
+   * The live platform's extras; empty when not recorded.
+   */
+  char *cluster_id;
+  size_t n_extend_config;
+  char **extend_config;
 };
 #define MODELARTS__V1__SERVICE_LOG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&modelarts__v1__service_log__descriptor) \
-    , 0, MODELARTS__V1__UPDATE_RESULT__UPDATE_RESULT_UNSPECIFIED, 0,NULL, 0, 0, 0,NULL }
+    , 0, MODELARTS__V1__UPDATE_RESULT__UPDATE_RESULT_UNSPECIFIED, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL }
 
 
 struct  Modelarts__V1__ServiceConfig__EnvsEntry
@@ -166,10 +179,31 @@ struct  Modelarts__V1__ServiceConfig
    */
   size_t n_envs;
   Modelarts__V1__ServiceConfig__EnvsEntry **envs;
+  /*
+   * The live platform's extras; absent/empty when not recorded.
+   */
+  Modelarts__V1__CustomSpec *custom_spec;
+  char *cluster_id;
 };
 #define MODELARTS__V1__SERVICE_CONFIG__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&modelarts__v1__service_config__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, NULL, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A custom resource flavour.
+ */
+struct  Modelarts__V1__CustomSpec
+{
+  ProtobufCMessage base;
+  float gpu_p4;
+  int32_t memory;
+  float cpu;
+  int32_t ascend_a310;
+};
+#define MODELARTS__V1__CUSTOM_SPEC__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&modelarts__v1__custom_spec__descriptor) \
+    , 0, 0, 0, 0 }
 
 
 struct  Modelarts__V1__NodeResult
@@ -186,6 +220,101 @@ struct  Modelarts__V1__NodeResult
 #define MODELARTS__V1__NODE_RESULT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&modelarts__v1__node_result__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, MODELARTS__V1__NODE_OPERATION__NODE_OPERATION_UNSPECIFIED, 0 }
+
+
+struct  Modelarts__V1__WatchServiceLogsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * As in QueryServiceLogsRequest.
+   */
+  char *project_id;
+  char *service_id;
+  /*
+   * Filter as in Query: only logs with exactly this update_time; 0 = all.
+   */
+  int64_t update_time;
+};
+#define MODELARTS__V1__WATCH_SERVICE_LOGS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&modelarts__v1__watch_service_logs_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Modelarts__V1__WatchServiceLogsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The first message only: what QueryServiceLogs answers.
+   */
+  Modelarts__V1__QueryServiceLogsResponse *snapshot;
+  /*
+   * Every later message: one log, recorded or replaced.
+   */
+  Modelarts__V1__ServiceLog *log;
+};
+#define MODELARTS__V1__WATCH_SERVICE_LOGS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&modelarts__v1__watch_service_logs_response__descriptor) \
+    , NULL, NULL }
+
+
+struct  Modelarts__V1__PutServiceRequest
+{
+  ProtobufCMessage base;
+  char *project_id;
+  char *service_id;
+  /*
+   * 1-128 characters; replaces the name of an existing service.
+   */
+  char *service_name;
+  /*
+   * REAL_TIME, EDGE or BATCH; must match an existing service's.
+   */
+  Modelarts__V1__InferType infer_type;
+};
+#define MODELARTS__V1__PUT_SERVICE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&modelarts__v1__put_service_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, MODELARTS__V1__INFER_TYPE__INFER_TYPE_UNSPECIFIED }
+
+
+struct  Modelarts__V1__PutServiceResponse
+{
+  ProtobufCMessage base;
+  /*
+   * true: the service is new; false: it existed (and was renamed).
+   */
+  protobuf_c_boolean created;
+};
+#define MODELARTS__V1__PUT_SERVICE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&modelarts__v1__put_service_response__descriptor) \
+    , 0 }
+
+
+struct  Modelarts__V1__RecordServiceUpdateRequest
+{
+  ProtobufCMessage base;
+  char *project_id;
+  char *service_id;
+  /*
+   * The log to record; its update_time (> 0) is the key.
+   */
+  Modelarts__V1__ServiceLog *log;
+};
+#define MODELARTS__V1__RECORD_SERVICE_UPDATE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&modelarts__v1__record_service_update_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Modelarts__V1__RecordServiceUpdateResponse
+{
+  ProtobufCMessage base;
+  /*
+   * false: replaced the log with the same update_time.
+   */
+  protobuf_c_boolean created;
+};
+#define MODELARTS__V1__RECORD_SERVICE_UPDATE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&modelarts__v1__record_service_update_response__descriptor) \
+    , 0 }
 
 
 /* Modelarts__V1__QueryServiceLogsRequest methods */
@@ -267,6 +396,25 @@ Modelarts__V1__ServiceConfig *
 void   modelarts__v1__service_config__free_unpacked
                      (Modelarts__V1__ServiceConfig *message,
                       ProtobufCAllocator *allocator);
+/* Modelarts__V1__CustomSpec methods */
+void   modelarts__v1__custom_spec__init
+                     (Modelarts__V1__CustomSpec         *message);
+size_t modelarts__v1__custom_spec__get_packed_size
+                     (const Modelarts__V1__CustomSpec   *message);
+size_t modelarts__v1__custom_spec__pack
+                     (const Modelarts__V1__CustomSpec   *message,
+                      uint8_t             *out);
+size_t modelarts__v1__custom_spec__pack_to_buffer
+                     (const Modelarts__V1__CustomSpec   *message,
+                      ProtobufCBuffer     *buffer);
+Modelarts__V1__CustomSpec *
+       modelarts__v1__custom_spec__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   modelarts__v1__custom_spec__free_unpacked
+                     (Modelarts__V1__CustomSpec *message,
+                      ProtobufCAllocator *allocator);
 /* Modelarts__V1__NodeResult methods */
 void   modelarts__v1__node_result__init
                      (Modelarts__V1__NodeResult         *message);
@@ -286,6 +434,120 @@ Modelarts__V1__NodeResult *
 void   modelarts__v1__node_result__free_unpacked
                      (Modelarts__V1__NodeResult *message,
                       ProtobufCAllocator *allocator);
+/* Modelarts__V1__WatchServiceLogsRequest methods */
+void   modelarts__v1__watch_service_logs_request__init
+                     (Modelarts__V1__WatchServiceLogsRequest         *message);
+size_t modelarts__v1__watch_service_logs_request__get_packed_size
+                     (const Modelarts__V1__WatchServiceLogsRequest   *message);
+size_t modelarts__v1__watch_service_logs_request__pack
+                     (const Modelarts__V1__WatchServiceLogsRequest   *message,
+                      uint8_t             *out);
+size_t modelarts__v1__watch_service_logs_request__pack_to_buffer
+                     (const Modelarts__V1__WatchServiceLogsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Modelarts__V1__WatchServiceLogsRequest *
+       modelarts__v1__watch_service_logs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   modelarts__v1__watch_service_logs_request__free_unpacked
+                     (Modelarts__V1__WatchServiceLogsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Modelarts__V1__WatchServiceLogsResponse methods */
+void   modelarts__v1__watch_service_logs_response__init
+                     (Modelarts__V1__WatchServiceLogsResponse         *message);
+size_t modelarts__v1__watch_service_logs_response__get_packed_size
+                     (const Modelarts__V1__WatchServiceLogsResponse   *message);
+size_t modelarts__v1__watch_service_logs_response__pack
+                     (const Modelarts__V1__WatchServiceLogsResponse   *message,
+                      uint8_t             *out);
+size_t modelarts__v1__watch_service_logs_response__pack_to_buffer
+                     (const Modelarts__V1__WatchServiceLogsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Modelarts__V1__WatchServiceLogsResponse *
+       modelarts__v1__watch_service_logs_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   modelarts__v1__watch_service_logs_response__free_unpacked
+                     (Modelarts__V1__WatchServiceLogsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Modelarts__V1__PutServiceRequest methods */
+void   modelarts__v1__put_service_request__init
+                     (Modelarts__V1__PutServiceRequest         *message);
+size_t modelarts__v1__put_service_request__get_packed_size
+                     (const Modelarts__V1__PutServiceRequest   *message);
+size_t modelarts__v1__put_service_request__pack
+                     (const Modelarts__V1__PutServiceRequest   *message,
+                      uint8_t             *out);
+size_t modelarts__v1__put_service_request__pack_to_buffer
+                     (const Modelarts__V1__PutServiceRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Modelarts__V1__PutServiceRequest *
+       modelarts__v1__put_service_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   modelarts__v1__put_service_request__free_unpacked
+                     (Modelarts__V1__PutServiceRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Modelarts__V1__PutServiceResponse methods */
+void   modelarts__v1__put_service_response__init
+                     (Modelarts__V1__PutServiceResponse         *message);
+size_t modelarts__v1__put_service_response__get_packed_size
+                     (const Modelarts__V1__PutServiceResponse   *message);
+size_t modelarts__v1__put_service_response__pack
+                     (const Modelarts__V1__PutServiceResponse   *message,
+                      uint8_t             *out);
+size_t modelarts__v1__put_service_response__pack_to_buffer
+                     (const Modelarts__V1__PutServiceResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Modelarts__V1__PutServiceResponse *
+       modelarts__v1__put_service_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   modelarts__v1__put_service_response__free_unpacked
+                     (Modelarts__V1__PutServiceResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Modelarts__V1__RecordServiceUpdateRequest methods */
+void   modelarts__v1__record_service_update_request__init
+                     (Modelarts__V1__RecordServiceUpdateRequest         *message);
+size_t modelarts__v1__record_service_update_request__get_packed_size
+                     (const Modelarts__V1__RecordServiceUpdateRequest   *message);
+size_t modelarts__v1__record_service_update_request__pack
+                     (const Modelarts__V1__RecordServiceUpdateRequest   *message,
+                      uint8_t             *out);
+size_t modelarts__v1__record_service_update_request__pack_to_buffer
+                     (const Modelarts__V1__RecordServiceUpdateRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Modelarts__V1__RecordServiceUpdateRequest *
+       modelarts__v1__record_service_update_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   modelarts__v1__record_service_update_request__free_unpacked
+                     (Modelarts__V1__RecordServiceUpdateRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Modelarts__V1__RecordServiceUpdateResponse methods */
+void   modelarts__v1__record_service_update_response__init
+                     (Modelarts__V1__RecordServiceUpdateResponse         *message);
+size_t modelarts__v1__record_service_update_response__get_packed_size
+                     (const Modelarts__V1__RecordServiceUpdateResponse   *message);
+size_t modelarts__v1__record_service_update_response__pack
+                     (const Modelarts__V1__RecordServiceUpdateResponse   *message,
+                      uint8_t             *out);
+size_t modelarts__v1__record_service_update_response__pack_to_buffer
+                     (const Modelarts__V1__RecordServiceUpdateResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Modelarts__V1__RecordServiceUpdateResponse *
+       modelarts__v1__record_service_update_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   modelarts__v1__record_service_update_response__free_unpacked
+                     (Modelarts__V1__RecordServiceUpdateResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Modelarts__V1__QueryServiceLogsRequest_Closure)
@@ -303,8 +565,29 @@ typedef void (*Modelarts__V1__ServiceConfig__EnvsEntry_Closure)
 typedef void (*Modelarts__V1__ServiceConfig_Closure)
                  (const Modelarts__V1__ServiceConfig *message,
                   void *closure_data);
+typedef void (*Modelarts__V1__CustomSpec_Closure)
+                 (const Modelarts__V1__CustomSpec *message,
+                  void *closure_data);
 typedef void (*Modelarts__V1__NodeResult_Closure)
                  (const Modelarts__V1__NodeResult *message,
+                  void *closure_data);
+typedef void (*Modelarts__V1__WatchServiceLogsRequest_Closure)
+                 (const Modelarts__V1__WatchServiceLogsRequest *message,
+                  void *closure_data);
+typedef void (*Modelarts__V1__WatchServiceLogsResponse_Closure)
+                 (const Modelarts__V1__WatchServiceLogsResponse *message,
+                  void *closure_data);
+typedef void (*Modelarts__V1__PutServiceRequest_Closure)
+                 (const Modelarts__V1__PutServiceRequest *message,
+                  void *closure_data);
+typedef void (*Modelarts__V1__PutServiceResponse_Closure)
+                 (const Modelarts__V1__PutServiceResponse *message,
+                  void *closure_data);
+typedef void (*Modelarts__V1__RecordServiceUpdateRequest_Closure)
+                 (const Modelarts__V1__RecordServiceUpdateRequest *message,
+                  void *closure_data);
+typedef void (*Modelarts__V1__RecordServiceUpdateResponse_Closure)
+                 (const Modelarts__V1__RecordServiceUpdateResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -317,6 +600,10 @@ struct Modelarts__V1__ServiceLogs_Service
                              const Modelarts__V1__QueryServiceLogsRequest *input,
                              Modelarts__V1__QueryServiceLogsResponse_Closure closure,
                              void *closure_data);
+  void (*watch_service_logs)(Modelarts__V1__ServiceLogs_Service *service,
+                             const Modelarts__V1__WatchServiceLogsRequest *input,
+                             Modelarts__V1__WatchServiceLogsResponse_Closure closure,
+                             void *closure_data);
 };
 typedef void (*Modelarts__V1__ServiceLogs_ServiceDestroy)(Modelarts__V1__ServiceLogs_Service *);
 void modelarts__v1__service_logs__init (Modelarts__V1__ServiceLogs_Service *service,
@@ -325,11 +612,46 @@ void modelarts__v1__service_logs__init (Modelarts__V1__ServiceLogs_Service *serv
     { &modelarts__v1__service_logs__descriptor, protobuf_c_service_invoke_internal, NULL }
 #define MODELARTS__V1__SERVICE_LOGS__INIT(function_prefix__) \
     { MODELARTS__V1__SERVICE_LOGS__BASE_INIT,\
-      function_prefix__ ## query_service_logs  }
+      function_prefix__ ## query_service_logs,\
+      function_prefix__ ## watch_service_logs  }
 void modelarts__v1__service_logs__query_service_logs(ProtobufCService *service,
                                                      const Modelarts__V1__QueryServiceLogsRequest *input,
                                                      Modelarts__V1__QueryServiceLogsResponse_Closure closure,
                                                      void *closure_data);
+void modelarts__v1__service_logs__watch_service_logs(ProtobufCService *service,
+                                                     const Modelarts__V1__WatchServiceLogsRequest *input,
+                                                     Modelarts__V1__WatchServiceLogsResponse_Closure closure,
+                                                     void *closure_data);
+typedef struct Modelarts__V1__ServiceLogWriter_Service Modelarts__V1__ServiceLogWriter_Service;
+struct Modelarts__V1__ServiceLogWriter_Service
+{
+  ProtobufCService base;
+  void (*put_service)(Modelarts__V1__ServiceLogWriter_Service *service,
+                      const Modelarts__V1__PutServiceRequest *input,
+                      Modelarts__V1__PutServiceResponse_Closure closure,
+                      void *closure_data);
+  void (*record_service_update)(Modelarts__V1__ServiceLogWriter_Service *service,
+                                const Modelarts__V1__RecordServiceUpdateRequest *input,
+                                Modelarts__V1__RecordServiceUpdateResponse_Closure closure,
+                                void *closure_data);
+};
+typedef void (*Modelarts__V1__ServiceLogWriter_ServiceDestroy)(Modelarts__V1__ServiceLogWriter_Service *);
+void modelarts__v1__service_log_writer__init (Modelarts__V1__ServiceLogWriter_Service *service,
+                                              Modelarts__V1__ServiceLogWriter_ServiceDestroy destroy);
+#define MODELARTS__V1__SERVICE_LOG_WRITER__BASE_INIT \
+    { &modelarts__v1__service_log_writer__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define MODELARTS__V1__SERVICE_LOG_WRITER__INIT(function_prefix__) \
+    { MODELARTS__V1__SERVICE_LOG_WRITER__BASE_INIT,\
+      function_prefix__ ## put_service,\
+      function_prefix__ ## record_service_update  }
+void modelarts__v1__service_log_writer__put_service(ProtobufCService *service,
+                                                    const Modelarts__V1__PutServiceRequest *input,
+                                                    Modelarts__V1__PutServiceResponse_Closure closure,
+                                                    void *closure_data);
+void modelarts__v1__service_log_writer__record_service_update(ProtobufCService *service,
+                                                              const Modelarts__V1__RecordServiceUpdateRequest *input,
+                                                              Modelarts__V1__RecordServiceUpdateResponse_Closure closure,
+                                                              void *closure_data);
 
 /* --- descriptors --- */
 
@@ -341,8 +663,16 @@ extern const ProtobufCMessageDescriptor modelarts__v1__query_service_logs_respon
 extern const ProtobufCMessageDescriptor modelarts__v1__service_log__descriptor;
 extern const ProtobufCMessageDescriptor modelarts__v1__service_config__descriptor;
 extern const ProtobufCMessageDescriptor modelarts__v1__service_config__envs_entry__descriptor;
+extern const ProtobufCMessageDescriptor modelarts__v1__custom_spec__descriptor;
 extern const ProtobufCMessageDescriptor modelarts__v1__node_result__descriptor;
+extern const ProtobufCMessageDescriptor modelarts__v1__watch_service_logs_request__descriptor;
+extern const ProtobufCMessageDescriptor modelarts__v1__watch_service_logs_response__descriptor;
+extern const ProtobufCMessageDescriptor modelarts__v1__put_service_request__descriptor;
+extern const ProtobufCMessageDescriptor modelarts__v1__put_service_response__descriptor;
+extern const ProtobufCMessageDescriptor modelarts__v1__record_service_update_request__descriptor;
+extern const ProtobufCMessageDescriptor modelarts__v1__record_service_update_response__descriptor;
 extern const ProtobufCServiceDescriptor modelarts__v1__service_logs__descriptor;
+extern const ProtobufCServiceDescriptor modelarts__v1__service_log_writer__descriptor;
 
 PROTOBUF_C__END_DECLS
 
