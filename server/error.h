@@ -37,7 +37,15 @@
     XX(EIO, "i/o error", INTERNAL, 500, "ModelArts.0010")                      \
     XX(ETOOBIG, "answer too large", RESOURCE_EXHAUSTED, 500, "ModelArts.0010") \
     XX(EBUSY, "resource busy", INTERNAL, 500, "ModelArts.0010")                \
-    XX(ECORRUPT, "stored data is corrupt", INTERNAL, 500, "ModelArts.0010")
+    XX(ECORRUPT, "stored data is corrupt", INTERNAL, 500, "ModelArts.0010")    \
+    XX(EREADONLY, "token lacks the write role", PERMISSION_DENIED, 403,        \
+       "ModelArts.0108")                                                       \
+    XX(ECONFLICT, "conflicts with the stored service", FAILED_PRECONDITION,    \
+       400, "ModelArts.0101")                                                  \
+    XX(ELAGGING, "watcher fell behind", RESOURCE_EXHAUSTED, 429,               \
+       "ModelArts.2799")                                                       \
+    XX(EREPLACED, "service replaced; watch again", ABORTED, 409,               \
+       "ModelArts.0101")
 
 enum sl_err_code {
     SL_OK = 0,

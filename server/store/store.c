@@ -151,6 +151,65 @@ int sl_store_count_services(struct sl_store *st, size_t *n, struct sl_err *err)
     return st->type->count_services(st, n, err);
 }
 
+int sl_store_put_service(struct sl_store *st, const struct sl_service_put *p,
+                         bool *created, struct sl_err *err)
+{
+    *created = false;
+    if (st->type->version < 4)
+        return no_slot(st, "put_service", 4, err);
+    return st->type->put_service(st, p, created, err);
+}
+
+int sl_store_record_log(struct sl_store *st, const char *project_id,
+                        const char *service_id, const struct sl_import_log *log,
+                        bool *created, int64_t *seq, struct sl_err *err)
+{
+    *created = false;
+    *seq = 0;
+    if (st->type->version < 4)
+        return no_slot(st, "record_log", 4, err);
+    return st->type->record_log(st, project_id, service_id, log, created, seq,
+                                err);
+}
+
+int sl_store_query_snapshot(struct sl_store *st, const struct sl_log_query *q,
+                            struct sl_log_page *out, int64_t *seq,
+                            struct sl_err *err)
+{
+    *seq = 0;
+    if (st->type->version < 4)
+        return no_slot(st, "query_snapshot", 4, err);
+    return st->type->query_snapshot(st, q, out, seq, err);
+}
+
+int sl_store_read_changes(struct sl_store *st, int64_t after, size_t max,
+                          struct sl_change_batch *out, struct sl_err *err)
+{
+    if (st->type->version < 4)
+        return no_slot(st, "read_changes", 4, err);
+    return st->type->read_changes(st, after, max, out, err);
+}
+
+int sl_store_wait_changes(struct sl_store *st, int timeout_ms,
+                          struct sl_err *err)
+{
+    if (st->type->version < 4)
+        return no_slot(st, "wait_changes", 4, err);
+    return st->type->wait_changes(st, timeout_ms, err);
+}
+
+void sl_change_batch_init(struct sl_change_batch *b)
+{
+    memset(b, 0, offsetof(struct sl_change_batch, arena));
+    sl_arena_init(&b->arena);
+}
+
+void sl_change_batch_free(struct sl_change_batch *b)
+{
+    sl_arena_free(&b->arena);
+    sl_change_batch_init(b);
+}
+
 void sl_store_uri_redact(const char *uri, char *out, size_t size)
 {
     size_t o = 0;

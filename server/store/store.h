@@ -8,11 +8,10 @@
  * call sites). New slots are appended only, after a `vN:` comment, so the
  * struct of an older version is a prefix of a newer one; nothing reads a
  * slot that type->version says is missing (v2 added count_services, v3 the
- * registry's data: aliases, takes_uri, uri_form; every in-tree backend is
- * v3). Callers do not touch the slots: they call sl_store_query_logs(),
- * sl_store_import(), sl_store_ping(), sl_store_count_services() and
- * sl_store_close(), which own that version check, and store.c's registry
- * is the only reader of the v3 fields.
+ * registry's data: aliases, takes_uri, uri_form; v4 the writes and the
+ * change feed; every in-tree backend is v4). Callers do not touch the
+ * slots: they call the sl_store_*() wrappers below, which own that version
+ * check, and store.c's registry is the only reader of the v3 fields.
  *
  * Threading: a connection (struct sl_store) is used by one thread at a
  * time; the server opens one per worker thread, so the hot path takes no
@@ -23,6 +22,20 @@
  * modelarts.v1.ServiceLog. Import packs each log once; a query hands the
  * packed bytes back and the server splices them into the response without
  * decoding (see rpc_query_logs.c).
+ *
+ * Change feed (v4). Every write that changes a log appends one change to
+ * the backend's feed, in the same transaction: (seq, project, service,
+ * update_time, the packed log as committed). seq is assigned in commit
+ * order (writers are serialized), strictly increasing over the life of the
+ * store, and shared by every process using it; an import appends one
+ * change per imported service with update_time 0 and an empty body ("the
+ * whole service was replaced"). A server learns of commits made by any
+ * process with wait_changes() on a connection of its own, reads them with
+ * read_changes(), and pairs each watcher's snapshot with the seq it
+ * reflects (query_snapshot), so a watcher gets every change after its
+ * snapshot exactly once. The feed keeps at least the last
+ * SL_STORE_FEED_KEEP changes; older ones may be pruned, and read_changes
+ * says when some of those asked for are gone.
  */
 #ifndef SL_STORE_H
 #define SL_STORE_H
@@ -69,6 +82,38 @@ struct sl_import_log {
     int64_t update_time; /* equals the packed log's update_time */
     struct sl_blob body; /* packed modelarts.v1.ServiceLog */
 };
+
+/* A service to create or rename (put_service). */
+struct sl_service_put {
+    const char *project_id; /* valid ids (validate.h) */
+    const char *service_id;
+    const char *service_name; /* 1..SL_MAX_NAME bytes of UTF-8 */
+    int infer_type;           /* REAL_TIME, EDGE or BATCH */
+};
+
+/* One change of the feed. body is a packed ServiceLog as committed (its
+ * seal already checked and stripped), empty for a replaced service
+ * (update_time 0). */
+struct sl_change {
+    int64_t seq;
+    const char *project_id;
+    const char *service_id;
+    int64_t update_time;
+    struct sl_blob body;
+};
+
+/* What read_changes returns. Owner: the caller; release with
+ * sl_change_batch_free() (everything lives in arena). */
+struct sl_change_batch {
+    size_t n;                  /* entries in changes */
+    struct sl_change *changes; /* seq ascending */
+    int64_t head;              /* the newest seq committed (0: none yet) */
+    bool lost;                 /* changes after `after` were pruned before
+                                  they could be read: the reader missed some */
+    struct sl_arena arena;
+};
+
+#define SL_STORE_FEED_KEEP 10000 /* changes a backend keeps at least */
 
 /* One service to import; replaces the service and all its logs. */
 struct sl_import_service {
@@ -133,6 +178,51 @@ struct sl_store_type {
     const char *uri_form;       /* how its URI is written, for messages:
                                    "sqlite:PATH"; non-NULL */
     /* v3 ends */
+
+    /* v4: writes and the change feed (see the top of this file). */
+    /* Creates the service, or renames it when it exists. *created says
+     * which. SL_EPRECOND (FAILED_PRECONDITION) when it exists with another
+     * infer_type; SL_EUNAVAIL/SL_EIO when the storage fails. Durable when
+     * it returns SL_OK. */
+    int (*put_service)(struct sl_store *st, const struct sl_service_put *p,
+                       bool *created, struct sl_err *err);
+
+    /* Upserts one log of an existing service, keyed by log->update_time
+     * (> 0): a new time is appended after the service's other logs of that
+     * time; a known time replaces that log in place (when an import left
+     * several logs with that time, the first keeps its place with the new
+     * body and the others are deleted). Appends the change to the feed in
+     * the same transaction and sets *seq to its seq. SL_ENOTFOUND when the
+     * service is not stored, SL_EBATCH when it is a batch service,
+     * SL_EUNAVAIL/SL_EIO when the storage fails. Durable when it returns
+     * SL_OK. The caller has validated the log. */
+    int (*record_log)(struct sl_store *st, const char *project_id,
+                      const char *service_id, const struct sl_import_log *log,
+                      bool *created, int64_t *seq, struct sl_err *err);
+
+    /* query_logs, plus the seq of the newest change the page reflects,
+     * read in one consistent snapshot (a read transaction): every change
+     * with a larger seq was committed after the page was read. */
+    int (*query_snapshot)(struct sl_store *st, const struct sl_log_query *q,
+                          struct sl_log_page *out, int64_t *seq,
+                          struct sl_err *err);
+
+    /* Fills *out with at most max changes with seq > after, seq ascending,
+     * and out->head; after < 0 reads none and only sets head (where a new
+     * reader starts). out->lost is set when changes after `after` were
+     * pruned. SL_ECORRUPT when a stored change fails its seal. */
+    int (*read_changes)(struct sl_store *st, int64_t after, size_t max,
+                        struct sl_change_batch *out, struct sl_err *err);
+
+    /* Blocks until a commit may have happened since the last call on this
+     * connection (any process) or timeout_ms passed; spurious wake-ups are
+     * allowed, missed ones are not. SL_OK either way; SL_EUNAVAIL when the
+     * storage cannot be watched now (the caller retries with a back-off;
+     * the backend reconnects by itself). The connection is used for
+     * nothing else. */
+    int (*wait_changes)(struct sl_store *st, int timeout_ms,
+                        struct sl_err *err);
+    /* v4 ends */
 };
 
 /* The base every connection embeds first. */
@@ -167,6 +257,23 @@ int sl_store_import(struct sl_store *st, const struct sl_import_service *svcs,
 int sl_store_ping(struct sl_store *st, struct sl_err *err);
 /* v2: on a v1 backend *n is 0 and the result SL_EMETHOD. */
 int sl_store_count_services(struct sl_store *st, size_t *n, struct sl_err *err);
+
+/* v4 (wrappers as above; SL_EMETHOD on an older backend). */
+int sl_store_put_service(struct sl_store *st, const struct sl_service_put *p,
+                         bool *created, struct sl_err *err);
+int sl_store_record_log(struct sl_store *st, const char *project_id,
+                        const char *service_id, const struct sl_import_log *log,
+                        bool *created, int64_t *seq, struct sl_err *err);
+int sl_store_query_snapshot(struct sl_store *st, const struct sl_log_query *q,
+                            struct sl_log_page *out, int64_t *seq,
+                            struct sl_err *err);
+int sl_store_read_changes(struct sl_store *st, int64_t after, size_t max,
+                          struct sl_change_batch *out, struct sl_err *err);
+int sl_store_wait_changes(struct sl_store *st, int timeout_ms,
+                          struct sl_err *err);
+
+void sl_change_batch_init(struct sl_change_batch *b);
+void sl_change_batch_free(struct sl_change_batch *b);
 
 /* Writes uri into out (size bytes, always NUL-terminated, truncated when
  * longer) with its passwords replaced by "***": the user info's
