@@ -94,6 +94,17 @@ static const struct sl_opt sl_opts[] = {
     {"max-concurrent-calls", SL_OPT_INT, SL_OFF(max_concurrent_calls), 1,
      1000000, "1024", SL_CMD_SERVE,
      "QueryServiceLogs calls in flight at most; beyond: RESOURCE_EXHAUSTED"},
+    {"max-watchers", SL_OPT_INT, SL_OFF(max_watchers), 1, 1000000, "2048",
+     SL_CMD_SERVE,
+     "WatchServiceLogs streams open at once; beyond: RESOURCE_EXHAUSTED"},
+    {"watch-queue", SL_OPT_INT, SL_OFF(watch_queue), 1, 1000000, "1024",
+     SL_CMD_SERVE,
+     "logs a watcher may fall behind; beyond, its stream ends with "
+     "RESOURCE_EXHAUSTED"},
+    {"keepalive", SL_OPT_MS, SL_OFF(keepalive_ms), 1000, 86400000, "30s",
+     SL_CMD_SERVE,
+     "HTTP/2 ping interval on gRPC connections with calls open (a dead "
+     "watcher is found within it plus 10s)"},
     {"max-connection-streams", SL_OPT_INT, SL_OFF(max_connection_streams), 1,
      100000, "100", SL_CMD_SERVE,
      "gRPC streams one connection may have open at once"},

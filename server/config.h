@@ -37,6 +37,9 @@ struct sl_config {
     const char *upstream_name;  /* shim: expected name in upstream's cert */
     int max_concurrent_calls;   /* QueryServiceLogs in flight at most */
     int max_connection_streams; /* HTTP/2 streams per gRPC connection */
+    int max_watchers;           /* WatchServiceLogs streams at most */
+    int watch_queue;            /* logs a watcher may fall behind */
+    int keepalive_ms;           /* HTTP/2 pings on busy gRPC connections */
     int max_inflight_bytes;     /* gRPC reply bytes held at once */
     int send_timeout_ms;        /* an unread gRPC reply is cancelled then */
     int max_connection_idle_ms; /* 0: idle gRPC connections stay */
