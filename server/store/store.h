@@ -126,7 +126,7 @@ struct sl_import_service {
 };
 
 struct sl_store_type {
-    int version;      /* the last slot group it fills: 1, 2 or 3 */
+    int version;      /* the last slot group it fills: 1 to 4 */
     const char *name; /* URI scheme: "sqlite", "memory", "postgres" */
 
     /* Opens a connection. arg is the URI after "scheme:", or the whole URI
@@ -181,7 +181,7 @@ struct sl_store_type {
 
     /* v4: writes and the change feed (see the top of this file). */
     /* Creates the service, or renames it when it exists. *created says
-     * which. SL_EPRECOND (FAILED_PRECONDITION) when it exists with another
+     * which. SL_ECONFLICT (FAILED_PRECONDITION) when it exists with another
      * infer_type; SL_EUNAVAIL/SL_EIO when the storage fails. Durable when
      * it returns SL_OK. */
     int (*put_service)(struct sl_store *st, const struct sl_service_put *p,
