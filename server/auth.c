@@ -21,6 +21,7 @@ struct sl_auth_entry {
     const char *token;           /* not NUL-terminated; in the table */
     size_t token_len;            /* 1..SL_TOKEN_MAX */
     char project[SL_MAX_ID + 1]; /* the project it may read */
+    unsigned role;               /* SL_AUTH_READ or SL_AUTH_WRITE */
 };
 
 struct sl_auth_table {
@@ -55,6 +56,16 @@ size_t sl_auth_table_size(const struct sl_auth_table *t)
 static int is_visible(unsigned char c)
 {
     return c >= 0x21 && c <= 0x7e;
+}
+
+/* The third field of a line: absent is read. 0 when it is no role. */
+static unsigned parse_role(const char *s, size_t len)
+{
+    if (len == 0 || (len == 4 && memcmp(s, "read", 4) == 0))
+        return SL_AUTH_READ;
+    if (len == 5 && memcmp(s, "write", 5) == 0)
+        return SL_AUTH_WRITE;
+    return 0;
 }
 
 int sl_auth_table_parse(const char *text, size_t len,
@@ -104,9 +115,22 @@ int sl_auth_table_parse(const char *text, size_t len,
         size_t proj_len = (size_t)(q - proj);
         while (q < le && (*q == ' ' || *q == '\t'))
             q++;
+        const char *role = q;
+        while (q < le && is_visible((unsigned char)*q))
+            q++;
+        size_t role_len = (size_t)(q - role);
+        while (q < le && (*q == ' ' || *q == '\t'))
+            q++;
         if (proj_len == 0 || q != le) {
             rc = sl_err_set(err, SL_EFORMAT,
-                            "line %zu: expected TOKEN PROJECT_ID", lineno);
+                            "line %zu: expected TOKEN PROJECT_ID [read|write]",
+                            lineno);
+            goto out;
+        }
+        unsigned r = parse_role(role, role_len);
+        if (!r) {
+            rc = sl_err_set(err, SL_EFORMAT,
+                            "line %zu: the role must be read or write", lineno);
             goto out;
         }
         if (tok_len > SL_TOKEN_MAX) {
@@ -138,6 +162,7 @@ int sl_auth_table_parse(const char *text, size_t len,
         e->token_len = tok_len;
         memcpy(e->project, proj, proj_len);
         e->project[proj_len] = '\0';
+        e->role = r;
     next:
         p = eol ? eol + 1 : end;
     }
@@ -160,20 +185,32 @@ static unsigned ct_diff(const char *a, size_t alen, const char *b, size_t blen)
     return diff;
 }
 
-int sl_auth_table_check(const struct sl_auth_table *t, const char *token,
-                        size_t token_len, const char *project)
+int sl_auth_table_check_role(const struct sl_auth_table *t, const char *token,
+                             size_t token_len, const char *project,
+                             unsigned role)
 {
     if (token_len == 0)
         return SL_ENOTOKEN;
     /* Walk every entry in full: no early exit on a match. */
-    unsigned known = 0, allowed = 0;
+    unsigned known = 0, allowed = 0, granted = 0;
     for (size_t i = 0; t && i < t->n; i++) {
         const struct sl_auth_entry *e = &t->entries[i];
         unsigned match = ct_diff(e->token, e->token_len, token, token_len) == 0;
+        unsigned here = match & (strcmp(e->project, project) == 0);
         known |= match;
-        allowed |= match & (strcmp(e->project, project) == 0);
+        allowed |= here;
+        granted |= here & ((e->role & role) == role);
     }
-    return allowed ? SL_OK : known ? SL_EFORBIDDEN : SL_EBADTOKEN;
+    return granted   ? SL_OK
+           : allowed ? SL_EREADONLY
+           : known   ? SL_EFORBIDDEN
+                     : SL_EBADTOKEN;
+}
+
+int sl_auth_table_check(const struct sl_auth_table *t, const char *token,
+                        size_t token_len, const char *project)
+{
+    return sl_auth_table_check_role(t, token, token_len, project, SL_AUTH_READ);
 }
 
 static int load(const char *path, struct sl_auth_table **out,
@@ -253,11 +290,18 @@ int sl_auth_reload(struct sl_auth *a, struct sl_err *err)
     return SL_OK;
 }
 
+int sl_auth_check_role(struct sl_auth *a, const char *token, size_t token_len,
+                       const char *project, unsigned role)
+{
+    pthread_rwlock_rdlock(&a->lock);
+    int rc =
+        sl_auth_table_check_role(a->table, token, token_len, project, role);
+    pthread_rwlock_unlock(&a->lock);
+    return rc;
+}
+
 int sl_auth_check(struct sl_auth *a, const char *token, size_t token_len,
                   const char *project)
 {
-    pthread_rwlock_rdlock(&a->lock);
-    int rc = sl_auth_table_check(a->table, token, token_len, project);
-    pthread_rwlock_unlock(&a->lock);
-    return rc;
+    return sl_auth_check_role(a, token, token_len, project, SL_AUTH_READ);
 }

@@ -2,7 +2,8 @@
  *
  * Input: the text of a tokens file. Beyond "no crash, no leak":
  * - sl_auth_table_parse agrees with a reference reading of auth.h's rules
- *   (one "TOKEN PROJECT_ID" per line, spaces or tabs between, a trailing
+ *   (one "TOKEN PROJECT_ID [read|write]" per line, spaces or tabs between, a
+ *   trailing
  *   CR dropped, '#' lines and blank lines skipped, tokens 1-SL_TOKEN_MAX
  *   visible ASCII, project ids per sl_id_valid): the same verdict, the
  *   same number of entries, and on failure SL_EFORMAT, *out NULL and a
@@ -12,7 +13,9 @@
  *   entries say: each (token, project) of the file is SL_OK, a token with
  *   another file project is SL_EFORBIDDEN unless listed for it, a token one
  *   byte shorter or longer is SL_EBADTOKEN unless that is a token too, and
- *   an empty token is SL_ENOTOKEN;
+ *   an empty token is SL_ENOTOKEN; the same probes asking for the write
+ *   role are SL_OK only where a write line says so, SL_EREADONLY where
+ *   only read lines do;
  * - every byte of a token counts: the token with any one byte changed
  *   (every position of a token up to FULL_SCAN bytes; in a longer one the
  *   first, the 8th and 9th, the middle, the last and two positions derived
@@ -36,6 +39,7 @@ struct entry {
     size_t tok_len;
     const char *proj; /* into the input */
     size_t proj_len;
+    bool write; /* the line's role is write */
 };
 
 static bool ws(char c)
@@ -98,9 +102,13 @@ static size_t ref_parse(const char *text, size_t len, struct entry *e,
         }
         *first_field = f[0];
         *ff_len = fl[0];
-        if (k != 2 || !visible(f[0], fl[0]) || !visible(f[1], fl[1]) ||
+        bool w = k == 3 && fl[2] == 5 && memcmp(f[2], "write", 5) == 0;
+        bool r =
+            k == 2 || (k == 3 && fl[2] == 4 && memcmp(f[2], "read", 4) == 0);
+        if ((!w && !r) || !visible(f[0], fl[0]) || !visible(f[1], fl[1]) ||
             fl[0] > SL_TOKEN_MAX || !sl_id_valid(f[1], fl[1]))
             return line;
+        e[*n].write = w;
         e[*n].tok = f[0];
         e[*n].tok_len = fl[0];
         e[*n].proj = f[1];
@@ -110,11 +118,12 @@ static size_t ref_parse(const char *text, size_t len, struct entry *e,
     return 0;
 }
 
-/* What the table must answer for token tok[0..len) on project proj. */
-static int ref_check(const struct entry *e, size_t n, const char *tok,
-                     size_t len, const char *proj)
+/* What the table must answer for token tok[0..len) on project proj, asked
+ * for the write role or only read. */
+static int ref_check_role(const struct entry *e, size_t n, const char *tok,
+                          size_t len, const char *proj, bool write)
 {
-    bool known = false;
+    bool known = false, allowed = false;
     if (len == 0)
         return SL_ENOTOKEN;
     for (size_t i = 0; i < n; i++) {
@@ -122,10 +131,19 @@ static int ref_check(const struct entry *e, size_t n, const char *tok,
             continue;
         known = true;
         if (strlen(proj) == e[i].proj_len &&
-            memcmp(proj, e[i].proj, e[i].proj_len) == 0)
-            return SL_OK;
+            memcmp(proj, e[i].proj, e[i].proj_len) == 0) {
+            if (!write || e[i].write)
+                return SL_OK;
+            allowed = true;
+        }
     }
-    return known ? SL_EFORBIDDEN : SL_EBADTOKEN;
+    return allowed ? SL_EREADONLY : known ? SL_EFORBIDDEN : SL_EBADTOKEN;
+}
+
+static int ref_check(const struct entry *e, size_t n, const char *tok,
+                     size_t len, const char *proj)
+{
+    return ref_check_role(e, n, tok, len, proj, false);
 }
 
 static void probe(const struct sl_auth_table *t, const struct entry *e,
@@ -133,6 +151,10 @@ static void probe(const struct sl_auth_table *t, const struct entry *e,
 {
     FUZZ_CHECK(sl_auth_table_check(t, tok, len, proj) ==
                ref_check(e, n, tok, len, proj));
+    FUZZ_CHECK(sl_auth_table_check_role(t, tok, len, proj, SL_AUTH_READ) ==
+               ref_check(e, n, tok, len, proj));
+    FUZZ_CHECK(sl_auth_table_check_role(t, tok, len, proj, SL_AUTH_WRITE) ==
+               ref_check_role(e, n, tok, len, proj, true));
 }
 
 /* True when tok[0..len) is the token of some entry. */
@@ -155,8 +177,10 @@ static void probe_changed(const struct sl_auth_table *t, const struct entry *e,
     buf[at] = (char)((uint8_t)buf[at] ^ delta);
     int rc = sl_auth_table_check(t, buf, x->tok_len, proj);
     FUZZ_CHECK(rc == ref_check(e, n, buf, x->tok_len, proj));
+    int wrc = sl_auth_table_check_role(t, buf, x->tok_len, proj, SL_AUTH_WRITE);
+    FUZZ_CHECK(wrc == ref_check_role(e, n, buf, x->tok_len, proj, true));
     if (!listed(e, n, buf, x->tok_len))
-        FUZZ_CHECK(rc == SL_EBADTOKEN);
+        FUZZ_CHECK(rc == SL_EBADTOKEN && wrc == SL_EBADTOKEN);
 }
 
 /* FNV-1a of the input: where and how probe_changed changes a long token,
@@ -225,7 +249,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char fixed[] =
         "line : the token has a character that is not visible ASCII"
-        "|expected TOKEN PROJECT_ID|token longer than 4096 characters"
+        "|expected TOKEN PROJECT_ID [read|write]|the role must be read or "
+        "write|token longer than 4096 characters"
         "|project id must be 1-64 characters of [A-Za-z0-9_-]";
     const char *text = (const char *)data;
     struct entry *e = malloc((size + 1) * sizeof(*e));

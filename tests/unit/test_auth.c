@@ -57,7 +57,11 @@ static void test_bad_files_name_the_line(void **state)
         const char *want;
     } cases[] = {
         {"s3cr3t proj\ns3cr3t\n", "line 2: expected TOKEN PROJECT_ID"},
-        {"s3cr3t proj extra\n", "line 1: expected TOKEN PROJECT_ID"},
+        {"s3cr3t proj extra\n", "line 1: the role must be read or write"},
+        {"s3cr3t proj write extra\n", "line 1: expected TOKEN PROJECT_ID"},
+        {"s3cr3t proj WRITE\n", "line 1: the role must be read or write"},
+        {"s3cr3t proj writer\n", "line 1: the role must be read or write"},
+        {"s3cr3t proj\ns3 p rw\n", "line 2: the role must be read or write"},
         {"s3cr3t bad.project\n", "line 1: project id must be"},
         {"s3\x01cr3t proj\n", "line 1: the token has a character"},
         {"s3cr3t\xc3\xa9 proj\n", "line 1: the token has a character"},
@@ -277,6 +281,105 @@ static void test_max_length_token_wrong_last_byte(void **state)
     free(text);
 }
 
+/* Roles: read by default, write includes read, lines add up; a writer
+ * call with a read-only token is SL_EREADONLY, and the other rows stay as
+ * for queries. */
+static void test_roles(void **state)
+{
+    (void)state;
+    struct sl_auth_table *t = parse("reader proj-a\n"
+                                    "reader2 proj-a read\n"
+                                    "writer proj-a write\n"
+                                    "writer proj-b\n"
+                                    "mixed proj-c read\n"
+                                    "mixed\tproj-c\twrite \r\n"
+                                    "w-other proj-z write\n");
+    assert_int_equal(sl_auth_table_size(t), 7);
+    static const struct {
+        const char *tok, *proj;
+        unsigned role;
+        int want;
+    } cases[] = {
+        {"reader", "proj-a", SL_AUTH_READ, SL_OK},
+        {"reader", "proj-a", SL_AUTH_WRITE, SL_EREADONLY},
+        {"reader2", "proj-a", SL_AUTH_WRITE, SL_EREADONLY},
+        {"writer", "proj-a", SL_AUTH_READ, SL_OK}, /* write includes read */
+        {"writer", "proj-a", SL_AUTH_WRITE, SL_OK},
+        {"writer", "proj-b", SL_AUTH_READ, SL_OK},
+        {"writer", "proj-b", SL_AUTH_WRITE, SL_EREADONLY}, /* per project */
+        {"writer", "proj-c", SL_AUTH_WRITE, SL_EFORBIDDEN},
+        {"reader", "proj-b", SL_AUTH_WRITE, SL_EFORBIDDEN},
+        {"mixed", "proj-c", SL_AUTH_WRITE, SL_OK}, /* lines add up */
+        {"w-other", "proj-a", SL_AUTH_WRITE, SL_EFORBIDDEN},
+        {"nobody", "proj-a", SL_AUTH_WRITE, SL_EBADTOKEN},
+        {"", "proj-a", SL_AUTH_WRITE, SL_ENOTOKEN},
+        /* same length, differing in the last byte: unknown, not readonly */
+        {"writeR", "proj-a", SL_AUTH_WRITE, SL_EBADTOKEN},
+        {"readeR", "proj-a", SL_AUTH_READ, SL_EBADTOKEN},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = sl_auth_table_check_role(t, cases[i].tok, strlen(cases[i].tok),
+                                          cases[i].proj, cases[i].role);
+        if (rc != cases[i].want)
+            fail_msg("case %zu (%s on %s as %s): %s, want %s", i, cases[i].tok,
+                     cases[i].proj,
+                     cases[i].role == SL_AUTH_READ ? "read" : "write",
+                     sl_err_name(rc), sl_err_name(cases[i].want));
+    }
+    /* the read check never says readonly */
+    assert_int_equal(sl_auth_table_check(t, "reader", 6, "proj-a"), SL_OK);
+
+    /* A long write token wrong only late, same length: refused. */
+    static const char tok[] = "ctl-writer-0123456789-abcdefghijklmnopqrstuvwx";
+    char text[128];
+    snprintf(text, sizeof(text), "%s proj-w write\n", tok);
+    sl_auth_table_free(t);
+    t = parse(text);
+    char buf[sizeof(tok)];
+    memcpy(buf, tok, sizeof(tok));
+    assert_int_equal(
+        sl_auth_table_check_role(t, buf, strlen(buf), "proj-w", SL_AUTH_WRITE),
+        SL_OK);
+    for (size_t i = strlen(tok) - 4; i < strlen(tok); i++) {
+        memcpy(buf, tok, sizeof(tok));
+        flip(buf, i);
+        assert_int_equal(sl_auth_table_check_role(t, buf, strlen(buf), "proj-w",
+                                                  SL_AUTH_WRITE),
+                         SL_EBADTOKEN);
+    }
+    sl_auth_table_free(t);
+}
+
+/* A reload can take the write role away (and give it). */
+static void test_reload_changes_roles(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sl-auth-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, "ctl p1 write\n");
+    struct sl_auth *a;
+    struct sl_err err;
+    assert_sl_ok(sl_auth_open(path, &a, &err), &err);
+    assert_int_equal(sl_auth_check_role(a, "ctl", 3, "p1", SL_AUTH_WRITE),
+                     SL_OK);
+    write_file(path, "ctl p1\n");
+    assert_sl_ok(sl_auth_reload(a, &err), &err);
+    assert_int_equal(sl_auth_check_role(a, "ctl", 3, "p1", SL_AUTH_WRITE),
+                     SL_EREADONLY);
+    assert_int_equal(sl_auth_check(a, "ctl", 3, "p1"), SL_OK);
+    /* a bad role keeps the old table */
+    write_file(path, "ctl p1 admin\n");
+    assert_int_equal(sl_auth_reload(a, &err), SL_EFORMAT);
+    assert_non_null(strstr(err.msg, "line 1: the role must be read or write"));
+    assert_null(strstr(err.msg, "ctl"));
+    assert_int_equal(sl_auth_check_role(a, "ctl", 3, "p1", SL_AUTH_WRITE),
+                     SL_EREADONLY);
+    unlink(path);
+    sl_auth_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +389,8 @@ int main(void)
         cmocka_unit_test(test_same_length_wrong_tokens_refused),
         cmocka_unit_test(test_shared_prefix_tokens_stay_apart),
         cmocka_unit_test(test_max_length_token_wrong_last_byte),
+        cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_reload_changes_roles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
