@@ -1,6 +1,9 @@
 /* json.c -- JSON string escaping (json.h) */
 #include "json.h"
 
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t sl_utf8_seq(const unsigned char *p, size_t *bad)
@@ -128,4 +131,20 @@ void sl_json_string(const char *s, sl_json_sink *put, void *ctx)
     }
     emit(&o, "\"", 1);
     flush(&o);
+}
+
+size_t sl_json_float(float v, char out[SL_JSON_FLOAT_MAX])
+{
+    if (!isfinite(v)) {
+        memcpy(out, "null", 5);
+        return 4;
+    }
+    int n = 0;
+    /* 9 significant digits always round-trip a binary32 (FLT_DECIMAL_DIG) */
+    for (int prec = 1; prec <= 9; prec++) {
+        n = snprintf(out, SL_JSON_FLOAT_MAX, "%.*g", prec, (double)v);
+        if (strtof(out, NULL) == v)
+            break;
+    }
+    return (size_t)n;
 }

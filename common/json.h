@@ -33,4 +33,17 @@ void sl_json_string(const char *s, sl_json_sink *put, void *ctx);
  * NUL-terminated; never reads past the NUL. For p[0] >= 0x80 only. */
 size_t sl_utf8_seq(const unsigned char *p, size_t *bad);
 
+/* Room for any sl_json_float() output, NUL included ("-1.17549435e-38"). */
+#define SL_JSON_FLOAT_MAX 32
+
+/* Writes v as a JSON number into out (NUL-terminated) and returns its
+ * length: the shortest "%.Ng" (N = 1..9) that strtof() reads back as
+ * exactly v, so 0.5 is "0.5", 1 is "1", 0.1f is "0.1" and 3e+38 keeps
+ * its exponent ("3e+38" is a JSON number). -0 is "-0". NaN and
+ * infinities have no JSON number: they are written as "null" (what
+ * JavaScript's JSON.stringify does), so a document stays valid JSON.
+ * Assumes the C locale's decimal point (nothing here calls setlocale).
+ * The server's renderer and the client's JSON both use it: same bytes. */
+size_t sl_json_float(float v, char out[SL_JSON_FLOAT_MAX]);
+
 #endif

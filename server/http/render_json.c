@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "json.h"
 #include "names.h"
 
 /* Appends a string literal without strlen(). */
@@ -28,6 +29,28 @@ static const char *result_name(Modelarts__V1__UpdateResult r)
 static const char *operation_name(Modelarts__V1__NodeOperation op)
 {
     return sl_name_of(sl_node_operation_names, (int)op, "unknown");
+}
+
+static void put_float(struct sl_buf *b, float v)
+{
+    char num[SL_JSON_FLOAT_MAX];
+    size_t n = sl_json_float(v, num);
+    sl_buf_append(b, num, n);
+}
+
+/* The live platform's flavour: all four fields, always, as numbers. */
+static void put_custom_spec(struct sl_buf *b,
+                            const Modelarts__V1__CustomSpec *cs)
+{
+    PUT_LIT(b, ",\"custom_spec\":{\"gpu_p4\":");
+    put_float(b, cs->gpu_p4);
+    PUT_LIT(b, ",\"memory\":");
+    sl_buf_put_i64(b, cs->memory);
+    PUT_LIT(b, ",\"cpu\":");
+    put_float(b, cs->cpu);
+    PUT_LIT(b, ",\"ascend_a310\":");
+    sl_buf_put_i64(b, cs->ascend_a310);
+    sl_buf_putc(b, '}');
 }
 
 static void put_config(struct sl_buf *b, const Modelarts__V1__ServiceConfig *c,
@@ -58,7 +81,14 @@ static void put_config(struct sl_buf *b, const Modelarts__V1__ServiceConfig *c,
         sl_buf_putc(b, ':');
         sl_buf_put_json_string(b, e->value);
     }
-    PUT_LIT(b, "}}");
+    sl_buf_putc(b, '}');
+    if (c->custom_spec)
+        put_custom_spec(b, c->custom_spec);
+    if (c->cluster_id && c->cluster_id[0]) {
+        PUT_LIT(b, ",\"cluster_id\":");
+        sl_buf_put_json_string(b, c->cluster_id);
+    }
+    sl_buf_putc(b, '}');
 }
 
 static void put_node(struct sl_buf *b, const Modelarts__V1__NodeResult *n)
@@ -102,6 +132,19 @@ static void put_log(struct sl_buf *b, const Modelarts__V1__ServiceLog *l,
         }
         sl_buf_putc(b, ']');
     }
+    if (l->cluster_id && l->cluster_id[0]) {
+        PUT_LIT(b, ",\"cluster_id\":");
+        sl_buf_put_json_string(b, l->cluster_id);
+    }
+    if (l->n_extend_config) {
+        PUT_LIT(b, ",\"extend_config\":[");
+        for (size_t i = 0; i < l->n_extend_config; i++) {
+            if (i)
+                sl_buf_putc(b, ',');
+            sl_buf_put_json_string(b, l->extend_config[i]);
+        }
+        sl_buf_putc(b, ']');
+    }
     sl_buf_putc(b, '}');
 }
 
@@ -125,6 +168,14 @@ int sl_render_logs_json(const Modelarts__V1__QueryServiceLogsResponse *r,
         put_log(out, r->logs[i], real_time, edge);
     }
     PUT_LIT(out, "]}\n");
+    return out->oom ? SL_ENOMEM : SL_OK;
+}
+
+int sl_render_log_json(const Modelarts__V1__ServiceLog *log, int infer_type,
+                       struct sl_buf *out)
+{
+    put_log(out, log, infer_type == MODELARTS__V1__INFER_TYPE__REAL_TIME,
+            infer_type == MODELARTS__V1__INFER_TYPE__EDGE);
     return out->oom ? SL_ENOMEM : SL_OK;
 }
 

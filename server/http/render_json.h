@@ -14,6 +14,18 @@
  * config[].specification and config[].envs (an object, in stored order)
  * are always present; infer_type itself is never in the body.
  *
+ * The live platform's fields (DESIGN 2b) appear only when set, after the
+ * documented keys of their object, so a document without them is
+ * byte-identical to the spec's:
+ *   logs[].cluster_id         when non-empty        (after result_detail,
+ *   logs[].extend_config      when non-empty: [str]  or after config)
+ *   config[].custom_spec      when present: {"gpu_p4":F,"memory":I,
+ *                             "cpu":F,"ascend_a310":I}, all four always
+ *   config[].cluster_id       when non-empty         (after custom_spec)
+ * F is the shortest text that reads back as the same float (0.5, 1,
+ * 0.1); NaN and infinities, which JSON cannot spell, print as null
+ * (common/json.h, sl_json_float).
+ *
  * Enum values this build does not know (a newer server) render as
  * "UNKNOWN" for logs[].result and "unknown" for result_detail[].operation
  * (the spelling follows each field's documented case); the *_UNSPECIFIED
@@ -38,6 +50,13 @@
  * incomplete and the caller releases it with sl_buf_free()). */
 int sl_render_logs_json(const Modelarts__V1__QueryServiceLogsResponse *r,
                         struct sl_buf *out);
+
+/* Appends ONE log object, in the shape it has inside logs[] of the body
+ * above (presence by infer_type, a Modelarts__V1__InferType value), with
+ * no trailing newline: the REST watch's "event: log" data line. log is
+ * only read. Returns SL_OK, or SL_ENOMEM (out->oom set, as above). */
+int sl_render_log_json(const Modelarts__V1__ServiceLog *log, int infer_type,
+                       struct sl_buf *out);
 
 /* Appends {"error_code":"<sl_err_mcode(sl_code)>","error_msg":"<msg>"} and
  * "\n" to out. msg NULL or empty: sl_strerror(sl_code). The caller checks

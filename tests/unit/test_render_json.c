@@ -9,10 +9,12 @@
 #include "sl_test.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "json.h"
 #include "render_json.h"
 
 typedef Modelarts__V1__QueryServiceLogsResponse Resp;
@@ -20,6 +22,7 @@ typedef Modelarts__V1__ServiceLog Log;
 typedef Modelarts__V1__ServiceConfig Config;
 typedef Modelarts__V1__ServiceConfig__EnvsEntry Env;
 typedef Modelarts__V1__NodeResult Node;
+typedef Modelarts__V1__CustomSpec Spec;
 
 /* Parses text with jansson (strict: one value, no duplicate keys) and
  * fails the test when it is not valid JSON. The caller decrefs. */
@@ -505,6 +508,244 @@ static void test_oom_reported(void **state)
     sl_buf_free(&b);
 }
 
+/* ---- the live platform's fields (DESIGN 2b) ---------------------------- */
+
+/* One log alone (the watch's "event: log" data), compared exactly, no
+ * newline, parsed. */
+static void expect_log_render(const Log *l, int infer_type, const char *want)
+{
+    struct sl_buf b;
+    sl_buf_init(&b);
+    assert_int_equal(sl_render_log_json(l, infer_type, &b), SL_OK);
+    assert_false(b.oom);
+    if (b.len != strlen(want) || memcmp(b.data, want, b.len) != 0)
+        fail_msg("got  %.*s\nwant %s", (int)b.len, b.data, want);
+    json_decref(must_parse(b.data, b.len));
+    sl_buf_free(&b);
+}
+
+/* sl_render_log_json is exactly the logs[] element of the body. */
+static void test_log_alone(void **state)
+{
+    (void)state;
+    Config c = MODELARTS__V1__SERVICE_CONFIG__INIT;
+    c.model_id = "xxxx";
+    c.model_name = "mnist";
+    c.model_version = "1.0.1";
+    c.weight = 70;
+    c.specification = "modelarts.vm.cpu.2u";
+    c.instance_count = 1;
+    Config *cs[] = {&c};
+    Node n = MODELARTS__V1__NODE_RESULT__INIT;
+    n.node_id = "n1";
+    n.node_name = "a";
+    n.operation = MODELARTS__V1__NODE_OPERATION__DEPLOY;
+    n.result = 1;
+    Node *ns[] = {&n};
+    Log l = MODELARTS__V1__SERVICE_LOG__INIT;
+    l.update_time = 123432423;
+    l.result = MODELARTS__V1__UPDATE_RESULT__RUNNING;
+    l.n_config = 1;
+    l.config = cs;
+    l.success_num = 2;
+    l.n_result_detail = 1;
+    l.result_detail = ns;
+
+    expect_log_render(&l, MODELARTS__V1__INFER_TYPE__REAL_TIME,
+                      "{\"update_time\":123432423,\"result\":\"RUNNING\","
+                      "\"config\":[{\"model_id\":\"xxxx\",\"model_name\":"
+                      "\"mnist\",\"model_version\":\"1.0.1\",\"weight\":70,"
+                      "\"specification\":\"modelarts.vm.cpu.2u\","
+                      "\"instance_count\":1,\"envs\":{}}]}");
+    expect_log_render(&l, MODELARTS__V1__INFER_TYPE__EDGE,
+                      "{\"update_time\":123432423,\"result\":\"RUNNING\","
+                      "\"config\":[{\"model_id\":\"xxxx\",\"model_name\":"
+                      "\"mnist\",\"model_version\":\"1.0.1\","
+                      "\"specification\":\"modelarts.vm.cpu.2u\","
+                      "\"envs\":{}}],\"success_num\":2,\"failed_num\":0,"
+                      "\"result_detail\":[{\"node_id\":\"n1\",\"node_name\":"
+                      "\"a\",\"operation\":\"deploy\",\"result\":true}]}");
+    expect_log_render(&l, MODELARTS__V1__INFER_TYPE__BATCH,
+                      "{\"update_time\":123432423,\"result\":\"RUNNING\","
+                      "\"config\":[{\"model_id\":\"xxxx\",\"model_name\":"
+                      "\"mnist\",\"model_version\":\"1.0.1\","
+                      "\"specification\":\"modelarts.vm.cpu.2u\","
+                      "\"envs\":{}}]}");
+
+    /* The same bytes as inside the whole body, for every infer_type. */
+    Log *ls[] = {&l};
+    Resp r = MODELARTS__V1__QUERY_SERVICE_LOGS_RESPONSE__INIT;
+    r.service_id = "s";
+    r.service_name = "n";
+    r.n_logs = 1;
+    r.logs = ls;
+    for (int t = 0; t <= 4; t++) {
+        r.infer_type = (Modelarts__V1__InferType)t;
+        struct sl_buf body, one;
+        sl_buf_init(&body);
+        sl_buf_init(&one);
+        assert_int_equal(sl_render_logs_json(&r, &body), SL_OK);
+        assert_int_equal(sl_render_log_json(&l, t, &one), SL_OK);
+        const char *pre = "{\"service_id\":\"s\",\"service_name\":\"n\","
+                          "\"logs\":[";
+        size_t pre_len = strlen(pre);
+        assert_int_equal(body.len, pre_len + one.len + 3);
+        assert_memory_equal(body.data, pre, pre_len);
+        assert_memory_equal(body.data + pre_len, one.data, one.len);
+        assert_memory_equal(body.data + pre_len + one.len, "]}\n", 3);
+        sl_buf_free(&body);
+        sl_buf_free(&one);
+    }
+
+    struct sl_buf b;
+    sl_buf_init(&b);
+    b.oom = true;
+    assert_int_equal(sl_render_log_json(&l, 1, &b), SL_ENOMEM);
+    sl_buf_free(&b);
+}
+
+/* Set: printed after the documented keys; empty: not printed at all. */
+static void test_new_fields(void **state)
+{
+    (void)state;
+    Spec sp = MODELARTS__V1__CUSTOM_SPEC__INIT;
+    sp.gpu_p4 = 0.5f;
+    sp.memory = 2048;
+    sp.cpu = 1.0f;
+    sp.ascend_a310 = 1;
+    Config c = MODELARTS__V1__SERVICE_CONFIG__INIT;
+    c.model_id = "m";
+    c.custom_spec = &sp;
+    c.cluster_id = "cl-c";
+    Config *cs[] = {&c};
+    char *ext[] = {"a=1", "b\"2"};
+    Log l = MODELARTS__V1__SERVICE_LOG__INIT;
+    l.update_time = 5;
+    l.result = MODELARTS__V1__UPDATE_RESULT__SUCCESS;
+    l.n_config = 1;
+    l.config = cs;
+    l.cluster_id = "cl-1";
+    l.n_extend_config = 2;
+    l.extend_config = ext;
+
+    expect_log_render(
+        &l, MODELARTS__V1__INFER_TYPE__REAL_TIME,
+        "{\"update_time\":5,\"result\":\"SUCCESS\",\"config\":[{"
+        "\"model_id\":\"m\",\"model_name\":\"\",\"model_version\":\"\","
+        "\"weight\":0,\"specification\":\"\",\"instance_count\":0,"
+        "\"envs\":{},\"custom_spec\":{\"gpu_p4\":0.5,\"memory\":2048,"
+        "\"cpu\":1,\"ascend_a310\":1},\"cluster_id\":\"cl-c\"}],"
+        "\"cluster_id\":\"cl-1\",\"extend_config\":[\"a=1\",\"b\\\"2\"]}");
+    expect_log_render(
+        &l, MODELARTS__V1__INFER_TYPE__EDGE,
+        "{\"update_time\":5,\"result\":\"SUCCESS\",\"config\":[{"
+        "\"model_id\":\"m\",\"model_name\":\"\",\"model_version\":\"\","
+        "\"specification\":\"\",\"envs\":{},\"custom_spec\":{\"gpu_p4\":0.5,"
+        "\"memory\":2048,\"cpu\":1,\"ascend_a310\":1},\"cluster_id\":"
+        "\"cl-c\"}],\"success_num\":0,\"failed_num\":0,\"result_detail\":[],"
+        "\"cluster_id\":\"cl-1\",\"extend_config\":[\"a=1\",\"b\\\"2\"]}");
+
+    /* A zero custom_spec is present (all four printed); empty strings,
+     * NULL strings and an empty list are absent. */
+    Spec zero = MODELARTS__V1__CUSTOM_SPEC__INIT;
+    c.custom_spec = &zero;
+    c.cluster_id = "";
+    l.cluster_id = NULL;
+    l.n_extend_config = 0;
+    expect_log_render(
+        &l, MODELARTS__V1__INFER_TYPE__BATCH,
+        "{\"update_time\":5,\"result\":\"SUCCESS\",\"config\":[{"
+        "\"model_id\":\"m\",\"model_name\":\"\",\"model_version\":\"\","
+        "\"specification\":\"\",\"envs\":{},\"custom_spec\":{\"gpu_p4\":0,"
+        "\"memory\":0,\"cpu\":0,\"ascend_a310\":0}}]}");
+    c.custom_spec = NULL;
+    c.cluster_id = NULL;
+    l.cluster_id = "";
+    expect_log_render(
+        &l, MODELARTS__V1__INFER_TYPE__BATCH,
+        "{\"update_time\":5,\"result\":\"SUCCESS\",\"config\":[{"
+        "\"model_id\":\"m\",\"model_name\":\"\",\"model_version\":\"\","
+        "\"specification\":\"\",\"envs\":{}}]}");
+
+    /* Through the wire: protobuf-c keeps presence of custom_spec. */
+    c.custom_spec = &sp;
+    l.cluster_id = "cl-1";
+    Log *ls[] = {&l};
+    Resp r = MODELARTS__V1__QUERY_SERVICE_LOGS_RESPONSE__INIT;
+    r.service_id = "s";
+    r.service_name = "n";
+    r.infer_type = MODELARTS__V1__INFER_TYPE__REAL_TIME;
+    r.n_logs = 1;
+    r.logs = ls;
+    uint8_t wire[512];
+    size_t n = modelarts__v1__query_service_logs_response__pack(&r, wire);
+    Resp *u = modelarts__v1__query_service_logs_response__unpack(NULL, n, wire);
+    assert_non_null(u);
+    expect_json_render(
+        u, "{\"service_id\":\"s\",\"service_name\":\"n\",\"logs\":["
+           "{\"update_time\":5,\"result\":\"SUCCESS\",\"config\":[{"
+           "\"model_id\":\"m\",\"model_name\":\"\",\"model_version\":\"\","
+           "\"weight\":0,\"specification\":\"\",\"instance_count\":0,"
+           "\"envs\":{},\"custom_spec\":{\"gpu_p4\":0.5,\"memory\":2048,"
+           "\"cpu\":1,\"ascend_a310\":1}}],\"cluster_id\":\"cl-1\"}]}\n");
+    modelarts__v1__query_service_logs_response__free_unpacked(u, NULL);
+}
+
+/* Floats: the shortest text that reads back as the same float. */
+static void test_float_format(void **state)
+{
+    (void)state;
+    struct {
+        float in;
+        const char *out;
+    } cases[] = {
+        {0.0f, "0"},
+        {-0.0f, "-0"},
+        {0.5f, "0.5"},
+        {1.0f, "1"},
+        {0.1f, "0.1"},
+        {2.25f, "2.25"},
+        {-1.5f, "-1.5"},
+        {1.0f / 3.0f, "0.33333334"},
+        {16777216.0f, "16777216"},
+        {3e38f, "3e+38"},
+        {1e-7f, "1e-07"},
+        {1.17549435e-38f, "1.1754944e-38"},
+        {(float)NAN, "null"},
+        {(float)INFINITY, "null"},
+        {-(float)INFINITY, "null"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[SL_JSON_FLOAT_MAX];
+        size_t n = sl_json_float(cases[i].in, out);
+        if (strcmp(out, cases[i].out) != 0 || n != strlen(out))
+            fail_msg("case %zu: got %s want %s", i, out, cases[i].out);
+        json_decref(must_parse(out, n)); /* a JSON value, always */
+    }
+    /* Property: every finite float reads back exactly, and parses as a
+     * JSON number (sampled bit patterns, fixed seed). */
+    uint32_t x = 2463534242u;
+    for (int iter = 0; iter < 200000; iter++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        float f;
+        memcpy(&f, &x, sizeof(f));
+        char out[SL_JSON_FLOAT_MAX];
+        size_t n = sl_json_float(f, out);
+        assert_true(n > 0 && n < SL_JSON_FLOAT_MAX);
+        if (!isfinite(f))
+            continue;
+        if (strtof(out, NULL) != f)
+            fail_msg("%08x: %s does not read back", (unsigned)x, out);
+        if (iter % 97 == 0) {
+            json_t *j = must_parse(out, n);
+            assert_true(json_is_number(j));
+            json_decref(j);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -521,6 +762,9 @@ int main(void)
         cmocka_unit_test(test_random_strings_roundtrip),
         cmocka_unit_test(test_error_json),
         cmocka_unit_test(test_oom_reported),
+        cmocka_unit_test(test_log_alone),
+        cmocka_unit_test(test_new_fields),
+        cmocka_unit_test(test_float_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
