@@ -50,6 +50,8 @@ struct sl_config {
     int http_idle_timeout_ms;   /* idle shim connections are closed */
     int http_header_timeout_ms; /* a REST request not in by then: closed */
     int http_max_header_bytes;  /* request line + headers per connection */
+    int http_max_watchers;      /* REST watch (SSE) clients at once */
+    int http_sse_keepalive_ms;  /* SSE comment line after this much quiet */
     int if_empty;               /* import: only into a backend with no
                                    services */
     int log_level;              /* enum sl_log_level */

@@ -313,6 +313,9 @@ static int cmd_serve(int argc, char **argv)
                 (unsigned)((cfg.http_idle_timeout_ms + 999) / 1000),
             .header_timeout_ms = (unsigned)cfg.http_header_timeout_ms,
             .conn_memory_bytes = (size_t)cfg.http_max_header_bytes,
+            .max_watchers = (unsigned)cfg.http_max_watchers,
+            .sse_keepalive_ms = (unsigned)cfg.http_sse_keepalive_ms,
+            .watch_streams = (unsigned)cfg.max_connection_streams,
             .tls = &shim_tls,
         };
         if (sl_shim_start(&hcfg, &shim, &err) != SL_OK) {

@@ -43,6 +43,7 @@
 /* The shim's routes; the route label of the HTTP metrics. */
 #define SL_HTTP_ROUTE_MAP(XX)                                                  \
     XX(LOGS, "/v1/{project_id}/services/{service_id}/logs")                    \
+    XX(WATCH, "/v1/{project_id}/services/{service_id}/logs:watch")             \
     XX(HEALTHZ, "/healthz")                                                    \
     XX(METRICS, "/metrics")                                                    \
     XX(OTHER, "other")

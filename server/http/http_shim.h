@@ -88,6 +88,9 @@
 #define SL_SHIM_DEFAULT_CONN_MEMORY (64 * 1024)
 #define SL_SHIM_DEFAULT_MAX_TOKEN 7168
 #define SL_SHIM_DEFAULT_MAX_RESPONSE (64 * 1024 * 1024)
+#define SL_SHIM_DEFAULT_MAX_WATCHERS 256
+#define SL_SHIM_DEFAULT_SSE_KEEPALIVE_MS 15000
+#define SL_SHIM_DEFAULT_WATCH_STREAMS 100
 #define SL_SHIM_MAX_THREADS 1024
 #define SL_SHIM_THREADS_PER_CPU 4
 
@@ -141,6 +144,16 @@ struct sl_shim_config {
                                    never retried (http_upstream.h);
                                    SL_SHIM_DEFAULT_MAX_RESPONSE, at most
                                    INT_MAX */
+    unsigned max_watchers;      /* REST watch (SSE) clients at once; one
+                                   more gets 429 ModelArts.2799 (http_sse.h);
+                                   SL_SHIM_DEFAULT_MAX_WATCHERS */
+    unsigned sse_keepalive_ms;  /* a watch with nothing sent for this long
+                                   sends a ": keepalive" comment;
+                                   SL_SHIM_DEFAULT_SSE_KEEPALIVE_MS */
+    unsigned watch_streams;     /* watch calls per upstream connection: the
+                                   upstream's HTTP/2 stream limit (the
+                                   server's --max-connection-streams);
+                                   SL_SHIM_DEFAULT_WATCH_STREAMS */
     const struct sl_tls_config *tls; /* HTTPS (cert, key, client_ca) and
                                         the upstream's TLS (upstream_*);
                                         NULL: plain HTTP, plaintext
