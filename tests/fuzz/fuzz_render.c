@@ -11,12 +11,15 @@
  *   and dumping that gives the same text (a stable round trip);
  * - the parsed document says what the message says: the keys present per
  *   infer_type (render_json.h), every number, every enum's spelling, every
- *   boolean; a string that is valid UTF-8 comes back byte-identical, any
- *   other comes back with each maximal invalid subpart replaced by one
- *   U+FFFD (checked against a reference written here from Unicode's
- *   table 3-7); envs keys map to their last value.
+ *   boolean; the live platform's fields (cluster_id, extend_config,
+ *   custom_spec) exactly when set, floats as numbers that read back as
+ *   the same float (null for NaN and infinities); a string that is valid UTF-8
+ * comes back byte-identical, any other comes back with each maximal invalid
+ * subpart replaced by one U+FFFD (checked against a reference written here from
+ * Unicode's table 3-7); envs keys map to their last value.
  */
 #include <jansson.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +36,7 @@ typedef Modelarts__V1__ServiceLog Log;
 typedef Modelarts__V1__ServiceConfig Config;
 typedef Modelarts__V1__ServiceConfig__EnvsEntry Env;
 typedef Modelarts__V1__NodeResult Node;
+typedef Modelarts__V1__CustomSpec Spec;
 
 /* ---- the reference UTF-8 repair ---------------------------------------- */
 
@@ -161,10 +165,53 @@ static void check_envs(json_t *envs, const Config *c)
     free(keys);
 }
 
+static bool str_set(const char *s)
+{
+    return s && s[0];
+}
+
+/* A float printed by sl_json_float: null when not finite, else a number
+ * that reads back as f (jansson reads it as a double: allow the one ulp a
+ * double rounding may cost). */
+static void check_float(json_t *obj, const char *key, float f)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!isfinite(f)) {
+        FUZZ_CHECK(json_is_null(v));
+        return;
+    }
+    FUZZ_CHECK(json_is_number(v));
+    float got = (float)json_number_value(v);
+    if (got == f)
+        return;
+    uint32_t a, b; /* same sign, adjacent bit patterns: one ulp apart */
+    memcpy(&a, &got, sizeof(a));
+    memcpy(&b, &f, sizeof(b));
+    FUZZ_CHECK(a - b == 1u || b - a == 1u);
+}
+
+static void check_spec(json_t *o, const Spec *sp)
+{
+    FUZZ_CHECK(json_is_object(o) && json_object_size(o) == 4);
+    check_float(o, "gpu_p4", sp->gpu_p4);
+    check_int(o, "memory", sp->memory);
+    check_float(o, "cpu", sp->cpu);
+    check_int(o, "ascend_a310", sp->ascend_a310);
+}
+
 static void check_config(json_t *o, const Config *c, bool rt)
 {
     FUZZ_CHECK(json_is_object(o));
-    FUZZ_CHECK(json_object_size(o) == (rt ? 7u : 5u));
+    FUZZ_CHECK(json_object_size(o) ==
+               (rt ? 7u : 5u) + !!c->custom_spec + str_set(c->cluster_id));
+    if (c->custom_spec)
+        check_spec(json_object_get(o, "custom_spec"), c->custom_spec);
+    else
+        FUZZ_CHECK(json_object_get(o, "custom_spec") == NULL);
+    if (str_set(c->cluster_id))
+        check_str(o, "cluster_id", c->cluster_id);
+    else
+        FUZZ_CHECK(json_object_get(o, "cluster_id") == NULL);
     check_str(o, "model_id", c->model_id);
     check_str(o, "model_name", c->model_name);
     check_str(o, "model_version", c->model_version);
@@ -197,7 +244,27 @@ static void check_log(json_t *o, const Log *l, bool rt, bool edge)
     static const char *const results[] = {"UNKNOWN", "SUCCESS", "FAIL",
                                           "RUNNING"};
     FUZZ_CHECK(json_is_object(o));
-    FUZZ_CHECK(json_object_size(o) == (edge ? 6u : 3u));
+    FUZZ_CHECK(json_object_size(o) == (edge ? 6u : 3u) +
+                                          str_set(l->cluster_id) +
+                                          (l->n_extend_config > 0));
+    if (str_set(l->cluster_id))
+        check_str(o, "cluster_id", l->cluster_id);
+    else
+        FUZZ_CHECK(json_object_get(o, "cluster_id") == NULL);
+    json_t *ext = json_object_get(o, "extend_config");
+    if (l->n_extend_config) {
+        FUZZ_CHECK(json_is_array(ext) &&
+                   json_array_size(ext) == l->n_extend_config);
+        for (size_t i = 0; i < l->n_extend_config; i++) {
+            json_t *wrap = json_object(); /* check_str reads a key */
+            FUZZ_CHECK(wrap != NULL);
+            json_object_set(wrap, "v", json_array_get(ext, i));
+            check_str(wrap, "v", l->extend_config[i]);
+            json_decref(wrap);
+        }
+    } else {
+        FUZZ_CHECK(ext == NULL);
+    }
     check_int(o, "update_time", l->update_time);
     int res = (int)l->result;
     check_name(o, "result", results[res >= 0 && res <= 3 ? res : 0]);
@@ -318,6 +385,26 @@ static Config *gen_config(struct fuzz_reader *r, struct sl_arena *a)
         e->value = gen_str(r, a);
         c->envs[i] = e;
     }
+    /* The live platform's fields: any float bit pattern (NaN, inf,
+     * subnormals) half of the time, small values otherwise. */
+    uint8_t m = fuzz_u8(r);
+    if (m & 1) {
+        Spec *sp = alloc(a, sizeof(*sp));
+        modelarts__v1__custom_spec__init(sp);
+        uint32_t g = (uint32_t)fuzz_u64(r, 4), cpu = (uint32_t)fuzz_u64(r, 4);
+        if (m & 2) {
+            memcpy(&sp->gpu_p4, &g, sizeof(g));
+            memcpy(&sp->cpu, &cpu, sizeof(cpu));
+        } else {
+            sp->gpu_p4 = (float)(g % 64) / 4;
+            sp->cpu = (float)(cpu % 1000) / 10;
+        }
+        sp->memory = gen_i32(r);
+        sp->ascend_a310 = gen_i32(r);
+        c->custom_spec = sp;
+    }
+    if (m & 4)
+        c->cluster_id = gen_str(r, a);
     return c;
 }
 
@@ -344,6 +431,13 @@ static Log *gen_log(struct fuzz_reader *r, struct sl_arena *a)
         n->result = fuzz_u8(r);
         l->result_detail[i] = n;
     }
+    uint8_t m = fuzz_u8(r);
+    if (m & 1)
+        l->cluster_id = gen_str(r, a);
+    l->n_extend_config = (m >> 1) % 4u;
+    l->extend_config = alloc(a, l->n_extend_config * sizeof(char *));
+    for (size_t i = 0; i < l->n_extend_config; i++)
+        l->extend_config[i] = gen_str(r, a);
     return l;
 }
 
