@@ -305,3 +305,24 @@ int sl_auth_check(struct sl_auth *a, const char *token, size_t token_len,
 {
     return sl_auth_check_role(a, token, token_len, project, SL_AUTH_READ);
 }
+
+int sl_auth_require(struct sl_auth *a, const char *token, size_t token_len,
+                    const char *project, unsigned role, struct sl_err *err)
+{
+    if (!a)
+        return SL_OK;
+    int rc = sl_auth_check_role(a, token, token_len, project, role);
+    switch (rc) {
+    case SL_OK:
+        return SL_OK;
+    case SL_ENOTOKEN:
+        return sl_err_set(err, rc, "missing auth token (x-auth-token)");
+    case SL_EBADTOKEN:
+        return sl_err_set(err, rc, "invalid auth token");
+    case SL_EREADONLY:
+        return sl_err_set(err, rc, "token lacks the write role for project %s",
+                          project);
+    default:
+        return sl_err_set(err, rc, "token not valid for project %s", project);
+    }
+}

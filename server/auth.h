@@ -72,4 +72,12 @@ int sl_auth_check_role(struct sl_auth *a, const char *token, size_t token_len,
 int sl_auth_check(struct sl_auth *a, const char *token, size_t token_len,
                   const char *project);
 
+/* A call's decision with its answer's text: SL_OK when a is NULL (auth
+ * off) or the token has role on project, else the code of
+ * sl_auth_check_role with err set ("missing auth token (x-auth-token)",
+ * "invalid auth token", "token not valid for project P", "token lacks the
+ * write role for project P"; never the token). THREAD SAFETY: any thread. */
+int sl_auth_require(struct sl_auth *a, const char *token, size_t token_len,
+                    const char *project, unsigned role, struct sl_err *err);
+
 #endif

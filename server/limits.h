@@ -1,8 +1,10 @@
 /* limits.h -- the service's data limits, in one place
  *
- * Import enforces them, so every stored service can be read by the nanopb
- * client, whose bounds (proto/modelarts/v1/service_logs.options) are these
- * numbers plus one byte for the NUL. Change both together.
+ * Import and the writers enforce them (log_rules.c), so every stored
+ * service can be read by the nanopb client, whose bounds
+ * (proto/modelarts/v1/service_logs.options) are these numbers plus one byte
+ * for the NUL, and max_count the counts. Change both together;
+ * unit/test_log_rules.c reads the options file and checks that they agree.
  */
 #ifndef SL_LIMITS_H
 #define SL_LIMITS_H
@@ -16,5 +18,8 @@
 #define SL_MAX_CONFIGS 8      /* config entries per log */
 #define SL_MAX_NODES 64       /* result_detail entries per log */
 #define SL_MAX_WEIGHT 100     /* weight is a percentage of traffic */
+#define SL_MAX_CLUSTER_ID 64  /* cluster_id of a log or a config (bytes) */
+#define SL_MAX_EXTEND 8       /* extend_config entries per log */
+#define SL_MAX_EXTEND_LEN 256 /* one extend_config entry (bytes) */
 
 #endif

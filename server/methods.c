@@ -2,6 +2,8 @@
 #include "methods.h"
 
 extern const struct sl_handler sl_rpc_query_logs_handler;
+extern const struct sl_handler sl_rpc_put_service_handler;
+extern const struct sl_handler sl_rpc_record_update_handler;
 extern const struct sl_handler sl_rpc_health_check_handler;
 extern const struct sl_handler sl_rpc_health_watch_handler;
 extern const struct sl_handler sl_rpc_reflection_v1_handler;
@@ -10,6 +12,8 @@ extern const struct sl_handler sl_rpc_unimplemented_handler;
 
 const struct sl_handler *const sl_methods[] = {
     &sl_rpc_query_logs_handler,
+    &sl_rpc_put_service_handler,
+    &sl_rpc_record_update_handler,
     &sl_rpc_health_check_handler,
     &sl_rpc_health_watch_handler,
     &sl_rpc_reflection_v1_handler,
