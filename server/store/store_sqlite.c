@@ -1,5 +1,8 @@
 /* store_sqlite.c -- SQLite storage backend ("sqlite:PATH")
  *
+ * The writes and the change feed live in store_sqlite_feed.c; what the two
+ * files share is store_sqlite.h.
+ *
  * Threading: a struct sqlite_store is one connection, opened
  * SQLITE_OPEN_NOMUTEX and used by one thread at a time (store.h), so SQLite
  * takes no mutex on the hot path. Connections in one or many processes
@@ -10,14 +13,17 @@
  * statements. Column pointers die at the next sqlite3_step(), so a query
  * copies every string and blob into the caller's page arena.
  *
- * Schema (version 1, in meta.schema_version):
- *   meta(key TEXT PRIMARY KEY, value)
+ * Schema (version 2, in meta.schema_version):
+ *   meta(key TEXT PRIMARY KEY, value): schema_version; feed_seq, the
+ *       newest change's seq (a counter: pruning never lowers it);
+ *       feed_pruned, every change with seq <= it is pruned
  *   services(project_id, service_id, service_name, infer_type)
  *       PRIMARY KEY(project_id, service_id), WITHOUT ROWID
  *   logs(project_id, service_id, seq, update_time, body)
  *       PRIMARY KEY(project_id, service_id, update_time, seq), WITHOUT ROWID
  * seq is the log's index in its service's "logs" array in the import file,
- * so re-importing a file writes byte-identical rows. body is the packed
+ * so re-importing a file writes byte-identical rows; record_log appends
+ * with seq max + 1 (store_sqlite_feed.c). body is the packed
  * modelarts.v1.ServiceLog followed by its seal (wire.h: 9 bytes holding
  * its CRC-32C), which a query checks and strips: a damaged log is
  * SL_ECORRUPT, never sent. Bodies imported before seals existed have
@@ -28,6 +34,13 @@
  * ServiceLog (the seal is an unknown field), so an older server serving
  * this file still sends parseable answers. Damage SQLite finds itself
  * (SQLITE_CORRUPT) is SL_ECORRUPT too.
+ *   changes(seq INTEGER PRIMARY KEY, project_id, service_id, update_time,
+ *           body): the change feed (store.h v4; store_sqlite_feed.c).
+ *       body is sealed like logs.body, always (the table is younger than
+ *       seals), and read_changes refuses a row whose seal fails.
+ *
+ * Durability: synchronous=FULL, so a write is on disk when it returns
+ * (WAL: one fsync of the -wal per commit; readers are not affected).
  *
  * A query is one statement (prepared at open, reset after use): a point
  * read of the services key joined to one range of the logs key, already in
@@ -54,22 +67,8 @@
 #include "clock.h"
 #include "modelarts/v1/service_logs.pb-c.h"
 #include "store.h"
+#include "store_sqlite.h"
 #include "wire.h"
-
-#define SQLITE_BUSY_MS 2000 /* how long a writer waits for the lock */
-
-struct sqlite_store {
-    struct sl_store base; /* must be first */
-    sqlite3 *db;          /* owned; this connection's handle */
-    sqlite3_stmt *q_all;  /* one service and all its logs */
-    sqlite3_stmt *q_at;   /* one service and its logs at ?3 */
-    sqlite3_stmt *q_ping; /* health check */
-    int64_t deadline_us;  /* of the running query; 0 = none */
-    int failed;           /* SQLite's code of the last db_error() */
-    dev_t dev;            /* the opened file's device and inode: ping */
-    ino_t ino;            /*   notices a file replaced at the path */
-    char path[];          /* the file, for messages */
-};
 
 /* SQLite's progress handler: a non-zero return interrupts the statement,
  * which is how a query honours its deadline. */
@@ -101,6 +100,15 @@ static const char *const sqlite_migrations[] = {
     "  body BLOB NOT NULL,"
     "  PRIMARY KEY(project_id, service_id, update_time, seq)"
     ") WITHOUT ROWID;",
+    /* 1 -> 2: the change feed (store.h v4) */
+    "CREATE TABLE changes("
+    "  seq INTEGER PRIMARY KEY,"
+    "  project_id TEXT NOT NULL,"
+    "  service_id TEXT NOT NULL,"
+    "  update_time INTEGER NOT NULL,"
+    "  body BLOB NOT NULL"
+    ");"
+    "INSERT INTO meta(key, value) VALUES('feed_seq', 0), ('feed_pruned', 0);",
 };
 
 #define SQLITE_SCHEMA_VERSION                                                  \
@@ -122,8 +130,8 @@ static const char sql_ping[] =
     "SELECT value FROM meta WHERE key = 'schema_version'";
 
 /* Sets err to "sqlite:PATH: <what><sqlite's message>" and returns code. */
-static int db_error(struct sqlite_store *st, int code, const char *what,
-                    struct sl_err *err)
+int sl__sqlite_error(struct sqlite_store *st, int code, const char *what,
+                     struct sl_err *err)
 {
     st->failed = st->db ? sqlite3_extended_errcode(st->db) : SQLITE_NOMEM;
     return sl_err_set(err, code, "sqlite:%.160s: %s%s", st->path, what,
@@ -132,7 +140,7 @@ static int db_error(struct sqlite_store *st, int code, const char *what,
 
 /* The sl_err code for a failed write (import) step: a lock held by
  * someone else is temporary, anything else is an I/O failure. */
-static int import_code(int rc)
+int sl__sqlite_write_code(int rc)
 {
     switch (rc & 0xff) {
     case SQLITE_BUSY:
@@ -149,13 +157,14 @@ static int import_code(int rc)
  * plus a file that is not a database, which is the caller's mistake. */
 static int open_code(int rc)
 {
-    return (rc & 0xff) == SQLITE_NOTADB ? SL_EINVAL : import_code(rc);
+    return (rc & 0xff) == SQLITE_NOTADB ? SL_EINVAL : sl__sqlite_write_code(rc);
 }
 
 static int exec(struct sqlite_store *st, const char *sql, struct sl_err *err)
 {
     int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? SL_OK : db_error(st, open_code(rc), "", err);
+    return rc == SQLITE_OK ? SL_OK
+                           : sl__sqlite_error(st, open_code(rc), "", err);
 }
 
 /* Reads meta.schema_version into *v: 0 for an empty database, -1 for one
@@ -182,7 +191,7 @@ static int read_version(struct sqlite_store *st, int64_t *v, struct sl_err *err)
         }
     }
     if (src != SQLITE_OK && src != SQLITE_ROW && src != SQLITE_DONE)
-        rc = db_error(st, open_code(src), "", err);
+        rc = sl__sqlite_error(st, open_code(src), "", err);
     sqlite3_finalize(s);
     return rc;
 }
@@ -233,7 +242,7 @@ static int migrate(struct sqlite_store *st, struct sl_err *err)
                            -1, &s, NULL) != SQLITE_OK ||
         sqlite3_bind_int64(s, 1, v) != SQLITE_OK ||
         sqlite3_step(s) != SQLITE_DONE) {
-        rc = db_error(st, SL_EIO, "", err);
+        rc = sl__sqlite_error(st, SL_EIO, "", err);
         goto out;
     }
     rc = exec(st, "COMMIT", err);
@@ -249,7 +258,8 @@ static int prepare(struct sqlite_store *st, const char *sql, sqlite3_stmt **out,
 {
     int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out,
                                 NULL);
-    return rc == SQLITE_OK ? SL_OK : db_error(st, open_code(rc), "", err);
+    return rc == SQLITE_OK ? SL_OK
+                           : sl__sqlite_error(st, open_code(rc), "", err);
 }
 
 static void sqlite_close(struct sl_store *base)
@@ -260,6 +270,7 @@ static void sqlite_close(struct sl_store *base)
     sqlite3_finalize(st->q_all);
     sqlite3_finalize(st->q_at);
     sqlite3_finalize(st->q_ping);
+    sl__sqlite_feed_close(st);
     sqlite3_close(st->db);
     free(st);
 }
@@ -402,7 +413,7 @@ static int sqlite_open(const struct sl_store_type *type, const char *arg,
         arg, &st->db,
         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (src != SQLITE_OK) {
-        rc = db_error(st, open_code(src), "", err);
+        rc = sl__sqlite_error(st, open_code(src), "", err);
         goto out;
     }
     sqlite3_busy_timeout(st->db, SQLITE_BUSY_MS);
@@ -410,8 +421,9 @@ static int sqlite_open(const struct sl_store_type *type, const char *arg,
     /* The first statement reads the file: a file that is not a database
      * fails here with "file is not a database". */
     if ((rc = exec(st, "PRAGMA journal_mode=WAL", err)) != SL_OK ||
-        (rc = exec(st, "PRAGMA synchronous=NORMAL", err)) != SL_OK ||
+        (rc = exec(st, "PRAGMA synchronous=FULL", err)) != SL_OK ||
         (rc = migrate(st, err)) != SL_OK ||
+        (rc = sl__sqlite_feed_mark(st, err)) != SL_OK ||
         (rc = prepare(st, sql_query_all, &st->q_all, err)) != SL_OK ||
         (rc = prepare(st, sql_query_at, &st->q_at, err)) != SL_OK)
         goto out;
@@ -457,14 +469,13 @@ static int read_error(struct sqlite_store *st, const struct sl_log_query *q,
                           "from a backup, or import into a new one",
                           st->path, q->service_id, q->project_id,
                           sqlite3_errmsg(st->db));
-    return db_error(st, SL_EUNAVAIL, "", err);
+    return sl__sqlite_error(st, SL_EUNAVAIL, "", err);
 }
 
-static int sqlite_query_logs(struct sl_store *base,
-                             const struct sl_log_query *q,
-                             struct sl_log_page *out, struct sl_err *err)
+/* query_logs on st; query_snapshot runs it inside its read transaction. */
+static int query_page(struct sqlite_store *st, const struct sl_log_query *q,
+                      struct sl_log_page *out, struct sl_err *err)
 {
-    struct sqlite_store *st = (struct sqlite_store *)base;
     sqlite3_stmt *s = q->update_time ? st->q_at : st->q_all;
     size_t cap = 0;
     bool found = false;
@@ -479,7 +490,7 @@ static int sqlite_query_logs(struct sl_store *base,
     if (sqlite3_bind_text(s, 1, q->project_id, -1, SQLITE_STATIC) ||
         sqlite3_bind_text(s, 2, q->service_id, -1, SQLITE_STATIC) ||
         (q->update_time && sqlite3_bind_int64(s, 3, q->update_time))) {
-        rc = db_error(st, SL_EINTERNAL, "", err);
+        rc = sl__sqlite_error(st, SL_EINTERNAL, "", err);
         goto out;
     }
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
@@ -541,6 +552,42 @@ out:
     return rc;
 }
 
+static int sqlite_query_logs(struct sl_store *base,
+                             const struct sl_log_query *q,
+                             struct sl_log_page *out, struct sl_err *err)
+{
+    return query_page((struct sqlite_store *)base, q, out, err);
+}
+
+/* The page and meta.feed_seq in one read transaction (WAL: one snapshot
+ * of the file), so every change after *seq was committed after the page
+ * was read. */
+static int sqlite_query_snapshot(struct sl_store *base,
+                                 const struct sl_log_query *q,
+                                 struct sl_log_page *out, int64_t *seq,
+                                 struct sl_err *err)
+{
+    struct sqlite_store *st = (struct sqlite_store *)base;
+    int rc, src;
+
+    *seq = 0;
+    sl_log_page_init(out);
+    if ((src = sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK)
+        return read_error(st, q, src, err);
+    if ((rc = query_page(st, q, out, err)) != SL_OK)
+        goto out;
+    if ((src = sl__sqlite_feed_seq(st, seq)) != SQLITE_OK ||
+        (src = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
+        *seq = 0;
+        rc = read_error(st, q, src, err);
+        sl_log_page_free(out);
+    }
+out:
+    if (!sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 /* Runs s once (it returns no rows) and resets it. */
 static int step_once(sqlite3_stmt *s)
 {
@@ -557,6 +604,7 @@ static int sqlite_import(struct sl_store *base,
     sqlite3_stmt *put_svc = NULL, *del_logs = NULL, *put_log = NULL;
     uint8_t *sealed = NULL; /* a body and its seal, reused */
     size_t cap = 0;
+    int64_t first = 0, seq = 0; /* the feed's seq before, and now */
     int rc = SL_OK, src;
 
     if ((src = sqlite3_prepare_v2(
@@ -574,8 +622,10 @@ static int sqlite_import(struct sl_store *base,
              " body) VALUES(?1, ?2, ?3, ?4, ?5)",
              -1, &put_log, NULL)) != SQLITE_OK ||
         (src = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) !=
-            SQLITE_OK)
+            SQLITE_OK ||
+        (src = sl__sqlite_feed_seq(st, &first)) != SQLITE_OK)
         goto out;
+    seq = first;
     for (size_t i = 0; i < n; i++) {
         const struct sl_import_service *v = &svcs[i];
         sqlite3_bind_text(put_svc, 1, v->project_id, -1, SQLITE_STATIC);
@@ -611,13 +661,19 @@ static int sqlite_import(struct sl_store *base,
             if ((src = step_once(put_log)) != SQLITE_OK)
                 goto out;
         }
+        /* The feed: "the whole service was replaced". */
+        if ((src = sl__sqlite_feed_add(st, &seq, v->project_id, v->service_id,
+                                       0, NULL, 0)) != SQLITE_OK)
+            goto out;
     }
+    if ((src = sl__sqlite_feed_end(st, first, seq)) != SQLITE_OK)
+        goto out;
     src = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 out:
     /* The message first: ROLLBACK replaces sqlite3_errmsg(). */
     if (src != SQLITE_OK)
-        rc = db_error(st, import_code(src),
-                      "import failed, nothing changed: ", err);
+        rc = sl__sqlite_error(st, sl__sqlite_write_code(src),
+                              "import failed, nothing changed: ", err);
     if (!sqlite3_get_autocommit(st->db))
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_finalize(put_svc);
@@ -643,7 +699,8 @@ static int sqlite_ping(struct sl_store *base, struct sl_err *err)
                           "server opened it; restart to serve the new one",
                           st->path);
     int src = sqlite3_step(st->q_ping);
-    int rc = src == SQLITE_ROW ? SL_OK : db_error(st, SL_EUNAVAIL, "", err);
+    int rc =
+        src == SQLITE_ROW ? SL_OK : sl__sqlite_error(st, SL_EUNAVAIL, "", err);
     sqlite3_reset(st->q_ping);
     return rc;
 }
@@ -660,13 +717,13 @@ static int sqlite_count_services(struct sl_store *base, size_t *n,
     if (sqlite3_step(s) == SQLITE_ROW)
         *n = (size_t)sqlite3_column_int64(s, 0);
     else
-        rc = db_error(st, SL_EUNAVAIL, "", err);
+        rc = sl__sqlite_error(st, SL_EUNAVAIL, "", err);
     sqlite3_finalize(s);
     return rc;
 }
 
 const struct sl_store_type sl_store_sqlite = {
-    .version = 3,
+    .version = 4,
     .name = "sqlite",
     .open = sqlite_open,
     .query_logs = sqlite_query_logs,
@@ -677,4 +734,9 @@ const struct sl_store_type sl_store_sqlite = {
     .aliases = NULL,
     .takes_uri = false,
     .uri_form = "sqlite:PATH",
+    .put_service = sl__sqlite_put_service,
+    .record_log = sl__sqlite_record_log,
+    .query_snapshot = sqlite_query_snapshot,
+    .read_changes = sl__sqlite_read_changes,
+    .wait_changes = sl__sqlite_wait_changes,
 };

@@ -39,8 +39,15 @@
  *     explains itself in err ("foo:WHERE: what went wrong").
  *   - Logs are opaque packed modelarts.v1.ServiceLog bytes: store them as
  *     given and return them in (update_time, file order) order.
+ *   - v4: every write that changes a log (import, record_log) appends to
+ *     the change feed in its own transaction; seqs grow in commit order
+ *     and never come back, whatever is pruned; wait_changes must notice
+ *     commits made by other connections and other processes (SQLite polls
+ *     PRAGMA data_version, PostgreSQL LISTENs, memory: a condition
+ *     variable).
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include "store.h"
 
@@ -121,12 +128,86 @@ static int template_count_services(struct sl_store *st, size_t *n,
     return SL_OK;
 }
 
+/* v4: create the service or rename it (*created says which). Another
+ * infer_type than the stored one is SL_ECONFLICT; nothing changes then. */
+static int template_put_service(struct sl_store *st,
+                                const struct sl_service_put *p, bool *created,
+                                struct sl_err *err)
+{
+    (void)st;
+    (void)p;
+    *created = false;
+    return sl_err_set(err, SL_EIO, "template: read-only");
+}
+
+/* v4: in one transaction, upsert the log keyed by update_time (replace the
+ * first log at that time in place and delete the others at it, or append
+ * after the logs at or before it), append the change (the packed log) to
+ * the feed and set *seq to its seq. SL_ENOTFOUND for no such service,
+ * SL_EBATCH for a batch service. Durable when it returns SL_OK. */
+static int template_record_log(struct sl_store *st, const char *project_id,
+                               const char *service_id,
+                               const struct sl_import_log *log, bool *created,
+                               int64_t *seq, struct sl_err *err)
+{
+    (void)st;
+    (void)log;
+    *created = false;
+    *seq = 0;
+    return sl_err_set(err, SL_ENOTFOUND, "service %s not found in project %s",
+                      service_id, project_id);
+}
+
+/* v4: query_logs and the feed's newest seq, read in one snapshot (one
+ * read transaction), so that every later change has a larger seq. */
+static int template_query_snapshot(struct sl_store *st,
+                                   const struct sl_log_query *q,
+                                   struct sl_log_page *out, int64_t *seq,
+                                   struct sl_err *err)
+{
+    *seq = 0;
+    return template_query_logs(st, q, out, err);
+}
+
+/* v4: up to max changes with seq > after, oldest first, copied into
+ * out->arena (start with sl_change_batch_init), and out->head; only head
+ * when after < 0. out->lost when some change after `after` was pruned;
+ * SL_ECORRUPT when a stored change fails its check. */
+static int template_read_changes(struct sl_store *st, int64_t after, size_t max,
+                                 struct sl_change_batch *out,
+                                 struct sl_err *err)
+{
+    (void)st;
+    (void)after;
+    (void)max;
+    (void)err;
+    sl_change_batch_init(out);
+    return SL_OK;
+}
+
+/* v4: return when a commit may have happened (any connection, any
+ * process) since the last call on this connection -- or since open --, or
+ * after timeout_ms. Waking for nothing is allowed; missing a commit is
+ * not. The connection does nothing else. */
+static int template_wait_changes(struct sl_store *st, int timeout_ms,
+                                 struct sl_err *err)
+{
+    (void)st;
+    (void)err;
+    if (timeout_ms > 0) {
+        struct timespec ts = {timeout_ms / 1000,
+                              (long)(timeout_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL); /* nothing ever changes here */
+    }
+    return SL_OK;
+}
+
 /* v3: other schemes that name the backend; NULL-terminated. Leave
  * .aliases NULL when there are none. */
 static const char *const template_aliases[] = {"tmpl", NULL};
 
 const struct sl_store_type sl_store_template = {
-    .version = 3,
+    .version = 4,
     .name = "template", /* the URI scheme */
     .open = template_open,
     .query_logs = template_query_logs,
@@ -139,4 +220,10 @@ const struct sl_store_type sl_store_template = {
     .aliases = template_aliases,
     .takes_uri = false, /* open() gets what follows "template:" */
     .uri_form = "template:ARG",
+    /* v4 */
+    .put_service = template_put_service,
+    .record_log = template_record_log,
+    .query_snapshot = template_query_snapshot,
+    .read_changes = template_read_changes,
+    .wait_changes = template_wait_changes,
 };

@@ -836,24 +836,27 @@ static void test_sqlite_schema(void **state)
     char v[4096];
     sqlite_value(f, "SELECT value FROM meta WHERE key = 'schema_version'", v,
                  sizeof(v));
-    assert_string_equal(v, "1|");
+    assert_string_equal(v, "2|");
     sqlite_value(f, "PRAGMA journal_mode", v, sizeof(v));
     assert_string_equal(v, "wal|");
     sqlite_value(f,
                  "SELECT name FROM sqlite_master WHERE type = 'table'"
                  " ORDER BY name",
                  v, sizeof(v));
-    assert_string_equal(v, "logs|meta|services|");
+    assert_string_equal(v, "changes|logs|meta|services|");
+    sqlite_value(f, "SELECT key || '=' || value FROM meta ORDER BY key", v,
+                 sizeof(v));
+    assert_string_equal(v, "feed_pruned=0|feed_seq=0|schema_version=2|");
 
     /* A newer schema is refused, with a message that says so. */
     sl_store_close(f->st);
     f->st = NULL;
-    sqlite_exec(f, "UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+    sqlite_exec(f, "UPDATE meta SET value = 3 WHERE key = 'schema_version'");
     struct sl_store *st;
     struct sl_err err;
     assert_sl_err(sl_store_open(f->uri, &st, &err), SL_EINVAL, &err);
     assert_null(st);
-    assert_non_null(strstr(err.msg, "schema version 2 is not supported"));
+    assert_non_null(strstr(err.msg, "schema version 3 is not supported"));
     assert_non_null(strstr(err.msg, f->path));
 }
 
