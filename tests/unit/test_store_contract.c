@@ -54,6 +54,14 @@ struct backend {
      * earlier services of the same import are written); NULL when the
      * backend has no way to, and the atomicity case is skipped. */
     void (*break_import)(struct fixture *f, const char *service_id);
+    /* v4: true when the feed drops the changes older than the newest
+     * SL_STORE_FEED_KEEP by the time SL_STORE_FEED_KEEP + 2000 more are
+     * committed (the pruning case then expects `lost`; either way it
+     * checks that nothing within the newest SL_STORE_FEED_KEEP is). */
+    bool prunes;
+    /* v4: damages the stored change with that seq so that its check
+     * fails; NULL when the backend stores nothing it could check. */
+    void (*corrupt_change)(struct fixture *f, int64_t seq);
 };
 
 struct fixture {
@@ -107,6 +115,16 @@ static void sqlite_break_import(struct fixture *f, const char *service_id)
              " WHEN NEW.service_id = '%s'"
              " BEGIN SELECT RAISE(ABORT, 'poisoned by the test'); END",
              service_id);
+    sqlite_exec(f, sql);
+}
+
+static void sqlite_corrupt_change(struct fixture *f, int64_t seq)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "UPDATE changes SET body = CAST(x'6a' || substr(body, 2) AS BLOB)"
+             " WHERE seq = %lld",
+             (long long)seq);
     sqlite_exec(f, sql);
 }
 
@@ -227,10 +245,11 @@ static void pg_break_import(struct fixture *f, const char *service_id)
 #endif
 
 static const struct backend backends[] = {
-    {"sqlite", sqlite_make, sqlite_destroy, sqlite_break_import},
-    {"memory", memory_make, memory_destroy, NULL},
+    {"sqlite", sqlite_make, sqlite_destroy, sqlite_break_import, true,
+     sqlite_corrupt_change},
+    {"memory", memory_make, memory_destroy, NULL, true, NULL},
 #ifdef SL_WITH_PG
-    {"postgres", pg_make, pg_destroy, pg_break_import},
+    {"postgres", pg_make, pg_destroy, pg_break_import, false, NULL},
 #endif
 };
 
@@ -727,6 +746,618 @@ static void test_concurrent_imports_replace_whole(void **state)
     assert_int_equal(mixed, 0);
 }
 
+/* ---- v4: writes and the change feed ------------------------------------- */
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void put_ok(struct sl_store *st, const char *project_id,
+                   const char *service_id, const char *name, int infer_type,
+                   bool want_created)
+{
+    struct sl_service_put p = {project_id, service_id, name, infer_type};
+    struct sl_err err;
+    bool created = !want_created;
+    assert_sl_ok(sl_store_put_service(st, &p, &created, &err), &err);
+    assert_int_equal(created, want_created);
+}
+
+/* record_log of (t, body), which must succeed; returns its seq. */
+static int64_t record_ok(struct sl_store *st, const char *project_id,
+                         const char *service_id, int64_t t, const char *body,
+                         bool want_created)
+{
+    struct sl_import_log l = L(t, body);
+    struct sl_err err;
+    bool created = !want_created;
+    int64_t seq = -1;
+    assert_sl_ok(sl_store_record_log(st, project_id, service_id, &l, &created,
+                                     &seq, &err),
+                 &err);
+    assert_int_equal(created, want_created);
+    assert_true(seq > 0);
+    return seq;
+}
+
+/* read_changes, which must succeed. */
+static void read_ok(struct sl_store *st, int64_t after, size_t max,
+                    struct sl_change_batch *b)
+{
+    struct sl_err err;
+    assert_sl_ok(sl_store_read_changes(st, after, max, b, &err), &err);
+    for (size_t i = 0; i < b->n; i++) {
+        assert_true(b->changes[i].seq > after);
+        assert_true(b->changes[i].seq <= b->head);
+        if (i)
+            assert_true(b->changes[i].seq > b->changes[i - 1].seq);
+    }
+}
+
+static void expect_change(const struct sl_change *c, int64_t seq,
+                          const char *project_id, const char *service_id,
+                          int64_t t, const char *body)
+{
+    if (seq)
+        assert_int_equal(c->seq, seq);
+    assert_string_equal(c->project_id, project_id);
+    assert_string_equal(c->service_id, service_id);
+    assert_int_equal(c->update_time, t);
+    assert_int_equal(c->body.len, strlen(body));
+    if (c->body.len)
+        assert_memory_equal(c->body.data, body, c->body.len);
+}
+
+/* The newest seq. */
+static int64_t head_of(struct sl_store *st)
+{
+    struct sl_change_batch b;
+    read_ok(st, -1, 100, &b);
+    assert_int_equal(b.n, 0);
+    assert_false(b.lost);
+    int64_t head = b.head;
+    sl_change_batch_free(&b);
+    return head;
+}
+
+static void test_v4_slots(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_store_type *t = f->st->type;
+    assert_int_equal(t->version, 4);
+    assert_non_null(t->put_service);
+    assert_non_null(t->record_log);
+    assert_non_null(t->query_snapshot);
+    assert_non_null(t->read_changes);
+    assert_non_null(t->wait_changes);
+    assert_int_equal(head_of(f->st), 0); /* a new store: no change yet */
+}
+
+static void test_put_service(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_service_put p = {"p1", "svc", "other", EDGE};
+    struct sl_err err;
+    bool created = true;
+
+    put_ok(f->st, "p1", "svc", "first", REAL_TIME, true);
+    expect_query(f->st, "p1", "svc", 0, "first", REAL_TIME, NULL, 0);
+    put_ok(f->st, "p1", "svc", "second", REAL_TIME, false); /* a rename */
+    expect_query(f->st, "p1", "svc", 0, "second", REAL_TIME, NULL, 0);
+    put_ok(f->st, "p1", "svc", "second", REAL_TIME, false); /* no change */
+
+    /* infer_type never changes: refused, nothing changed. */
+    assert_sl_err(sl_store_put_service(f->st, &p, &created, &err), SL_ECONFLICT,
+                  &err);
+    assert_false(created);
+    expect_query(f->st, "p1", "svc", 0, "second", REAL_TIME, NULL, 0);
+
+    /* Batch services may be put (only their logs are refused). */
+    put_ok(f->st, "p1", "batchy", "b", BATCH, true);
+    expect_query(f->st, "p1", "batchy", 0, "b", BATCH, NULL, 0);
+    put_ok(f->st, "p2", "svc", "in p2", EDGE, true); /* another project */
+    expect_query(f->st, "p2", "svc", 0, "in p2", EDGE, NULL, 0);
+
+    /* A rename keeps an imported service's logs. */
+    const struct sl_import_log logs[] = {L(2, "b"), L(1, "a")};
+    struct sl_import_service s = S("p1", "imp", "old", EDGE, logs, N(logs));
+    import_ok(f->st, &s, 1);
+    put_ok(f->st, "p1", "imp", "new", EDGE, false);
+    const char *want[] = {"a", "b"};
+    expect_query(f->st, "p1", "imp", 0, "new", EDGE, want, 2);
+
+    size_t n = 0;
+    assert_sl_ok(sl_store_count_services(f->st, &n, &err), &err);
+    assert_int_equal(n, 4);
+    /* Another connection sees it all. */
+    struct sl_store *other;
+    assert_sl_ok(sl_store_open(f->uri, &other, &err), &err);
+    expect_query(other, "p1", "imp", 0, "new", EDGE, want, 2);
+    sl_store_close(other);
+}
+
+/* A new time appends in time order; a known time replaces that log in
+ * place (RUNNING -> SUCCESS); every write is one change of the feed. */
+static void test_record_log_append_and_replace(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    put_ok(f->st, "p1", "svc", "n", REAL_TIME, true);
+    int64_t s1 = record_ok(f->st, "p1", "svc", 20, "b-running", true);
+    int64_t s2 = record_ok(f->st, "p1", "svc", 10, "a", true);
+    int64_t s3 = record_ok(f->st, "p1", "svc", 30, "c", true);
+    const char *w1[] = {"a", "b-running", "c"};
+    expect_query(f->st, "p1", "svc", 0, "n", REAL_TIME, w1, 3);
+
+    int64_t s4 = record_ok(f->st, "p1", "svc", 20, "b-success", false);
+    const char *w2[] = {"a", "b-success", "c"}, *at20[] = {"b-success"};
+    expect_query(f->st, "p1", "svc", 0, "n", REAL_TIME, w2, 3);
+    expect_query(f->st, "p1", "svc", 20, "n", REAL_TIME, at20, 1);
+    assert_true(s1 < s2 && s2 < s3 && s3 < s4);
+
+    /* The same body again is still a write, and a change. */
+    int64_t s5 = record_ok(f->st, "p1", "svc", 20, "b-success", false);
+    assert_true(s5 > s4);
+    expect_query(f->st, "p1", "svc", 0, "n", REAL_TIME, w2, 3);
+
+    struct sl_change_batch b;
+    read_ok(f->st, s1 - 1, 100, &b);
+    assert_int_equal(b.n, 5);
+    assert_int_equal(b.head, s5);
+    assert_false(b.lost);
+    expect_change(&b.changes[0], s1, "p1", "svc", 20, "b-running");
+    expect_change(&b.changes[1], s2, "p1", "svc", 10, "a");
+    expect_change(&b.changes[2], s3, "p1", "svc", 30, "c");
+    expect_change(&b.changes[3], s4, "p1", "svc", 20, "b-success");
+    expect_change(&b.changes[4], s5, "p1", "svc", 20, "b-success");
+    sl_change_batch_free(&b);
+
+    /* Durable and shared: a new connection sees the same. */
+    struct sl_store *other;
+    struct sl_err err;
+    assert_sl_ok(sl_store_open(f->uri, &other, &err), &err);
+    expect_query(other, "p1", "svc", 0, "n", REAL_TIME, w2, 3);
+    sl_store_close(other);
+}
+
+/* An import may leave several logs at one time: recording that time
+ * replaces the first in place and deletes the others; a new time goes
+ * after every log of an earlier time, before the later ones. */
+static void test_record_log_over_import_duplicates(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log logs[] = {L(10, "x1"), L(30, "z"),  L(10, "x2"),
+                                         L(20, "y1"), L(10, "x3"), L(20, "y2")};
+    struct sl_import_service s = S("p1", "svc", "n", EDGE, logs, N(logs));
+    import_ok(f->st, &s, 1);
+    const char *w0[] = {"x1", "x2", "x3", "y1", "y2", "z"};
+    expect_query(f->st, "p1", "svc", 0, "n", EDGE, w0, N(w0));
+
+    record_ok(f->st, "p1", "svc", 10, "x-new", false);
+    const char *w1[] = {"x-new", "y1", "y2", "z"}, *at10[] = {"x-new"};
+    expect_query(f->st, "p1", "svc", 0, "n", EDGE, w1, N(w1));
+    expect_query(f->st, "p1", "svc", 10, "n", EDGE, at10, 1);
+
+    record_ok(f->st, "p1", "svc", 25, "between", true);
+    record_ok(f->st, "p1", "svc", 5, "first", true);
+    record_ok(f->st, "p1", "svc", 40, "last", true);
+    record_ok(f->st, "p1", "svc", 20, "y-new", false);
+    const char *w2[] = {"first", "x-new", "y-new", "between", "z", "last"};
+    expect_query(f->st, "p1", "svc", 0, "n", EDGE, w2, N(w2));
+
+    /* Re-importing the file puts it back exactly. */
+    import_ok(f->st, &s, 1);
+    expect_query(f->st, "p1", "svc", 0, "n", EDGE, w0, N(w0));
+    record_ok(f->st, "p1", "svc", 20, "y", false);
+    const char *w3[] = {"x1", "x2", "x3", "y", "z"};
+    expect_query(f->st, "p1", "svc", 0, "n", EDGE, w3, N(w3));
+}
+
+static void test_record_log_refused(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_import_log l = L(1, "a");
+    struct sl_err err;
+    bool created = true;
+    int64_t seq = 7;
+    put_ok(f->st, "p1", "svc", "n", EDGE, true);
+    put_ok(f->st, "p1", "batchy", "b", BATCH, true);
+    int64_t head = head_of(f->st);
+
+    assert_sl_err(
+        sl_store_record_log(f->st, "p1", "nope", &l, &created, &seq, &err),
+        SL_ENOTFOUND, &err);
+    assert_false(created);
+    assert_int_equal(seq, 0);
+    seq = 7;
+    assert_sl_err(
+        sl_store_record_log(f->st, "p2", "svc", &l, &created, &seq, &err),
+        SL_ENOTFOUND, &err); /* it exists in another project */
+    assert_int_equal(seq, 0);
+    assert_sl_err(
+        sl_store_record_log(f->st, "p1", "batchy", &l, &created, &seq, &err),
+        SL_EBATCH, &err);
+    assert_false(created);
+    assert_int_equal(seq, 0);
+
+    /* Nothing was written, nothing reached the feed. */
+    expect_query(f->st, "p1", "batchy", 0, "b", BATCH, NULL, 0);
+    expect_not_found(f->st, "p1", "nope");
+    assert_int_equal(head_of(f->st), head);
+    record_ok(f->st, "p1", "svc", 1, "a", true); /* the connection works */
+}
+
+/* query_snapshot: the page query_logs gives, and the seq it reflects:
+ * every later change has a larger one. */
+static void test_query_snapshot(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_log_query q = {"p1", "svc", 0, 0};
+    struct sl_log_page pg;
+    struct sl_err err;
+    int64_t seq = -1;
+
+    assert_sl_err(sl_store_query_snapshot(f->st, &q, &pg, &seq, &err),
+                  SL_ENOTFOUND, &err);
+    assert_int_equal(pg.n_logs, 0);
+    assert_int_equal(seq, 0);
+    sl_log_page_free(&pg);
+
+    put_ok(f->st, "p1", "svc", "n", EDGE, true);
+    int64_t s1 = record_ok(f->st, "p1", "svc", 1, "a", true);
+    assert_sl_ok(sl_store_query_snapshot(f->st, &q, &pg, &seq, &err), &err);
+    assert_string_equal(pg.service_name, "n");
+    assert_int_equal(pg.infer_type, EDGE);
+    assert_int_equal(pg.n_logs, 1);
+    assert_memory_equal(pg.logs[0].data, "a", 1);
+    assert_int_equal(seq, s1);
+    sl_log_page_free(&pg);
+
+    /* Nothing after the snapshot yet; then exactly the later write. */
+    struct sl_change_batch b;
+    read_ok(f->st, seq, 100, &b);
+    assert_int_equal(b.n, 0);
+    sl_change_batch_free(&b);
+    int64_t s2 = record_ok(f->st, "p1", "svc", 2, "b", true);
+    assert_true(s2 > seq);
+    read_ok(f->st, seq, 100, &b);
+    assert_int_equal(b.n, 1);
+    expect_change(&b.changes[0], s2, "p1", "svc", 2, "b");
+    sl_change_batch_free(&b);
+
+    /* The update_time filter, and a snapshot on another connection. */
+    struct sl_store *other;
+    assert_sl_ok(sl_store_open(f->uri, &other, &err), &err);
+    struct sl_log_query at2 = {"p1", "svc", 2, 0};
+    assert_sl_ok(sl_store_query_snapshot(other, &at2, &pg, &seq, &err), &err);
+    assert_int_equal(pg.n_logs, 1);
+    assert_memory_equal(pg.logs[0].data, "b", 1);
+    assert_int_equal(seq, s2);
+    sl_log_page_free(&pg);
+    sl_store_close(other);
+
+    /* Its deadline, as query_logs'. */
+    struct sl_log_query late = {"p1", "svc", 0, mono_us() - 1};
+    seq = -1;
+    assert_sl_err(sl_store_query_snapshot(f->st, &late, &pg, &seq, &err),
+                  SL_ETIMEOUT, &err);
+    assert_int_equal(pg.n_logs, 0);
+    assert_int_equal(seq, 0);
+    sl_log_page_free(&pg);
+}
+
+static void test_read_changes(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log logs[] = {L(1, "one")};
+    struct sl_import_service s[] = {
+        S("p1", "a", "a", EDGE, logs, 1),
+        S("p2", "b", "b", REAL_TIME, NULL, 0),
+    };
+    struct sl_change_batch b;
+
+    import_ok(f->st, s, N(s));
+    int64_t h1 = head_of(f->st);
+    assert_true(h1 > 0);
+    int64_t s1 = record_ok(f->st, "p1", "a", 2, "two", true);
+    int64_t s2 = record_ok(f->st, "p2", "b", 3, "three", true);
+    int64_t s3 = record_ok(f->st, "p1", "a", 1, "uno", false);
+
+    /* after < 0: none, only where a new reader starts. */
+    read_ok(f->st, -1, 100, &b);
+    assert_int_equal(b.n, 0);
+    assert_int_equal(b.head, s3);
+    assert_false(b.lost);
+    sl_change_batch_free(&b);
+
+    /* Everything: the import's two (time 0, no body), then the writes. */
+    read_ok(f->st, 0, 100, &b);
+    assert_int_equal(b.n, 5);
+    assert_int_equal(b.head, s3);
+    assert_false(b.lost);
+    expect_change(&b.changes[0], 0, "p1", "a", 0, "");
+    expect_change(&b.changes[1], h1, "p2", "b", 0, "");
+    expect_change(&b.changes[2], s1, "p1", "a", 2, "two");
+    expect_change(&b.changes[3], s2, "p2", "b", 3, "three");
+    expect_change(&b.changes[4], s3, "p1", "a", 1, "uno");
+    int64_t first = b.changes[0].seq;
+    sl_change_batch_free(&b);
+
+    /* max, and going on from the last one read. */
+    read_ok(f->st, 0, 2, &b);
+    assert_int_equal(b.n, 2);
+    assert_int_equal(b.changes[0].seq, first);
+    assert_int_equal(b.changes[1].seq, h1);
+    assert_int_equal(b.head, s3);
+    sl_change_batch_free(&b);
+    read_ok(f->st, h1, 2, &b);
+    assert_int_equal(b.n, 2);
+    assert_int_equal(b.changes[0].seq, s1);
+    assert_int_equal(b.changes[1].seq, s2);
+    sl_change_batch_free(&b);
+    read_ok(f->st, s2, 0, &b); /* max 0: none */
+    assert_int_equal(b.n, 0);
+    assert_int_equal(b.head, s3);
+    sl_change_batch_free(&b);
+    read_ok(f->st, s3, 100, &b);
+    assert_int_equal(b.n, 0);
+    assert_false(b.lost);
+    sl_change_batch_free(&b);
+
+    /* Another connection reads the same feed. */
+    struct sl_store *other;
+    struct sl_err err;
+    assert_sl_ok(sl_store_open(f->uri, &other, &err), &err);
+    read_ok(other, s1, 100, &b);
+    assert_int_equal(b.n, 2);
+    expect_change(&b.changes[1], s3, "p1", "a", 1, "uno");
+    sl_change_batch_free(&b);
+    sl_store_close(other);
+}
+
+/* Writers on several connections at once: every write is one change, the
+ * seqs each writer got are all in the feed, in the order of the writes. */
+struct writer_arg {
+    const char *uri;
+    const char *service_id;
+    int64_t seqs[40];
+    atomic_int *bad;
+};
+
+static void *writer_main(void *p)
+{
+    struct writer_arg *a = p;
+    struct sl_store *st;
+    struct sl_err err;
+    if (sl_store_open(a->uri, &st, &err) != SL_OK) {
+        atomic_fetch_add(a->bad, 1);
+        return NULL;
+    }
+    for (int i = 0; i < (int)N(a->seqs); i++) {
+        char body[16];
+        struct sl_import_log l;
+        bool created;
+        snprintf(body, sizeof(body), "%s-%d", a->service_id, i);
+        l = L(i + 1, body);
+        if (sl_store_record_log(st, "p1", a->service_id, &l, &created,
+                                &a->seqs[i], &err) != SL_OK) {
+            print_message("  record_log: %s\n", err.msg);
+            atomic_fetch_add(a->bad, 1);
+        }
+    }
+    sl_store_close(st);
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    atomic_int bad = 0;
+    struct writer_arg args[3] = {{f->uri, "w0", {0}, &bad},
+                                 {f->uri, "w1", {0}, &bad},
+                                 {f->uri, "w2", {0}, &bad}};
+    pthread_t t[3];
+    for (size_t i = 0; i < N(t); i++)
+        put_ok(f->st, "p1", args[i].service_id, "w", EDGE, true);
+    int64_t head = head_of(f->st), t0 = mono_us();
+    for (size_t i = 0; i < N(t); i++)
+        assert_int_equal(pthread_create(&t[i], NULL, writer_main, &args[i]), 0);
+    for (size_t i = 0; i < N(t); i++)
+        pthread_join(t[i], NULL);
+    int64_t took = mono_us() - t0;
+    size_t total = N(t) * N(args[0].seqs);
+    print_message("  %zu writes on %zu connections: %lld us per write\n", total,
+                  N(t), (long long)(took / (int64_t)total));
+    assert_int_equal(atomic_load(&bad), 0);
+
+    struct sl_change_batch b;
+    read_ok(f->st, head, 1000, &b);
+    assert_int_equal(b.n, total);
+    assert_false(b.lost);
+    size_t next[3] = {0, 0, 0}; /* each writer's changes, in its order */
+    for (size_t i = 0; i < b.n; i++) {
+        const struct sl_change *c = &b.changes[i];
+        size_t w = (size_t)(c->service_id[1] - '0');
+        assert_true(w < N(t));
+        assert_int_equal(c->seq, args[w].seqs[next[w]]);
+        assert_int_equal(c->update_time, (int64_t)next[w] + 1);
+        next[w]++;
+    }
+    sl_change_batch_free(&b);
+    for (size_t i = 0; i < N(t); i++) {
+        struct sl_log_query q = {"p1", args[i].service_id, 0, 0};
+        struct sl_log_page pg;
+        struct sl_err err;
+        assert_sl_ok(sl_store_query_logs(f->st, &q, &pg, &err), &err);
+        assert_int_equal(pg.n_logs, N(args[0].seqs));
+        sl_log_page_free(&pg);
+    }
+}
+
+/* After SL_STORE_FEED_KEEP + 2000 more changes (one import: one change
+ * per service), the newest SL_STORE_FEED_KEEP are all there; a reader
+ * asking for older ones is told it lost some exactly when it did. */
+#define PRUNE_SVCS (SL_STORE_FEED_KEEP + 2000)
+
+static void test_feed_pruning_and_lost(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    static char ids[PRUNE_SVCS][12];
+    static struct sl_import_service svcs[PRUNE_SVCS];
+    struct sl_change_batch b;
+
+    put_ok(f->st, "p1", "svc", "n", EDGE, true);
+    int64_t s0 = record_ok(f->st, "p1", "svc", 1, "old", true);
+    for (size_t i = 0; i < PRUNE_SVCS; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "s%zu", i);
+        svcs[i] = S("p1", ids[i], ids[i], EDGE, NULL, 0);
+    }
+    int64_t t0 = mono_us();
+    import_ok(f->st, svcs, PRUNE_SVCS);
+    int64_t s1 = record_ok(f->st, "p1", "svc", 2, "new", true);
+    print_message("  %d changes in one import: %lld ms\n", PRUNE_SVCS,
+                  (long long)((mono_us() - t0) / 1000));
+
+    /* The newest SL_STORE_FEED_KEEP: nothing lost, the last is s1. */
+    read_ok(f->st, s1 - SL_STORE_FEED_KEEP, SL_STORE_FEED_KEEP, &b);
+    assert_false(b.lost);
+    assert_true(b.n > 0);
+    expect_change(&b.changes[b.n - 1], s1, "p1", "svc", 2, "new");
+    assert_int_equal(b.head, s1);
+    sl_change_batch_free(&b);
+
+    /* From before the import: lost, or every change still there. */
+    read_ok(f->st, s0 - 1, 10, &b);
+    if (b.lost) {
+        assert_true(b.n > 0 && b.changes[0].seq > s0);
+    } else {
+        assert_false(f->be->prunes);
+        assert_true(b.n > 0);
+        expect_change(&b.changes[0], s0, "p1", "svc", 1, "old");
+    }
+    if (f->be->prunes)
+        assert_true(b.lost);
+    sl_change_batch_free(&b);
+
+    /* Reading on from the oldest kept change loses nothing more. */
+    read_ok(f->st, 0, 1, &b);
+    int64_t oldest = b.n ? b.changes[0].seq : s1;
+    sl_change_batch_free(&b);
+    read_ok(f->st, oldest, 5, &b);
+    assert_false(b.lost);
+    sl_change_batch_free(&b);
+    read_ok(f->st, -1, 5, &b);
+    assert_false(b.lost); /* a new reader loses nothing */
+    assert_int_equal(b.head, s1);
+    sl_change_batch_free(&b);
+}
+
+/* A change whose stored check fails is refused, never handed out. */
+static void test_feed_corruption(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_change_batch b;
+    struct sl_err err;
+    if (!f->be->corrupt_change)
+        skip();
+    put_ok(f->st, "p1", "svc", "n", EDGE, true);
+    int64_t s1 = record_ok(f->st, "p1", "svc", 1, "hello", true);
+    int64_t s2 = record_ok(f->st, "p1", "svc", 2, "world", true);
+    f->be->corrupt_change(f, s1);
+    assert_sl_err(sl_store_read_changes(f->st, s1 - 1, 10, &b, &err),
+                  SL_ECORRUPT, &err);
+    print_message("  %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "corrupt"));
+    assert_null(strstr(err.msg, "hello"));
+    assert_int_equal(b.n, 0);
+    assert_null(b.changes);
+    sl_change_batch_free(&b);
+    read_ok(f->st, s1, 10, &b); /* the next one is fine */
+    assert_int_equal(b.n, 1);
+    expect_change(&b.changes[0], s2, "p1", "svc", 2, "world");
+    sl_change_batch_free(&b);
+}
+
+/* Waits on watch (used for nothing else) and reads on rd until a change
+ * after `after` shows; returns when it did (mono_us), 0 after 5 s. */
+static int64_t watch_for(struct sl_store *watch, struct sl_store *rd,
+                         int64_t after, struct sl_change_batch *b)
+{
+    int64_t give_up = mono_us() + 5000000;
+    struct sl_err err;
+    while (mono_us() < give_up) {
+        assert_sl_ok(sl_store_wait_changes(watch, 1000, &err), &err);
+        read_ok(rd, after, 10, b);
+        if (b->n)
+            return mono_us();
+        sl_change_batch_free(b);
+    }
+    return 0;
+}
+
+struct later_arg {
+    struct sl_store *st;
+    _Atomic int64_t committed_us; /* when record_log returned */
+    int64_t seq;
+};
+
+static void *record_later(void *p)
+{
+    struct later_arg *a = p;
+    struct timespec ts = {0, 200 * 1000000L}; /* the watcher is waiting */
+    nanosleep(&ts, NULL);
+    a->seq = record_ok(a->st, "p1", "svc", 7, "seven", true);
+    atomic_store(&a->committed_us, mono_us());
+    return NULL;
+}
+
+/* A write on one connection wakes wait_changes on another within 1 s,
+ * and read_changes then shows it. */
+static void test_wait_changes_two_connections(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_store *watch, *rd;
+    struct sl_change_batch b;
+    struct sl_err err;
+    put_ok(f->st, "p1", "svc", "n", EDGE, true);
+    assert_sl_ok(sl_store_open(f->uri, &watch, &err), &err);
+    assert_sl_ok(sl_store_open(f->uri, &rd, &err), &err);
+    int64_t head = head_of(rd);
+
+    /* No commit: a wait ends by its timeout (or spuriously), no later. */
+    int64_t t0 = mono_us();
+    assert_sl_ok(sl_store_wait_changes(watch, 50, &err), &err);
+    assert_true(mono_us() - t0 < 1000000);
+    assert_sl_ok(sl_store_wait_changes(watch, 0, &err), &err);
+
+    struct later_arg a = {f->st, 0, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, record_later, &a), 0);
+    int64_t seen = watch_for(watch, rd, head, &b);
+    pthread_join(t, NULL);
+    assert_true(seen > 0);
+    int64_t lag = seen - atomic_load(&a.committed_us);
+    print_message("  seen %lld us after the commit returned\n", (long long)lag);
+    assert_true(lag < 1000000);
+    assert_int_equal(b.n, 1);
+    expect_change(&b.changes[0], a.seq, "p1", "svc", 7, "seven");
+    sl_change_batch_free(&b);
+
+    /* A commit made before the wait is not missed either. */
+    int64_t s2 = record_ok(f->st, "p1", "svc", 8, "eight", true);
+    t0 = mono_us();
+    assert_sl_ok(sl_store_wait_changes(watch, 3000, &err), &err);
+    assert_true(mono_us() - t0 < 1000000);
+    read_ok(rd, a.seq, 10, &b);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.changes[0].seq, s2);
+    sl_change_batch_free(&b);
+    sl_store_close(watch);
+    sl_store_close(rd);
+}
+
 #define CASE(fn)                                                               \
     {                                                                          \
 #fn, fn, setup, teardown, NULL                                         \
@@ -750,6 +1381,17 @@ static const struct CMUnitTest contract_cases[] = {
     CASE(test_many_services),
     CASE(test_readers_see_whole_imports),
     CASE(test_concurrent_imports_replace_whole),
+    CASE(test_v4_slots),
+    CASE(test_put_service),
+    CASE(test_record_log_append_and_replace),
+    CASE(test_record_log_over_import_duplicates),
+    CASE(test_record_log_refused),
+    CASE(test_query_snapshot),
+    CASE(test_read_changes),
+    CASE(test_concurrent_writers),
+    CASE(test_feed_pruning_and_lost),
+    CASE(test_feed_corruption),
+    CASE(test_wait_changes_two_connections),
 };
 
 /* ---- sqlite only -------------------------------------------------------- */
