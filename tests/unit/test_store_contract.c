@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #ifdef SL_WITH_PG
 #include <libpq-fe.h>
@@ -1617,6 +1618,142 @@ static void test_sqlite_query_plan(void **state)
     sl_store_close(st);
 }
 
+/* A second process (fork + exec of this binary, so that no SQLite state
+ * crosses the fork) records a log while this one waits: wait_changes
+ * notices the other process's commit within 1 s. */
+static void test_sqlite_wait_other_process(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    struct sl_store *watch, *rd;
+    struct sl_change_batch b;
+    struct sl_err err;
+    int fds[2];
+    put_ok(f->st, "p1", "svc", "n", EDGE, true);
+    assert_sl_ok(sl_store_open(f->uri, &watch, &err), &err);
+    assert_sl_ok(sl_store_open(f->uri, &rd, &err), &err);
+    int64_t head = head_of(rd);
+
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl("/proc/self/exe", "test_store_contract", "--record-child", f->uri,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    int64_t seen = watch_for(watch, rd, head, &b);
+    char line[64] = "";
+    ssize_t got = 0, r;
+    while ((r = read(fds[0], line + got, sizeof(line) - 1 - (size_t)got)) > 0)
+        got += r;
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    long long committed = 0, seq = 0;
+    assert_int_equal(sscanf(line, "%lld %lld", &committed, &seq), 2);
+    assert_true(seen > 0);
+    print_message("  seen %lld us after the other process's commit\n",
+                  (long long)(seen - committed));
+    assert_true(seen - committed < 1000000);
+    assert_int_equal(b.n, 1);
+    expect_change(&b.changes[0], seq, "p1", "svc", 9, "from-child");
+    sl_change_batch_free(&b);
+    sl_store_close(watch);
+    sl_store_close(rd);
+}
+
+/* The child of test_sqlite_wait_other_process: records one log on its own
+ * connection once the parent is waiting, and prints "COMMITTED_US SEQ". */
+static int record_child(const char *uri)
+{
+    struct sl_store *st;
+    struct sl_err err;
+    struct sl_import_log l = L(9, "from-child");
+    struct timespec ts = {0, 300 * 1000000L};
+    bool created;
+    int64_t seq;
+    if (sl_store_open(uri, &st, &err) != SL_OK) {
+        fprintf(stderr, "child: %s\n", err.msg);
+        return 1;
+    }
+    nanosleep(&ts, NULL);
+    int rc = sl_store_record_log(st, "p1", "svc", &l, &created, &seq, &err);
+    int64_t at = mono_us();
+    sl_store_close(st);
+    if (rc != SL_OK) {
+        fprintf(stderr, "child: %s\n", err.msg);
+        return 1;
+    }
+    printf("%lld %lld\n", (long long)at, (long long)seq);
+    return 0;
+}
+
+/* A file of schema version 1 (before the feed) is migrated at open: its
+ * data stays, and the feed starts at seq 1. */
+static void test_sqlite_migrates_v1(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    char v[256];
+    sl_store_close(f->st);
+    f->st = NULL;
+    sqlite_destroy(f);
+    sqlite_exec(f, "PRAGMA journal_mode=WAL;"
+                   "CREATE TABLE meta(key TEXT PRIMARY KEY, value);"
+                   "CREATE TABLE services(project_id TEXT NOT NULL,"
+                   " service_id TEXT NOT NULL, service_name TEXT NOT NULL,"
+                   " infer_type INTEGER NOT NULL,"
+                   " PRIMARY KEY(project_id, service_id)) WITHOUT ROWID;"
+                   "CREATE TABLE logs(project_id TEXT NOT NULL,"
+                   " service_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+                   " update_time INTEGER NOT NULL, body BLOB NOT NULL,"
+                   " PRIMARY KEY(project_id, service_id, update_time, seq))"
+                   " WITHOUT ROWID;"
+                   "INSERT INTO meta VALUES('schema_version', 1);"
+                   "INSERT INTO services VALUES('p1', 'svc', 'n', 2);"
+                   "INSERT INTO logs VALUES('p1', 'svc', 0, 5, x'0805');");
+    struct sl_err err;
+    assert_sl_ok(sl_store_open(f->uri, &f->st, &err), &err);
+    sqlite_value(f, "SELECT key || '=' || value FROM meta ORDER BY key", v,
+                 sizeof(v));
+    assert_string_equal(v, "feed_pruned=0|feed_seq=0|schema_version=2|");
+    const char *want[] = {"\x08\x05"}; /* update_time 5, unsealed */
+    expect_query(f->st, "p1", "svc", 0, "n", EDGE, want, 1);
+    assert_int_equal(record_ok(f->st, "p1", "svc", 6, "b", true), 1);
+    const char *want2[] = {"\x08\x05", "b"};
+    expect_query(f->st, "p1", "svc", 0, "n", EDGE, want2, 2);
+}
+
+/* What record_log writes: the log with seq max + 1 (or in the replaced
+ * log's place), both sealed, and the counters in meta. */
+static void test_sqlite_record_rows(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    char v[1024];
+    const struct sl_import_log logs[] = {L(3, "c"), L(1, "a"), L(3, "d")};
+    struct sl_import_service s = S("p1", "svc", "n", EDGE, logs, N(logs));
+    import_ok(f->st, &s, 1);
+    record_ok(f->st, "p1", "svc", 2, "b", true);
+    record_ok(f->st, "p1", "svc", 3, "e", false);
+    sqlite_value(f,
+                 "SELECT seq || ':' || update_time || ':' ||"
+                 " CAST(substr(body, 1, length(body) - 9) AS TEXT) FROM logs",
+                 v, sizeof(v));
+    assert_string_equal(v, "1:1:a|3:2:b|0:3:e|");
+    sqlite_value(f,
+                 "SELECT seq || ':' || service_id || ':' || update_time ||"
+                 " ':' || length(body) FROM changes",
+                 v, sizeof(v));
+    assert_string_equal(v, "1:svc:0:9|2:svc:2:10|3:svc:3:10|");
+    sqlite_value(f, "SELECT value FROM meta WHERE key = 'feed_seq'", v,
+                 sizeof(v));
+    assert_string_equal(v, "3|");
+}
+
 #define SQLITE_CASE(fn)                                                        \
     {                                                                          \
 #fn, fn, sqlite_setup, teardown, NULL                                  \
@@ -1630,6 +1767,9 @@ static const struct CMUnitTest sqlite_cases[] = {
     SQLITE_CASE(test_sqlite_survives_reopen),
     SQLITE_CASE(test_sqlite_locked),
     SQLITE_CASE(test_sqlite_query_plan),
+    SQLITE_CASE(test_sqlite_wait_other_process),
+    SQLITE_CASE(test_sqlite_migrates_v1),
+    SQLITE_CASE(test_sqlite_record_rows),
 };
 
 /* ---- postgres only ------------------------------------------------------ */
@@ -2009,9 +2149,11 @@ static void test_open_messages(void **state)
 #undef PG_FORM
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     int failed = 0;
+    if (argc == 3 && strcmp(argv[1], "--record-child") == 0)
+        return record_child(argv[2]);
 #ifdef SL_WITH_PG
     if (!pg_base_uri())
         printf("skipped: SL_TEST_PG_URI unset (PostgreSQL cases)\n");
