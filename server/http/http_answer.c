@@ -106,6 +106,30 @@ static bool md_value_ok(const char *v, size_t max)
     return i > 0;
 }
 
+int sl_http_req_token(struct MHD_Connection *conn, struct sl_req *rq,
+                      size_t max_token, const struct sl_route *rt,
+                      const char **token, struct sl_err *err)
+{
+    const char *t =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Auth-Token");
+
+    *token = NULL;
+    memcpy(rq->project_id, rt->project_id, rt->project_len);
+    rq->project_id[rt->project_len] = '\0';
+    memcpy(rq->service_id, rt->service_id, rt->service_len);
+    rq->service_id[rt->service_len] = '\0';
+    if (!t || !*t)
+        return SL_OK; /* an empty header is no token */
+    if (strlen(t) > max_token)
+        return sl_err_set(err, SL_EBADTOKEN,
+                          "X-Auth-Token is longer than any valid token");
+    if (!md_value_ok(t, max_token))
+        return sl_err_set(err, SL_EBADTOKEN,
+                          "X-Auth-Token holds characters no token has");
+    *token = t;
+    return SL_OK;
+}
+
 enum MHD_Result sl_http_answer_query(struct MHD_Connection *conn,
                                      struct sl_req *rq,
                                      struct sl_http_upstream *u,
@@ -114,26 +138,13 @@ enum MHD_Result sl_http_answer_query(struct MHD_Connection *conn,
 {
     struct sl_err err;
     Modelarts__V1__QueryServiceLogsResponse *resp = NULL;
-    const char *token =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Auth-Token");
+    const char *token = NULL;
 
     sl_err_clear(&err);
-    memcpy(rq->project_id, rt->project_id, rt->project_len);
-    rq->project_id[rt->project_len] = '\0';
-    memcpy(rq->service_id, rt->service_id, rt->service_len);
-    rq->service_id[rt->service_len] = '\0';
-    if (token && !*token)
-        token = NULL; /* an empty header is no token */
-    if (token && strlen(token) > max_token)
-        return sl_http_respond_error(
-            conn, rq, SL_EBADTOKEN,
-            "X-Auth-Token is longer than any valid token");
-    if (token && !md_value_ok(token, max_token))
-        return sl_http_respond_error(
-            conn, rq, SL_EBADTOKEN,
-            "X-Auth-Token holds characters no token has");
-
-    int rc = sl_http_upstream_query(u, rt, token, rq->request_id, &resp, &err);
+    int rc = sl_http_req_token(conn, rq, max_token, rt, &token, &err);
+    if (rc != SL_OK)
+        return sl_http_respond_error(conn, rq, rc, err.msg);
+    rc = sl_http_upstream_query(u, rt, token, rq->request_id, &resp, &err);
     if (rc != SL_OK)
         return sl_http_respond_error(conn, rq, rc, err.msg);
 

@@ -44,6 +44,8 @@
 #define SL_HTTP_JSON_TYPE "application/json; charset=utf-8"
 #define SL_HTTP_LOG_PATH_MAX 1024 /* bytes of the path kept for the log */
 
+struct sl_watch_stream; /* http_watch.h */
+
 /* State of one request, from its request line (the shim's URI callback)
  * to its completion: what its routing, answer, access line and metrics
  * need. Owner: the shim (libmicrohttpd's *req_cls), which allocates it
@@ -68,6 +70,9 @@ struct sl_req {
     char service_id[SL_MAX_ID + 1];
     char request_id[SL_REQUEST_ID_MAX + 1]; /* the client's or ours */
     char path[SL_HTTP_LOG_PATH_MAX + 1];    /* as sent, cut */
+    struct sl_watch_stream *watch; /* the watch route's stream once started
+                                      (http_watch.h); released when the
+                                      request completes */
 };
 
 /* Whether rq's answer closes its connection: rq->close (a request
@@ -106,6 +111,14 @@ enum MHD_Result sl_http_answer_query(struct MHD_Connection *conn,
                                      struct sl_http_upstream *u,
                                      size_t max_token,
                                      const struct sl_route *rt);
+
+/* For a logs path (rt: LOGS or WATCH): notes the ids in rq and reads the
+ * client's X-Auth-Token into *token (NULL: none, or empty). SL_OK, or
+ * SL_EBADTOKEN (answer it) for a token over max_token bytes or with bytes
+ * other than printable ASCII; err says which. */
+int sl_http_req_token(struct MHD_Connection *conn, struct sl_req *rq,
+                      size_t max_token, const struct sl_route *rt,
+                      const char **token, struct sl_err *err);
 
 /* GET /healthz: the upstream's overall health (Health/Check, service "")
  * through u, http_shim.h has the answers. */

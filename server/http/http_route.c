@@ -14,6 +14,7 @@
 #include "validate.h"
 
 #define SL_HTTP_LOGS_PATH "/v1/{project_id}/services/{service_id}/logs"
+#define SL_HTTP_WATCH_PATH SL_HTTP_LOGS_PATH ":watch"
 
 static bool seg_is(const char *s, size_t n, const char *lit)
 {
@@ -26,8 +27,9 @@ static bool method_ok(const char *method)
            (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
 }
 
-/* Matches path[0..n) against /healthz, /metrics and
- * /v1/{p}/services/{s}/logs, then the method, then the ids. */
+/* Matches path[0..n) against /healthz, /metrics,
+ * /v1/{p}/services/{s}/logs and /v1/{p}/services/{s}/logs:watch, then the
+ * method, then the ids. */
 static int route_path(const char *method, const char *path, size_t n,
                       struct sl_route *out, struct sl_err *err)
 {
@@ -61,14 +63,19 @@ static int route_path(const char *method, const char *path, size_t n,
         s = slash + 1;
     }
     if (k != 5 || !seg_is(seg[0], len[0], "v1") ||
-        !seg_is(seg[2], len[2], "services") || !seg_is(seg[4], len[4], "logs"))
+        !seg_is(seg[2], len[2], "services"))
         goto no_route;
-
-    out->route = SL_HTTP_ROUTE_LOGS;
+    if (seg_is(seg[4], len[4], "logs"))
+        out->route = SL_HTTP_ROUTE_LOGS;
+    else if (seg_is(seg[4], len[4], "logs:watch"))
+        out->route = SL_HTTP_ROUTE_WATCH;
+    else
+        goto no_route;
     if (!method_ok(method))
-        return sl_err_set(err, SL_EMETHOD,
-                          "method not allowed: " SL_HTTP_LOGS_PATH
-                          " accepts GET and HEAD");
+        return sl_err_set(
+            err, SL_EMETHOD, "method not allowed: %s accepts GET and HEAD",
+            out->route == SL_HTTP_ROUTE_LOGS ? SL_HTTP_LOGS_PATH
+                                             : SL_HTTP_WATCH_PATH);
     int rc = sl_validate_query(seg[1], len[1], seg[3], len[3], 0, err);
     if (rc != SL_OK)
         return rc;
@@ -82,7 +89,8 @@ static int route_path(const char *method, const char *path, size_t n,
 no_route:
     out->route = SL_HTTP_ROUTE_OTHER;
     return sl_err_set(err, SL_ENOROUTE,
-                      "no such API: the REST API is GET " SL_HTTP_LOGS_PATH);
+                      "no such API: the REST API is GET " SL_HTTP_LOGS_PATH
+                      " (and " SL_HTTP_WATCH_PATH ")");
 }
 
 int sl_http_route_update_time(bool present, const char *value, size_t len,
@@ -138,7 +146,7 @@ int sl_http_route(const char *method, const char *url, struct sl_route *out,
     rc = route_path(method, url, path_len, out, err);
     if (rc != SL_OK)
         goto fail;
-    if (out->route != SL_HTTP_ROUTE_LOGS)
+    if (out->route != SL_HTTP_ROUTE_LOGS && out->route != SL_HTTP_ROUTE_WATCH)
         return SL_OK; /* the query is ignored */
     rc = sl_http_route_query(url, &out->update_time, err);
     if (rc != SL_OK)

@@ -10,16 +10,20 @@
  * Routing decisions (sl_http_route):
  * - The path is matched byte for byte, as sent (no percent-decoding, no
  *   dot-segment or slash folding): exactly the five segments of
- *   /v1/{project_id}/services/{service_id}/logs, or exactly "/healthz" or
- *   "/metrics". "/logs/", "/metrics/" (trailing slash), extra or missing
- *   segments: 404 ModelArts.0104.
+ *   /v1/{project_id}/services/{service_id}/logs (SL_HTTP_ROUTE_LOGS) or
+ *   of /v1/{project_id}/services/{service_id}/logs:watch
+ *   (SL_HTTP_ROUTE_WATCH, the Server-Sent Events watch, http_sse.h), or
+ *   exactly "/healthz" or "/metrics". "/logs/", "/metrics/" (trailing
+ *   slash), "logs:Watch", "logs%3Awatch", extra or missing segments: 404
+ *   ModelArts.0104. Below, "a logs path" is either of the first two: they
+ *   share every rule.
  * - A logs path whose id segment is not 1-64 characters of
  *   [A-Za-z0-9_-] (empty, too long, '%2F', any '%xx'): 400 ModelArts.0101.
- * - Method, on any of the three routes: GET; HEAD (the same status and
+ * - Method, on any of the four routes: GET; HEAD (the same status and
  *   headers, Content-Length included, without the body); anything else
  *   405 ModelArts.2803 with "Allow: GET, HEAD". The method check comes
  *   before the id check.
- * - Query, on the logs route: update_time (first occurrence; decimal
+ * - Query, on a logs path: update_time (first occurrence; decimal
  *   0..INT64_MAX, 0 = all; empty or anything else: 400 ModelArts.0101).
  *   Other parameters are ignored. Values are not percent-decoded (an
  *   update_time is digits). /healthz and /metrics ignore the query.
@@ -53,13 +57,14 @@
 #include "metrics.h" /* enum sl_http_route */
 
 /* A request the router accepted: one QueryServiceLogs call to make (route
- * SL_HTTP_ROUTE_LOGS), a health check or the metrics. Owner: the caller;
+ * SL_HTTP_ROUTE_LOGS), one WatchServiceLogs stream (SL_HTTP_ROUTE_WATCH),
+ * a health check or the metrics. Owner: the caller;
  * its pointers borrow the url given to sl_http_route(). */
 struct sl_route {
     enum sl_http_route route; /* which route the path matched; on an error
                                  too (SL_HTTP_ROUTE_OTHER: none) */
     const char *project_id;   /* points into the url; not NUL-terminated;
-                                 NULL but on the logs route */
+                                 NULL but on a logs path (LOGS, WATCH) */
     size_t project_len;       /* 1..SL_MAX_ID, valid per sl_id_valid() */
     const char *service_id;   /* points into the url; not NUL-terminated */
     size_t service_len;       /* 1..SL_MAX_ID, valid per sl_id_valid() */

@@ -107,6 +107,7 @@
 #include "http_route.h"
 #include "http_tls.h"
 #include "http_upstream.h"
+#include "http_watch.h"
 #include "log.h"
 #include "metrics.h"
 #include "validate.h"
@@ -131,6 +132,7 @@ struct sl_shim {
     int port;      /* the bound TCP port */
     struct sl_http_upstream *upstream;   /* gRPC client; NULL: none yet */
     struct sl_http_deadlines *deadlines; /* NULL: none yet */
+    struct sl_http_watch *watch;         /* the SSE watches; NULL: none yet */
     int timeout_ms;                      /* upstream deadline per call */
     int64_t header_ms;                   /* a new connection's request
                                             deadline */
@@ -174,11 +176,13 @@ static int route_request(const struct sl_req *rq, const char *method,
                          struct sl_err *err)
 {
     int rc = sl_http_route(method, url, rt, err);
-    if (rc != SL_OK || rt->route != SL_HTTP_ROUTE_LOGS)
+    if (rc != SL_OK ||
+        (rt->route != SL_HTTP_ROUTE_LOGS && rt->route != SL_HTTP_ROUTE_WATCH))
         return rc;
     if (rq->query_rc != SL_OK) {
+        enum sl_http_route route = rt->route;
         memset(rt, 0, sizeof(*rt));
-        rt->route = SL_HTTP_ROUTE_LOGS;
+        rt->route = route;
         return sl_err_set(err, rq->query_rc, "%s", rq->query_err.msg);
     }
     rt->update_time = rq->update_time;
@@ -333,6 +337,8 @@ static enum MHD_Result answer(struct sl_shim *s, struct MHD_Connection *conn,
         return sl_http_answer_health(conn, rq, s->upstream);
     case SL_HTTP_ROUTE_METRICS:
         return sl_http_answer_metrics(conn, rq);
+    case SL_HTTP_ROUTE_WATCH:
+        return sl_http_answer_watch(conn, rq, s->watch, s->max_token, &rt);
     default:
         return sl_http_answer_query(conn, rq, s->upstream, s->max_token, &rt);
     }
@@ -438,6 +444,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
             return MHD_NO; /* a chunked body over the bound: close */
         return MHD_YES;
     }
+    if (rq->watch) /* resumed: its first message or failure is in */
+        return sl_http_watch_resumed(conn, rq);
     /* The request is complete (any body read and dropped): answer. */
     request_in(conn);
     return answer(s, conn, rq, url, method);
@@ -464,6 +472,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         atomic_fetch_sub(&s->in_flight, 1);
         return;
     }
+    sl_http_watch_request_done(rq); /* cancels a watch the client left */
     uint64_t us = (uint64_t)(sl_clock_us() - rq->start_us);
     sl_metrics_http_done(rq->route, rq->status, us);
     if (sl_log_level >= SL_LOG_INFO) {
@@ -537,11 +546,13 @@ static size_t unescape_none(void *cls, struct MHD_Connection *conn, char *str)
 
 /* libmicrohttpd's messages that only say a client left in the middle of a
  * request (or was closed by its deadline): debug level. The access line
- * (status 0) already records a request that was in. */
+ * (status 0) already records a request that was in. The last one follows
+ * a watch whose client hung up (http_watch.c closes its connection). */
 static const char *const sl_mhd_client_left[] = {
     "Connection socket is closed when reading request",
     "Connection was closed by remote side with incomplete request",
     "Socket has been disconnected when reading request",
+    "Closing connection (application error generating response)",
 };
 
 /* libmicrohttpd's message for any failed TLS handshake (a client without a
@@ -579,6 +590,7 @@ static void shim_free(struct sl_shim *s)
         MHD_stop_daemon(s->daemon); /* joins the workers: queues die */
     if (s->listen_fd >= 0)
         close(s->listen_fd);
+    sl_http_watch_stop(s->watch);         /* every request done: calls end */
     sl_http_deadlines_stop(s->deadlines); /* no daemon: no conns */
     sl_http_upstream_close(s->upstream);  /* after the workers' calls */
     sl_tls_pem_free(&s->https);           /* after the daemon that used it */
@@ -660,6 +672,20 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     rc = sl_http_deadlines_start(header_ms, next_ms, &s->deadlines, err);
     if (rc != SL_OK)
         goto out;
+    struct sl_http_watch_config wcfg = {
+        .upstream = s->upstream,
+        .max_watchers = cfg->max_watchers ? cfg->max_watchers
+                                          : SL_SHIM_DEFAULT_MAX_WATCHERS,
+        .keepalive_ms = cfg->sse_keepalive_ms
+                            ? cfg->sse_keepalive_ms
+                            : SL_SHIM_DEFAULT_SSE_KEEPALIVE_MS,
+        .streams_per_conn = cfg->watch_streams ? cfg->watch_streams
+                                               : SL_SHIM_DEFAULT_WATCH_STREAMS,
+        .first_ms = s->timeout_ms,
+    };
+    rc = sl_http_watch_start(&wcfg, &s->watch, err);
+    if (rc != SL_OK)
+        goto out;
 
     /* libmicrohttpd gets a duplicate: on success it owns (and at stop
      * closes) the duplicate and ours is closed here; on failure it has
@@ -687,8 +713,10 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s},
     };
     size_t nopt = 9;
-    unsigned int flags =
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* Suspend and resume: a watch waits for its upstream without holding
+     * a worker (http_watch.c). */
+    unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC |
+                         MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (s->https.cert) {
         flags |= MHD_USE_TLS;
         opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
@@ -781,8 +809,10 @@ void sl_shim_stop(struct sl_shim *s)
     if (!s)
         return;
     int64_t start_ms = sl_clock_ms();
-    /* From now on every answer closes its connection. */
+    /* From now on every answer closes its connection; every watch ends
+     * (its "error" event and last chunk) and none starts. */
     atomic_store(&s->stop_phase, SL_SHIM_STOPPING);
+    sl_http_watch_end_all(s->watch);
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
     if (fd != MHD_INVALID_SOCKET) {
         s->listen_fd = fd; /* ours again; closed after MHD_stop_daemon */

@@ -51,6 +51,8 @@
 
 struct sl_http_upstream {
     grpc_channel *channel;           /* to the target, shared by all callers */
+    grpc_channel_credentials *creds; /* the channel's, kept for the watch
+                                        channels (NULL: none yet) */
     void *method;                    /* grpc_channel_register_call() handle */
     void *health_method;             /* the same, for Health/Check */
     pthread_key_t cq_key;            /* a caller's pluck completion queue */
@@ -63,7 +65,8 @@ struct sl_http_upstream {
     int timeout_ms;                  /* deadline per call */
     int max_response;                /* largest answer message taken */
     atomic_llong last_warn_s;        /* second of the last upstream warning */
-    char target[256];                /* for log lines */
+    char target[256];                /* the channels' target, log lines */
+    char name[256]; /* --upstream-name; "": none (the target's host) */
 };
 
 static void cq_destroy(void *p)
@@ -148,9 +151,9 @@ static int answer_too_big(const struct sl_http_upstream *u, const char *msg,
 }
 
 /* Turns a non-OK upstream status into the error to answer with. */
-static int upstream_error(struct sl_http_upstream *u, grpc_status_code status,
-                          grpc_slice details, const grpc_metadata_array *trail,
-                          struct sl_err *err)
+int sl_http_upstream_error(struct sl_http_upstream *u, grpc_status_code status,
+                           grpc_slice details, const grpc_metadata_array *trail,
+                           struct sl_err *err)
 {
     char reason[64];
     char msg[SL_ERR_MSG_LEN];
@@ -186,8 +189,8 @@ static int upstream_error(struct sl_http_upstream *u, grpc_status_code status,
 
 /* Unpacks a received message of type d; NULL when malformed or out of
  * memory. The caller frees it with protobuf_c_message_free_unpacked(). */
-static ProtobufCMessage *unpack_message(const ProtobufCMessageDescriptor *d,
-                                        grpc_byte_buffer *bb)
+ProtobufCMessage *sl_http_upstream_unpack(const ProtobufCMessageDescriptor *d,
+                                          grpc_byte_buffer *bb)
 {
     ProtobufCMessage *msg = NULL;
 
@@ -291,7 +294,7 @@ static int upstream_call(struct sl_http_upstream *u, void *method,
     }
 
     if (status != GRPC_STATUS_OK) {
-        rc = upstream_error(u, status, details, &trail_md, err);
+        rc = sl_http_upstream_error(u, status, details, &trail_md, err);
         goto out;
     }
     if (!recv_bb) {
@@ -299,7 +302,7 @@ static int upstream_call(struct sl_http_upstream *u, void *method,
                         "the query service answered without a message");
         goto out;
     }
-    *out = unpack_message(resp_type, recv_bb);
+    *out = sl_http_upstream_unpack(resp_type, recv_bb);
     if (!*out) {
         rc = sl_err_set(err, SL_EINTERNAL,
                         "the query service sent a malformed answer");
@@ -421,22 +424,27 @@ void sl_http_upstream_close(struct sl_http_upstream *u)
     }
     if (u->channel)
         grpc_channel_destroy(u->channel);
+    if (u->creds)
+        grpc_channel_credentials_release(u->creds);
     if (u->grpc_inited)
         grpc_shutdown();
     free(u);
 }
 
-/* Everything of sl_http_upstream_open() after the allocation; u is
- * released by the caller on failure. */
-static int upstream_open(struct sl_http_upstream *u, const char *target,
-                         const struct sl_tls_config *tls, struct sl_err *err)
+/* Creates a channel to u->target with u->creds and u's arguments (below);
+ * own_connection: one of the watch channels, with a subchannel pool of
+ * its own (GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL), so that it opens a
+ * connection of its own instead of sharing the one of every channel with
+ * the same target and arguments (gRPC's global pool). NULL on failure. */
+static grpc_channel *make_channel(struct sl_http_upstream *u,
+                                  bool own_connection)
 {
     /* Reconnect quickly once the server is back: the default backoff
      * (1 s growing to 120 s) would answer 503 long after a restart.
      * GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is left alone: gRPC also takes it
      * as the connect timeout (default 20 s), and 100 ms fails handshakes
      * on a loaded machine. */
-    grpc_arg args[] = {
+    grpc_arg args[5] = {
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
          .value.integer = 100},
@@ -447,27 +455,45 @@ static int upstream_open(struct sl_http_upstream *u, const char *target,
         {.type = GRPC_ARG_INTEGER,
          .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
          .value.integer = u->max_response},
-        /* Last: only with a TLS upstream and an expected name. */
-        {.type = GRPC_ARG_STRING,
-         .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
-         .value.string = tls ? (char *)tls->upstream_name : NULL},
     };
-    grpc_channel_args ca = {sizeof(args) / sizeof(args[0]), args};
-    if (!sl_tls_upstream_enabled(tls) || !tls->upstream_name ||
-        !*tls->upstream_name)
-        ca.num_args--;
+    grpc_channel_args ca = {3, args};
+    if (u->name[0])
+        args[ca.num_args++] =
+            (grpc_arg){.type = GRPC_ARG_STRING,
+                       .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+                       .value.string = u->name};
+    if (own_connection)
+        args[ca.num_args++] =
+            (grpc_arg){.type = GRPC_ARG_INTEGER,
+                       .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
+                       .value.integer = 1};
+    return grpc_channel_create(u->target, u->creds, &ca);
+}
 
+grpc_channel *sl_http_upstream_watch_channel(struct sl_http_upstream *u)
+{
+    return make_channel(u, true);
+}
+
+/* Everything of sl_http_upstream_open() after the allocation; u is
+ * released by the caller on failure. */
+static int upstream_open(struct sl_http_upstream *u, const char *target,
+                         const struct sl_tls_config *tls, struct sl_err *err)
+{
+    if (sl_tls_upstream_enabled(tls) && tls->upstream_name &&
+        *tls->upstream_name &&
+        snprintf(u->name, sizeof(u->name), "%s", tls->upstream_name) >=
+            (int)sizeof(u->name))
+        return sl_err_set(err, SL_EINVAL, "--upstream-name is too long");
     if (pthread_key_create(&u->cq_key, cq_destroy) != 0)
         return sl_err_set(err, SL_ENOMEM, "cannot create a thread key");
     u->cq_key_made = true;
     grpc_init();
     u->grpc_inited = true;
-    grpc_channel_credentials *creds = NULL;
-    int rc = sl_tls_channel_credentials(tls, &creds, err);
+    int rc = sl_tls_channel_credentials(tls, &u->creds, err);
     if (rc != SL_OK)
         return rc;
-    u->channel = grpc_channel_create(target, creds, &ca);
-    grpc_channel_credentials_release(creds);
+    u->channel = make_channel(u, false);
     if (!u->channel)
         return sl_err_set(err, SL_EINVAL, "cannot use upstream %s", target);
     u->method = grpc_channel_register_call(u->channel, SL_HTTP_QUERY_METHOD,
@@ -502,7 +528,12 @@ int sl_http_upstream_open(const char *target, const struct sl_tls_config *tls,
     u->max_response = max_response > INT_MAX ? INT_MAX : (int)max_response;
     atomic_init(&u->stopping, false);
     atomic_init(&u->last_warn_s, 0);
-    snprintf(u->target, sizeof(u->target), "%s", target);
+    if (snprintf(u->target, sizeof(u->target), "%s", target) >=
+        (int)sizeof(u->target)) {
+        free(u);
+        return sl_err_set(err, SL_EINVAL, "the upstream %.64s... is too long",
+                          target);
+    }
     int rc = upstream_open(u, target, tls, err);
     if (rc != SL_OK) {
         sl_http_upstream_close(u);

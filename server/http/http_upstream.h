@@ -35,6 +35,8 @@
 #ifndef SL_HTTP_UPSTREAM_H
 #define SL_HTTP_UPSTREAM_H
 
+#include <grpc/grpc.h>
+
 #include "error.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "http_route.h"
@@ -94,5 +96,30 @@ int sl_http_upstream_health(
     struct sl_http_upstream *u, const char *request_id,
     Grpc__Health__V1__HealthCheckResponse__ServingStatus *status,
     struct sl_err *err);
+
+/* ---- for the watch (http_watch.c) ---------------------------------------- */
+
+/* A new channel to u's upstream for watch calls: u's target, TLS and
+ * channel arguments, plus a subchannel pool of its own, so that it opens
+ * an HTTP/2 connection of its own: long-lived watch streams then never
+ * take the stream places (the server's --max-connection-streams) of the
+ * connection the queries use, nor of another watch channel. NULL on
+ * failure. Owner: the caller, who destroys it (grpc_channel_destroy)
+ * before sl_http_upstream_close(u). THREAD SAFETY: any thread. */
+grpc_channel *sl_http_upstream_watch_channel(struct sl_http_upstream *u);
+
+/* The error to answer with for a non-OK upstream status (the rules at the
+ * top): status, its details text and the trailing metadata of the call.
+ * Returns the SL_ERR_MAP code, with err filled. THREAD SAFETY: any
+ * thread. */
+int sl_http_upstream_error(struct sl_http_upstream *u, grpc_status_code status,
+                           grpc_slice details, const grpc_metadata_array *trail,
+                           struct sl_err *err);
+
+/* A received message unpacked as a d; NULL when malformed or out of
+ * memory. The caller frees it with protobuf_c_message_free_unpacked();
+ * bb stays the caller's. THREAD SAFETY: reentrant. */
+ProtobufCMessage *sl_http_upstream_unpack(const ProtobufCMessageDescriptor *d,
+                                          grpc_byte_buffer *bb);
 
 #endif

@@ -79,7 +79,8 @@ static int ref_route(const char *method, const char *url, struct sl_route *r)
         r->head = head;
         return SL_OK;
     }
-    /* "/v1/" P "/services/" S "/logs", P and S without '/'. */
+    /* "/v1/" P "/services/" S "/logs" or "/logs:watch", P and S without
+     * '/'. */
     r->route = SL_HTTP_ROUTE_OTHER;
     if (n < 4 || memcmp(url, "/v1/", 4) != 0)
         return SL_ENOROUTE;
@@ -90,9 +91,14 @@ static int ref_route(const char *method, const char *url, struct sl_route *r)
         return SL_ENOROUTE;
     const char *s = p_end + 10;
     const char *s_end = memchr(s, '/', (size_t)(end - s));
-    if (!s_end || !is(s_end, (size_t)(end - s_end), "/logs"))
+    if (!s_end)
         return SL_ENOROUTE;
-    r->route = SL_HTTP_ROUTE_LOGS;
+    if (is(s_end, (size_t)(end - s_end), "/logs"))
+        r->route = SL_HTTP_ROUTE_LOGS;
+    else if (is(s_end, (size_t)(end - s_end), "/logs:watch"))
+        r->route = SL_HTTP_ROUTE_WATCH;
+    else
+        return SL_ENOROUTE;
     if (!get && !head)
         return SL_EMETHOD;
     if (!ref_id(p, (size_t)(p_end - p)) || !ref_id(s, (size_t)(s_end - s)))
@@ -144,7 +150,7 @@ static void check_route(const char *method, const char *url)
         FUZZ_CHECK(err.code == rc && err.msg[0] != '\0');
         return;
     }
-    if (got.route == SL_HTTP_ROUTE_LOGS) {
+    if (got.route == SL_HTTP_ROUTE_LOGS || got.route == SL_HTTP_ROUTE_WATCH) {
         size_t path_len = strcspn(url, "?");
         FUZZ_CHECK(sl_id_valid(got.project_id, got.project_len));
         FUZZ_CHECK(sl_id_valid(got.service_id, got.service_len));
