@@ -28,6 +28,7 @@
 
 #include "buf.h"
 #include "limits.h"
+#include "log_rules.h"
 #include "modelarts/v1/service_logs.pb-c.h"
 #include "names.h"
 #include "validate.h"
@@ -48,13 +49,17 @@ static const char *const top_keys[] = {"services", NULL};
 static const char *const service_keys[] = {
     "project_id", "service_id", "service_name", "infer_type", "logs", NULL};
 static const char *const log_keys[] = {
-    "update_time", "result",        "config", "success_num",
-    "failed_num",  "result_detail", NULL};
+    "update_time",   "result",     "config",        "success_num", "failed_num",
+    "result_detail", "cluster_id", "extend_config", NULL};
 static const char *const edge_keys[] = {"success_num", "failed_num",
                                         "result_detail", NULL};
-static const char *const config_keys[] = {
-    "model_id",      "model_name",     "model_version", "weight",
-    "specification", "instance_count", "envs",          NULL};
+static const char *const config_keys[] = {"model_id",      "model_name",
+                                          "model_version", "weight",
+                                          "specification", "instance_count",
+                                          "envs",          "custom_spec",
+                                          "cluster_id",    NULL};
+static const char *const custom_spec_keys[] = {"gpu_p4", "memory", "cpu",
+                                               "ascend_a310", NULL};
 static const char *const node_keys[] = {"node_id", "node_name", "operation",
                                         "result", NULL};
 
@@ -285,16 +290,7 @@ static int get_array(struct parse *p, json_t *obj, const char *key,
 
 /* ---- one log ----------------------------------------------------------- */
 
-static int cmp_env(const void *a, const void *b)
-{
-    const Modelarts__V1__ServiceConfig__EnvsEntry *x =
-        *(Modelarts__V1__ServiceConfig__EnvsEntry *const *)a;
-    const Modelarts__V1__ServiceConfig__EnvsEntry *y =
-        *(Modelarts__V1__ServiceConfig__EnvsEntry *const *)b;
-    return strcmp(x->key, y->key);
-}
-
-/* envs: an object of strings, packed as map entries sorted by key. */
+/* envs: an object of strings, as map entries (sl_log_pack sorts them). */
 static int parse_envs(struct parse *p, json_t *obj,
                       Modelarts__V1__ServiceConfig *c)
 {
@@ -339,7 +335,52 @@ static int parse_envs(struct parse *p, json_t *obj,
         c->envs[c->n_envs++] = e;
         path_pop(p, o2);
     }
-    qsort(c->envs, c->n_envs, sizeof(*c->envs), cmp_env);
+    path_pop(p, old);
+    return SL_OK;
+}
+
+/* A JSON number (integer or not) as a float; 0 when absent. Range and
+ * sign are log_rules.c's (a float that overflows reads as infinite). */
+static int get_float(struct parse *p, json_t *obj, const char *key, float *out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = 0;
+    if (!v)
+        return SL_OK;
+    if (!json_is_number(v)) {
+        path_push_field(p, key);
+        return fail(p, "expected a number");
+    }
+    *out = (float)json_number_value(v);
+    return SL_OK;
+}
+
+/* custom_spec: an object of optional numbers. */
+static int parse_custom_spec(struct parse *p, json_t *obj,
+                             Modelarts__V1__ServiceConfig *c)
+{
+    json_t *v = json_object_get(obj, "custom_spec");
+    int64_t x;
+    int rc;
+    if (!v)
+        return SL_OK;
+    size_t old = path_push_field(p, "custom_spec");
+    if ((rc = expect_object(p, v)) != SL_OK ||
+        (rc = check_keys(p, v, custom_spec_keys)) != SL_OK)
+        return rc;
+    Modelarts__V1__CustomSpec *cs = sl_arena_alloc(&p->scratch, sizeof(*cs));
+    if (!cs)
+        return oom(p);
+    modelarts__v1__custom_spec__init(cs);
+    if ((rc = get_float(p, v, "gpu_p4", &cs->gpu_p4)) != SL_OK ||
+        (rc = get_uint(p, v, "memory", false, INT32_MAX, &x)) != SL_OK)
+        return rc;
+    cs->memory = (int32_t)x;
+    if ((rc = get_float(p, v, "cpu", &cs->cpu)) != SL_OK ||
+        (rc = get_uint(p, v, "ascend_a310", false, INT32_MAX, &x)) != SL_OK)
+        return rc;
+    cs->ascend_a310 = (int32_t)x;
+    c->custom_spec = cs;
     path_pop(p, old);
     return SL_OK;
 }
@@ -386,8 +427,13 @@ static int parse_config(struct parse *p, json_t *obj,
         SL_OK)
         return rc;
     c->instance_count = (int32_t)x;
-    if ((rc = parse_envs(p, obj, c)) != SL_OK)
+    if ((rc = parse_envs(p, obj, c)) != SL_OK ||
+        (rc = parse_custom_spec(p, obj, c)) != SL_OK ||
+        (rc = get_str(p, obj, "cluster_id", false, 0, SIZE_MAX, &s, &len)) !=
+            SL_OK)
         return rc;
+    if (s)
+        c->cluster_id = (char *)s;
     *out = c;
     return SL_OK;
 }
@@ -430,8 +476,8 @@ static int parse_node(struct parse *p, json_t *obj,
     return SL_OK;
 }
 
-/* Parses the log at the current path into messages in p->scratch and packs
- * it into the set's arena. */
+/* Parses the log at the current path into messages in p->scratch, holds it
+ * to the log rules (log_rules.h) and packs it into the set's arena. */
 static int parse_log(struct parse *p, json_t *obj, struct sl_import_log *out)
 {
     Modelarts__V1__ServiceLog log = MODELARTS__V1__SERVICE_LOG__INIT;
@@ -498,14 +544,40 @@ static int parse_log(struct parse *p, json_t *obj, struct sl_import_log *out)
     }
     path_pop(p, old);
 
-    size_t len = modelarts__v1__service_log__get_packed_size(&log);
-    uint8_t *buf = sl_arena_alloc(&p->set->arena, len);
-    if (!buf)
+    const char *s;
+    size_t len;
+    json_t *extend;
+    if ((rc = get_str(p, obj, "cluster_id", false, 0, SIZE_MAX, &s, &len)) !=
+        SL_OK)
+        return rc;
+    if (s)
+        log.cluster_id = (char *)s;
+    if ((rc = get_array(p, obj, "extend_config", false, SL_MAX_EXTEND,
+                        &extend)) != SL_OK)
+        return rc;
+    log.n_extend_config = extend ? json_array_size(extend) : 0;
+    if (log.n_extend_config) {
+        log.extend_config = sl_arena_alloc(
+            &p->scratch, log.n_extend_config * sizeof(*log.extend_config));
+        if (!log.extend_config)
+            return oom(p);
+    }
+    for (size_t i = 0; i < log.n_extend_config; i++) {
+        const char *e = json_string_value(json_array_get(extend, i));
+        if (!e) {
+            path_push(p, ".extend_config[%zu]", i);
+            return fail(p, "expected a string");
+        }
+        log.extend_config[i] = (char *)e;
+    }
+
+    /* The rules import shares with the writers (bounds, presence by value,
+     * the new fields'), then the one canonical packing. */
+    if ((rc = sl_log_check(&log, p->infer_type, p->path, SL_EFORMAT, p->err)) !=
+        SL_OK)
+        return rc;
+    if (sl_log_pack(&log, &p->scratch, &p->set->arena, out, p->err) != SL_OK)
         return oom(p);
-    modelarts__v1__service_log__pack(&log, buf);
-    out->update_time = log.update_time;
-    out->body.data = buf;
-    out->body.len = len;
     return SL_OK;
 }
 

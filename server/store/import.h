@@ -11,9 +11,13 @@
  *   services[1].logs[0].result: expected SUCCESS, FAIL or RUNNING
  * Malformed JSON reads "invalid JSON at line L column C: <jansson text>".
  *
- * Each log is packed once, here, into a modelarts.v1.ServiceLog (envs
- * sorted by key, so the same input always gives the same bytes); stores
- * keep those bytes and hand them back on query.
+ * Beyond what only JSON can say (unknown keys, types, a key present for
+ * the wrong infer_type), a log is held to the rules the writers share
+ * (log_rules.h: bounds, enums, presence, the live platform's cluster_id,
+ * extend_config and custom_spec) and packed once, by sl_log_pack(), into
+ * a modelarts.v1.ServiceLog (canonical: the same log always gives the same
+ * bytes, however it came); stores keep those bytes and hand them back on
+ * query.
  *
  * THREAD SAFETY: the functions share no state; a set belongs to one thread.
  */
