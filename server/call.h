@@ -45,6 +45,7 @@ enum sl_call_state {
 
 struct sl_worker;
 struct sl_health;
+struct sl_feed;
 struct sl_reflection;
 
 /* One call from slot to completion. Owner: the worker that posted it;
@@ -96,6 +97,7 @@ struct sl_worker {
     grpc_completion_queue *cq; /* owned; serves this worker's calls only */
     struct sl_store *store;    /* owned; used by this thread only */
     struct sl_health *health;  /* the server's (shared, locked) */
+    struct sl_feed *feed;      /* the server's change feed (feed.h) */
     const struct sl_reflection *reflection; /* the server's (immutable) */
     struct sl_auth *auth;         /* the server's tokens; NULL: auth off */
     atomic_int *in_flight;        /* the server's count of admitted calls */

@@ -2,8 +2,7 @@
 #include "methods.h"
 
 extern const struct sl_handler sl_rpc_query_logs_handler;
-extern const struct sl_handler sl_rpc_put_service_handler;
-extern const struct sl_handler sl_rpc_record_update_handler;
+extern const struct sl_handler sl_rpc_watch_logs_handler;
 extern const struct sl_handler sl_rpc_health_check_handler;
 extern const struct sl_handler sl_rpc_health_watch_handler;
 extern const struct sl_handler sl_rpc_reflection_v1_handler;
@@ -11,14 +10,13 @@ extern const struct sl_handler sl_rpc_reflection_v1alpha_handler;
 extern const struct sl_handler sl_rpc_unimplemented_handler;
 
 const struct sl_handler *const sl_methods[] = {
-    &sl_rpc_query_logs_handler,
-    &sl_rpc_put_service_handler,
-    &sl_rpc_record_update_handler,
-    &sl_rpc_health_check_handler,
-    &sl_rpc_health_watch_handler,
-    &sl_rpc_reflection_v1_handler,
-    &sl_rpc_reflection_v1alpha_handler,
-    &sl_rpc_unimplemented_handler, /* last: every unregistered method */
+    &sl_rpc_query_logs_handler,         /* modelarts.v1.ServiceLogs */
+    &sl_rpc_watch_logs_handler,         /* " */
+    &sl_rpc_health_check_handler,       /* grpc.health.v1.Health */
+    &sl_rpc_health_watch_handler,       /* " */
+    &sl_rpc_reflection_v1_handler,      /* grpc.reflection.v1 */
+    &sl_rpc_reflection_v1alpha_handler, /* grpc.reflection.v1alpha */
+    &sl_rpc_unimplemented_handler,      /* last: every unregistered method */
 };
 
 const size_t sl_methods_count = sizeof(sl_methods) / sizeof(sl_methods[0]);

@@ -49,4 +49,24 @@ int sl_rpc_query_logs(const struct sl_rpc_ctx *ctx, const uint8_t *req,
                       size_t req_len, grpc_slice *resp,
                       struct sl_query_ids *ids, struct sl_err *err);
 
+/* WatchServiceLogs' first step: the same request (its fields are
+ * QueryServiceLogsRequest's), the same checks and errors as
+ * sl_rpc_query_logs, then subscribe() once the request is valid and
+ * authorized -- before the read, so that no change committed after the
+ * read can be missed -- then the read (sl_store_query_snapshot). On SL_OK
+ * *resp holds a packed WatchServiceLogsResponse whose snapshot field is
+ * exactly sl_rpc_query_logs' answer, and seq the feed position it
+ * reflects. When subscribe() fails its code is returned; when the read
+ * fails after subscribe() succeeded, the caller unsubscribes. */
+struct sl_rpc_snapshot {
+    int (*subscribe)(void *arg, const struct sl_log_query *q,
+                     struct sl_err *err);
+    void *arg;   /* subscribe's */
+    int64_t seq; /* out: the change seq the snapshot reflects */
+};
+int sl_rpc_watch_snapshot(const struct sl_rpc_ctx *ctx, const uint8_t *req,
+                          size_t req_len, grpc_slice *resp,
+                          struct sl_query_ids *ids,
+                          struct sl_rpc_snapshot *snap, struct sl_err *err);
+
 #endif

@@ -311,6 +311,25 @@ grpc_slice sl_health_encode_response(enum sl_serving status)
     return grpc_slice_from_copied_buffer((const char *)b, sizeof(b));
 }
 
+void sl_health_report_read(struct sl_health *h, int rc, const char *project,
+                           const char *service, const struct sl_err *err)
+{
+    switch (rc) {
+    case SL_OK:
+    case SL_ENOTFOUND:
+    case SL_EBATCH:
+        sl_health_read_ok(h);
+        break;
+    case SL_EUNAVAIL:
+    case SL_EIO:
+    case SL_ECORRUPT:
+        sl_health_read_error(h, project, service, err->msg);
+        break;
+    default:
+        break;
+    }
+}
+
 /* ---- Check ------------------------------------------------------------- */
 
 static void check_accept(struct sl_call *c)

@@ -100,6 +100,15 @@ void sl_health_read_ok(struct sl_health *h);
 void sl_health_read_error(struct sl_health *h, const char *project,
                           const char *service, const char *why);
 
+/* Reports how the storage read of a query (or a watch's snapshot) ended:
+ * answered (the service, or that there is none: rc SL_OK, SL_ENOTFOUND,
+ * SL_EBATCH) or failed for a storage reason (SL_EUNAVAIL, SL_EIO,
+ * SL_ECORRUPT, with err's text); other codes (refused before the read,
+ * stopped by the caller's deadline or memory) say nothing about the
+ * storage and are ignored. */
+void sl_health_report_read(struct sl_health *h, int rc, const char *project,
+                           const char *service, const struct sl_err *err);
+
 /* Marks the server draining: NOT_SERVING from now on, and every watcher is
  * told, then its stream is ended. */
 void sl_health_set_draining(struct sl_health *h);

@@ -50,8 +50,9 @@ static uint8_t *put_ld(uint8_t *p, uint8_t key, const void *data, size_t n)
     return p + n;
 }
 
-/* Packs the page as a QueryServiceLogsResponse into one slice. */
-static grpc_slice pack_response(const struct sl_log_page *pg)
+/* Packs the page as a QueryServiceLogsResponse into one slice; wrapped,
+ * as the snapshot field (1) of a WatchServiceLogsResponse. */
+static grpc_slice pack_response(const struct sl_log_page *pg, bool wrapped)
 {
     size_t id_len = strlen(pg->service_id);
     size_t name_len = strlen(pg->service_name);
@@ -65,8 +66,13 @@ static grpc_slice pack_response(const struct sl_log_page *pg)
     if (pg->infer_type)
         total += 1 + sl_wire_varint_len((uint64_t)(int64_t)pg->infer_type);
 
-    grpc_slice s = grpc_slice_malloc(total);
+    size_t head = wrapped ? 1 + sl_wire_varint_len(total) : 0;
+    grpc_slice s = grpc_slice_malloc(head + total);
     uint8_t *p = GRPC_SLICE_START_PTR(s);
+    if (wrapped) {
+        *p++ = 0x0a; /* WatchServiceLogsResponse.snapshot */
+        p = sl_wire_put_varint(p, total);
+    }
     if (id_len)
         p = put_ld(p, 0x0a, pg->service_id, id_len); /* 1: service_id */
     if (name_len)
@@ -138,9 +144,10 @@ static int decode_request(const uint8_t *p, size_t len, struct query_req *r)
     return 0;
 }
 
-int sl_rpc_query_logs(const struct sl_rpc_ctx *ctx, const uint8_t *req,
-                      size_t req_len, grpc_slice *resp,
-                      struct sl_query_ids *ids, struct sl_err *err)
+/* Query and the watch's snapshot: one path; snap NULL for Query. */
+static int query(const struct sl_rpc_ctx *ctx, const uint8_t *req,
+                 size_t req_len, grpc_slice *resp, struct sl_query_ids *ids,
+                 struct sl_rpc_snapshot *snap, struct sl_err *err)
 {
     *resp = grpc_empty_slice();
     if (ids)
@@ -186,10 +193,13 @@ int sl_rpc_query_logs(const struct sl_rpc_ctx *ctx, const uint8_t *req,
         .update_time = r.update_time,
         .deadline_us = ctx->deadline_us,
     };
+    if (snap && (rc = snap->subscribe(snap->arg, &q, err)) != SL_OK)
+        return rc;
     struct sl_log_page page;
     sl_log_page_init(&page);
     struct sl_store *st = ctx->store;
-    rc = sl_store_query_logs(st, &q, &page, err);
+    rc = snap ? sl_store_query_snapshot(st, &q, &page, &snap->seq, err)
+              : sl_store_query_logs(st, &q, &page, err);
     if (rc != SL_OK)
         goto out;
     if (page.infer_type == MODELARTS__V1__INFER_TYPE__BATCH) {
@@ -201,7 +211,7 @@ int sl_rpc_query_logs(const struct sl_rpc_ctx *ctx, const uint8_t *req,
     }
     if ((rc = check_page(&page, project, service, err)) != SL_OK)
         goto out;
-    *resp = pack_response(&page);
+    *resp = pack_response(&page, snap != NULL);
 out:
     if (rc == SL_ECORRUPT) { /* found here or by the backend itself */
         sl_metrics_backend_corrupt();
@@ -212,29 +222,19 @@ out:
     return rc;
 }
 
-/* Tells health how the storage read of a query went: answered (the
- * service, or that there is none), or failed for a storage reason.
- * Queries refused before the read (malformed, unauthorized, backend
- * already down) and those the caller's deadline or memory stopped say
- * nothing about the storage. */
-static void report_read(struct sl_health *h, int rc,
-                        const struct sl_query_ids *ids,
-                        const struct sl_err *err)
+int sl_rpc_query_logs(const struct sl_rpc_ctx *ctx, const uint8_t *req,
+                      size_t req_len, grpc_slice *resp,
+                      struct sl_query_ids *ids, struct sl_err *err)
 {
-    switch (rc) {
-    case SL_OK:
-    case SL_ENOTFOUND:
-    case SL_EBATCH:
-        sl_health_read_ok(h);
-        break;
-    case SL_EUNAVAIL:
-    case SL_EIO:
-    case SL_ECORRUPT:
-        sl_health_read_error(h, ids->project_id, ids->service_id, err->msg);
-        break;
-    default:
-        break;
-    }
+    return query(ctx, req, req_len, resp, ids, NULL, err);
+}
+
+int sl_rpc_watch_snapshot(const struct sl_rpc_ctx *ctx, const uint8_t *req,
+                          size_t req_len, grpc_slice *resp,
+                          struct sl_query_ids *ids,
+                          struct sl_rpc_snapshot *snap, struct sl_err *err)
+{
+    return query(ctx, req, req_len, resp, ids, snap, err);
 }
 
 /* ---- the gRPC call ----------------------------------------------------- */
@@ -263,7 +263,8 @@ static void query_logs_accept(struct sl_call *c)
                                GRPC_SLICE_LENGTH(in), &out, &c->ids, &err);
     grpc_slice_unref(in);
     if (ctx.backend_ok) /* else refused without a read */
-        report_read(w->health, rc, &c->ids, &err);
+        sl_health_report_read(w->health, rc, c->ids.project_id,
+                              c->ids.service_id, &err);
     sl_call_finish_unary(c, rc, &err, rc == SL_OK ? &out : NULL);
     if (rc == SL_OK)
         grpc_slice_unref(out);

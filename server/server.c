@@ -50,6 +50,7 @@
 #include "log.h"
 #include "methods.h"
 #include "reflection.h"
+#include "feed.h"
 #include "rpc_health.h"
 
 struct sl_server {
@@ -66,6 +67,7 @@ struct sl_server {
     atomic_llong inflight_bytes;      /* reply bytes posted, not yet sent */
     struct sl_reflection *reflection; /* owned; immutable */
     struct sl_store *probe_store;     /* owned by the prober thread */
+    struct sl_feed *feed;             /* owned; the watchers' change feed */
     int probe_interval_ms;            /* between two pings */
     pthread_t prober;                 /* pings the backend */
     bool prober_running;              /* prober was started */
@@ -162,6 +164,7 @@ static void server_free(struct sl_server *srv)
     if (srv->shut_cq)
         grpc_completion_queue_destroy(srv->shut_cq);
     sl_store_close(srv->probe_store);
+    sl_feed_stop(srv->feed); /* every watch call is over by now */
     sl_reflection_destroy(srv->reflection);
     sl_health_destroy(srv->health);
     pthread_cond_destroy(&srv->probe_cv);
@@ -220,8 +223,16 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
     rc = sl_store_open(cfg->backend, &srv->probe_store, err);
     if (rc != SL_OK)
         goto out;
+    struct sl_feed_config fc = {
+        .backend = cfg->backend,
+        .max_watchers = cfg->max_watchers,
+        .queue_max = cfg->watch_queue,
+    };
+    rc = sl_feed_start(&fc, &srv->feed, err);
+    if (rc != SL_OK)
+        goto out;
 
-    grpc_arg args[8];
+    grpc_arg args[11];
     size_t nargs = 0;
 #define SL_INT_ARG(k, v)                                                       \
     args[nargs++] =                                                            \
@@ -234,6 +245,12 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
     /* One connection cannot hold more than this many calls, so it cannot
      * take every call place of --max-concurrent-calls (issue 8). */
     SL_INT_ARG(GRPC_ARG_MAX_CONCURRENT_STREAMS, cfg->max_connection_streams);
+    /* Pings find dead peers of long streams (watchers) and keep idle
+     * ones open through NATs and balancers; the default would stop after
+     * two pings with no data in between, exactly an idle watch. */
+    SL_INT_ARG(GRPC_ARG_KEEPALIVE_TIME_MS, cfg->keepalive_ms);
+    SL_INT_ARG(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+    SL_INT_ARG(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
     if (cfg->max_connection_idle_ms > 0)
         SL_INT_ARG(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
                    cfg->max_connection_idle_ms);
@@ -265,6 +282,7 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
         w->server = srv->server;
         w->registered = srv->registered;
         w->health = srv->health;
+        w->feed = srv->feed;
         w->reflection = srv->reflection;
         w->auth = cfg->auth;
         w->in_flight = &srv->in_flight;
@@ -396,8 +414,10 @@ static void await_shutdown(struct sl_server *srv, int grace_ms)
 
 void sl_server_drain(struct sl_server *srv)
 {
-    if (srv)
-        sl_health_set_draining(srv->health);
+    if (!srv)
+        return;
+    sl_health_set_draining(srv->health);
+    sl_feed_drain(srv->feed);
 }
 
 void sl_server_stop(struct sl_server *srv, int grace_ms)
@@ -405,6 +425,7 @@ void sl_server_stop(struct sl_server *srv, int grace_ms)
     if (!srv)
         return;
     sl_health_set_draining(srv->health);
+    sl_feed_drain(srv->feed);
     grpc_server_shutdown_and_notify(srv->server, srv->shut_cq,
                                     &srv->shutdown_tag);
     await_shutdown(srv, grace_ms);
