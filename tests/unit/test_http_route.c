@@ -43,6 +43,16 @@ struct route_case {
     {                                                                          \
         m, u, SL_ENOROUTE, NULL, NULL, 0, SL_HTTP_ROUTE_OTHER                  \
     }
+/* The watch path: the logs path's rules, route SL_HTTP_ROUTE_WATCH. */
+#define WATCH(p, s) LOGS(p, s) ":watch"
+#define WOK(m, u, p, s, t)                                                     \
+    {                                                                          \
+        m, u, SL_OK, p, s, t, SL_HTTP_ROUTE_WATCH                              \
+    }
+#define WERR(m, u, code)                                                       \
+    {                                                                          \
+        m, u, code, NULL, NULL, 0, SL_HTTP_ROUTE_WATCH                         \
+    }
 /* /healthz and /metrics: no ids, no update_time. */
 #define FIXED(m, u, code, r)                                                   \
     {                                                                          \
@@ -104,6 +114,30 @@ static const struct route_case cases[] = {
     ERR("GET", LOGS("..", "s"), SL_EINVAL),
     OK("GET", LOGS("p", "s") "?update_time=1", "p", "s", 1),
     ERR("GET", LOGS("bad!", "s") "?update_time=x", SL_EINVAL),
+
+    /* The watch: the same ids, update_time, methods; other params ignored. */
+    WOK("GET", WATCH("p1", "s1"), "p1", "s1", 0),
+    WOK("HEAD", WATCH("p1", "s1"), "p1", "s1", 0),
+    WOK("GET", WATCH(ID64, ID64), ID64, ID64, 0),
+    WOK("GET", WATCH("p", "s") "?update_time=42", "p", "s", 42),
+    WOK("GET", WATCH("p", "s") "?foo=1&update_time=7&x", "p", "s", 7),
+    WOK("GET", WATCH("p", "s") "?lastEventId=3", "p", "s", 0),
+    WERR("GET", WATCH("p", "s") "?update_time=x", SL_EINVAL),
+    WERR("GET", WATCH("p", "s") "?update_time=", SL_EINVAL),
+    WERR("GET", WATCH("", "s"), SL_EINVAL),
+    WERR("GET", WATCH("p", ID65), SL_EINVAL),
+    WERR("GET", WATCH("p%2F1", "s"), SL_EINVAL),
+    WERR("POST", WATCH("p", "s"), SL_EMETHOD),
+    WERR("DELETE", WATCH("bad!", "s"), SL_EMETHOD),
+    WERR("get", WATCH("p", "s"), SL_EMETHOD),
+    NOROUTE("GET", LOGS("p", "s") ":Watch"),
+    NOROUTE("GET", LOGS("p", "s") "%3Awatch"),
+    NOROUTE("GET", LOGS("p", "s") ":watch/"),
+    NOROUTE("GET", LOGS("p", "s") ":watchx"),
+    NOROUTE("GET", LOGS("p", "s") ":"),
+    NOROUTE("GET", LOGS("p", "s") "/watch"),
+    NOROUTE("GET", "/v1/p/services/s:watch"),
+    NOROUTE("POST", LOGS("p", "s") ":stream"),
 
     /* /healthz and /metrics: GET and HEAD; the query is ignored. */
     FIXED("GET", "/healthz", SL_OK, SL_HTTP_ROUTE_HEALTHZ),
@@ -271,8 +305,9 @@ static void test_route_query(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct route_case *c = &cases[i];
-        if (c->route != SL_HTTP_ROUTE_LOGS || c->want == SL_EMETHOD ||
-            !c->url || strchr(c->url, '?') == NULL)
+        if ((c->route != SL_HTTP_ROUTE_LOGS &&
+             c->route != SL_HTTP_ROUTE_WATCH) ||
+            c->want == SL_EMETHOD || !c->url || strchr(c->url, '?') == NULL)
             continue;
         int64_t t = 99;
         struct sl_err err;
