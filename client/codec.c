@@ -49,6 +49,9 @@ _Static_assert(SLC_MAX_ENVS == COUNT_OF(modelarts_v1_ServiceConfig, envs),
 _Static_assert(SLC_MAX_NODES ==
                    COUNT_OF(modelarts_v1_ServiceLog, result_detail),
                "SLC_MAX_NODES must match the nanopb bound");
+_Static_assert(SLC_MAX_EXTEND_CONFIG ==
+                   COUNT_OF(modelarts_v1_ServiceLog, extend_config),
+               "SLC_MAX_EXTEND_CONFIG must match the nanopb bound");
 _Static_assert(SLC_ERROR_CODE_LEN ==
                    sizeof(((google_rpc_ErrorInfo *)0)->reason),
                "slc_error.error_code must match the ErrorInfo bound");
@@ -56,7 +59,7 @@ _Static_assert(SLC_ERROR_CODE_LEN ==
 /* ---- request ---------------------------------------------------------- */
 
 /* True when s is 1-64 characters of [A-Za-z0-9_-] (DESIGN section 4). */
-static bool id_valid(const char *s)
+bool slc__id_valid(const char *s)
 {
     if (!s)
         return false;
@@ -74,7 +77,7 @@ static bool id_valid(const char *s)
 
 /* True when s is 1-SLC_TOKEN_MAX printable ASCII characters: what gRPC
  * accepts in a non-binary metadata value. */
-static bool token_valid(const char *s)
+bool slc__token_valid(const char *s)
 {
     size_t n = 0;
     for (; s[n]; n++) {
@@ -91,18 +94,18 @@ int slc__encode_request(const slc_request *req, uint8_t *buf, size_t cap,
     *len = 0;
     if (!req)
         return slc__err_set(err, SLC_EINVAL, -1, "request is NULL");
-    if (!id_valid(req->project_id))
+    if (!slc__id_valid(req->project_id))
         return slc__err_set(err, SLC_EINVAL, -1,
                             "project_id must be 1-64 characters of "
                             "[A-Za-z0-9_-]");
-    if (!id_valid(req->service_id))
+    if (!slc__id_valid(req->service_id))
         return slc__err_set(err, SLC_EINVAL, -1,
                             "service_id must be 1-64 characters of "
                             "[A-Za-z0-9_-]");
     if (req->update_time < 0)
         return slc__err_set(err, SLC_EINVAL, -1,
                             "update_time must be >= 0 (0: all logs)");
-    if (req->token && req->token[0] && !token_valid(req->token))
+    if (req->token && req->token[0] && !slc__token_valid(req->token))
         return slc__err_set(err, SLC_EINVAL, -1,
                             "token must be 1-%d printable ASCII characters",
                             SLC_TOKEN_MAX);
@@ -224,7 +227,23 @@ static void log_view(struct slc__decode_buf *b)
             v->envs[i][j].key = ic->envs[j].key;
             v->envs[i][j].value = ic->envs[j].value;
         }
+        oc->custom_spec = NULL;
+        if (ic->has_custom_spec) {
+            v->specs[i] = (slc_custom_spec){
+                .gpu_p4 = ic->custom_spec.gpu_p4,
+                .memory = ic->custom_spec.memory,
+                .cpu = ic->custom_spec.cpu,
+                .ascend_a310 = ic->custom_spec.ascend_a310,
+            };
+            oc->custom_spec = &v->specs[i];
+        }
+        oc->cluster_id = ic->cluster_id;
     }
+    lg->cluster_id = in->cluster_id;
+    lg->n_extend_config = in->extend_config_count;
+    lg->extend_config = v->extend;
+    for (size_t i = 0; i < in->extend_config_count; i++)
+        v->extend[i] = in->extend_config[i];
     lg->success_num = in->success_num;
     lg->failed_num = in->failed_num;
     lg->n_result_detail = in->result_detail_count;
@@ -321,19 +340,15 @@ static bool decode_log(pb_istream_t *s, const pb_field_t *f, void **arg)
     return true;
 }
 
-/* Runs one pass over bb with `cb` as the logs callback. */
-static bool decode_pass(grpc_byte_buffer *bb, struct decode_ctx *d,
+/* Runs one pass over the len bytes at in's position with `cb` as the logs
+ * callback; in is left after them when it succeeds. */
+static bool decode_pass(struct bb_in *in, size_t len, struct decode_ctx *d,
                         bool (*cb)(pb_istream_t *, const pb_field_t *, void **),
                         modelarts_v1_QueryServiceLogsResponse *msg,
                         const char **errmsg)
 {
-    struct bb_in in;
-    pb_istream_t s;
+    pb_istream_t s = {.callback = bb_read, .state = in, .bytes_left = len};
     *errmsg = NULL;
-    if (!bb_open(&in, bb, &s)) {
-        *errmsg = "cannot read the message";
-        return false;
-    }
     *msg = (modelarts_v1_QueryServiceLogsResponse)
         modelarts_v1_QueryServiceLogsResponse_init_zero;
     msg->logs.funcs.decode = cb;
@@ -341,8 +356,35 @@ static bool decode_pass(grpc_byte_buffer *bb, struct decode_ctx *d,
     bool ok = pb_decode(&s, modelarts_v1_QueryServiceLogsResponse_fields, msg);
     if (!ok)
         *errmsg = d->inner_err ? d->inner_err : PB_GET_ERROR(&s);
-    grpc_byte_buffer_reader_destroy(&in.reader);
     return ok;
+}
+
+/* Decodes the QueryServiceLogsResponse in the len bytes at in's position:
+ * pass 1 fills d->head, pass 2 (from the same position: a copy of the
+ * reader is a bookmark) hands the logs to d->on_log. in ends after the
+ * message. */
+static bool decode_query(struct bb_in *in, size_t len, struct decode_ctx *d,
+                         const char **emsg)
+{
+    const struct bb_in start = *in;
+    modelarts_v1_QueryServiceLogsResponse msg;
+    slc_head *head = d->head;
+
+    if (!decode_pass(in, len, d, count_log, &msg, emsg))
+        return false;
+    memcpy(head->service_id, msg.service_id, sizeof(head->service_id));
+    memcpy(head->service_name, msg.service_name, sizeof(head->service_name));
+    head->infer_type = msg.infer_type;
+    head->n_logs = d->n_logs;
+
+    if (d->on_log && head->n_logs > 0) {
+        *in = start;
+        d->n_logs = 0;
+        d->inner_err = NULL;
+        if (!decode_pass(in, len, d, decode_log, &msg, emsg))
+            return false;
+    }
+    return true;
 }
 
 /* True for nanopb's "a bound of the .options was exceeded" errors. */
@@ -374,27 +416,148 @@ int slc__decode_response(grpc_byte_buffer *bb, struct slc__decode_buf *buf,
     memset(head, 0, sizeof(*head));
     struct decode_ctx d = {
         .buf = buf, .head = head, .on_log = on_log, .ctx = ctx};
-    modelarts_v1_QueryServiceLogsResponse msg;
-    const char *emsg;
-
-    if (!decode_pass(bb, &d, count_log, &msg, &emsg))
-        goto fail;
-    memcpy(head->service_id, msg.service_id, sizeof(head->service_id));
-    memcpy(head->service_name, msg.service_name, sizeof(head->service_name));
-    head->infer_type = msg.infer_type;
-    head->n_logs = d.n_logs;
-
-    if (on_log && head->n_logs > 0) {
-        d.n_logs = 0;
-        d.inner_err = NULL;
-        if (!decode_pass(bb, &d, decode_log, &msg, &emsg))
-            goto fail;
+    const char *emsg = "cannot read the message";
+    struct bb_in in;
+    pb_istream_t s;
+    bool ok = bb_open(&in, bb, &s);
+    if (ok) {
+        ok = decode_query(&in, s.bytes_left, &d, &emsg);
+        grpc_byte_buffer_reader_destroy(&in.reader);
     }
-    return slc__err_set(err, SLC_OK, 0, NULL);
-
-fail:
+    if (ok)
+        return slc__err_set(err, SLC_OK, 0, NULL);
     memset(head, 0, sizeof(*head));
     return decode_error(err, &d, emsg);
+}
+
+/* ---- watch messages --------------------------------------------------- */
+
+#define WATCH_SNAPSHOT 1 /* WatchServiceLogsResponse.snapshot */
+#define WATCH_LOG 2      /* WatchServiceLogsResponse.log */
+_Static_assert(modelarts_v1_WatchServiceLogsResponse_snapshot_tag ==
+                       WATCH_SNAPSHOT &&
+                   modelarts_v1_WatchServiceLogsResponse_log_tag == WATCH_LOG,
+               "WatchServiceLogsResponse field numbers");
+
+/* Walks the message's fields by hand: the snapshot is decoded in place
+ * (two passes, as a query answer) and the log straight into the decode
+ * buffer, so no nanopb struct of the whole message is ever needed. */
+static bool decode_watch_fields(struct bb_in *in, pb_istream_t *s, bool first,
+                                struct decode_ctx *d, const char **emsg)
+{
+    int want = first ? WATCH_SNAPSHOT : WATCH_LOG;
+    bool seen = false;
+    while (s->bytes_left) {
+        pb_wire_type_t wt;
+        uint32_t tag, len;
+        bool eof;
+        if (!pb_decode_tag(s, &wt, &tag, &eof)) {
+            if (eof)
+                break;
+            *emsg = PB_GET_ERROR(s);
+            return false;
+        }
+        if (tag != WATCH_SNAPSHOT && tag != WATCH_LOG) {
+            if (!pb_skip_field(s, wt)) {
+                *emsg = PB_GET_ERROR(s);
+                return false;
+            }
+            continue;
+        }
+        if ((int)tag != want || seen) {
+            *emsg = first ? "the first watch message is not a snapshot"
+                          : "a watch message after the snapshot is not a log";
+            return false;
+        }
+        if (wt != PB_WT_STRING) {
+            *emsg = "wrong wire type for a message field";
+            return false;
+        }
+        if (!pb_decode_varint32(s, &len) || len > s->bytes_left) {
+            *emsg = "truncated message";
+            return false;
+        }
+        s->bytes_left -= len;
+        seen = true;
+        if (tag == WATCH_SNAPSHOT) {
+            if (!decode_query(in, len, d, emsg))
+                return false;
+            continue;
+        }
+        pb_istream_t sub = {
+            .callback = bb_read, .state = in, .bytes_left = len};
+        void *arg = d;
+        if (!decode_log(&sub, NULL, &arg)) {
+            *emsg = d->inner_err ? d->inner_err : PB_GET_ERROR(&sub);
+            return false;
+        }
+    }
+    if (!seen) {
+        *emsg = first ? "the first watch message holds no snapshot"
+                      : "a watch message holds no log";
+        return false;
+    }
+    return true;
+}
+
+/* The log callback of a later message (its head is the snapshot's, and
+ * decode_log always calls on_log): a no-op when the caller passed none. */
+static int ignore_log(void *ctx, const slc_head *head, const slc_log *log)
+{
+    (void)ctx;
+    (void)head;
+    (void)log;
+    return 0;
+}
+
+int slc__decode_watch(grpc_byte_buffer *bb, struct slc__decode_buf *buf,
+                      bool first, slc_head *head, slc_log_fn on_log, void *ctx,
+                      slc_error *err)
+{
+    if (first)
+        memset(head, 0, sizeof(*head));
+    struct decode_ctx d = {
+        .buf = buf, .head = head, .on_log = on_log, .ctx = ctx};
+    if (!first && !on_log)
+        d.on_log = ignore_log;
+    const char *emsg = "cannot read the message";
+    struct bb_in in;
+    pb_istream_t s;
+    bool ok = bb_open(&in, bb, &s);
+    if (ok) {
+        ok = decode_watch_fields(&in, &s, first, &d, &emsg);
+        grpc_byte_buffer_reader_destroy(&in.reader);
+    }
+    if (ok)
+        return slc__err_set(err, SLC_OK, 0, NULL);
+    if (first)
+        memset(head, 0, sizeof(*head));
+    return decode_error(err, &d, emsg);
+}
+
+/* ---- writer responses ------------------------------------------------- */
+
+_Static_assert(modelarts_v1_PutServiceResponse_created_tag == 1 &&
+                   modelarts_v1_RecordServiceUpdateResponse_created_tag == 1,
+               "created is field 1 of both writer responses");
+
+int slc__decode_created(grpc_byte_buffer *bb, bool *created, slc_error *err)
+{
+    *created = false;
+    struct bb_in in;
+    pb_istream_t s;
+    if (!bb_open(&in, bb, &s))
+        return slc__err_set(err, SLC_EDECODE, 0, "cannot read the message");
+    modelarts_v1_PutServiceResponse msg =
+        modelarts_v1_PutServiceResponse_init_zero;
+    bool ok = pb_decode(&s, modelarts_v1_PutServiceResponse_fields, &msg);
+    const char *emsg = ok ? NULL : PB_GET_ERROR(&s);
+    grpc_byte_buffer_reader_destroy(&in.reader);
+    if (!ok)
+        return slc__err_set(err, SLC_EDECODE, 0, "malformed response: %s",
+                            emsg ? emsg : "unknown error");
+    *created = msg.created;
+    return slc__err_set(err, SLC_OK, 0, NULL);
 }
 
 /* ---- google.rpc.Status details ---------------------------------------- */

@@ -61,7 +61,21 @@ static void config_obj(FILE *f, bool real_time, const slc_config *c)
         putc(':', f);
         slc_json_string(f, c->envs[i].value);
     }
-    fputs("}}", f);
+    putc('}', f);
+    if (c->custom_spec) {
+        char num[SL_JSON_FLOAT_MAX];
+        sl_json_float(c->custom_spec->gpu_p4, num);
+        fprintf(f, ",\"custom_spec\":{\"gpu_p4\":%s,\"memory\":%" PRId32, num,
+                c->custom_spec->memory);
+        sl_json_float(c->custom_spec->cpu, num);
+        fprintf(f, ",\"cpu\":%s,\"ascend_a310\":%" PRId32 "}", num,
+                c->custom_spec->ascend_a310);
+    }
+    if (c->cluster_id && c->cluster_id[0]) {
+        fputs(",\"cluster_id\":", f);
+        slc_json_string(f, c->cluster_id);
+    }
+    putc('}', f);
 }
 
 static void node_obj(FILE *f, const slc_node *n)
@@ -108,6 +122,19 @@ void slc_json_log(FILE *f, modelarts_v1_InferType infer_type,
             if (i)
                 putc(',', f);
             node_obj(f, &log->result_detail[i]);
+        }
+        putc(']', f);
+    }
+    if (log->cluster_id && log->cluster_id[0]) {
+        fputs(",\"cluster_id\":", f);
+        slc_json_string(f, log->cluster_id);
+    }
+    if (log->n_extend_config) {
+        fputs(",\"extend_config\":[", f);
+        for (size_t i = 0; i < log->n_extend_config; i++) {
+            if (i)
+                putc(',', f);
+            slc_json_string(f, log->extend_config[i]);
         }
         putc(']', f);
     }

@@ -6,7 +6,10 @@
  * string escaping (\" \\ \n \r \t \b \f, other controls \u00XX, invalid
  * UTF-8 as U+FFFD per maximal subpart), one trailing newline. Presence
  * follows infer_type: weight and instance_count for real-time only;
- * success_num, failed_num and result_detail for edge only. Enum values
+ * success_num, failed_num and result_detail for edge only; the live
+ * platform's fields only when set (cluster_id non-empty, extend_config
+ * non-empty, custom_spec not NULL: its floats through sl_json_float, null
+ * for NaN and infinities), after the documented keys. Enum values
  * without a documented spelling (UNSPECIFIED, newer values) print as
  * "UNKNOWN" (result) and "unknown" (operation).
  *
@@ -25,7 +28,9 @@ void slc_json_string(FILE *f, const char *s);
 
 /* {"service_id":..,"service_name":..,"logs":[ */
 void slc_json_head(FILE *f, const slc_head *head);
-/* One log object, preceded by "," unless first. */
+/* One log object, preceded by "," unless first. Alone (first true) it is
+ * the bytes of the server's sl_render_log_json: `servicelogs watch`
+ * prints one per line. */
 void slc_json_log(FILE *f, modelarts_v1_InferType infer_type,
                   const slc_log *log, bool first);
 /* ]}\n */

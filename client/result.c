@@ -93,6 +93,16 @@ static int copy_log(struct slc__result *r, const slc_log *in, slc_log *out)
                 }
                 oc->envs = es;
             }
+            oc->cluster_id = r_strdup(r, ic->cluster_id ? ic->cluster_id : "");
+            if (!oc->cluster_id)
+                return -1;
+            if (ic->custom_spec) {
+                slc_custom_spec *sp = r_alloc(r, sizeof(*sp));
+                if (!sp)
+                    return -1;
+                *sp = *ic->custom_spec;
+                oc->custom_spec = sp;
+            }
         }
         out->config = cs;
     }
@@ -108,6 +118,21 @@ static int copy_log(struct slc__result *r, const slc_log *in, slc_log *out)
                 return -1;
         }
         out->result_detail = ns;
+    }
+    out->cluster_id = r_strdup(r, in->cluster_id ? in->cluster_id : "");
+    if (!out->cluster_id)
+        return -1;
+    out->extend_config = NULL;
+    if (in->n_extend_config) {
+        const char **xs = r_alloc(r, in->n_extend_config * sizeof(*xs));
+        if (!xs)
+            return -1;
+        for (size_t i = 0; i < in->n_extend_config; i++) {
+            xs[i] = r_strdup(r, in->extend_config[i]);
+            if (!xs[i])
+                return -1;
+        }
+        out->extend_config = xs;
     }
     return 0;
 }

@@ -7,6 +7,7 @@
 #define SLC_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,9 @@
 #include "servicelogs/client.h"
 
 #define SLC__METHOD "/modelarts.v1.ServiceLogs/QueryServiceLogs"
+#define SLC__METHOD_WATCH "/modelarts.v1.ServiceLogs/WatchServiceLogs"
+#define SLC__METHOD_PUT "/modelarts.v1.ServiceLogWriter/PutService"
+#define SLC__METHOD_RECORD "/modelarts.v1.ServiceLogWriter/RecordServiceUpdate"
 #define SLC__TOKEN_KEY "x-auth-token"
 #define SLC__STATUS_DETAILS_KEY "grpc-status-details-bin"
 #define SLC__ERRORINFO_URL "type.googleapis.com/google.rpc.ErrorInfo"
@@ -42,12 +46,19 @@ size_t slc__client_max_logs(const slc_client *c);
 int slc__encode_request(const slc_request *req, uint8_t *buf, size_t cap,
                         size_t *len, slc_error *err);
 
+/* True when s is 1-64 characters of [A-Za-z0-9_-]. */
+bool slc__id_valid(const char *s);
+/* True when s is 1-SLC_TOKEN_MAX printable ASCII characters. */
+bool slc__token_valid(const char *s);
+
 /* A borrowed slc_log view of the decoded log: pointers into the buffer. */
 struct slc__log_view {
     slc_log log;
     slc_config config[SLC_MAX_CONFIGS];
     slc_env envs[SLC_MAX_CONFIGS][SLC_MAX_ENVS];
     slc_node nodes[SLC_MAX_NODES];
+    slc_custom_spec specs[SLC_MAX_CONFIGS];
+    const char *extend[SLC_MAX_EXTEND_CONFIG];
 };
 
 /* Where one log is decoded: the nanopb ServiceLog (its `config` field is
@@ -68,6 +79,38 @@ struct slc__decode_buf {
 int slc__decode_response(grpc_byte_buffer *bb, struct slc__decode_buf *buf,
                          slc_head *head, slc_log_fn on_log, void *ctx,
                          slc_error *err);
+
+/* Decodes one WatchServiceLogsResponse held in bb (slices read in place).
+ * first: the message must hold the snapshot: *head is filled from it (as
+ * slc__decode_response does) and its logs go to on_log (may be NULL).
+ * Otherwise it must hold one log, handed to on_log with the unchanged
+ * *head. Errors: SLC_EDECODE (also: no snapshot / no log where one is
+ * due), SLC_ETOOLARGE (a bound), SLC_ECALLBACK. */
+int slc__decode_watch(grpc_byte_buffer *bb, struct slc__decode_buf *buf,
+                      bool first, slc_head *head, slc_log_fn on_log, void *ctx,
+                      slc_error *err);
+
+/* Reads the `created` bool of a PutServiceResponse or a
+ * RecordServiceUpdateResponse (both: field 1) out of bb. SLC_OK or
+ * SLC_EDECODE. */
+int slc__decode_created(grpc_byte_buffer *bb, bool *created, slc_error *err);
+
+/* Checks the arguments and encodes a PutServiceRequest into buf[0..cap)
+ * (cap >= modelarts_v1_PutServiceRequest_size). SLC_OK and *len, or
+ * SLC_EINVAL naming the argument. */
+int slc__encode_put_service(const char *project_id, const char *service_id,
+                            const char *service_name, int infer_type,
+                            uint8_t *buf, size_t cap, size_t *len,
+                            slc_error *err);
+
+/* Checks log against the bounds (SLC_EINVAL naming the field, e.g.
+ * "log.config[1].envs[0].value is over 1024 bytes") and encodes a
+ * RecordServiceUpdateRequest into a new slice (*out, owned by the caller:
+ * grpc_slice_unref). scratch holds the nanopb structs while encoding.
+ * SLC_OK, SLC_EINVAL, or SLC_EINTERNAL. */
+int slc__encode_record(const char *project_id, const char *service_id,
+                       const slc_log *log, struct slc__decode_buf *scratch,
+                       grpc_slice *out, slc_error *err);
 
 /* slc_query()'s collector, in three steps so that tests can drive it
  * without a server: init allocates the result, collect_log (an slc_log_fn,

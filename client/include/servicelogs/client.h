@@ -1,7 +1,9 @@
 /* client.h -- libslc: a small C client for modelarts.v1.ServiceLogs
  *
  * Query one service's update logs over gRPC (C core) with nanopb decoding,
- * fit for an edge agent:
+ * follow them live (slc_watch), and record services and updates
+ * (slc_put_service, slc_record: the ServiceLogWriter service), fit for an
+ * edge agent:
  *
  *   - the request needs no heap in this library: it is checked and encoded
  *     into a stack buffer (gRPC itself still allocates its call state);
@@ -116,11 +118,21 @@ const char *slc_strerror(int code);
 
 /* Client options. A zeroed struct (or NULL) means all defaults. */
 typedef struct slc_options {
-    int timeout_ms;            /* deadline of each query; 0 = 5000 */
+    int timeout_ms;            /* deadline of each query and write; 0 =
+                                  5000 */
     size_t max_response_bytes; /* largest response message accepted; 0 =
                                   4 MiB; at most INT_MAX */
     size_t max_logs;           /* slc_query() only: more logs than this is
                                   SLC_ETOOLARGE; 0 = 10000 */
+    /* Appended in 0.2 (zeroed means the old behaviour): */
+    const char *token;    /* sent as "x-auth-token" on every call whose
+                             slc_request.token is NULL or "" (the writer
+                             calls have no request struct: this is their
+                             token); NULL or "" = none; 1-4096 printable
+                             ASCII; copied by slc_client_create() */
+    int watch_timeout_ms; /* slc_watch() only: deadline of the whole watch;
+                             0 = none (until the callback stops it or the
+                             server ends the stream) */
 } slc_options;
 
 #define SLC_DEFAULT_TIMEOUT_MS 5000
@@ -151,17 +163,24 @@ typedef struct slc_request {
     const char *service_id; /* required: same rule */
     int64_t update_time;    /* >= 0; 0 = all logs, otherwise only the logs
                                with exactly this update_time (ms) */
-    const char *token;      /* sent as "x-auth-token"; NULL or "" = none;
-                               1-4096 printable ASCII characters */
+    const char *token;      /* sent as "x-auth-token"; NULL or "" = the
+                               client's slc_options.token; 1-4096
+                               printable ASCII characters */
 } slc_request;
 
 #define SLC_TOKEN_MAX 4096
 
 /* Per-log bounds (service_logs.options; the server's import enforces the
  * same limits, server/limits.h). */
-#define SLC_MAX_CONFIGS 8 /* config entries per log */
-#define SLC_MAX_ENVS 16   /* envs per config */
-#define SLC_MAX_NODES 64  /* result_detail entries per log */
+#define SLC_MAX_CONFIGS 8       /* config entries per log */
+#define SLC_MAX_ENVS 16         /* envs per config */
+#define SLC_MAX_NODES 64        /* result_detail entries per log */
+#define SLC_MAX_EXTEND_CONFIG 8 /* extend_config entries per log */
+/* String bounds, NUL excluded (what slc_record() accepts). */
+#define SLC_MAX_ID 64            /* ids, model_version, cluster_id */
+#define SLC_MAX_NAME 128         /* names, specification, env keys */
+#define SLC_MAX_ENV_VALUE 1024   /* env values */
+#define SLC_MAX_EXTEND_VALUE 256 /* each extend_config entry */
 
 /* The response's fields other than the logs. */
 typedef struct slc_head {
@@ -184,6 +203,14 @@ typedef struct slc_env {
     const char *value;
 } slc_env;
 
+/* A custom resource flavour (the live platform's). */
+typedef struct slc_custom_spec {
+    float gpu_p4;
+    int32_t memory;
+    float cpu;
+    int32_t ascend_a310;
+} slc_custom_spec;
+
 typedef struct slc_config {
     const char *model_id;
     const char *model_name;
@@ -193,6 +220,9 @@ typedef struct slc_config {
     int32_t instance_count; /* real-time only */
     size_t n_envs;
     const slc_env *envs; /* in the order the server sent them */
+    /* Appended in 0.2; absent when not recorded: */
+    const slc_custom_spec *custom_spec; /* NULL: none */
+    const char *cluster_id;             /* "": none (slc_record: NULL too) */
 } slc_config;
 
 typedef struct slc_node {
@@ -211,6 +241,10 @@ typedef struct slc_log {
     int32_t failed_num;  /* edge only */
     size_t n_result_detail;
     const slc_node *result_detail; /* edge only */
+    /* Appended in 0.2; empty when not recorded: */
+    const char *cluster_id; /* "": none (slc_record: NULL too) */
+    size_t n_extend_config;
+    const char *const *extend_config;
 } slc_log;
 
 /* Called once per log, oldest first. `head` is complete (infer_type and
@@ -254,6 +288,83 @@ int slc_query(slc_client *c, const slc_request *req, slc_result **out,
 
 /* Frees a result from slc_query(); accepts NULL. */
 void slc_result_free(slc_result *r);
+
+/* ---- live watch (WatchServiceLogs) ----------------------------------- */
+
+/* What a watch callback is handed. */
+typedef enum slc_watch_event {
+    SLC_WATCH_SNAPSHOT_LOG = 1, /* one log of the snapshot, oldest first */
+    SLC_WATCH_SNAPSHOT_END = 2, /* the snapshot is complete; log is NULL
+                                   (also sent when it holds no log) */
+    SLC_WATCH_LOG = 3           /* one log recorded or replaced since, in commit
+                                   order (a replaced log comes again, whole) */
+} slc_watch_event;
+
+/* Called for each event of a watch. head is complete from the first call
+ * on (its n_logs counts the snapshot's logs). log and everything it points
+ * to live in the client's decode buffer, as for slc_log_fn. Return 0 to go
+ * on, anything else to cancel the watch (slc_watch then returns
+ * SLC_ECALLBACK). The callback must not call into the same client. */
+typedef int (*slc_watch_fn)(void *ctx, slc_watch_event ev, const slc_head *head,
+                            const slc_log *log);
+
+/* Runs one WatchServiceLogs call: the snapshot (what slc_query_each would
+ * deliver), then every later log, until the stream ends. req is checked as
+ * for a query. When head is not NULL it is filled from the snapshot (and
+ * left zeroed when the snapshot never came).
+ * Memory: one received message (held by gRPC, <= max_response_bytes) plus
+ * the client's decode buffer, whatever the history length or the watch's
+ * duration.
+ * Returns when:
+ *   - the callback returns non-zero: the call is cancelled, SLC_ECALLBACK;
+ *   - the watch deadline (slc_options.watch_timeout_ms) passes after the
+ *     snapshot arrived: SLC_OK (the watch ran its course); before it:
+ *     SLC_EUNAVAILABLE;
+ *   - the server ends the stream: SLC_OK for an OK status, else the
+ *     status mapped as for a query (UNAVAILABLE at server shutdown:
+ *     SLC_EUNAVAILABLE; RESOURCE_EXHAUSTED for a watcher that fell behind
+ *     or over --max-watchers: SLC_ESERVER, error_code ModelArts.2799;
+ *     watch again for a fresh snapshot).
+ * Errors: those of slc_query_each; SLC_EDECODE also when the first
+ * message holds no snapshot or a later one no log.
+ * THREAD SAFETY: one call at a time per client. */
+int slc_watch(slc_client *c, const slc_request *req, slc_head *head,
+              slc_watch_fn on_event, void *ctx, slc_error *err);
+
+/* ---- writers (ServiceLogWriter) -------------------------------------- */
+
+/* Creates the service project_id/service_id, or renames it, with the
+ * client's token (slc_options.token; the server wants the write role when
+ * it checks tokens). infer_type is REAL_TIME, EDGE or BATCH and must
+ * match an existing service's (else SLC_ESERVER, FAILED_PRECONDITION).
+ * *created (when not NULL) tells whether the service is new; false on
+ * failure. Arguments are checked before any network traffic (SLC_EINVAL:
+ * ids as for a query, name 1-128 bytes).
+ * Errors: SLC_EINVAL, SLC_EUNAVAILABLE, SLC_EAUTH, SLC_ESERVER,
+ * SLC_EDECODE, SLC_EINTERNAL.
+ * THREAD SAFETY: one call at a time per client. */
+int slc_put_service(slc_client *c, const char *project_id,
+                    const char *service_id, const char *service_name,
+                    modelarts_v1_InferType infer_type, bool *created,
+                    slc_error *err);
+
+/* Records one update log of a service (RecordServiceUpdate): a new
+ * update_time (> 0) appends, a known one replaces that log in place
+ * (RUNNING, then SUCCESS or FAIL). log is only read; its strings may be
+ * NULL for "" (never for env keys and values), its arrays NULL when their
+ * count is 0. The library checks the bounds it can encode (counts
+ * SLC_MAX_*, string lengths SLC_MAX_*; SLC_EINVAL names the field); the
+ * server checks the rest (enum values, presence by infer_type: its
+ * SLC_ESERVER, INVALID_ARGUMENT). Encoded with nanopb callbacks, straight
+ * into one gRPC-owned slice.
+ * *created (when not NULL): true when the log is new, false when it
+ * replaced one; false on failure.
+ * Errors: SLC_EINVAL, SLC_ENOTFOUND (no such service), SLC_EUNAVAILABLE,
+ * SLC_EAUTH, SLC_ESERVER (batch services: FAILED_PRECONDITION),
+ * SLC_EDECODE, SLC_ENOMEM, SLC_EINTERNAL.
+ * THREAD SAFETY: one call at a time per client. */
+int slc_record(slc_client *c, const char *project_id, const char *service_id,
+               const slc_log *log, bool *created, slc_error *err);
 
 #ifdef __cplusplus
 }
