@@ -16,8 +16,11 @@
  * upstream concurrency. Shared by all workers: the upstream's channel
  * (thread-safe), the in-flight counter and the log rate limiters
  * (atomics) and the connection list of the request deadlines
- * (http_deadline.c, under its lock). Two more threads run beside the
- * workers: the upstream's channel watcher and the deadlines' sweeper.
+ * (http_deadline.c, under its lock). Three more threads run beside the
+ * workers: the upstream's channel watcher, the deadlines' sweeper and the
+ * watches' relay (http_watch.c: a watch makes no blocking call; its
+ * connection is suspended while it waits for its upstream, and resumed
+ * by the relay -- hence MHD_ALLOW_SUSPEND_RESUME).
  *
  * Ownership: struct sl_shim owns the daemon, the upstream client (struct
  * sl_http_upstream), the request deadlines (struct sl_http_deadlines, which

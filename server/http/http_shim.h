@@ -6,6 +6,10 @@
  * as {"error_code","error_msg"} with the HTTP status of its SL_ERR_MAP row
  * (DESIGN sections 3 and 4).
  *
+ * GET /v1/{project_id}/services/{service_id}/logs:watch[?update_time=N]
+ * is the same query followed live, as Server-Sent Events over one
+ * WatchServiceLogs stream per client (http_watch.h, http_sse.h).
+ *
  * Also served (same process or --upstream alike):
  * - GET /healthz: one grpc.health.v1.Health/Check (service "") to the
  *   upstream within upstream_timeout_ms. SERVING: 200
@@ -48,6 +52,8 @@
  * - http_deadline.h: request deadlines (slow-loris defence,
  *   header_timeout_ms below).
  * - http_answer.h: the responses and the three answers.
+ * - http_watch.h, http_sse.h: the watch (its streams, their relay
+ *   thread, their own upstream channels) and its event framing.
  * - render_json.h: the JSON bodies.
  * - this file: the daemon (start/stop), the handlers and responses, and
  *   HTTPS with mutual TLS.
@@ -183,7 +189,10 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
 int sl_shim_port(const struct sl_shim *s);
 
 /* Stops accepting and answers every connection already accepted (those
- * still in the listen backlog included): a request in within 1 s of the
+ * still in the listen backlog included). Every watch ends at once: a
+ * stream under way with its "error" event (503 ModelArts.4302) and its
+ * last chunk, one waiting for its snapshot with 503; its upstream call is
+ * cancelled. A request in within 1 s of the
  * stop is served as usual, a later one gets 503 ModelArts.4302; every
  * answer from the stop on carries Connection: close. Waits for
  * connections yet to send a request until their header deadline (at most
