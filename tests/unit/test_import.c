@@ -232,6 +232,39 @@ static const struct bad_doc bad_docs[] = {
     {EDGE(LOG("", ",'result_detail':[" NODE(",'operation':'deploy',"
                                             "'result':1,'ip':'x'") "]")),
      L0 ".result_detail[0]: unknown field \"ip\""},
+
+    /* The live platform's fields: JSON types here, bounds by the log rules
+     * (log_rules.c), which the writers share. */
+    {RT(LOG("", ",'cluster_id':5")), L0 ".cluster_id: expected a string"},
+    {RT(LOG("", ",'clusterId':'c'")), L0 ": unknown field \"clusterId\""},
+    {RT(LOG("", ",'extend_config':'x'")),
+     L0 ".extend_config: expected an array"},
+    {RT(LOG("", ",'extend_config':['a',1]")),
+     L0 ".extend_config[1]: expected a string"},
+    {RT(LOG("", ",'extend_config':['a','']")),
+     L0 ".extend_config[1]: must not be empty"},
+    {RT(LOG(CFG(",'cluster_id':['c']"), "")),
+     C0 ".cluster_id: expected a string"},
+    {RT(LOG(CFG(",'custom_spec':[]"), "")),
+     C0 ".custom_spec: expected an object"},
+    {RT(LOG(CFG(",'custom_spec':{'gpu':1}"), "")),
+     C0 ".custom_spec: unknown field \"gpu\""},
+    {RT(LOG(CFG(",'custom_spec':{'gpu_p4':'1'}"), "")),
+     C0 ".custom_spec.gpu_p4: expected a number"},
+    {RT(LOG(CFG(",'custom_spec':{'cpu':true}"), "")),
+     C0 ".custom_spec.cpu: expected a number"},
+    {RT(LOG(CFG(",'custom_spec':{'gpu_p4':-0.5}"), "")),
+     C0 ".custom_spec.gpu_p4: must be a finite number, not negative"},
+    {RT(LOG(CFG(",'custom_spec':{'cpu':1e39}"), "")), /* over FLT_MAX */
+     C0 ".custom_spec.cpu: must be a finite number, not negative"},
+    {RT(LOG(CFG(",'custom_spec':{'memory':1.5}"), "")),
+     C0 ".custom_spec.memory: expected an integer (no fraction or exponent)"},
+    {RT(LOG(CFG(",'custom_spec':{'memory':-1}"), "")),
+     C0 ".custom_spec.memory: out of range (0 to 2147483647)"},
+    {RT(LOG(CFG(",'custom_spec':{'ascend_a310':2147483648}"), "")),
+     C0 ".custom_spec.ascend_a310: out of range (0 to 2147483647)"},
+    {EDGE(LOG(CFG(",'custom_spec':{'cpu':1,'ram':2}"), "")),
+     C0 ".custom_spec: unknown field \"ram\""},
 };
 
 static void expect_bad(const char *json, const char *msg)
@@ -362,6 +395,25 @@ static void test_limits(void **state)
                SL_MAX_CONFIGS);
     expect_bad_fmt(L0 ".config: too many entries (9, at most 8)",
                    RT(LOG(CFG("") "%s", "")), s);
+    free(s);
+    s = repeat("c", SL_MAX_CLUSTER_ID + 1);
+    expect_bad_fmt(L0 ".cluster_id: longer than 64 bytes",
+                   RT(LOG("", ",'cluster_id':'%s'")), s);
+    expect_bad_fmt(C0 ".cluster_id: longer than 64 bytes",
+                   RT(LOG(CFG(",'cluster_id':'%s'"), "")), s);
+    s[SL_MAX_CLUSTER_ID] = '\0'; /* at the limit: fine */
+    json = format_doc(RT(LOG(CFG(",'cluster_id':'%s'"), "")), s);
+    assert_sl_ok(sl_import_parse(json, strlen(json), &set, &err), &err);
+    sl_import_set_free(&set);
+    free(json);
+    free(s);
+    s = repeat("e", SL_MAX_EXTEND_LEN + 1);
+    expect_bad_fmt(L0 ".extend_config[2]: longer than 256 bytes",
+                   RT(LOG("", ",'extend_config':['a','b','%s']")), s);
+    free(s);
+    s = repeat(",'x'", SL_MAX_EXTEND);
+    expect_bad_fmt(L0 ".extend_config: too many entries (9, at most 8)",
+                   RT(LOG("", ",'extend_config':['x'%s]")), s);
     free(s);
     s = repeat(",{'node_id':'n','node_name':'n','operation':'deploy',"
                "'result':false}",
@@ -593,6 +645,107 @@ static void test_not_nul_terminated(void **state)
     sl_import_set_free(&set); /* an empty set frees again */
 }
 
+/* The live platform's fields, packed: cluster_id and extend_config on the
+ * log, custom_spec and cluster_id on a config; custom_spec {} is present
+ * (an empty message), an absent one is not; floats as floats. */
+static void test_live_fields(void **state)
+{
+    (void)state;
+    struct sl_import_set set;
+    parse_ok(
+        RT(LOG(
+            CFG(",'custom_spec':{'gpu_p4':0.25,'memory':'8192',"
+                "'cpu':2,'ascend_a310':1},'cluster_id':'pool-1'") "," CFG(",'"
+                                                                          "cust"
+                                                                          "om_"
+                                                                          "spec"
+                                                                          "':{"
+                                                                          "}") "," CFG(""),
+            ",'cluster_id':'c-1','extend_config':['x=1','{}']")),
+        &set);
+    Modelarts__V1__ServiceLog *m = unpack(&set.services[0].logs[0]);
+    assert_string_equal(m->cluster_id, "c-1");
+    assert_int_equal(m->n_extend_config, 2);
+    assert_string_equal(m->extend_config[0], "x=1");
+    assert_string_equal(m->extend_config[1], "{}");
+    assert_int_equal(m->n_config, 3);
+    const Modelarts__V1__CustomSpec *cs = m->config[0]->custom_spec;
+    assert_non_null(cs);
+    assert_true(cs->gpu_p4 == 0.25f);
+    assert_int_equal(cs->memory, 8192);
+    assert_true(cs->cpu == 2.0f);
+    assert_int_equal(cs->ascend_a310, 1);
+    assert_string_equal(m->config[0]->cluster_id, "pool-1");
+    cs = m->config[1]->custom_spec;
+    assert_non_null(cs);
+    assert_true(cs->gpu_p4 == 0 && cs->memory == 0 && cs->cpu == 0 &&
+                cs->ascend_a310 == 0);
+    assert_null(m->config[2]->custom_spec);
+    assert_string_equal(m->config[2]->cluster_id, "");
+    modelarts__v1__service_log__free_unpacked(m, NULL);
+    sl_import_set_free(&set);
+
+    /* The new fields are allowed on every infer_type. */
+    parse_ok(EDGE(LOG(CFG(",'custom_spec':{'cpu':1}"),
+                      ",'cluster_id':'e','success_num':1")),
+             &set);
+    sl_import_set_free(&set);
+}
+
+/* Reads a hex line "S L HEX" of a golden file into out (malloc'd). */
+static size_t golden_line(FILE *f, size_t *svc, size_t *log, uint8_t **out)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, f);
+    if (n <= 0) {
+        free(line);
+        return 0;
+    }
+    char hex[8192];
+    assert_int_equal(sscanf(line, "%zu %zu %8191s", svc, log, hex), 3);
+    size_t len = strlen(hex) / 2;
+    *out = malloc(len);
+    for (size_t i = 0; i < len; i++) {
+        unsigned b;
+        assert_int_equal(sscanf(hex + 2 * i, "%2x", &b), 1);
+        (*out)[i] = (uint8_t)b;
+    }
+    free(line);
+    return len;
+}
+
+/* A document without the new fields packs to the bytes it packed to before
+ * them (tests/fixtures/demo.packed.hex: demo.json packed by the import of
+ * 30f433e, the last before the live fields and the shared log rules). */
+static void test_demo_packs_as_before(void **state)
+{
+    (void)state;
+    FILE *f = fopen(SL_SOURCE_DIR "/tests/fixtures/demo.json", "rb");
+    assert_non_null(f);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    struct sl_import_set set;
+    struct sl_err err;
+    assert_sl_ok(sl_import_parse(buf, n, &set, &err), &err);
+    f = fopen(SL_SOURCE_DIR "/tests/fixtures/demo.packed.hex", "r");
+    assert_non_null(f);
+    size_t svc, log, len, lines = 0;
+    uint8_t *want;
+    while ((len = golden_line(f, &svc, &log, &want)) > 0) {
+        assert_true(svc < set.n_services && log < set.services[svc].n_logs);
+        const struct sl_blob *got = &set.services[svc].logs[log].body;
+        if (got->len != len || memcmp(got->data, want, len) != 0)
+            fail_msg("services[%zu].logs[%zu] packs differently", svc, log);
+        free(want);
+        lines++;
+    }
+    fclose(f);
+    assert_int_equal(lines, set.n_logs);
+    sl_import_set_free(&set);
+}
+
 /* ---- sl_import_file ----------------------------------------------------- */
 
 static int store_setup(void **state)
@@ -661,6 +814,32 @@ static void test_import_demo_fixture(void **state)
     assert_int_equal(nl, 5);
 }
 
+static void test_import_live_fixture(void **state)
+{
+    struct sl_store *st = *state;
+    struct sl_err err;
+    size_t ns, nl;
+    assert_sl_ok(
+        sl_import_file(st, SL_SOURCE_DIR "/tests/fixtures/live_fields.json",
+                       &ns, &nl, &err),
+        &err);
+    assert_int_equal(ns, 2);
+    assert_int_equal(nl, 3);
+    struct sl_log_query q = {"live-project", "edge-svc", 0, 0};
+    struct sl_log_page pg;
+    assert_sl_ok(sl_store_query_logs(st, &q, &pg, &err), &err);
+    assert_int_equal(pg.n_logs, 1);
+    Modelarts__V1__ServiceLog *m = modelarts__v1__service_log__unpack(
+        NULL, pg.logs[0].len, pg.logs[0].data);
+    assert_non_null(m);
+    assert_string_equal(m->cluster_id, "edge-site-9");
+    assert_non_null(m->config[0]->custom_spec);
+    assert_int_equal(m->config[0]->custom_spec->memory, 512);
+    assert_int_equal(m->n_result_detail, 2);
+    modelarts__v1__service_log__free_unpacked(m, NULL);
+    sl_log_page_free(&pg);
+}
+
 static void test_import_file_errors(void **state)
 {
     struct sl_store *st = *state;
@@ -691,6 +870,10 @@ static void test_import_bad_fixtures(void **state)
                            "allowed for real-time services (this service is "
                            "edge)"},
         {"bad_syntax.json", "~invalid JSON at line 4 column"},
+        {"bad_custom_spec.json", "services[0].logs[0].config[0].custom_spec: "
+                                 "unknown field \"gpu_t4\""},
+        {"bad_extend_config.json", "services[0].logs[0].extend_config: too "
+                                   "many entries (9, at most 8)"},
     };
     struct sl_store *st = *state;
     struct sl_err err;
@@ -729,7 +912,11 @@ int main(void)
         cmocka_unit_test(test_batch_and_defaults),
         cmocka_unit_test(test_envs_text_and_determinism),
         cmocka_unit_test(test_not_nul_terminated),
+        cmocka_unit_test(test_live_fields),
+        cmocka_unit_test(test_demo_packs_as_before),
         cmocka_unit_test_setup_teardown(test_import_demo_fixture, store_setup,
+                                        store_teardown),
+        cmocka_unit_test_setup_teardown(test_import_live_fixture, store_setup,
                                         store_teardown),
         cmocka_unit_test_setup_teardown(test_import_file_errors, store_setup,
                                         store_teardown),
