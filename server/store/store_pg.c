@@ -1,10 +1,12 @@
 /* store_pg.c -- PostgreSQL storage backend ("postgres://...", libpq)
  *
  * Files: this one is the connection (connect, round trips, deadlines,
- * reconnect), open and close, the query, ping and count, and the exported
- * sl_store_postgres; store_pg_schema.c the schema, its migrations (open
- * runs them) and the reading of its rows, store_pg_import.c the COPY-based
- * import. store_pg.h holds what they share.
+ * reconnect), open and close, the query and the snapshot, ping and count,
+ * and the exported sl_store_postgres; store_pg_msg.c its messages,
+ * store_pg_schema.c the schema, its migrations (open runs them) and the
+ * reading of its rows, store_pg_import.c the COPY-based import,
+ * store_pg_feed.c the writes and the change feed (LISTEN/NOTIFY).
+ * store_pg.h holds what they share.
  *
  * Threading: a struct pg_store is one libpq connection (PGconn), used by
  * one thread at a time (store.h). The server opens one per worker thread
@@ -18,7 +20,8 @@
  * prepared statements. A PGresult never outlives the call that got it, so
  * a query copies every string and body into the caller's page arena.
  *
- * Schema: three tables (meta, services, logs), keyed for the query below;
+ * Schema: five tables (meta, services, logs, and the feed's changes and
+ * its one-row head), keyed for the query below;
  * open() creates or migrates them under an advisory lock and refuses a
  * newer or foreign schema. store_pg_schema.c has the details.
  *
@@ -75,6 +78,10 @@
  * tcp_user_timeout (the kernel finds out a vanished peer, even on an idle
  * connection) and connect_timeout (libpq's blocking paths; ours stop at
  * PG_CONNECT_MS); the URI may override each.
+ *
+ * Snapshot (query_snapshot): the query with one more column, the feed's
+ * head as a scalar subquery; one statement reads one snapshot, so the
+ * page and its seq agree without a transaction to open or end.
  *
  * Health: the ping's deadline is PG_PING_MS, so health goes NOT_SERVING
  * about a second after the server stops answering, and SERVING again at
@@ -157,106 +164,6 @@ static int wait_fd(int fd, short events, int64_t deadline_us)
     }
 }
 
-/* ---- messages ----------------------------------------------------------- */
-
-/* Copies libpq's message (lines ending in "\n", continuation lines indented
- * with a tab) into out as one line. */
-static void one_line(char *out, size_t size, const char *msg)
-{
-    size_t n = 0;
-    bool space = false;
-    for (const char *p = msg; *p && n + 1 < size; p++) {
-        if (*p == '\n' || *p == '\t' || *p == '\r' || *p == ' ') {
-            space = n > 0;
-            continue;
-        }
-        if (space && n + 2 < size)
-            out[n++] = ' ';
-        space = false;
-        out[n++] = *p;
-    }
-    out[n] = '\0';
-}
-
-/* Sets err to "LABEL: <what><libpq's message>" and returns code. The
- * message is r's primary message when r is an error, else the
- * connection's. */
-int sl__pg_fail(const struct pg_store *st, int code, const char *what,
-                const PGresult *r, struct sl_err *err)
-{
-    char m[200];
-    const char *src = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    if (!src || !*src)
-        src = st->conn ? PQerrorMessage(st->conn) : "";
-    if (!*src)
-        src = "out of memory";
-    one_line(m, sizeof(m), src);
-    return sl_err_set(err, code, "%s: %s%s", st->label, what, m);
-}
-
-/* Replaces each occurrence of secret (n bytes) in msg with "***". */
-static void redact_one(char *msg, size_t size, const char *secret, size_t n)
-{
-    char out[SL_ERR_MSG_LEN];
-    size_t o = 0;
-    if (n == 0)
-        return;
-    for (const char *p = msg; *p && o + 1 < sizeof(out);) {
-        if (strncmp(p, secret, n) == 0) {
-            for (const char *s = "***"; *s && o + 1 < sizeof(out); s++)
-                out[o++] = *s;
-            p += n;
-        } else {
-            out[o++] = *p++;
-        }
-    }
-    out[o] = '\0';
-    snprintf(msg, size, "%s", out);
-}
-
-/* Removes the URI's password, as written in the URI (the user info's
- * ":PASSWORD@" and a "password=" parameter), from msg. */
-static void redact(char *msg, size_t size, const char *uri)
-{
-    const char *auth = strstr(uri, "://");
-    if (auth) {
-        auth += 3;
-        size_t len = strcspn(auth, "/?");
-        const char *at = NULL;
-        for (const char *p = auth; p < auth + len; p++)
-            if (*p == '@')
-                at = p;
-        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-        if (colon)
-            redact_one(msg, size, colon + 1, (size_t)(at - colon - 1));
-    }
-    for (const char *p = strchr(uri, '?'); p && *p; p++) {
-        if ((p[-1] == '?' || p[-1] == '&') && strncmp(p, "password=", 9) == 0) {
-            p += 9;
-            redact_one(msg, size, p, strcspn(p, "&"));
-        }
-    }
-}
-
-/* Names the database in messages: host, port and dbname, no user info. */
-static void make_label(struct pg_store *st, const PQconninfoOption *opts)
-{
-    const char *host = "", *port = "", *db = "";
-    for (const PQconninfoOption *o = opts; o && o->keyword; o++) {
-        if (!o->val)
-            continue;
-        if (strcmp(o->keyword, "host") == 0 ||
-            (strcmp(o->keyword, "hostaddr") == 0 && !*host))
-            host = o->val;
-        else if (strcmp(o->keyword, "port") == 0)
-            port = o->val;
-        else if (strcmp(o->keyword, "dbname") == 0)
-            db = o->val;
-    }
-    snprintf(st->label, sizeof(st->label), "postgres://%.48s%s%.16s/%.48s",
-             host, *port ? ":" : "", port, db);
-}
-
 /* True when the connection is gone, not yet open, or we gave up on it. */
 bool sl__pg_lost(const struct pg_store *st)
 {
@@ -297,7 +204,7 @@ static void quiet(void *arg, const char *message)
  * queued, not waited for (nonblocking), so a server that does not read
  * cannot hold us. An abandoned statement goes with it. The next use
  * reconnects. */
-static void pg_drop(struct pg_store *st)
+void sl__pg_drop(struct pg_store *st)
 {
     if (st->conn) {
         PQsetnonblocking(st->conn, 1);
@@ -308,6 +215,7 @@ static void pg_drop(struct pg_store *st)
     st->abandoned_us = 0;
     st->prepared = false;
     st->broken = false;
+    st->listening = false; /* a new session LISTENs to nothing */
 }
 
 /* The server let a deadline pass: remember since when (see the top). */
@@ -376,7 +284,7 @@ static int pg_connect_start(struct pg_store *st, int code, struct sl_err *err)
         return sl_err_set(err, SL_ENOMEM, "%s: out of memory", st->label);
     if (PQstatus(st->conn) == CONNECTION_BAD) {
         rc = sl__pg_fail(st, code, "cannot connect: ", NULL, err);
-        pg_drop(st);
+        sl__pg_drop(st);
         return rc;
     }
     PQsetNoticeProcessor(st->conn, quiet, NULL);
@@ -406,7 +314,7 @@ static int pg_connect_poll(struct pg_store *st, int64_t deadline_us,
         }
         if (st->polling == PGRES_POLLING_FAILED) {
             rc = sl__pg_fail(st, SL_EUNAVAIL, "cannot connect: ", NULL, err);
-            pg_drop(st);
+            sl__pg_drop(st);
             return rc;
         }
         int ev = wait_fd(
@@ -417,7 +325,7 @@ static int pg_connect_poll(struct pg_store *st, int64_t deadline_us,
         if (ev < 0) {
             rc = sl_err_set(err, SL_EUNAVAIL, "%s: cannot connect: %s",
                             st->label, strerror(errno));
-            pg_drop(st);
+            sl__pg_drop(st);
             return rc;
         }
         pg_heard(st, ev, deadline_us, expiry, &until);
@@ -427,7 +335,7 @@ static int pg_connect_poll(struct pg_store *st, int64_t deadline_us,
     pg_stall(st);
     now = sl_clock_us();
     if (now >= expiry) {
-        pg_drop(st);
+        sl__pg_drop(st);
         return sl_err_set(err, SL_EUNAVAIL,
                           "%s: cannot connect: no answer within %d ms",
                           st->label, PG_CONNECT_MS);
@@ -507,7 +415,7 @@ static int pg_drain(struct pg_store *st, int64_t deadline_us,
             if (ev < 0) {
                 rc = sl_err_set(err, SL_EUNAVAIL, "%s: waiting: %s", st->label,
                                 strerror(errno));
-                pg_drop(st);
+                sl__pg_drop(st);
                 return rc;
             }
             pg_heard(st, ev, deadline_us, cap, &until);
@@ -524,7 +432,7 @@ static int pg_drain(struct pg_store *st, int64_t deadline_us,
 timeout:
     now = sl_clock_us();
     if (now >= cap) { /* not even cancelled: give the session up */
-        pg_drop(st);
+        sl__pg_drop(st);
         return SL_OK;
     }
     if (deadline_us && now >= deadline_us)
@@ -541,8 +449,8 @@ timeout:
  * for ever); at the deadline the statement is abandoned (pg_abandon). On
  * success *out is its (last) result, which the caller PQclear()s; on
  * failure *out is NULL. */
-static int pg_finish(struct pg_store *st, int64_t deadline_us, PGresult **out,
-                     const char *what, struct sl_err *err)
+int sl__pg_finish(struct pg_store *st, int64_t deadline_us, PGresult **out,
+                  const char *what, struct sl_err *err)
 {
     PGresult *keep = NULL, *r;
     bool failed = false;
@@ -569,7 +477,7 @@ static int pg_finish(struct pg_store *st, int64_t deadline_us, PGresult **out,
             if (ev < 0) {
                 rc = sl_err_set(err, SL_EUNAVAIL, "%s: %swaiting: %s",
                                 st->label, what, strerror(errno));
-                pg_drop(st);
+                sl__pg_drop(st);
                 goto out;
             }
             if (!PQconsumeInput(st->conn))
@@ -602,22 +510,37 @@ out:
 }
 
 /* The statements every session prepares, in one round trip. The LATERAL
- * subquery reads one range of logs_pkey in key order (see the top). */
-#define PG_QUERY_HEAD                                                          \
-    "SELECT s.service_name, s.infer_type, l.update_time, l.seq, l.body"        \
+ * subquery reads one range of logs_pkey in key order (see the top). The
+ * snapshot's (sl_s_*) add the feed's head as a sixth column: one
+ * statement, so one snapshot, reads both. sl_changes reads the feed
+ * (store_pg_feed.c reads its rows). */
+#define PG_QUERY_COLS                                                          \
+    "SELECT s.service_name, s.infer_type, l.update_time, l.seq, l.body"
+#define PG_QUERY_FROM                                                          \
     " FROM services AS s LEFT JOIN LATERAL"                                    \
     " (SELECT update_time, seq, body FROM logs"                                \
     "  WHERE logs.project_id = s.project_id"                                   \
     "  AND logs.service_id = s.service_id"
+#define PG_QUERY_ALL " ORDER BY update_time, seq"
+#define PG_QUERY_AT " AND update_time = $3 ORDER BY update_time, seq"
 #define PG_QUERY_TAIL                                                          \
     ") AS l ON true WHERE s.project_id = $1 AND s.service_id = $2"
+#define PG_HEAD_COL ", (SELECT head FROM feed)"
 
 static const char sql_prepare[] =
     "DEALLOCATE ALL;" /* what an interrupted earlier attempt left */
-    "PREPARE sl_q_all(text, text) AS " PG_QUERY_HEAD
-    " ORDER BY update_time, seq" PG_QUERY_TAIL ";"
-    "PREPARE sl_q_at(text, text, bigint) AS " PG_QUERY_HEAD
-    " AND update_time = $3 ORDER BY update_time, seq" PG_QUERY_TAIL ";"
+    "PREPARE sl_q_all(text, text) AS " PG_QUERY_COLS PG_QUERY_FROM PG_QUERY_ALL
+        PG_QUERY_TAIL ";"
+    "PREPARE sl_q_at(text, text, bigint) AS " PG_QUERY_COLS PG_QUERY_FROM
+        PG_QUERY_AT PG_QUERY_TAIL ";"
+    "PREPARE sl_s_all(text, text) AS " PG_QUERY_COLS PG_HEAD_COL PG_QUERY_FROM
+        PG_QUERY_ALL PG_QUERY_TAIL ";"
+    "PREPARE sl_s_at(text, text, bigint) AS " PG_QUERY_COLS PG_HEAD_COL
+        PG_QUERY_FROM PG_QUERY_AT PG_QUERY_TAIL ";"
+    "PREPARE sl_changes(bigint, bigint) AS SELECT f.head, f.pruned, c.seq,"
+    " c.project_id, c.service_id, c.update_time, c.body FROM feed AS f"
+    " LEFT JOIN LATERAL (SELECT seq, project_id, service_id, update_time,"
+    " body FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2) AS c ON true;"
     "PREPARE sl_ping AS SELECT value FROM meta WHERE key = 'schema_version';"
     "PREPARE sl_count AS SELECT count(*) FROM services";
 
@@ -628,16 +551,31 @@ static int pg_prepare(struct pg_store *st, int64_t deadline_us,
     if (!PQsendQuery(st->conn, sql_prepare))
         return sl__pg_fail(st, SL_EUNAVAIL, "cannot prepare queries: ", NULL,
                            err);
-    int rc = pg_finish(st, deadline_us, &r, "cannot prepare queries: ", err);
+    int rc =
+        sl__pg_finish(st, deadline_us, &r, "cannot prepare queries: ", err);
     PQclear(r);
     if (rc == SL_OK)
         st->prepared = true;
     return rc;
 }
 
-/* Makes the connection usable: reads an abandoned statement's end,
- * (re)connects when the connection is lost or a connect is under way (sets
- * *reconnected) and prepares the statements when the session lacks them. */
+/* Ends the transaction a write given up on left open (INTRANS or
+ * INERROR, once its statement ended). */
+static int pg_rollback(struct pg_store *st, int64_t deadline_us,
+                       struct sl_err *err)
+{
+    PGresult *r = NULL;
+    if (!PQsendQuery(st->conn, "ROLLBACK"))
+        return sl__pg_fail(st, SL_EUNAVAIL, "", NULL, err);
+    int rc = sl__pg_finish(st, deadline_us, &r, "", err);
+    PQclear(r);
+    return rc;
+}
+
+/* Makes the connection usable: reads an abandoned statement's end, ends a
+ * transaction a write left open, (re)connects when the connection is lost or a
+ * connect is under way (sets *reconnected) and prepares the statements when the
+ * session lacks them. */
 int sl__pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
                  struct sl_err *err)
 {
@@ -647,12 +585,17 @@ int sl__pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
         (rc = pg_drain(st, deadline_us, err)) != SL_OK)
         return rc;
     st->abandoned_us = 0; /* ended, or gone with the connection */
+    if (!st->connecting && !sl__pg_lost(st) &&
+        (PQtransactionStatus(st->conn) == PQTRANS_INTRANS ||
+         PQtransactionStatus(st->conn) == PQTRANS_INERROR) &&
+        (rc = pg_rollback(st, deadline_us, err)) != SL_OK)
+        return rc;
     if (st->connecting &&
         sl_clock_us() - st->connect_us >= (int64_t)PG_CONNECT_MS * 1000)
-        pg_drop(st); /* too old: a new one */
+        sl__pg_drop(st); /* too old: a new one */
     if (!st->connecting && sl__pg_lost(st)) {
         *reconnected = true;
-        pg_drop(st);
+        sl__pg_drop(st);
         if ((rc = pg_connect_start(st, SL_EUNAVAIL, err)) != SL_OK)
             return rc;
     }
@@ -667,9 +610,9 @@ int sl__pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
 /* Runs prepared statement name (binary parameters and results) and
  * returns its result in *out. A connection found lost is reopened once and
  * the statement retried once: only for statements that only read. */
-static int pg_exec_read(struct pg_store *st, const char *name, int n,
-                        const char *const *vals, const int *lens,
-                        int64_t deadline_us, PGresult **out, struct sl_err *err)
+int sl__pg_read(struct pg_store *st, const char *name, int n,
+                const char *const *vals, const int *lens, int64_t deadline_us,
+                PGresult **out, struct sl_err *err)
 {
     static const int binary[3] = {1, 1, 1};
     int rc;
@@ -683,7 +626,7 @@ static int pg_exec_read(struct pg_store *st, const char *name, int n,
         if (rc == SL_OK) {
             PQsetnonblocking(st->conn, 1); /* an import may have unset it */
             if (PQsendQueryPrepared(st->conn, name, n, vals, lens, binary, 1))
-                rc = pg_finish(st, deadline_us, out, "", err);
+                rc = sl__pg_finish(st, deadline_us, out, "", err);
             else
                 rc = sl__pg_fail(st, sl__pg_code(st, NULL, SL_EUNAVAIL), "",
                                  NULL, err);
@@ -714,8 +657,7 @@ int sl__pg_exec(struct pg_store *st, const char *sql, PGresult **out, int code,
 }
 
 /* Starts a transaction holding advisory lock (class, the schema). */
-static const char sql_lock[] = "BEGIN; SELECT pg_advisory_xact_lock(%d,"
-                               " hashtext(coalesce(current_schema(), '')))";
+static const char sql_lock[] = "BEGIN; " PG_LOCK_FMT;
 
 int sl__pg_begin_locked(struct pg_store *st, int lock_class, struct sl_err *err)
 {
@@ -731,7 +673,7 @@ static void pg_close(struct sl_store *base)
     struct pg_store *st = (struct pg_store *)base;
     if (!st)
         return;
-    pg_drop(st);
+    sl__pg_drop(st);
     free(st->uri);
     free(st);
 }
@@ -751,8 +693,8 @@ static int pg_open(const struct sl_store_type *type, const char *arg,
             "postgres: needs a URI (postgres://USER@HOST:PORT/DB)");
     if (!(opts = PQconninfoParse(arg, &msg))) {
         char m[SL_ERR_MSG_LEN];
-        one_line(m, sizeof(m), msg ? msg : "out of memory");
-        redact(m, sizeof(m), arg);
+        sl__pg_one_line(m, sizeof(m), msg ? msg : "out of memory");
+        sl__pg_redact(m, sizeof(m), arg);
         PQfreemem(msg);
         return sl_err_set(err, msg ? SL_EINVAL : SL_ENOMEM,
                           "postgres: bad URI: %s", m);
@@ -764,7 +706,7 @@ static int pg_open(const struct sl_store_type *type, const char *arg,
         return sl_err_set(err, SL_ENOMEM, "postgres: out of memory");
     }
     st->base.type = type;
-    make_label(st, opts);
+    sl__pg_make_label(st, opts);
     PQconninfoFree(opts);
 
     if ((rc = pg_connect_start(st, SL_EINVAL, err)) != SL_OK ||
@@ -783,10 +725,13 @@ out:
 
 /* ---- query -------------------------------------------------------------- */
 
-static int pg_query_logs(struct sl_store *base, const struct sl_log_query *q,
-                         struct sl_log_page *out, struct sl_err *err)
+/* query_logs, and query_snapshot when seq is not NULL (*seq: the feed's
+ * head, read by the same statement). */
+static int pg_query(struct pg_store *st, const struct sl_log_query *q,
+                    struct sl_log_page *out, int64_t *seq, struct sl_err *err)
 {
-    struct pg_store *st = (struct pg_store *)base;
+    static const char *const names[2][2] = {{"sl_q_all", "sl_q_at"},
+                                            {"sl_s_all", "sl_s_at"}};
     PGresult *r = NULL;
     uint8_t t[8];
     const char *vals[3] = {q->project_id, q->service_id, (const char *)t};
@@ -796,9 +741,9 @@ static int pg_query_logs(struct sl_store *base, const struct sl_log_query *q,
     sl_log_page_init(out);
     for (int i = 0; i < 8; i++)
         t[i] = (uint8_t)((uint64_t)q->update_time >> (56 - 8 * i));
-    rc = pg_exec_read(st, q->update_time ? "sl_q_at" : "sl_q_all",
-                      q->update_time ? 3 : 2, vals, lens, q->deadline_us, &r,
-                      err);
+    rc = sl__pg_read(st, names[seq != NULL][q->update_time != 0],
+                     q->update_time ? 3 : 2, vals, lens, q->deadline_us, &r,
+                     err);
     if (rc == SL_ECORRUPT && err) { /* the server's own words, reworded */
         char m[SL_ERR_MSG_LEN];
         size_t n = strlen(st->label);
@@ -815,10 +760,36 @@ static int pg_query_logs(struct sl_store *base, const struct sl_log_query *q,
     }
     if (rc == SL_OK)
         rc = sl__pg_read_page(st, r, q, out, err);
+    if (rc == SL_OK && seq) {
+        if (PQnfields(r) != 6 || PQgetlength(r, 0, 5) != 8)
+            rc = sl_err_set(err, SL_EINTERNAL,
+                            "%s: unexpected result shape (was the schema "
+                            "altered?)",
+                            st->label);
+        else
+            *seq = sl__pg_be64(PQgetvalue(r, 0, 5));
+    }
     PQclear(r);
     if (rc != SL_OK)
         sl_log_page_free(out);
     return rc;
+}
+
+static int pg_query_logs(struct sl_store *base, const struct sl_log_query *q,
+                         struct sl_log_page *out, struct sl_err *err)
+{
+    return pg_query((struct pg_store *)base, q, out, NULL, err);
+}
+
+/* One statement reads the page and the feed's head (sl_s_*): one
+ * snapshot, no transaction to open or end. */
+static int pg_query_snapshot(struct sl_store *base,
+                             const struct sl_log_query *q,
+                             struct sl_log_page *out, int64_t *seq,
+                             struct sl_err *err)
+{
+    *seq = 0;
+    return pg_query((struct pg_store *)base, q, out, seq, err);
 }
 
 /* ---- ping --------------------------------------------------------------- */
@@ -827,8 +798,8 @@ static int pg_ping(struct sl_store *base, struct sl_err *err)
 {
     struct pg_store *st = (struct pg_store *)base;
     PGresult *r = NULL;
-    int rc = pg_exec_read(st, "sl_ping", 0, NULL, NULL,
-                          cap_deadline(0, PG_PING_MS), &r, err);
+    int rc = sl__pg_read(st, "sl_ping", 0, NULL, NULL,
+                         cap_deadline(0, PG_PING_MS), &r, err);
     if (rc == SL_OK && PQntuples(r) != 1)
         rc = sl_err_set(err, SL_EUNAVAIL, "%s: meta.schema_version is gone",
                         st->label);
@@ -844,8 +815,8 @@ static int pg_count_services(struct sl_store *base, size_t *n,
     struct pg_store *st = (struct pg_store *)base;
     PGresult *r = NULL;
     *n = 0;
-    int rc = pg_exec_read(st, "sl_count", 0, NULL, NULL,
-                          cap_deadline(0, PG_CONNECT_MS), &r, err);
+    int rc = sl__pg_read(st, "sl_count", 0, NULL, NULL,
+                         cap_deadline(0, PG_CONNECT_MS), &r, err);
     if (rc == SL_OK && PQntuples(r) == 1 && PQgetlength(r, 0, 0) == 8) {
         /* binary int8: big-endian */
         const unsigned char *v = (const unsigned char *)PQgetvalue(r, 0, 0);
@@ -866,7 +837,7 @@ static int pg_count_services(struct sl_store *base, size_t *n,
 static const char *const pg_aliases[] = {"postgresql", NULL};
 
 const struct sl_store_type sl_store_postgres = {
-    .version = 3,
+    .version = 4,
     .name = "postgres",
     .open = pg_open,
     .query_logs = pg_query_logs,
@@ -877,4 +848,9 @@ const struct sl_store_type sl_store_postgres = {
     .aliases = pg_aliases,
     .takes_uri = true,
     .uri_form = "postgres://...",
+    .put_service = sl__pg_put_service, /* store_pg_feed.c */
+    .record_log = sl__pg_record_log,
+    .query_snapshot = pg_query_snapshot,
+    .read_changes = sl__pg_read_changes,
+    .wait_changes = sl__pg_wait_changes,
 };

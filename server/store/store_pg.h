@@ -1,11 +1,13 @@
 /* store_pg.h -- what the files of the PostgreSQL backend share (private)
  *
- * The backend is three files, one concern each: store_pg.c (the connection:
- * connect, round trips, deadlines, reconnect; open, query, ping, close and
- * the exported sl_store_postgres), store_pg_schema.c (the schema and its
- * migrations, run by open) and store_pg_import.c (the COPY-based import).
- * This header is included by those three only. Its functions are sl__pg_*
- * (STYLE 12: internal, not static); the rest of the server sees only
+ * The backend is five files, one concern each: store_pg.c (the connection:
+ * connect, round trips, deadlines, reconnect; open, query, snapshot, ping,
+ * close and the exported sl_store_postgres), store_pg_msg.c (its
+ * messages), store_pg_schema.c (the schema and its migrations, run by
+ * open), store_pg_import.c (the COPY-based import) and store_pg_feed.c
+ * (the writes and the change feed: put_service, record_log, read_changes,
+ * wait_changes). This header is included by those five only. Its functions are
+ * sl__pg_* (STYLE 12: internal, not static); the rest of the server sees only
  * sl_store_postgres, through store.c.
  *
  * Every function here takes a connection used by one thread at a time
@@ -32,6 +34,21 @@
 #define PG_CANCELS_MAX 16     /* cancel requests in flight, per process */
 #define PG_LOCK_SCHEMA 1936486247 /* "slog": advisory lock, schema changes */
 #define PG_LOCK_IMPORT 1936486248 /* and imports (with the schema's hash) */
+#define PG_LOCK_FEED 1936486249   /* and the feed's writers (seq order) */
+#define PG_WRITE_MS 10000         /* a write's whole transaction */
+#define PG_WAIT_MIN_MS 250        /* a wait_changes reconnect's least time */
+#define PG_BACKOFF_MS 100         /* wait_changes: first reconnect delay, */
+#define PG_BACKOFF_MAX_MS 5000    /* doubling up to this */
+#define PG_PRUNE_SLACK                                                         \
+    1000                                 /* changes beyond SL_STORE_FEED_KEEP  \
+                                            before a writer prunes */
+#define PG_CHANNEL "servicelogs_changes" /* LISTEN/NOTIFY channel */
+
+/* Takes advisory lock %d (a PG_LOCK_*) on the session's current schema
+ * until the transaction ends: a printf format. */
+#define PG_LOCK_FMT                                                            \
+    "SELECT pg_advisory_xact_lock(%d, hashtext(coalesce(current_schema(),"     \
+    " '')))"
 
 /* One connection. Owner: whoever open() returned it to; sl_store_close()
  * frees it (and its PGconn). */
@@ -53,15 +70,31 @@ struct pg_store {
     bool prepared;                     /* the session has our statements */
     bool broken;                       /* reconnect before the next use */
     char label[128];                   /* "postgres://HOST:PORT/DB" */
+    /* wait_changes only (a connection that waits does nothing else): */
+    bool listening;   /* this session has LISTENed on PG_CHANNEL */
+    int64_t retry_us; /* no reconnect before (back-off); 0: any time */
+    int backoff_ms;   /* the next back-off; 0: PG_BACKOFF_MS */
+    char schema[64];  /* its current_schema(): the payload it wakes on */
 };
 
-/* ---- store_pg.c --------------------------------------------------------- */
+/* ---- store_pg_msg.c ----------------------------------------------------- */
 
 /* Sets err to "LABEL: <what><libpq's message>" and returns code. The
  * message is r's primary message when r is an error, else the
  * connection's. r stays the caller's. */
 int sl__pg_fail(const struct pg_store *st, int code, const char *what,
                 const PGresult *r, struct sl_err *err);
+
+/* Copies libpq's message msg (several lines) into out as one line. */
+void sl__pg_one_line(char *out, size_t size, const char *msg);
+
+/* Removes uri's password, as the URI writes it, from msg (size bytes). */
+void sl__pg_redact(char *msg, size_t size, const char *uri);
+
+/* Sets st->label from a parsed URI: host, port and dbname only. */
+void sl__pg_make_label(struct pg_store *st, const PQconninfoOption *opts);
+
+/* ---- store_pg.c --------------------------------------------------------- */
 
 /* True when the connection is gone, not yet open, or we gave up on it. */
 bool sl__pg_lost(const struct pg_store *st);
@@ -83,6 +116,26 @@ int sl__pg_code(struct pg_store *st, const PGresult *r, int other);
  * blocking, unsets it. */
 int sl__pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
                  struct sl_err *err);
+
+/* Waits for the answer to the command just sent, until deadline_us (0:
+ * for ever); at the deadline the statement is abandoned (store_pg.c's
+ * top) and the result is SL_ETIMEOUT. On success *out is its (last)
+ * result, which the caller PQclear()s; on failure *out is NULL and err
+ * says "LABEL: what...". Works in blocking mode too. */
+int sl__pg_finish(struct pg_store *st, int64_t deadline_us, PGresult **out,
+                  const char *what, struct sl_err *err);
+
+/* Runs prepared statement name (n binary parameters, binary results) by
+ * deadline_us and returns its result in *out (the caller PQclear()s it).
+ * A connection found lost is reopened and the statement retried once: for
+ * statements that only read. */
+int sl__pg_read(struct pg_store *st, const char *name, int n,
+                const char *const *vals, const int *lens, int64_t deadline_us,
+                PGresult **out, struct sl_err *err);
+
+/* Closes the connection at once (nothing waited for); the next
+ * sl__pg_ready reconnects. */
+void sl__pg_drop(struct pg_store *st);
 
 /* Runs sql (blocking; open and import only) and returns its result in
  * *out when out is not NULL (the caller PQclear()s it; on failure *out is
@@ -114,11 +167,36 @@ int sl__pg_read_page(const struct pg_store *st, const PGresult *r,
                      const struct sl_log_query *q, struct sl_log_page *out,
                      struct sl_err *err);
 
+/* A big-endian (binary) int4 or int8 value, as libpq hands them over. */
+int32_t sl__pg_be32(const char *p);
+int64_t sl__pg_be64(const char *p);
+
 /* ---- store_pg_import.c -------------------------------------------------- */
 
 /* The import slot (store.h): n services in one transaction, all or
  * nothing. */
 int sl__pg_import(struct sl_store *base, const struct sl_import_service *svcs,
                   size_t n, struct sl_err *err);
+
+/* ---- store_pg_feed.c ---------------------------------------------------- */
+
+/* The v4 slots (store.h), but query_snapshot, which is store_pg.c's. */
+int sl__pg_put_service(struct sl_store *base, const struct sl_service_put *p,
+                       bool *created, struct sl_err *err);
+int sl__pg_record_log(struct sl_store *base, const char *project_id,
+                      const char *service_id, const struct sl_import_log *log,
+                      bool *created, int64_t *seq, struct sl_err *err);
+int sl__pg_read_changes(struct sl_store *base, int64_t after, size_t max,
+                        struct sl_change_batch *out, struct sl_err *err);
+int sl__pg_wait_changes(struct sl_store *base, int timeout_ms,
+                        struct sl_err *err);
+
+/* The end of every transaction that appended changes, before its COMMIT:
+ * prunes the feed when it holds PG_PRUNE_SLACK changes more than
+ * SL_STORE_FEED_KEEP (head and pruned: the feed row as the transaction
+ * left it) and sends the NOTIFY its COMMIT delivers. By deadline_us (0:
+ * none; blocking mode works too). */
+int sl__pg_feed_end(struct pg_store *st, int64_t head, int64_t pruned,
+                    int64_t deadline_us, struct sl_err *err);
 
 #endif

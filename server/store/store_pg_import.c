@@ -1,11 +1,15 @@
 /* store_pg_import.c -- the PostgreSQL backend's import (COPY, binary)
  *
- * Import: one transaction: BEGIN and an advisory lock (imports into one
- * schema take turns; readers never wait); DELETE the logs of every
+ * Import: one transaction: BEGIN and two advisory locks, the imports' and
+ * the feed's (imports into one schema take turns, and with the feed's
+ * writers: store_pg_feed.c; readers never wait); DELETE the logs of every
  * imported service and upsert the service rows (one statement each, with
  * array parameters); COPY logs FROM STDIN (FORMAT binary) streams every
- * log; COMMIT. Any failure rolls back, so nothing changes. When one import
- * names a service twice, the last one wins, as in the other backends.
+ * log; one change per service ("replaced": update_time 0, the seal of an
+ * empty body) appended to the feed, seqs in the services' key order;
+ * NOTIFY (sl__pg_feed_end); COMMIT. Any failure rolls back, so nothing
+ * changes. When one import names a service twice, the last one wins, as
+ * in the other backends.
  *
  * Wire formats: the service columns travel as four binary array
  * parameters (unnest() on the server), the logs as one binary COPY
@@ -40,6 +44,8 @@
 #define PG_COPY_CHUNK (1 << 20) /* bytes per PQputCopyData() */
 
 /* Built-in type OIDs (catalog/pg_type_d.h, stable across versions). */
+#define PG_BYTEA_OID 17
+#define PG_INT8_OID 20
 #define PG_INT4_OID 23
 #define PG_TEXT_OID 25
 #define PG_INT4_ARRAY_OID 1007
@@ -257,6 +263,48 @@ static const char sql_put_services[] =
     " WHERE (s.service_name, s.infer_type)"
     " IS DISTINCT FROM (EXCLUDED.service_name, EXCLUDED.infer_type)";
 
+/* $1, $2: the services' keys, $3 their number, $4 the seal of an empty
+ * body. Its row: feed.head, feed.pruned. */
+static const char sql_changes[] =
+    "WITH h AS (UPDATE feed SET head = head + $3 RETURNING head, pruned),"
+    " c AS (INSERT INTO changes(seq, project_id, service_id, update_time,"
+    "  body) SELECT h.head - $3 + k.i, k.p, k.s, 0, $4 FROM h,"
+    "  unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(p, s, i))"
+    " SELECT head, pruned FROM h";
+
+/* Appends the import's changes to the feed and NOTIFYs (the caller holds
+ * the feed's lock). */
+static int pg_import_changes(struct pg_store *st, const struct pg_batch *bt,
+                             struct sl_err *err)
+{
+    static const Oid types[] = {PG_TEXT_ARRAY_OID, PG_TEXT_ARRAY_OID,
+                                PG_INT8_OID, PG_BYTEA_OID};
+    static const int fmts[] = {1, 1, 1, 1};
+    uint8_t n[8], seal[SL_WIRE_SEAL_LEN];
+    for (int i = 0; i < 8; i++)
+        n[i] = (uint8_t)((uint64_t)bt->n >> (56 - 8 * i));
+    static const uint8_t none[1];
+    sl_wire_seal(none, 0, seal);
+    const char *vals[] = {bt->proj.data, bt->svc.data, (const char *)n,
+                          (const char *)seal};
+    const int lens[] = {(int)bt->proj.len, (int)bt->svc.len, 8,
+                        SL_WIRE_SEAL_LEN};
+    PGresult *r =
+        PQexecParams(st->conn, sql_changes, 4, types, vals, lens, fmts, 1);
+    int rc = SL_OK;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        rc = sl__pg_fail(st, sl__pg_code(st, r, SL_EIO), "", r, err);
+    else if (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 8 ||
+             PQgetlength(r, 0, 1) != 8)
+        rc = sl_err_set(err, SL_EINTERNAL, "%s: the feed's row is missing",
+                        st->label);
+    else
+        rc = sl__pg_feed_end(st, sl__pg_be64(PQgetvalue(r, 0, 0)),
+                             sl__pg_be64(PQgetvalue(r, 0, 1)), 0, err);
+    PQclear(r);
+    return rc;
+}
+
 /* One attempt at the import transaction. *committing is set while COMMIT
  * is on its way (a lost connection then leaves the outcome unknown). */
 static int import_once(struct pg_store *st, const struct pg_batch *bt,
@@ -269,18 +317,22 @@ static int import_once(struct pg_store *st, const struct pg_batch *bt,
     const struct sl_buf *del_args[] = {&bt->proj, &bt->svc};
     const struct sl_buf *put_args[] = {&bt->proj, &bt->svc, &bt->name,
                                        &bt->type};
+    char lock[160];
     int rc;
 
     *committing = false;
     /* Imports take turns (per schema), as SQLite's writers do: two imports
      * of one service at once could otherwise each delete the logs they see
      * and together leave both sets. Readers never wait. */
+    snprintf(lock, sizeof(lock), PG_LOCK_FMT, PG_LOCK_FEED);
     if ((rc = sl__pg_begin_locked(st, PG_LOCK_IMPORT, err)) != SL_OK ||
+        (rc = sl__pg_exec(st, lock, NULL, SL_EIO, "", err)) != SL_OK ||
         (rc = pg_exec_arrays(st, sql_delete_logs, 2, del_types, del_args,
                              err)) != SL_OK ||
         (rc = pg_exec_arrays(st, sql_put_services, 4, put_types, put_args,
                              err)) != SL_OK ||
-        (rc = pg_copy_logs(st, svcs, bt->n, err)) != SL_OK)
+        (rc = pg_copy_logs(st, svcs, bt->n, err)) != SL_OK ||
+        (rc = pg_import_changes(st, bt, err)) != SL_OK)
         return rc;
     *committing = true;
     return sl__pg_exec(st, "COMMIT", NULL, SL_EIO, "", err);

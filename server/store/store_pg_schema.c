@@ -1,21 +1,29 @@
 /* store_pg_schema.c -- the PostgreSQL backend's schema, its migrations,
  * and the reading of its rows
  *
- * Schema (version 1, in meta.schema_version), created in the first schema
+ * Schema (version 2, in meta.schema_version), created in the first schema
  * of the session's search_path (a URI's options=-csearch_path%3DNAME
- * chooses another than public):
+ * chooses another than public); version 1 had the first three tables:
  *   meta(key text PRIMARY KEY, value text)
  *   services(project_id text, service_id text, service_name text NOT NULL,
  *            infer_type int NOT NULL, PRIMARY KEY(project_id, service_id))
  *   logs(project_id text, service_id text, update_time bigint, seq int,
  *        body bytea NOT NULL,
  *        PRIMARY KEY(project_id, service_id, update_time, seq))
- * seq is the log's index in its service's "logs" array in the import file;
+ *   feed(one bool PRIMARY KEY, head bigint, pruned bigint): one row
+ *   changes(seq bigint PRIMARY KEY, project_id text, service_id text,
+ *           update_time bigint, body bytea NOT NULL)
+ * logs.seq orders a service's logs: the log's index in its service's
+ * "logs" array in the import file, max + 1 for one recorded later;
  * body is the packed modelarts.v1.ServiceLog followed by its seal (wire.h:
- * 9 bytes holding its CRC-32C), as in store_sqlite.c. open() creates the
- * tables in
- * one transaction that holds pg_advisory_xact_lock first, so workers and
- * processes opening an empty database at once do not race. A newer
+ * 9 bytes holding its CRC-32C), as in store_sqlite.c. The feed: changes
+ * holds one row per change (changes.seq, the feed's order, is global;
+ * body sealed as in logs, and the seal of an empty body for an import's
+ * "service replaced"); feed.head is the newest seq committed, pruned the
+ * newest seq deleted (0: none), both moved by the feed's writers
+ * (store_pg_feed.c). open() creates the tables in one transaction that
+ * holds pg_advisory_xact_lock first, so workers and processes opening an
+ * empty database (or migrating one) at once do not race. A newer
  * schema_version, or a services/logs table without meta.schema_version
  * (someone else's), is refused, as for SQLite.
  *
@@ -69,6 +77,18 @@ static const char *const pg_migrations[] = {
     "  seq int NOT NULL,"
     "  body bytea NOT NULL,"
     "  PRIMARY KEY(project_id, service_id, update_time, seq))",
+    /* 1 -> 2: the change feed (store_pg_feed.c) */
+    "CREATE TABLE IF NOT EXISTS feed("
+    "  one bool PRIMARY KEY DEFAULT true CHECK (one),"
+    "  head bigint NOT NULL,"
+    "  pruned bigint NOT NULL);"
+    "INSERT INTO feed(head, pruned) VALUES(0, 0) ON CONFLICT DO NOTHING;"
+    "CREATE TABLE IF NOT EXISTS changes("
+    "  seq bigint PRIMARY KEY,"
+    "  project_id text NOT NULL,"
+    "  service_id text NOT NULL,"
+    "  update_time bigint NOT NULL,"
+    "  body bytea NOT NULL)",
 };
 
 #define PG_SCHEMA_VERSION                                                      \
@@ -189,6 +209,16 @@ static int64_t get_be64(const char *p)
     return (int64_t)((uint64_t)get_be32(p) << 32 | get_be32(p + 4));
 }
 
+int32_t sl__pg_be32(const char *p)
+{
+    return (int32_t)get_be32(p);
+}
+
+int64_t sl__pg_be64(const char *p)
+{
+    return get_be64(p);
+}
+
 /* One row's order key, for the rare sort. */
 struct pg_row {
     int64_t update_time;
@@ -223,7 +253,7 @@ int sl__pg_read_page(const struct pg_store *st, const PGresult *r,
         return sl_err_set(err, SL_ENOTFOUND,
                           "service %s not found in project %s", q->service_id,
                           q->project_id);
-    if (PQnfields(r) != 5 || PQgetlength(r, 0, 1) != 4)
+    if (PQnfields(r) < 5 || PQgetlength(r, 0, 1) != 4) /* 6: sl_s_* */
         return sl_err_set(err, SL_EINTERNAL,
                           "%s: unexpected result shape (was the schema "
                           "altered?)",

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # test_postgres.sh -- the real server on the PostgreSQL backend, end to end:
 # import with the real command, answers over gRPC (our CLI) and REST (curl)
-# byte for byte as expected/*.json, idempotent re-import, a failed import
-# that writes nothing, and health following the database: NOT_SERVING while
+# byte for byte as expected/*.json, idempotent re-import, the change feed an
+# import appends to (one change per service, seqs in order, a NOTIFY that
+# another session receives at COMMIT), a failed import that writes nothing
+# (no change either), and health following the database: NOT_SERVING while
 # a PostgreSQL server is stopped, SERVING with working queries once it is
 # back, without restarting servicelogs.
 #
@@ -54,10 +56,41 @@ rc=0
 "$SERVER" import --backend "$URI" "$SL_SRC/demo/demo.json" >"$T/import.log" 2>&1 || rc=$?
 check "import demo.json" 0 "$rc"
 contains "import says what it stored" "3 services, 3 logs" "$(cat "$T/import.log")"
-check "schema version" 1 "$(sql "$URI" "SELECT value FROM meta WHERE key = 'schema_version'")"
+check "schema version" 2 "$(sql "$URI" "SELECT value FROM meta WHERE key = 'schema_version'")"
 D1=$(digest "$URI")
+# feed: what the change feed holds, "head pruned|seq:service:update_time:
+# body bytes;..." (an import's change: time 0, the seal of an empty body).
+feed() {
+  sql "$URI" "SELECT (SELECT head || ' ' || pruned FROM feed) || '|' ||
+    coalesce(string_agg(seq || ':' || service_id || ':' || update_time || ':'
+    || length(body), ';' ORDER BY seq), '') FROM changes"
+}
+F3="3 0|1:batch-svc:0:9;2:edge-svc:0:9;3:mnist-svc:0:9"
+check "import: one change per service, in key order" "$F3" "$(feed)"
+
+# A session LISTENing (as wait_changes does) is told of the re-import at
+# its COMMIT, with the schema as the payload.
+LISTEN_APP=sl_it_listen_$$
+PGAPPNAME=$LISTEN_APP psql -X -q -At "$URI" -c "LISTEN servicelogs_changes" \
+  -c "SELECT pg_sleep(60)" >"$T/listen.out" 2>&1 &
+LISTEN_PID=$!
+listening() {
+  sql "$URI" "SELECT count(*) FROM pg_stat_activity WHERE application_name =
+    '$LISTEN_APP' AND query LIKE '%pg_sleep%' AND state = 'active'"
+}
+check "a listener is waiting" 1 "$(wait_eq 30 1 listening)"
 "$SERVER" import --backend "$URI" "$SL_SRC/demo/demo.json" >/dev/null 2>&1 || fail "re-import failed"
-check "re-import changes nothing" "$D1" "$(digest "$URI")"
+check "re-import changes no log" "$D1" "$(digest "$URI")"
+check "re-import: three more changes, seqs go on" \
+  "6 0|1:batch-svc:0:9;2:edge-svc:0:9;3:mnist-svc:0:9;4:batch-svc:0:9;5:edge-svc:0:9;6:mnist-svc:0:9" \
+  "$(feed)"
+sql "$URI" "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+  WHERE application_name = '$LISTEN_APP'" >/dev/null
+wait "$LISTEN_PID" 2>/dev/null || true
+contains "the listener got the NOTIFY, payload the schema" \
+  "Asynchronous notification \"servicelogs_changes\" with payload \"$SCHEMA\"" \
+  "$(cat "$T/listen.out")"
+F6=$(feed)
 
 # ---- serve: gRPC and REST ----------------------------------------------
 # A password in the URI (trust auth ignores it) must not reach the log.
@@ -114,6 +147,7 @@ rc=0
 check "failing in the database: exit status" 1 "$rc"
 contains "failing in the database: says so" "import failed, nothing changed: poisoned by the test" "$(cat "$T/bad2.log")"
 check "failing in the database: nothing changed" "$D1" "$(digest "$URI")"
+check "failing in the database: no change in the feed" "$F6" "$(feed)"
 sql "$URI" "DROP TRIGGER poison ON logs; DROP FUNCTION poison()"
 cli --project demo-project --service mnist-svc >"$T/g-after" || fail "CLI after failed imports"
 same "served data unchanged after failed imports" "$EXP/mnist.json" "$T/g-after"
