@@ -9,6 +9,7 @@
 
 #include "sl_test.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,6 +34,14 @@ _Static_assert(SLC_NAME_LEN == SL_MAX_NAME + 1, "name bound");
 _Static_assert(SLC_MAX_CONFIGS == SL_MAX_CONFIGS, "configs bound");
 _Static_assert(SLC_MAX_ENVS == SL_MAX_ENVS, "envs bound");
 _Static_assert(SLC_MAX_NODES == SL_MAX_NODES, "nodes bound");
+_Static_assert(SLC_MAX_EXTEND_CONFIG == SL_MAX_EXTEND, "extend bound");
+_Static_assert(SLC_MAX_EXTEND_VALUE == SL_MAX_EXTEND_LEN, "extend length");
+_Static_assert(SLC_MAX_ID == SL_MAX_ID && SLC_MAX_ID == SL_MAX_VERSION &&
+                   SLC_MAX_ID == SL_MAX_CLUSTER_ID,
+               "id-sized strings");
+_Static_assert(SLC_MAX_NAME == SL_MAX_NAME && SLC_MAX_NAME == SL_MAX_ENV_KEY,
+               "name-sized strings");
+_Static_assert(SLC_MAX_ENV_VALUE == SL_MAX_ENV_VALUE, "env value");
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -145,6 +154,8 @@ static const char edge_json[] =
 
 /* The fixture response (protobuf-c, all static storage). */
 struct fixture {
+    Modelarts__V1__CustomSpec spec;
+    char *extend[2];
     Modelarts__V1__ServiceConfig__EnvsEntry env_a, env_b;
     Modelarts__V1__ServiceConfig__EnvsEntry *envs[2];
     Modelarts__V1__ServiceConfig cfg1, cfg2;
@@ -212,6 +223,10 @@ static void fixture_init(struct fixture *fx, Modelarts__V1__InferType type)
     fx->log2.result = MODELARTS__V1__UPDATE_RESULT__FAIL;
     fx->logs[0] = &fx->log1;
     fx->logs[1] = &fx->log2;
+
+    modelarts__v1__custom_spec__init(&fx->spec);
+    fx->extend[0] = "k=v";
+    fx->extend[1] = "\xe4x\n";
 
     modelarts__v1__query_service_logs_response__init(&fx->resp);
     fx->resp.service_id = "svc-1";
@@ -884,6 +899,543 @@ static void test_json_string_same_as_server(void **state)
     }
 }
 
+/* An slc_log_fn printing each log alone (watch's line) into ctx's FILE. */
+static int print_line(void *ctx, const slc_head *head, const slc_log *log)
+{
+    struct {
+        FILE *f;
+        int n;
+    } *lc = ctx;
+    slc_json_log(lc->f, head->infer_type, log, true);
+    lc->n++;
+    return 0;
+}
+
+/* ---- the live platform's fields ---------------------------------------- */
+
+/* Sets the new fields on the fixture (a custom_spec with awkward floats). */
+static void fixture_live(struct fixture *fx)
+{
+    fx->spec.gpu_p4 = 0.1f;
+    fx->spec.memory = 4096;
+    fx->spec.cpu = (float)NAN;
+    fx->spec.ascend_a310 = -1;
+    fx->cfg1.custom_spec = &fx->spec;
+    fx->cfg2.cluster_id = "cfg-cluster";
+    fx->log1.cluster_id = "cl-\x01";
+    fx->log2.n_extend_config = 2;
+    fx->log2.extend_config = fx->extend;
+}
+
+static void test_live_fields_same_as_server(void **state)
+{
+    (void)state;
+    for (int t = 0; t <= 4; t++) {
+        struct fixture fx;
+        fixture_init(&fx, (Modelarts__V1__InferType)t);
+        fixture_live(&fx);
+        assert_same_as_server(&fx.resp);
+        fx.spec.cpu = 2.5f;
+        fx.spec.gpu_p4 = -(float)INFINITY;
+        assert_same_as_server(&fx.resp);
+    }
+}
+
+/* Decoded views carry the new fields; the collector copies them. */
+static void test_live_fields_decoded(void **state)
+{
+    (void)state;
+    static struct slc__decode_buf buf;
+    struct fixture fx;
+    fixture_init(&fx, MODELARTS__V1__INFER_TYPE__REAL_TIME);
+    fixture_live(&fx);
+    fx.spec.cpu = 2.0f;
+    struct bytes b = pack_response(&fx.resp);
+    grpc_byte_buffer *bb = make_bb(&b, 5);
+    slc_error err;
+    slc_head head;
+    struct slc__collect cl;
+    assert_int_equal(slc__collect_init(&cl, 10, &err), SLC_OK);
+    int rc = slc__decode_response(bb, &buf, &head, slc__collect_log, &cl, &err);
+    slc_result *res;
+    assert_int_equal(slc__collect_finish(&cl, rc, &head, &res, &err), SLC_OK);
+    memset(&buf, 0xa5, sizeof(buf)); /* the copy owns its data */
+    const slc_log *l1 = &res->logs[0], *l2 = &res->logs[1];
+    assert_non_null(l1->config[0].custom_spec);
+    assert_true(l1->config[0].custom_spec->gpu_p4 == 0.1f);
+    assert_int_equal(l1->config[0].custom_spec->memory, 4096);
+    assert_true(l1->config[0].custom_spec->cpu == 2.0f);
+    assert_int_equal(l1->config[0].custom_spec->ascend_a310, -1);
+    assert_string_equal(l1->config[0].cluster_id, "");
+    assert_null(l1->config[1].custom_spec);
+    assert_string_equal(l1->config[1].cluster_id, "cfg-cluster");
+    assert_string_equal(l1->cluster_id, "cl-\x01");
+    assert_int_equal(l1->n_extend_config, 0);
+    assert_string_equal(l2->cluster_id, "");
+    assert_int_equal(l2->n_extend_config, 2);
+    assert_string_equal(l2->extend_config[1], "\xe4x\n");
+    slc_result_free(res);
+    grpc_byte_buffer_destroy(bb);
+    free(b.data);
+}
+
+/* One log alone: the client's line is the shim's "event: log" data. */
+static void test_log_line_same_as_server(void **state)
+{
+    (void)state;
+    static struct slc__decode_buf buf;
+    for (int t = 0; t <= 4; t++) {
+        struct fixture fx;
+        fixture_init(&fx, (Modelarts__V1__InferType)t);
+        fixture_live(&fx);
+        Modelarts__V1__ServiceLog *logs[] = {&fx.log1, &fx.log2};
+        for (size_t i = 0; i < 2; i++) {
+            /* a later watch message: {log: ...} */
+            Modelarts__V1__WatchServiceLogsResponse w =
+                MODELARTS__V1__WATCH_SERVICE_LOGS_RESPONSE__INIT;
+            w.log = logs[i];
+            struct bytes b;
+            b.len =
+                modelarts__v1__watch_service_logs_response__get_packed_size(&w);
+            b.data = malloc(b.len);
+            modelarts__v1__watch_service_logs_response__pack(&w, b.data);
+            grpc_byte_buffer *bb = make_bb(&b, 3);
+
+            char *out = NULL;
+            size_t out_len = 0;
+            FILE *f = open_memstream(&out, &out_len);
+            struct line_ctx {
+                FILE *f;
+                int n;
+            } lc = {f, 0};
+            slc_head head = {.infer_type = (modelarts_v1_InferType)t};
+            slc_error err;
+            assert_int_equal(slc__decode_watch(bb, &buf, false, &head,
+                                               print_line, &lc, &err),
+                             SLC_OK);
+            fclose(f);
+            assert_int_equal(lc.n, 1);
+            assert_int_equal(head.infer_type, t); /* left as it was */
+
+            struct sl_buf sb;
+            sl_buf_init(&sb);
+            assert_int_equal(sl_render_log_json(logs[i], t, &sb), SL_OK);
+            if (sb.len != out_len || memcmp(sb.data, out, out_len) != 0)
+                fail_msg("type %d log %zu:\nclient %s\nserver %.*s", t, i, out,
+                         (int)sb.len, sb.data);
+            sl_buf_free(&sb);
+            free(out);
+            grpc_byte_buffer_destroy(bb);
+            free(b.data);
+        }
+    }
+}
+
+/* ---- watch messages ---------------------------------------------------- */
+
+/* An slc_log_fn counting into *(size_t *)ctx, stopping at the first. */
+static int stop_at_first(void *ctx, const slc_head *head, const slc_log *log)
+{
+    (void)head;
+    (void)log;
+    ++*(size_t *)ctx;
+    return 1;
+}
+
+static struct bytes pack_watch(const Modelarts__V1__WatchServiceLogsResponse *w)
+{
+    struct bytes b;
+    b.len = modelarts__v1__watch_service_logs_response__get_packed_size(w);
+    b.data = malloc(b.len ? b.len : 1);
+    assert_non_null(b.data);
+    modelarts__v1__watch_service_logs_response__pack(w, b.data);
+    return b;
+}
+
+/* The first message: the snapshot decodes exactly as a query answer
+ * (same JSON, whatever the slicing), then the head stays for later logs. */
+static void test_watch_snapshot(void **state)
+{
+    (void)state;
+    static struct slc__decode_buf buf;
+    static const size_t steps[] = {0, 1, 2, 7, 64};
+    struct fixture fx;
+    fixture_init(&fx, MODELARTS__V1__INFER_TYPE__EDGE);
+    Modelarts__V1__WatchServiceLogsResponse w =
+        MODELARTS__V1__WATCH_SERVICE_LOGS_RESPONSE__INIT;
+    w.snapshot = &fx.resp;
+    struct bytes b = pack_watch(&w);
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        char *out = NULL;
+        size_t out_len = 0;
+        FILE *f = open_memstream(&out, &out_len);
+        struct slc_json_stream js;
+        slc_json_stream_init(&js, f);
+        grpc_byte_buffer *bb = make_bb(&b, steps[i]);
+        slc_head head;
+        slc_error err;
+        int rc = slc__decode_watch(bb, &buf, true, &head, slc_json_stream_log,
+                                   &js, &err);
+        if (rc != SLC_OK)
+            fail_msg("step %zu: %s", steps[i], err.message);
+        assert_int_equal(slc_json_stream_end(&js, &head), 0);
+        fclose(f);
+        assert_string_equal(out, edge_json);
+        assert_int_equal(head.n_logs, 2);
+        assert_int_equal(head.infer_type, modelarts_v1_InferType_EDGE);
+        free(out);
+
+        /* head only (no callback) */
+        assert_int_equal(
+            slc__decode_watch(bb, &buf, true, &head, NULL, NULL, &err), SLC_OK);
+        assert_string_equal(head.service_name, "mnist");
+        grpc_byte_buffer_destroy(bb);
+    }
+    free(b.data);
+
+    /* An empty snapshot is still a snapshot. */
+    Modelarts__V1__QueryServiceLogsResponse empty =
+        MODELARTS__V1__QUERY_SERVICE_LOGS_RESPONSE__INIT;
+    w.snapshot = &empty;
+    b = pack_watch(&w);
+    assert_true(b.len == 2);
+    grpc_byte_buffer *bb = make_bb(&b, 0);
+    slc_head head;
+    slc_error err;
+    assert_int_equal(slc__decode_watch(bb, &buf, true, &head, NULL, NULL, &err),
+                     SLC_OK);
+    assert_int_equal(head.n_logs, 0);
+    grpc_byte_buffer_destroy(bb);
+    free(b.data);
+}
+
+/* Snapshot where a log is due, a log where the snapshot is due, nothing,
+ * junk: EDECODE; a stopping callback: ECALLBACK. */
+static void test_watch_malformed(void **state)
+{
+    (void)state;
+    static struct slc__decode_buf buf;
+    struct fixture fx;
+    fixture_init(&fx, MODELARTS__V1__INFER_TYPE__REAL_TIME);
+    Modelarts__V1__WatchServiceLogsResponse snap =
+        MODELARTS__V1__WATCH_SERVICE_LOGS_RESPONSE__INIT;
+    snap.snapshot = &fx.resp;
+    Modelarts__V1__WatchServiceLogsResponse one =
+        MODELARTS__V1__WATCH_SERVICE_LOGS_RESPONSE__INIT;
+    one.log = &fx.log1;
+    Modelarts__V1__WatchServiceLogsResponse none =
+        MODELARTS__V1__WATCH_SERVICE_LOGS_RESPONSE__INIT;
+    struct bytes bs = pack_watch(&snap), bl = pack_watch(&one),
+                 bn = pack_watch(&none);
+    static uint8_t junk[] = {0x0a, 0x05, 0x01}; /* cut short */
+    static uint8_t varint1[] = {0x08, 0x01};    /* wrong wire type */
+    static uint8_t unknown[] = {0x18, 0x01, 0x12,
+                                0x00}; /* field 3, empty log */
+    struct bytes bj = {junk, sizeof(junk)}, bv = {varint1, sizeof(varint1)},
+                 bu = {unknown, sizeof(unknown)};
+    struct {
+        const struct bytes *b;
+        bool first;
+        int want;
+        const char *word;
+    } cases[] = {
+        {&bl, true, SLC_EDECODE, "not a snapshot"},
+        {&bs, false, SLC_EDECODE, "not a log"},
+        {&bn, true, SLC_EDECODE, "no snapshot"},
+        {&bn, false, SLC_EDECODE, "no log"},
+        {&bj, true, SLC_EDECODE, "truncated"},
+        {&bv, true, SLC_EDECODE, "wire type"},
+        {&bu, false, SLC_OK, ""}, /* unknown fields are skipped */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        grpc_byte_buffer *bb = make_bb(cases[i].b, 1);
+        slc_head head = {.n_logs = 7};
+        slc_error err;
+        int rc = slc__decode_watch(bb, &buf, cases[i].first, &head, NULL, NULL,
+                                   &err);
+        if (rc != cases[i].want || !strstr(err.message, cases[i].word))
+            fail_msg("case %zu: %s: %s", i, slc_err_name(rc), err.message);
+        if (rc != SLC_OK && cases[i].first)
+            assert_int_equal(head.n_logs, 0);
+        if (!cases[i].first)
+            assert_int_equal(head.n_logs, 7); /* never touched */
+        grpc_byte_buffer_destroy(bb);
+    }
+
+    /* The callback stops at a later log. */
+    grpc_byte_buffer *bb = make_bb(&bl, 0);
+    slc_head head = {0};
+    slc_error err;
+    size_t n = 0;
+    assert_int_equal(
+        slc__decode_watch(bb, &buf, false, &head, stop_at_first, &n, &err),
+        SLC_ECALLBACK);
+    assert_int_equal(n, 1);
+    grpc_byte_buffer_destroy(bb);
+    free(bs.data);
+    free(bl.data);
+    free(bn.data);
+}
+
+/* ---- writer requests and responses ------------------------------------- */
+
+/* A record with everything set, in the public types. */
+struct rec_fixture {
+    slc_env envs[2];
+    slc_custom_spec spec;
+    slc_config cfg[2];
+    slc_node nodes[2];
+    const char *extend[2];
+    slc_log log;
+};
+
+static void rec_init(struct rec_fixture *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->envs[0] = (slc_env){"A", "1"};
+    r->envs[1] = (slc_env){"B", "x\"y"};
+    r->spec = (slc_custom_spec){0.5f, 2048, 1.0f / 3.0f, 2};
+    r->cfg[0] = (slc_config){.model_id = "m1",
+                             .model_name = "mnist",
+                             .model_version = "1.0.1",
+                             .weight = 70,
+                             .specification = "modelarts.vm.cpu.2u",
+                             .instance_count = 1,
+                             .n_envs = 2,
+                             .envs = r->envs,
+                             .custom_spec = &r->spec,
+                             .cluster_id = "c-1"};
+    r->cfg[1] = (slc_config){.model_id = "m2"}; /* NULL strings: "" */
+    r->nodes[0] =
+        (slc_node){"n1", "edge-a", modelarts_v1_NodeOperation_DEPLOY, true};
+    r->nodes[1] =
+        (slc_node){"n2", NULL, modelarts_v1_NodeOperation_DELETE, false};
+    r->extend[0] = "k=v";
+    r->extend[1] = "";
+    r->log = (slc_log){.update_time = 1700000000000,
+                       .result = modelarts_v1_UpdateResult_RUNNING,
+                       .n_config = 2,
+                       .config = r->cfg,
+                       .success_num = 1,
+                       .failed_num = 1,
+                       .n_result_detail = 2,
+                       .result_detail = r->nodes,
+                       .cluster_id = "cl",
+                       .n_extend_config = 2,
+                       .extend_config = r->extend};
+}
+
+static Modelarts__V1__RecordServiceUpdateRequest *
+encode_record_ok(const slc_log *log)
+{
+    static struct slc__decode_buf scratch;
+    grpc_slice sl;
+    slc_error err;
+    int rc = slc__encode_record("proj-1", "svc_1", log, &scratch, &sl, &err);
+    if (rc != SLC_OK)
+        fail_msg("%s: %s", slc_err_name(rc), err.message);
+    Modelarts__V1__RecordServiceUpdateRequest *m =
+        modelarts__v1__record_service_update_request__unpack(
+            NULL, GRPC_SLICE_LENGTH(sl), GRPC_SLICE_START_PTR(sl));
+    grpc_slice_unref(sl);
+    assert_non_null(m);
+    return m;
+}
+
+/* The server's protobuf-c reads back every field; rendered by the server
+ * it prints what the client prints for the same slc_log. */
+static void test_encode_record(void **state)
+{
+    (void)state;
+    struct rec_fixture r;
+    rec_init(&r);
+    Modelarts__V1__RecordServiceUpdateRequest *m = encode_record_ok(&r.log);
+    assert_string_equal(m->project_id, "proj-1");
+    assert_string_equal(m->service_id, "svc_1");
+    const Modelarts__V1__ServiceLog *l = m->log;
+    assert_non_null(l);
+    assert_true(l->update_time == 1700000000000);
+    assert_int_equal(l->result, MODELARTS__V1__UPDATE_RESULT__RUNNING);
+    assert_int_equal(l->n_config, 2);
+    assert_string_equal(l->config[0]->envs[1]->value, "x\"y");
+    assert_non_null(l->config[0]->custom_spec);
+    assert_true(l->config[0]->custom_spec->cpu == 1.0f / 3.0f);
+    assert_null(l->config[1]->custom_spec);
+    assert_string_equal(l->config[1]->model_name, "");
+    assert_int_equal(l->n_result_detail, 2);
+    assert_string_equal(l->result_detail[1]->node_name, "");
+    assert_int_equal(l->n_extend_config, 2);
+    assert_string_equal(l->extend_config[1], "");
+
+    for (int t = 0; t <= 3; t++) {
+        struct sl_buf sb;
+        sl_buf_init(&sb);
+        assert_int_equal(sl_render_log_json(l, t, &sb), SL_OK);
+        char *out = NULL;
+        size_t out_len = 0;
+        FILE *f = open_memstream(&out, &out_len);
+        slc_json_log(f, (modelarts_v1_InferType)t, &r.log, true);
+        fclose(f);
+        /* The client prints NULL strings as "" too. */
+        if (sb.len != out_len || memcmp(sb.data, out, out_len) != 0)
+            fail_msg("type %d:\nclient %s\nserver %.*s", t, out, (int)sb.len,
+                     sb.data);
+        free(out);
+        sl_buf_free(&sb);
+    }
+    modelarts__v1__record_service_update_request__free_unpacked(m, NULL);
+
+    /* Nothing but the key. */
+    slc_log bare = {.update_time = 1};
+    m = encode_record_ok(&bare);
+    assert_int_equal(m->log->n_config, 0);
+    modelarts__v1__record_service_update_request__free_unpacked(m, NULL);
+}
+
+static void test_encode_record_invalid(void **state)
+{
+    (void)state;
+    static struct slc__decode_buf scratch;
+    char s65[66], s129[130], s257[258], s1025[1026];
+    memset(s65, 'x', 65);
+    s65[65] = '\0';
+    memset(s129, 'x', 129);
+    s129[129] = '\0';
+    memset(s257, 'x', 257);
+    s257[257] = '\0';
+    memset(s1025, 'x', 1025);
+    s1025[1025] = '\0';
+    struct rec_fixture r;
+    grpc_slice sl;
+    slc_error err;
+#define EXPECT_BAD(stmt, word)                                                 \
+    do {                                                                       \
+        rec_init(&r);                                                          \
+        stmt;                                                                  \
+        int rc_ = slc__encode_record("p", "s", &r.log, &scratch, &sl, &err);   \
+        if (rc_ != SLC_EINVAL || !strstr(err.message, word))                   \
+            fail_msg("%s: %s: %s", #stmt, slc_err_name(rc_), err.message);     \
+        assert_int_equal(GRPC_SLICE_LENGTH(sl), 0);                            \
+    } while (0)
+    EXPECT_BAD(r.log.update_time = 0, "update_time");
+    EXPECT_BAD(r.log.update_time = -5, "update_time");
+    EXPECT_BAD(r.cfg[1].model_id = s65, "log.config[1].model_id");
+    EXPECT_BAD(r.cfg[0].model_name = s129, "log.config[0].model_name");
+    EXPECT_BAD(r.cfg[0].model_version = s65, "model_version");
+    EXPECT_BAD(r.cfg[0].specification = s129, "specification");
+    EXPECT_BAD(r.cfg[0].cluster_id = s65, "log.config[0].cluster_id");
+    EXPECT_BAD(r.envs[1].key = s129, "log.config[0].envs[1].key");
+    EXPECT_BAD(r.envs[0].value = s1025, "log.config[0].envs[0].value");
+    EXPECT_BAD(r.cfg[0].n_envs = SLC_MAX_ENVS + 1, "envs");
+    EXPECT_BAD(r.log.n_config = SLC_MAX_CONFIGS + 1, "log.config");
+    EXPECT_BAD(r.log.config = NULL, "log.config");
+    EXPECT_BAD(r.nodes[1].node_id = s65, "log.result_detail[1].node_id");
+    EXPECT_BAD(r.nodes[0].node_name = s129, "node_name");
+    EXPECT_BAD(r.log.n_result_detail = SLC_MAX_NODES + 1, "result_detail");
+    EXPECT_BAD(r.log.cluster_id = s65, "log.cluster_id");
+    EXPECT_BAD(r.extend[1] = s257, "log.extend_config[1]");
+    EXPECT_BAD(r.log.n_extend_config = SLC_MAX_EXTEND_CONFIG + 1,
+               "extend_config");
+#undef EXPECT_BAD
+    rec_init(&r);
+    assert_int_equal(
+        slc__encode_record("p q", "s", &r.log, &scratch, &sl, &err),
+        SLC_EINVAL);
+    assert_non_null(strstr(err.message, "project_id"));
+    assert_int_equal(slc__encode_record("p", NULL, &r.log, &scratch, &sl, &err),
+                     SLC_EINVAL);
+    assert_int_equal(slc__encode_record("p", "s", NULL, &scratch, &sl, &err),
+                     SLC_EINVAL);
+
+    /* Exactly at the bounds: fine. */
+    rec_init(&r);
+    s65[64] = s129[128] = s257[256] = s1025[1024] = '\0';
+    r.cfg[0].model_id = r.log.cluster_id = r.nodes[0].node_id = s65;
+    r.cfg[0].model_name = r.envs[0].key = s129;
+    r.envs[0].value = s1025;
+    r.extend[0] = s257;
+    Modelarts__V1__RecordServiceUpdateRequest *m = encode_record_ok(&r.log);
+    assert_int_equal(strlen(m->log->config[0]->envs[0]->value), 1024);
+    assert_int_equal(strlen(m->log->extend_config[0]), 256);
+    modelarts__v1__record_service_update_request__free_unpacked(m, NULL);
+}
+
+static void test_encode_put_service(void **state)
+{
+    (void)state;
+    uint8_t buf[modelarts_v1_PutServiceRequest_size];
+    size_t len;
+    slc_error err;
+    assert_int_equal(slc__encode_put_service("p1", "s1", "my svc", 2, buf,
+                                             sizeof(buf), &len, &err),
+                     SLC_OK);
+    Modelarts__V1__PutServiceRequest *m =
+        modelarts__v1__put_service_request__unpack(NULL, len, buf);
+    assert_non_null(m);
+    assert_string_equal(m->project_id, "p1");
+    assert_string_equal(m->service_id, "s1");
+    assert_string_equal(m->service_name, "my svc");
+    assert_int_equal(m->infer_type, MODELARTS__V1__INFER_TYPE__EDGE);
+    modelarts__v1__put_service_request__free_unpacked(m, NULL);
+
+    char s129[130];
+    memset(s129, 'n', 129);
+    s129[129] = '\0';
+    struct {
+        const char *p, *s, *name;
+        int type;
+        const char *word;
+    } cases[] = {
+        {"p 1", "s", "n", 1, "project_id"},
+        {"p", "", "n", 1, "service_id"},
+        {"p", "s", "", 1, "service_name"},
+        {"p", "s", NULL, 1, "service_name"},
+        {"p", "s", s129, 1, "service_name"},
+        {"p", "s", "n", 0, "infer_type"},
+        {"p", "s", "n", 4, "infer_type"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = slc__encode_put_service(cases[i].p, cases[i].s, cases[i].name,
+                                         cases[i].type, buf, sizeof(buf), &len,
+                                         &err);
+        if (rc != SLC_EINVAL || !strstr(err.message, cases[i].word))
+            fail_msg("case %zu: %s: %s", i, slc_err_name(rc), err.message);
+        assert_int_equal(len, 0);
+    }
+}
+
+static void test_decode_created(void **state)
+{
+    (void)state;
+    Modelarts__V1__RecordServiceUpdateResponse r =
+        MODELARTS__V1__RECORD_SERVICE_UPDATE_RESPONSE__INIT;
+    uint8_t wire[8];
+    r.created = 1;
+    struct bytes b = {
+        wire, modelarts__v1__record_service_update_response__pack(&r, wire)};
+    grpc_byte_buffer *bb = make_bb(&b, 1);
+    bool created = false;
+    slc_error err;
+    assert_int_equal(slc__decode_created(bb, &created, &err), SLC_OK);
+    assert_true(created);
+    grpc_byte_buffer_destroy(bb);
+
+    struct bytes empty = {(uint8_t *)"", 0}; /* created: false */
+    bb = make_bb(&empty, 0);
+    created = true;
+    assert_int_equal(slc__decode_created(bb, &created, &err), SLC_OK);
+    assert_false(created);
+    grpc_byte_buffer_destroy(bb);
+
+    static uint8_t junk[] = {0x0a, 0x09, 0x01};
+    struct bytes bj = {junk, sizeof(junk)};
+    bb = make_bb(&bj, 0);
+    created = true;
+    assert_int_equal(slc__decode_created(bb, &created, &err), SLC_EDECODE);
+    assert_false(created);
+    grpc_byte_buffer_destroy(bb);
+}
+
 /* ---- the real client, no server ---------------------------------------- */
 
 static double now_ms(void)
@@ -906,6 +1458,17 @@ static void test_create_invalid(void **state)
                      SLC_EINVAL);
     assert_null(c);
     slc_client_destroy(NULL);
+}
+
+static int watch_never(void *ctx, slc_watch_event ev, const slc_head *head,
+                       const slc_log *log)
+{
+    (void)ctx;
+    (void)ev;
+    (void)head;
+    (void)log;
+    fail_msg("no event expected");
+    return 1;
 }
 
 static void test_unreachable(void **state)
@@ -940,6 +1503,52 @@ static void test_unreachable(void **state)
     slc_result *res = (slc_result *)1;
     assert_int_equal(slc_query(c, &req, &res, &err), SLC_EUNAVAILABLE);
     assert_null(res);
+
+    /* The watch and the writers, on the same client. */
+    head.n_logs = 9;
+    assert_int_equal(slc_watch(c, &req, &head, watch_never, NULL, &err),
+                     SLC_EUNAVAILABLE);
+    assert_int_equal(head.n_logs, 0);
+    assert_int_equal(slc_watch(c, &req, NULL, NULL, NULL, &err), SLC_EINVAL);
+    assert_int_equal(slc_watch(c, &bad, NULL, watch_never, NULL, &err),
+                     SLC_EINVAL);
+    bool created = true;
+    assert_int_equal(slc_put_service(c, "p1", "s1", "n",
+                                     modelarts_v1_InferType_EDGE, &created,
+                                     &err),
+                     SLC_EUNAVAILABLE);
+    assert_false(created);
+    assert_int_equal(
+        slc_put_service(c, "p1", "s1", "n",
+                        modelarts_v1_InferType_INFER_TYPE_UNSPECIFIED, &created,
+                        &err),
+        SLC_EINVAL);
+    assert_int_equal(err.grpc_status, -1);
+    slc_log lg = {.update_time = 5};
+    created = true;
+    assert_int_equal(slc_record(c, "p1", "s1", &lg, &created, &err),
+                     SLC_EUNAVAILABLE);
+    assert_false(created);
+    lg.update_time = 0;
+    assert_int_equal(slc_record(c, "p1", "s1", &lg, NULL, &err), SLC_EINVAL);
+    slc_client_destroy(c);
+
+    /* A token option: checked and copied at create. */
+    slc_options tok = {.timeout_ms = 500, .token = "a\nb"};
+    assert_int_equal(slc_client_create("127.0.0.1:1", &tok, &c, &err),
+                     SLC_EINVAL);
+    assert_null(c);
+    char token[] = "secret-token";
+    tok.token = token;
+    tok.watch_timeout_ms = -1;
+    assert_int_equal(slc_client_create("127.0.0.1:1", &tok, &c, &err),
+                     SLC_EINVAL);
+    tok.watch_timeout_ms = 300;
+    assert_int_equal(slc_client_create("127.0.0.1:1", &tok, &c, &err), SLC_OK);
+    memset(token, 'x', sizeof(token) - 1); /* the client kept a copy */
+    slc_request notoken = {.project_id = "p1", .service_id = "s1"};
+    assert_int_equal(slc_watch(c, &notoken, NULL, watch_never, NULL, &err),
+                     SLC_EUNAVAILABLE);
     slc_client_destroy(c);
 }
 
@@ -961,6 +1570,15 @@ int main(void)
         cmocka_unit_test(test_json_string),
         cmocka_unit_test(test_json_same_as_server),
         cmocka_unit_test(test_json_string_same_as_server),
+        cmocka_unit_test(test_live_fields_same_as_server),
+        cmocka_unit_test(test_live_fields_decoded),
+        cmocka_unit_test(test_log_line_same_as_server),
+        cmocka_unit_test(test_watch_snapshot),
+        cmocka_unit_test(test_watch_malformed),
+        cmocka_unit_test(test_encode_record),
+        cmocka_unit_test(test_encode_record_invalid),
+        cmocka_unit_test(test_encode_put_service),
+        cmocka_unit_test(test_decode_created),
         cmocka_unit_test(test_create_invalid),
         cmocka_unit_test(test_unreachable),
     };
