@@ -38,7 +38,7 @@
 #define PG_WRITE_MS 10000         /* a write's whole transaction */
 #define PG_WAIT_MIN_MS 250        /* a wait_changes reconnect's least time */
 #define PG_BACKOFF_MS 100         /* wait_changes: first reconnect delay, */
-#define PG_BACKOFF_MAX_MS 5000    /* doubling up to this */
+#define PG_BACKOFF_MAX_MS 2000    /* doubling up to this */
 #define PG_PRUNE_SLACK                                                         \
     1000                                 /* changes beyond SL_STORE_FEED_KEEP  \
                                             before a writer prunes */
