@@ -182,6 +182,7 @@ def cmd_soak(addr_w, addr_r, project, service, n, rate, secs):
     record = unary(wch, t, "RecordServiceUpdate",
                    None, "RecordServiceUpdateResponse")
     answered = {}
+    wlat = []
     base = int(time.time() * 1000) * 10
     start = time.monotonic()
     k = 0
@@ -194,10 +195,12 @@ def cmd_soak(addr_w, addr_r, project, service, n, rate, secs):
         ut = base + k
         log = t["ServiceLog"](update_time=ut, result=1)
         try:
+            sent = time.monotonic()
             record(t["RecordServiceUpdateRequest"](
                 project_id=project, service_id=service, log=log),
                 metadata=metadata(), timeout=TIMEOUT)
             answered[ut] = time.monotonic()
+            wlat.append(answered[ut] - sent)
         except grpc.RpcError as e:
             errors += 1
             sys.stderr.write("write %d: %s\n" % (ut, e.code().name))
@@ -229,6 +232,8 @@ def cmd_soak(addr_w, addr_r, project, service, n, rate, secs):
         "p50_ms": round(pct(lat, 0.5) * 1000, 2) if lat else None,
         "p99_ms": round(pct(lat, 0.99) * 1000, 2) if lat else None,
         "max_ms": round(max(lat) * 1000, 2) if lat else None,
+        "write_p50_ms": round(pct(wlat, 0.5) * 1000, 2) if wlat else None,
+        "write_p99_ms": round(pct(wlat, 0.99) * 1000, 2) if wlat else None,
     }
     say(summary)
     sys.exit(1 if bad or errors else 0)
