@@ -3,6 +3,8 @@
 
 extern const struct sl_handler sl_rpc_query_logs_handler;
 extern const struct sl_handler sl_rpc_watch_logs_handler;
+extern const struct sl_handler sl_rpc_put_service_handler;
+extern const struct sl_handler sl_rpc_record_update_handler;
 extern const struct sl_handler sl_rpc_health_check_handler;
 extern const struct sl_handler sl_rpc_health_watch_handler;
 extern const struct sl_handler sl_rpc_reflection_v1_handler;
@@ -12,6 +14,8 @@ extern const struct sl_handler sl_rpc_unimplemented_handler;
 const struct sl_handler *const sl_methods[] = {
     &sl_rpc_query_logs_handler,         /* modelarts.v1.ServiceLogs */
     &sl_rpc_watch_logs_handler,         /* " */
+    &sl_rpc_put_service_handler,        /* modelarts.v1.ServiceLogWriter */
+    &sl_rpc_record_update_handler,      /* " */
     &sl_rpc_health_check_handler,       /* grpc.health.v1.Health */
     &sl_rpc_health_watch_handler,       /* " */
     &sl_rpc_reflection_v1_handler,      /* grpc.reflection.v1 */
