@@ -11,8 +11,13 @@
  *   (import packs canonically), carries the indexed update_time, and holds
  *   what the import rules allow: limits.h bounds, envs sorted by key
  *   without repeats, real-time fields only on real-time services and edge
- *   fields only on edge ones.
+ *   fields only on edge ones, and the live platform's fields in their
+ *   bounds (cluster_id, extend_config, custom_spec finite and not
+ *   negative);
+ * - every packed log passes sl_log_check (log_rules.h, the rules the
+ *   writers apply) and sl_log_pack gives back the very same bytes.
  */
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +25,7 @@
 #include "fuzz.h"
 #include "import.h"
 #include "limits.h"
+#include "log_rules.h"
 #include "modelarts/v1/service_logs.pb-c.h"
 #include "validate.h"
 
@@ -45,6 +51,13 @@ static void check_config(const Modelarts__V1__ServiceConfig *c, int infer_type)
         FUZZ_CHECK(len_in(c->envs[i]->value, 0, SL_MAX_ENV_VALUE));
         if (i)
             FUZZ_CHECK(strcmp(c->envs[i - 1]->key, c->envs[i]->key) < 0);
+    }
+    FUZZ_CHECK(len_in(c->cluster_id, 0, SL_MAX_CLUSTER_ID));
+    if (c->custom_spec) {
+        const Modelarts__V1__CustomSpec *cs = c->custom_spec;
+        FUZZ_CHECK(isfinite(cs->gpu_p4) && cs->gpu_p4 >= 0);
+        FUZZ_CHECK(isfinite(cs->cpu) && cs->cpu >= 0);
+        FUZZ_CHECK(cs->memory >= 0 && cs->ascend_a310 >= 0);
     }
 }
 
@@ -81,6 +94,23 @@ static void check_log(const struct sl_import_log *in, int infer_type)
         FUZZ_CHECK(r->operation == MODELARTS__V1__NODE_OPERATION__DEPLOY ||
                    r->operation == MODELARTS__V1__NODE_OPERATION__DELETE);
     }
+    FUZZ_CHECK(len_in(l->cluster_id, 0, SL_MAX_CLUSTER_ID));
+    FUZZ_CHECK(l->n_extend_config <= SL_MAX_EXTEND);
+    for (size_t i = 0; i < l->n_extend_config; i++)
+        FUZZ_CHECK(len_in(l->extend_config[i], 1, SL_MAX_EXTEND_LEN));
+
+    /* The writers' rules agree, and the canonical packing is a fixed
+     * point. */
+    struct sl_err err;
+    FUZZ_CHECK(sl_log_check(l, infer_type, "log", SL_EINVAL, &err) == SL_OK);
+    struct sl_arena a;
+    struct sl_import_log re;
+    sl_arena_init(&a);
+    FUZZ_CHECK(sl_log_pack(l, &a, &a, &re, &err) == SL_OK);
+    FUZZ_CHECK(re.body.len == in->body.len &&
+               (re.body.len == 0 ||
+                memcmp(re.body.data, in->body.data, re.body.len) == 0));
+    sl_arena_free(&a);
     modelarts__v1__service_log__free_unpacked(l, NULL);
 }
 
