@@ -230,6 +230,16 @@ static void pg_destroy(struct fixture *f)
     PQfinish(c);
 }
 
+static void pg_corrupt_change(struct fixture *f, int64_t seq)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "UPDATE changes SET body = overlay(body placing '\\x6a'::bytea"
+             " from 1 for 1) WHERE seq = %lld",
+             (long long)seq);
+    pg_sql(f, sql, NULL, 0);
+}
+
 static void pg_break_import(struct fixture *f, const char *service_id)
 {
     char sql[512];
@@ -250,7 +260,7 @@ static const struct backend backends[] = {
      sqlite_corrupt_change},
     {"memory", memory_make, memory_destroy, NULL, true, NULL},
 #ifdef SL_WITH_PG
-    {"postgres", pg_make, pg_destroy, pg_break_import, false, NULL},
+    {"postgres", pg_make, pg_destroy, pg_break_import, true, pg_corrupt_change},
 #endif
 };
 
@@ -1789,12 +1799,14 @@ static void test_pg_schema(void **state)
     char v[1024];
     pg_sql(f, "SELECT value FROM meta WHERE key = 'schema_version'", v,
            sizeof(v));
-    assert_string_equal(v, "1|");
+    assert_string_equal(v, "2|");
     pg_sql(f,
            "SELECT table_name FROM information_schema.tables"
            " WHERE table_schema = current_schema() ORDER BY 1",
            v, sizeof(v));
-    assert_string_equal(v, "logs|meta|services|");
+    assert_string_equal(v, "changes|feed|logs|meta|services|");
+    pg_sql(f, "SELECT head || ':' || pruned FROM feed", v, sizeof(v));
+    assert_string_equal(v, "0:0|");
     pg_sql(f,
            "SELECT string_agg(a.attname || ':' || format_type(a.atttypid, "
            "a.atttypmod), ',' ORDER BY a.attnum) FROM pg_attribute a"
@@ -1812,11 +1824,11 @@ static void test_pg_schema(void **state)
     /* A newer schema is refused, with a message that says so. */
     sl_store_close(f->st);
     f->st = NULL;
-    pg_sql(f, "UPDATE meta SET value = '2' WHERE key = 'schema_version'", NULL,
+    pg_sql(f, "UPDATE meta SET value = '3' WHERE key = 'schema_version'", NULL,
            0);
     assert_sl_err(sl_store_open(f->uri, &st, &err), SL_EINVAL, &err);
     assert_null(st);
-    assert_non_null(strstr(err.msg, "schema version 2 is not supported"));
+    assert_non_null(strstr(err.msg, "schema version 3 is not supported"));
     assert_non_null(strstr(err.msg, "postgres://"));
 }
 
@@ -1828,7 +1840,9 @@ static void test_pg_foreign_schema(void **state)
     struct sl_err err;
     sl_store_close(f->st);
     f->st = NULL;
-    pg_sql(f, "DROP TABLE meta, services, logs; CREATE TABLE services(x int)",
+    pg_sql(f,
+           "DROP TABLE meta, services, logs, feed, changes;"
+           " CREATE TABLE services(x int)",
            NULL, 0);
     assert_sl_err(sl_store_open(f->uri, &st, &err), SL_EINVAL, &err);
     assert_null(st);
@@ -1866,7 +1880,7 @@ static void test_pg_concurrent_first_open(void **state)
     struct fixture *f = fixture_of(state);
     sl_store_close(f->st);
     f->st = NULL;
-    pg_sql(f, "DROP TABLE meta, services, logs", NULL, 0);
+    pg_sql(f, "DROP TABLE meta, services, logs, feed, changes", NULL, 0);
     atomic_int failed = 0;
     struct opener_arg args[8];
     pthread_t t[8];
