@@ -215,7 +215,8 @@ struct sl_store_type {
                         struct sl_change_batch *out, struct sl_err *err);
 
     /* Blocks until a commit may have happened since the last call on this
-     * connection (any process) or timeout_ms passed; spurious wake-ups are
+     * connection, or since it was opened (any process), or timeout_ms
+     * passed; spurious wake-ups are
      * allowed, missed ones are not. SL_OK either way; SL_EUNAVAIL when the
      * storage cannot be watched now (the caller retries with a back-off;
      * the backend reconnects by itself). The connection is used for
