@@ -97,6 +97,10 @@
  * Import: one transaction under an advisory lock; COPY logs FROM STDIN
  * (FORMAT binary). store_pg_import.c has the details.
  *
+ * Writes and the feed (store_pg_feed.c): a transaction each, nonblocking,
+ * within PG_WRITE_MS; a transaction a write gave up on is rolled back at
+ * the connection's next use (sl__pg_ready). wait_changes LISTENs.
+ *
  * Corruption: every body carries a seal (its CRC-32C, wire.h), written by
  * the import and checked and stripped when a query's rows are read
  * (store_pg_schema.c), as for SQLite: a damaged log is SL_ECORRUPT, never
