@@ -155,7 +155,7 @@ static void call_done(struct sl_call *c)
         c->err_code = SL_OK; /* the client left: no error of ours to name */
     uint64_t dur = (uint64_t)(sl_clock_us() - c->start_us);
     if (c->counted)
-        atomic_fetch_sub(c->worker->in_flight, 1);
+        sl_admit_release(c->worker->in_flight);
     atomic_fetch_sub(&c->worker->active, 1);
     sl_metrics_grpc_done(c->method, status, dur);
     if (SL_LOG_INFO <= sl_log_level) {
@@ -293,17 +293,24 @@ static bool charge_reply(struct sl_call *c, size_t n, struct sl_err *err)
     return true;
 }
 
+bool sl_reply_fits(size_t len, size_t max, struct sl_err *err)
+{
+    if (len <= max)
+        return true;
+    sl_err_set(err, SL_ETOOBIG,
+               "the answer (%zu bytes) is larger than "
+               "--max-response-bytes (%zu); ask for less (update_time)",
+               len, max);
+    return false;
+}
+
 void sl_call_finish_unary(struct sl_call *c, int rc, const struct sl_err *err,
                           grpc_slice *msg)
 {
     struct sl_err full;
     size_t len = msg ? GRPC_SLICE_LENGTH(*msg) : 0;
-    if (msg && len > c->worker->max_response_bytes) {
+    if (msg && !sl_reply_fits(len, c->worker->max_response_bytes, &full)) {
         /* gRPC's send limit would only cancel the call; say why. */
-        sl_err_set(&full, SL_ETOOBIG,
-                   "the answer (%zu bytes) is larger than "
-                   "--max-response-bytes (%zu); ask for less (update_time)",
-                   len, c->worker->max_response_bytes);
         rc = full.code;
         err = &full;
         msg = NULL;
@@ -384,17 +391,26 @@ void sl_call_metadata(const struct sl_call *c, const char *key,
     }
 }
 
+bool sl_admit(atomic_int *in_flight, int max, struct sl_err *err)
+{
+    if (atomic_fetch_add(in_flight, 1) < max)
+        return true;
+    sl_err_set(err, SL_EOVERLOAD,
+               "server overloaded: %d calls in flight; retry later", max);
+    return false;
+}
+
+void sl_admit_release(atomic_int *in_flight)
+{
+    atomic_fetch_sub(in_flight, 1);
+}
+
 bool sl_call_admit(struct sl_call *c, struct sl_err *err)
 {
     struct sl_worker *w = c->worker;
     /* The place is held from here until call_done(), refused or not. */
     c->counted = true;
-    if (atomic_fetch_add(w->in_flight, 1) < w->max_in_flight)
-        return true;
-    sl_err_set(err, SL_EOVERLOAD,
-               "server overloaded: %d calls in flight; retry later",
-               w->max_in_flight);
-    return false;
+    return sl_admit(w->in_flight, w->max_in_flight, err);
 }
 
 /* Reads x-request-id, or makes one when the access log will want it. */

@@ -137,6 +137,23 @@ void sl_worker_expire_replies(struct sl_worker *w, int64_t now_ms);
  * SL_EOVERLOAD and the handler should finish with it. */
 bool sl_call_admit(struct sl_call *c, struct sl_err *err);
 
+/* The shedding rule itself, shared by every transport of a query (the
+ * gRPC handler above, the REST shim's in-process path, http_local.h), so
+ * that --max-concurrent-calls bounds them together: takes one place of
+ * *in_flight whatever the answer -- the caller gives it back
+ * (sl_admit_release) when its call ends, refused or not -- and returns
+ * true when fewer than max were taken before it; false with err set to
+ * SL_EOVERLOAD ("server overloaded: MAX calls in flight; retry later").
+ * THREAD SAFETY: any thread (one atomic add). */
+bool sl_admit(atomic_int *in_flight, int max, struct sl_err *err);
+void sl_admit_release(atomic_int *in_flight);
+
+/* The --max-response-bytes rule of a unary answer, shared the same way
+ * (sl_call_finish_unary applies it): true when an answer of len bytes
+ * may be sent, else false with err set to SL_ETOOBIG naming both sizes.
+ * THREAD SAFETY: reentrant. */
+bool sl_reply_fits(size_t len, size_t max, struct sl_err *err);
+
 /* Unary answer: one batch with initial metadata, msg (NULL: none; the
  * caller keeps its ref), the status (rc; err's text and ErrorInfo when it
  * fails) and RECV_CLOSE_ON_SERVER. The call is then FINISHING. */

@@ -228,6 +228,7 @@ static int cmd_serve(int argc, char **argv)
     bool ports_written = false;
     struct sl_server *srv = NULL;
     struct sl_shim *shim = NULL;
+    struct sl_server_local local; /* the in-process shim's view of srv */
     char upstream[300];
     /* One TLS configuration for the gRPC listener, the shim's HTTPS and
      * (shim-only mode) the shim's upstream. The in-process shim dials the
@@ -318,14 +319,22 @@ static int cmd_serve(int argc, char **argv)
             .watch_streams = (unsigned)cfg.max_connection_streams,
             .tls = &shim_tls,
         };
+        /* In the server's process the shim answers queries itself, with
+         * the server's store, limits, health and tokens; watches still
+         * go over gRPC to the server's listener. */
+        if (srv) {
+            sl_server_local(srv, &local);
+            hcfg.local = &local;
+        }
         if (sl_shim_start(&hcfg, &shim, &err) != SL_OK) {
             status = fail(EXIT_FAIL, &err);
             goto out;
         }
         const char *hcolon = strrchr(cfg.http_listen, ':');
-        sl_log(SL_LOG_INFO, "REST listening on %.*s:%d -> gRPC %s",
+        sl_log(SL_LOG_INFO, "REST listening on %.*s:%d -> %s%s",
                (int)(hcolon ? hcolon - cfg.http_listen : 0), cfg.http_listen,
-               sl_shim_port(shim), upstream);
+               sl_shim_port(shim), srv ? "in-process; watches: gRPC " : "gRPC ",
+               upstream);
     } else if (!srv) {
         sl_err_set(&err, SL_EINVAL,
                    "--upstream needs --http-listen (shim-only mode)");

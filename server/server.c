@@ -76,6 +76,11 @@ struct sl_server {
     bool probe_stop;                  /* the prober and reaper must exit */
     pthread_t reaper;                 /* expires unread replies */
     bool reaper_running;              /* reaper was started */
+    char *backend;                    /* owned copy of the store URI */
+    struct sl_auth *auth;             /* the caller's; NULL: auth off */
+    int max_in_flight;                /* --max-concurrent-calls */
+    int query_timeout_ms;             /* --query-timeout */
+    size_t max_response_bytes;        /* --max-response-bytes */
 };
 
 /* Sleeps ms, or less when the server stops; false once it is stopping.
@@ -143,6 +148,19 @@ static void prober_stop(struct sl_server *srv)
     srv->prober_running = srv->reaper_running = false;
 }
 
+void sl_server_local(struct sl_server *srv, struct sl_server_local *out)
+{
+    *out = (struct sl_server_local){
+        .backend = srv->backend,
+        .health = srv->health,
+        .auth = srv->auth,
+        .in_flight = &srv->in_flight,
+        .max_in_flight = srv->max_in_flight,
+        .query_timeout_ms = srv->query_timeout_ms,
+        .max_response_bytes = srv->max_response_bytes,
+    };
+}
+
 int sl_server_port(const struct sl_server *srv)
 {
     return srv->port;
@@ -170,6 +188,7 @@ static void server_free(struct sl_server *srv)
     pthread_cond_destroy(&srv->probe_cv);
     pthread_mutex_destroy(&srv->probe_mu);
     free(srv->workers);
+    free(srv->backend);
     free(srv);
 }
 
@@ -196,8 +215,13 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
     pthread_mutex_init(&srv->probe_mu, NULL);
     pthread_cond_init(&srv->probe_cv, NULL);
     srv->probe_interval_ms = cfg->health_interval_ms;
+    srv->auth = cfg->auth;
+    srv->max_in_flight = cfg->max_concurrent_calls;
+    srv->query_timeout_ms = cfg->query_timeout_ms;
+    srv->max_response_bytes = (size_t)cfg->max_response_bytes;
+    srv->backend = strdup(cfg->backend);
     srv->health = sl_health_create();
-    if (!srv->health) {
+    if (!srv->health || !srv->backend) {
         rc = sl_err_set(err, SL_ENOMEM, "out of memory");
         goto out;
     }

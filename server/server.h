@@ -2,10 +2,15 @@
 #ifndef SL_SERVER_H
 #define SL_SERVER_H
 
+#include <stdatomic.h>
+#include <stddef.h>
+
 #include "error.h"
 #include "tls.h"
 
 struct sl_server;
+struct sl_health;
+struct sl_auth;
 
 struct sl_server_config {
     const char *listen;         /* HOST:PORT; port 0 picks a free port */
@@ -39,6 +44,26 @@ struct sl_server_config {
  * grpc_init() before; not thread-safe against itself. */
 int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
                     struct sl_err *err);
+
+/* What a front end in the server's process (the REST shim's in-process
+ * path, http_local.h) needs to answer QueryServiceLogs exactly as the
+ * gRPC handler does, without a gRPC hop. Every pointer is owned by the
+ * server and valid until sl_server_stop(); stop the front end first. */
+struct sl_server_local {
+    const char *backend;       /* the store URI: open a connection of your
+                                  own per thread (the workers' are theirs) */
+    struct sl_health *health;  /* backend_ok, read reports, serving status */
+    struct sl_auth *auth;      /* tokens; NULL: auth off */
+    atomic_int *in_flight;     /* --max-concurrent-calls places (call.h,
+                                  sl_admit), shared with the gRPC calls */
+    int max_in_flight;         /* --max-concurrent-calls */
+    int query_timeout_ms;      /* --query-timeout */
+    size_t max_response_bytes; /* --max-response-bytes */
+};
+
+/* Fills *out from srv (see struct sl_server_local). THREAD SAFETY: any
+ * thread, while srv runs. */
+void sl_server_local(struct sl_server *srv, struct sl_server_local *out);
 
 /* The port the server listens on (useful with port 0). */
 int sl_server_port(const struct sl_server *srv);

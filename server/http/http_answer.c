@@ -130,11 +130,10 @@ int sl_http_req_token(struct MHD_Connection *conn, struct sl_req *rq,
     return SL_OK;
 }
 
-enum MHD_Result sl_http_answer_query(struct MHD_Connection *conn,
-                                     struct sl_req *rq,
-                                     struct sl_http_upstream *u,
-                                     size_t max_token,
-                                     const struct sl_route *rt)
+enum MHD_Result
+sl_http_answer_query(struct MHD_Connection *conn, struct sl_req *rq,
+                     struct sl_http_upstream *u, struct sl_http_local *local,
+                     size_t max_token, const struct sl_route *rt)
 {
     struct sl_err err;
     Modelarts__V1__QueryServiceLogsResponse *resp = NULL;
@@ -144,7 +143,9 @@ enum MHD_Result sl_http_answer_query(struct MHD_Connection *conn,
     int rc = sl_http_req_token(conn, rq, max_token, rt, &token, &err);
     if (rc != SL_OK)
         return sl_http_respond_error(conn, rq, rc, err.msg);
-    rc = sl_http_upstream_query(u, rt, token, rq->request_id, &resp, &err);
+    rc = local ? sl_http_local_query(local, rt, token, &resp, &err)
+               : sl_http_upstream_query(u, rt, token, rq->request_id, &resp,
+                                        &err);
     if (rc != SL_OK)
         return sl_http_respond_error(conn, rq, rc, err.msg);
 
@@ -160,10 +161,12 @@ enum MHD_Result sl_http_answer_query(struct MHD_Connection *conn,
                            false, NULL);
 }
 
-/* GET /healthz: the upstream's overall health (Health/Check, service ""). */
+/* GET /healthz: the overall health (service ""): the server's status
+ * in-process, else the upstream's Health/Check. */
 enum MHD_Result sl_http_answer_health(struct MHD_Connection *conn,
                                       struct sl_req *rq,
-                                      struct sl_http_upstream *u)
+                                      struct sl_http_upstream *u,
+                                      struct sl_http_local *local)
 {
     struct sl_err err;
     Grpc__Health__V1__HealthCheckResponse__ServingStatus st;
@@ -172,7 +175,12 @@ enum MHD_Result sl_http_answer_health(struct MHD_Connection *conn,
     unsigned int status = MHD_HTTP_SERVICE_UNAVAILABLE;
 
     sl_err_clear(&err);
-    int rc = sl_http_upstream_health(u, rq->request_id, &st, &err);
+    int rc = SL_OK;
+    if (local) /* enum sl_serving has the protocol's numbers */
+        st = (Grpc__Health__V1__HealthCheckResponse__ServingStatus)
+            sl_http_local_health(local);
+    else
+        rc = sl_http_upstream_health(u, rq->request_id, &st, &err);
     if (rc == SL_OK) {
         const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
             &grpc__health__v1__health_check_response__serving_status__descriptor,

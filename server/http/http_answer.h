@@ -14,8 +14,10 @@
  * MHD_destroy_response follows MHD_queue_response at once.
  *
  * The three answers to a routed request are here too: the logs
- * (QueryServiceLogs through http_upstream.h, rendered by render_json.h),
- * /healthz (Health/Check) and /metrics (metrics.h).
+ * (QueryServiceLogs in-process through http_local.h, or through
+ * http_upstream.h with --upstream; rendered by render_json.h), /healthz
+ * (the server's serving status, or Health/Check) and /metrics
+ * (metrics.h).
  *
  * THREAD SAFETY: every function acts on one request, on the worker
  * thread that handles it.
@@ -36,6 +38,7 @@
 #include "accesslog.h" /* SL_REQUEST_ID_MAX */
 #include "buf.h"
 #include "error.h"
+#include "http_local.h"
 #include "http_route.h"
 #include "http_upstream.h"
 #include "metrics.h"
@@ -104,13 +107,13 @@ enum MHD_Result sl_http_respond_error(struct MHD_Connection *conn,
 
 /* GET /v1/{p}/services/{s}/logs (rt, the logs route): the client's
  * X-Auth-Token (at most max_token bytes of printable ASCII, else 401
- * ModelArts.0203 without a call) goes upstream through u, the answer is
- * rendered, or the upstream's error answered. Notes the ids in rq. */
-enum MHD_Result sl_http_answer_query(struct MHD_Connection *conn,
-                                     struct sl_req *rq,
-                                     struct sl_http_upstream *u,
-                                     size_t max_token,
-                                     const struct sl_route *rt);
+ * ModelArts.0203 without a call) goes with the query -- in-process
+ * through local, or (local NULL) upstream through u -- the answer is
+ * rendered, or the error answered. Notes the ids in rq. */
+enum MHD_Result
+sl_http_answer_query(struct MHD_Connection *conn, struct sl_req *rq,
+                     struct sl_http_upstream *u, struct sl_http_local *local,
+                     size_t max_token, const struct sl_route *rt);
 
 /* For a logs path (rt: LOGS or WATCH): notes the ids in rq and reads the
  * client's X-Auth-Token into *token (NULL: none, or empty). SL_OK, or
@@ -120,11 +123,13 @@ int sl_http_req_token(struct MHD_Connection *conn, struct sl_req *rq,
                       size_t max_token, const struct sl_route *rt,
                       const char **token, struct sl_err *err);
 
-/* GET /healthz: the upstream's overall health (Health/Check, service "")
- * through u, http_shim.h has the answers. */
+/* GET /healthz: the overall health (service ""): the server's serving
+ * status through local, or (local NULL) Health/Check through u;
+ * http_shim.h has the answers. */
 enum MHD_Result sl_http_answer_health(struct MHD_Connection *conn,
                                       struct sl_req *rq,
-                                      struct sl_http_upstream *u);
+                                      struct sl_http_upstream *u,
+                                      struct sl_http_local *local);
 
 /* GET /metrics: the process's Prometheus text (metrics.h). */
 enum MHD_Result sl_http_answer_metrics(struct MHD_Connection *conn,

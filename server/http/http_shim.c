@@ -9,31 +9,33 @@
  *
  * Threading: libmicrohttpd runs `threads` worker threads (epoll, one
  * internal polling thread each); every request is handled start to finish
- * on the worker that read it. A request that reaches the upstream makes
- * one synchronous unary call through http_upstream.h on that worker
- * (each worker its own pluck completion queue, http_upstream.c), so a
- * worker has at most one call in flight and `threads` bounds the
- * upstream concurrency. Shared by all workers: the upstream's channel
- * (thread-safe), the in-flight counter and the log rate limiters
- * (atomics) and the connection list of the request deadlines
- * (http_deadline.c, under its lock). Three more threads run beside the
- * workers: the upstream's channel watcher, the deadlines' sweeper and the
+ * on the worker that read it. In the server's process a query runs on
+ * that worker itself, on the worker's own store connection
+ * (http_local.h). With --upstream it is one synchronous unary call
+ * through http_upstream.h on that worker (each worker its own pluck
+ * completion queue, http_upstream.c). Either way a worker has at most
+ * one query in flight and `threads` bounds the shim's concurrency. Shared by
+ * all workers: the upstream's channel (thread-safe), the in-flight counter and
+ * the log rate limiters (atomics) and the connection list of the request
+ * deadlines (http_deadline.c, under its lock). Three more threads run beside
+ * the workers: the upstream's channel watcher, the deadlines' sweeper and the
  * watches' relay (http_watch.c: a watch makes no blocking call; its
  * connection is suspended while it waits for its upstream, and resumed
  * by the relay -- hence MHD_ALLOW_SUSPEND_RESUME).
  *
  * Ownership: struct sl_shim owns the daemon, the upstream client (struct
- * sl_http_upstream), the request deadlines (struct sl_http_deadlines, which
- * owns the connection list) and the HTTPS PEM texts. The listen socket is
- * bound at start (sl_http_listen) and ours; a running daemon owns it (and
- * would close it in MHD_stop_daemon) until MHD_quiesce_daemon() hands it
- * back at stop; it is then closed after MHD_stop_daemon. Per request
- * (http_answer.h): the protobuf-c response is freed before the handler
- * returns; the JSON body's memory moves to libmicrohttpd. Every request
- * owns a struct sl_req (*req_cls: its query, start time, request id and
- * outcome), allocated by on_uri() when its request line is in and freed
- * in on_completed(), which also writes its access line and records its
- * metrics when the handler saw it: so the duration runs from the headers
+ * sl_http_upstream), the in-process query path and its store
+ * connections (struct sl_http_local), the request deadlines (struct
+ * sl_http_deadlines, which owns the connection list) and the HTTPS PEM texts.
+ * The listen socket is bound at start (sl_http_listen) and ours; a running
+ * daemon owns it (and would close it in MHD_stop_daemon) until
+ * MHD_quiesce_daemon() hands it back at stop; it is then closed after
+ * MHD_stop_daemon. Per request (http_answer.h): the protobuf-c response is
+ * freed before the handler returns; the JSON body's memory moves to
+ * libmicrohttpd. Every request owns a struct sl_req (*req_cls: its query, start
+ * time, request id and outcome), allocated by on_uri() when its request line is
+ * in and freed in on_completed(), which also writes its access line and records
+ * its metrics when the handler saw it: so the duration runs from the headers
  * until the response is sent (or the connection dropped: status 0). A
  * request counts in `in_flight` from on_uri() to on_completed(). Every
  * connection's struct sl_http_conn (its
@@ -107,6 +109,7 @@
 #include "http_answer.h"
 #include "http_deadline.h"
 #include "http_listen.h"
+#include "http_local.h"
 #include "http_route.h"
 #include "http_tls.h"
 #include "http_upstream.h"
@@ -134,6 +137,8 @@ struct sl_shim {
     int listen_fd; /* ours to close; -1: none, or the daemon has it */
     int port;      /* the bound TCP port */
     struct sl_http_upstream *upstream;   /* gRPC client; NULL: none yet */
+    struct sl_http_local *local;         /* in-process queries; NULL:
+                                            through the upstream */
     struct sl_http_deadlines *deadlines; /* NULL: none yet */
     struct sl_http_watch *watch;         /* the SSE watches; NULL: none yet */
     int timeout_ms;                      /* upstream deadline per call */
@@ -337,13 +342,14 @@ static enum MHD_Result answer(struct sl_shim *s, struct MHD_Connection *conn,
         return sl_http_respond_error(conn, rq, rc, err.msg);
     switch (rt.route) {
     case SL_HTTP_ROUTE_HEALTHZ:
-        return sl_http_answer_health(conn, rq, s->upstream);
+        return sl_http_answer_health(conn, rq, s->upstream, s->local);
     case SL_HTTP_ROUTE_METRICS:
         return sl_http_answer_metrics(conn, rq);
     case SL_HTTP_ROUTE_WATCH:
         return sl_http_answer_watch(conn, rq, s->watch, s->max_token, &rt);
     default:
-        return sl_http_answer_query(conn, rq, s->upstream, s->max_token, &rt);
+        return sl_http_answer_query(conn, rq, s->upstream, s->local,
+                                    s->max_token, &rt);
     }
 }
 
@@ -596,6 +602,7 @@ static void shim_free(struct sl_shim *s)
     sl_http_watch_stop(s->watch);         /* every request done: calls end */
     sl_http_deadlines_stop(s->deadlines); /* no daemon: no conns */
     sl_http_upstream_close(s->upstream);  /* after the workers' calls */
+    sl_http_local_close(s->local);        /* the same */
     sl_tls_pem_free(&s->https);           /* after the daemon that used it */
     free(s);
 }
@@ -672,6 +679,12 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
                                &s->upstream, err);
     if (rc != SL_OK)
         goto out;
+    if (cfg->local) {
+        rc = sl_http_local_open(cfg->local, (int)threads, s->timeout_ms,
+                                &s->local, err);
+        if (rc != SL_OK)
+            goto out;
+    }
     rc = sl_http_deadlines_start(header_ms, next_ms, &s->deadlines, err);
     if (rc != SL_OK)
         goto out;
@@ -746,7 +759,7 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     s->listen_fd = -1; /* the daemon's duplicate remains, until stop */
     sl_log(SL_LOG_INFO,
            "shim: listening on %s (port %d, %s), upstream %s (%s), "
-           "%u threads",
+           "%u threads%s",
            cfg->listen, s->port,
            s->https.client_ca ? "HTTPS, client certificates required"
            : s->https.cert    ? "HTTPS"
@@ -756,7 +769,7 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
            : cfg->tls->upstream_cert && *cfg->tls->upstream_cert
                ? "TLS, client certificate"
                : "TLS",
-           threads);
+           threads, s->local ? ", queries in-process" : "");
     *out = s;
     return SL_OK;
 

@@ -1,18 +1,24 @@
 /* http_shim.h -- the REST shim: HTTP/1.1 + JSON in front of the gRPC API
  *
- * GET /v1/{project_id}/services/{service_id}/logs[?update_time=N] becomes
- * one unary /modelarts.v1.ServiceLogs/QueryServiceLogs call to the
- * upstream gRPC server; the answer is rendered by render_json.h, an error
- * as {"error_code","error_msg"} with the HTTP status of its SL_ERR_MAP row
- * (DESIGN sections 3 and 4).
+ * GET /v1/{project_id}/services/{service_id}/logs[?update_time=N] is one
+ * QueryServiceLogs: in the server's process (struct
+ * sl_shim_config.local) run in-process on the shim's worker by the same
+ * code as the gRPC handler (http_local.h), no gRPC hop; in a shim-only
+ * process (--upstream) one unary
+ * /modelarts.v1.ServiceLogs/QueryServiceLogs call to the upstream gRPC
+ * server. Both answer the same bytes. The answer is rendered by
+ * render_json.h, an error as {"error_code","error_msg"} with the HTTP
+ * status of its SL_ERR_MAP row (DESIGN sections 3 and 4).
  *
  * GET /v1/{project_id}/services/{service_id}/logs:watch[?update_time=N]
  * is the same query followed live, as Server-Sent Events over one
  * WatchServiceLogs stream per client (http_watch.h, http_sse.h).
  *
  * Also served (same process or --upstream alike):
- * - GET /healthz: one grpc.health.v1.Health/Check (service "") to the
- *   upstream within upstream_timeout_ms. SERVING: 200
+ * - GET /healthz: the server's serving status (service ""): in-process
+ *   read from its health state (rpc_health.h), with --upstream one
+ *   grpc.health.v1.Health/Check to the upstream within
+ *   upstream_timeout_ms. SERVING: 200
  *   {"status":"SERVING"}. Any other answer: 503 with the answer's name
  *   ({"status":"NOT_SERVING"}, "UNKNOWN", "SERVICE_UNKNOWN"); no answer
  *   (unreachable, deadline, UNIMPLEMENTED, ...): 503
@@ -46,9 +52,11 @@
  * The shim's pieces, each with its rules at its top:
  * - http_route.h: which request is which (the pure router: paths matched
  *   byte for byte, 404 / 405 / 400 rules, ?update_time).
+ * - http_local.h: the in-process query (the server's store, limits,
+ *   health and tokens; no gRPC hop).
  * - http_upstream.h: the gRPC client (the QueryServiceLogs and
- *   Health/Check calls, the upstream's TLS, how upstream errors become
- *   answers).
+ *   Health/Check calls with --upstream, the watches' channels, the
+ *   upstream's TLS, how upstream errors become answers).
  * - http_deadline.h: request deadlines (slow-loris defence,
  *   header_timeout_ms below).
  * - http_answer.h: the responses and the three answers.
@@ -103,20 +111,32 @@
 /* How to run a shim. Owner: the caller; sl_shim_start() copies what it
  * keeps, so the struct and its strings may die after the call. A zero
  * field takes the default named beside it. */
+struct sl_server_local; /* server.h */
+
 struct sl_shim_config {
-    const char *listen;         /* "HOST:PORT" to serve HTTP on: an IPv4
-                                   literal, "[IPv6]", "localhost" or "" / "*"
-                                   (any IPv4 address). Port 0: the kernel
-                                   picks one (see sl_shim_port). Required. */
-    const char *upstream;       /* gRPC target of the server, "HOST:PORT"
-                                   (any grpc_channel_create target).
-                                   Required. */
-    int upstream_timeout_ms;    /* deadline of each upstream call;
-                                   SL_SHIM_DEFAULT_TIMEOUT_MS */
+    const char *listen;   /* "HOST:PORT" to serve HTTP on: an IPv4
+                             literal, "[IPv6]", "localhost" or "" / "*"
+                             (any IPv4 address). Port 0: the kernel
+                             picks one (see sl_shim_port). Required. */
+    const char *upstream; /* gRPC target of the server, "HOST:PORT"
+                             (any grpc_channel_create target).
+                             Required: the watches use it, and the
+                             queries and /healthz too unless local
+                             is set. */
+    const struct sl_server_local *local; /* the server of this process
+                                   (server.h): queries and /healthz are
+                                   answered in-process (http_local.h);
+                                   copied, its pointers must stay valid
+                                   until sl_shim_stop(). NULL: through
+                                   the upstream. */
+    int upstream_timeout_ms;             /* deadline of each upstream call;
+                                            SL_SHIM_DEFAULT_TIMEOUT_MS */
     int threads;                /* libmicrohttpd worker threads, each also
-                                   making its upstream calls (one at a time,
-                                   blocking); 0: SL_SHIM_THREADS_PER_CPU per
-                                   online CPU; at most SL_SHIM_MAX_THREADS */
+                                   making its queries (one at a time,
+                                   blocking; in-process: each with a store
+                                   connection of its own); 0:
+                                   SL_SHIM_THREADS_PER_CPU per online CPU;
+                                   at most SL_SHIM_MAX_THREADS */
     size_t max_body_bytes;      /* a request body (pointless on GET) is read
                                    and dropped up to this many bytes; a
                                    larger one gets 413 (by Content-Length) or

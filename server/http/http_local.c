@@ -1,0 +1,238 @@
+/* http_local.c -- the REST shim's in-process query path (http_local.h)
+ *
+ * Threading: the shim's libmicrohttpd workers call in, one query per
+ * worker at a time. Each worker queries on a store connection of its own
+ * (pthread key, no destructor: the pool owns the connections); the pool
+ * (stores[], taken from the front) is guarded by mu, taken once per
+ * worker, on its first query. Shared with the server and the gRPC
+ * workers: the health state (its own locking, rpc_health.h), the tokens
+ * (atomic swaps, auth.h), the in-flight counter (an atomic); the warning
+ * rate limiter is an atomic.
+ *
+ * Ownership: struct sl_http_local owns the pool's connections and the
+ * key; what struct sl_server_local points to is the server's. Per query,
+ * the packed request is on the stack and the packed answer (a slice) is
+ * unref'd before returning; the unpacked answer goes to the caller.
+ */
+#include "http_local.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/slice.h>
+
+#include "call.h"
+#include "clock.h"
+#include "log.h"
+#include "metrics.h"
+#include "rpc.h"
+#include "validate.h"
+
+struct sl_http_local {
+    struct sl_server_local srv; /* the server's state (pointers: its) */
+    int timeout_ms;             /* the shim's per-request deadline */
+    pthread_key_t key;          /* a worker's struct sl_store * */
+    bool key_made;              /* key exists (for cleanup) */
+    pthread_mutex_t mu;         /* guards the pool below */
+    struct sl_store **stores;   /* owned connections */
+    size_t n_stores;            /* opened */
+    size_t cap;                 /* room in stores */
+    size_t taken;               /* stores[0..taken) have their worker */
+    atomic_llong last_warn_s;   /* second of the last store warning */
+};
+
+/* Appends st to the pool (mu held, or before any worker runs). */
+static int pool_add(struct sl_http_local *l, struct sl_store *st,
+                    struct sl_err *err)
+{
+    if (l->n_stores == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 8;
+        struct sl_store **p = realloc(l->stores, cap * sizeof(*p));
+        if (!p)
+            return sl_err_set(err, SL_ENOMEM, "out of memory");
+        l->stores = p;
+        l->cap = cap;
+    }
+    l->stores[l->n_stores++] = st;
+    return SL_OK;
+}
+
+/* Opens one connection into the pool. */
+static int pool_open(struct sl_http_local *l, struct sl_err *err)
+{
+    struct sl_store *st = NULL;
+    int rc = sl_store_open(l->srv.backend, &st, err);
+    if (rc == SL_OK && (rc = pool_add(l, st, err)) != SL_OK)
+        sl_store_close(st);
+    return rc;
+}
+
+void sl_http_local_close(struct sl_http_local *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n_stores; i++)
+        sl_store_close(l->stores[i]);
+    free(l->stores);
+    if (l->key_made)
+        pthread_key_delete(l->key);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+int sl_http_local_open(const struct sl_server_local *srv, int threads,
+                       int timeout_ms, struct sl_http_local **out,
+                       struct sl_err *err)
+{
+    *out = NULL;
+    struct sl_http_local *l = calloc(1, sizeof(*l));
+    if (!l)
+        return sl_err_set(err, SL_ENOMEM, "out of memory");
+    l->srv = *srv;
+    l->timeout_ms = timeout_ms;
+    atomic_init(&l->last_warn_s, 0);
+    pthread_mutex_init(&l->mu, NULL);
+    int rc = SL_OK;
+    if (pthread_key_create(&l->key, NULL) != 0) {
+        rc = sl_err_set(err, SL_ENOMEM, "cannot create a thread key");
+        goto out;
+    }
+    l->key_made = true;
+    for (int i = 0; i < threads; i++)
+        if ((rc = pool_open(l, err)) != SL_OK)
+            goto out;
+    *out = l;
+    return SL_OK;
+out:
+    sl_http_local_close(l);
+    return rc;
+}
+
+/* At most one warning a second about the local store (an outage would
+ * otherwise log every request). */
+static bool warn_now(struct sl_http_local *l)
+{
+    long long now = (long long)time(NULL);
+    long long last =
+        atomic_load_explicit(&l->last_warn_s, memory_order_relaxed);
+    return now != last &&
+           atomic_compare_exchange_strong(&l->last_warn_s, &last, now);
+}
+
+/* The calling worker's connection: its own since its first query; NULL
+ * (err set) when none could be opened. */
+static struct sl_store *worker_store(struct sl_http_local *l,
+                                     struct sl_err *err)
+{
+    struct sl_store *st = pthread_getspecific(l->key);
+    if (st)
+        return st;
+    pthread_mutex_lock(&l->mu);
+    if (l->taken < l->n_stores || pool_open(l, err) == SL_OK)
+        st = l->stores[l->taken++];
+    pthread_mutex_unlock(&l->mu);
+    if (st && pthread_setspecific(l->key, st) != 0) {
+        sl_err_set(err, SL_ENOMEM, "cannot keep a store connection");
+        return NULL; /* it stays in the pool; closed at the stop */
+    }
+    return st;
+}
+
+/* What call.c does for a gRPC call that fails for a storage reason. */
+static void note_failure(int rc, const struct sl_err *err)
+{
+    if (rc == SL_EUNAVAIL || rc == SL_EIO || rc == SL_EINTERNAL ||
+        rc == SL_ETIMEOUT) {
+        sl_metrics_backend_error();
+        sl_log(SL_LOG_WARN, "rest: query failed: %s: %s", sl_err_name(rc),
+               err->msg);
+    }
+}
+
+/* The request as a gRPC client would pack it (the same bytes). */
+static size_t pack_request(const struct sl_route *rt, uint8_t *wire)
+{
+    char project[SL_MAX_ID + 1];
+    char service[SL_MAX_ID + 1];
+    Modelarts__V1__QueryServiceLogsRequest req =
+        MODELARTS__V1__QUERY_SERVICE_LOGS_REQUEST__INIT;
+
+    memcpy(project, rt->project_id, rt->project_len);
+    project[rt->project_len] = '\0';
+    memcpy(service, rt->service_id, rt->service_len);
+    service[rt->service_len] = '\0';
+    req.project_id = project;
+    req.service_id = service;
+    req.update_time = rt->update_time;
+    return modelarts__v1__query_service_logs_request__pack(&req, wire);
+}
+
+/* The query, its place taken. */
+static int query(struct sl_http_local *l, const struct sl_route *rt,
+                 const char *token,
+                 Modelarts__V1__QueryServiceLogsResponse **out,
+                 struct sl_err *err)
+{
+    uint8_t wire[2 * (SL_MAX_ID + 2) + 16]; /* two ids and an int64 */
+    struct sl_query_ids ids;
+    int ms = l->timeout_ms < l->srv.query_timeout_ms ? l->timeout_ms
+                                                     : l->srv.query_timeout_ms;
+    struct sl_rpc_ctx ctx = {
+        .auth = l->srv.auth,
+        .token = token,
+        .token_len = token ? strlen(token) : 0,
+        .backend_ok = sl_health_backend_ok(l->srv.health),
+        .deadline_us = sl_clock_us() + (int64_t)ms * 1000,
+    };
+    struct sl_err open_err;
+    sl_err_clear(&open_err);
+    ctx.store = worker_store(l, &open_err);
+    if (!ctx.store) {
+        /* Refused as when the backend is down, after the same checks. */
+        if (warn_now(l))
+            sl_log(SL_LOG_WARN, "rest: no store connection: %s", open_err.msg);
+        ctx.backend_ok = false;
+    }
+    size_t n = pack_request(rt, wire);
+    grpc_slice resp;
+    int rc = sl_rpc_query_logs(&ctx, wire, n, &resp, &ids, err);
+    if (ctx.backend_ok) /* else refused without a read */
+        sl_health_report_read(l->srv.health, rc, ids.project_id, ids.service_id,
+                              err);
+    if (rc == SL_OK &&
+        !sl_reply_fits(GRPC_SLICE_LENGTH(resp), l->srv.max_response_bytes, err))
+        rc = err->code;
+    if (rc == SL_OK) {
+        *out = modelarts__v1__query_service_logs_response__unpack(
+            NULL, GRPC_SLICE_LENGTH(resp), GRPC_SLICE_START_PTR(resp));
+        if (!*out)
+            rc = sl_err_set(err, SL_EINTERNAL,
+                            "the answer could not be decoded");
+    }
+    grpc_slice_unref(resp);
+    note_failure(rc, err);
+    return rc;
+}
+
+int sl_http_local_query(struct sl_http_local *l, const struct sl_route *rt,
+                        const char *token,
+                        Modelarts__V1__QueryServiceLogsResponse **out,
+                        struct sl_err *err)
+{
+    *out = NULL;
+    /* Shedding first, as the gRPC handler: the place is held until the
+     * answer is decoded, refused or not. */
+    int rc = sl_admit(l->srv.in_flight, l->srv.max_in_flight, err)
+                 ? query(l, rt, token, out, err)
+                 : err->code;
+    sl_admit_release(l->srv.in_flight);
+    return rc;
+}
+
+enum sl_serving sl_http_local_health(struct sl_http_local *l)
+{
+    return sl_health_status(l->srv.health, "", 0);
+}
