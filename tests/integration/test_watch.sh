@@ -223,6 +223,34 @@ PY
 
 run_backend sqlite "sqlite:$T/w.db"
 
+# Authorization as Query's, over gRPC: every row that applies to a reader.
+"$SERVER" import --backend "sqlite:$T/auth.db" "$SL_SRC/demo/demo.json" 2>/dev/null
+cat >"$T/tokens" <<'TOKENS'
+reader-1  demo-project
+writer-2  demo-project   write
+other-3   other-project  read
+TOKENS
+start_server "$T/auth.log" --backend "sqlite:$T/auth.db" \
+  --grpc-listen=127.0.0.1:0 --http-listen= --auth-tokens "$T/tokens"
+AUTH=$SERVER_PID
+watch_as() { # TOKEN -> the stream's end status, or SNAPSHOT once it has one
+  SL_TOKEN=$1 $LIVE watch 127.0.0.1:$GRPC_PORT $P $S >"$T/wa" 2>/dev/null &
+  local pid=$!
+  wait_log "$T/wa" '"(snapshot|status)"' 1 10 || true
+  kill $pid 2>/dev/null || true
+  wait $pid 2>/dev/null || true
+  if log_has "$T/wa" '"snapshot"'; then echo SNAPSHOT; else last_field "$T/wa" status; fi
+}
+check "auth: no token" UNAUTHENTICATED "$(watch_as '')"
+check "auth: unknown token" UNAUTHENTICATED "$(watch_as nobody-9)"
+check "auth: another project's token" PERMISSION_DENIED "$(watch_as other-3)"
+check "auth: a reader's token" SNAPSHOT "$(watch_as reader-1)"
+check "auth: a writer's token (write includes read)" SNAPSHOT "$(watch_as writer-2)"
+SL_TOKEN=reader-1 $LIVE watch 127.0.0.1:$GRPC_PORT other-project $S >"$T/wa" 2>/dev/null
+check "auth: a service of a project the token does not cover" PERMISSION_DENIED \
+  "$(last_field "$T/wa" status)"
+stop_server $AUTH || fail "auth server's exit status"
+
 if [ -n "${SL_TEST_PG_URI:-}" ]; then
   SCHEMA=sl_watch_$$
   psql -X -q "$SL_TEST_PG_URI" -c "CREATE SCHEMA $SCHEMA" >/dev/null
