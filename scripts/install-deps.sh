@@ -26,6 +26,8 @@ test_pkgs=(
   python3-prometheus-client
   python3-h2 # forged HTTP/2 frames for the abusive-client tests (issue 8)
   postgresql # a throw-away server for the postgres tests (scripts/pg-test-server.sh)
+  haproxy # the fleet test's load balancer (tests/integration/test_fleet.sh)
+  pgbouncer # transaction pooling in front of PostgreSQL (test_pgbouncer.sh)
 )
 
 # Debian 12's clang is clang-14; its libFuzzer, ASan and UBSan runtimes
