@@ -516,7 +516,7 @@ int sl__sqlite_wait_changes(struct sl_store *base, int timeout_ms,
     int64_t end =
         sl_clock_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000;
     for (;;) {
-        int64_t v;
+        int64_t v = 0; /* set by data_version() on SQLITE_OK */
         int rc = data_version(st, &v);
         if (rc != SQLITE_OK)
             return sl__sqlite_error(st, SL_EUNAVAIL,
