@@ -28,9 +28,11 @@
  *
  * Every response the shim itself makes carries X-Request-Id: the
  * client's when sl_request_id_valid(), else a generated one; the same id
- * goes upstream as "x-request-id" metadata, so the shim's and the
- * server's access lines (accesslog.h) share it. Each request counts in
- * the HTTP metrics and writes one access line (kind "http") when done.
+ * goes with every upstream call as "x-request-id" metadata, so the
+ * shim's and the server's access lines (accesslog.h) share it (an
+ * in-process query makes no call: no server line). Each request counts
+ * in the HTTP metrics and writes one access line (kind "http") when
+ * done.
  *
  * Refused before any upstream call, with the JSON error body
  * (ModelArts.0101) and Connection: close (nothing more is read from the
