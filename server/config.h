@@ -56,6 +56,9 @@ struct sl_config {
                                    services */
     int log_level;              /* enum sl_log_level */
     const char *port_file;      /* serve: write the bound ports here */
+    int pg_transaction_pooling; /* postgres: no named statements (the
+                                   backend reads SERVICELOGS_PG_*) */
+    const char *pg_listen_uri;  /* postgres: the feed's LISTEN session */
 };
 
 /* Fills cfg with the defaults, then the SERVICELOGS_* environment, then
