@@ -198,6 +198,29 @@ int sl_store_wait_changes(struct sl_store *st, int timeout_ms,
     return st->type->wait_changes(st, timeout_ms, err);
 }
 
+int sl_store_import_begin(struct sl_store *st, struct sl_err *err)
+{
+    if (st->type->version < 5)
+        return no_slot(st, "import_begin", 5, err);
+    return st->type->import_begin(st, err);
+}
+
+int sl_store_import_add(struct sl_store *st,
+                        const struct sl_import_service *svcs, size_t n,
+                        struct sl_err *err)
+{
+    if (st->type->version < 5)
+        return no_slot(st, "import_add", 5, err);
+    return st->type->import_add(st, svcs, n, err);
+}
+
+int sl_store_import_end(struct sl_store *st, bool commit, struct sl_err *err)
+{
+    if (st->type->version < 5)
+        return no_slot(st, "import_end", 5, err);
+    return st->type->import_end(st, commit, err);
+}
+
 void sl_change_batch_init(struct sl_change_batch *b)
 {
     memset(b, 0, offsetof(struct sl_change_batch, arena));

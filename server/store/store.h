@@ -9,7 +9,8 @@
  * struct of an older version is a prefix of a newer one; nothing reads a
  * slot that type->version says is missing (v2 added count_services, v3 the
  * registry's data: aliases, takes_uri, uri_form; v4 the writes and the
- * change feed; every in-tree backend is v4). Callers do not touch the
+ * change feed; v5 the streaming import; every in-tree backend is v5).
+ * Callers do not touch the
  * slots: they call the sl_store_*() wrappers below, which own that version
  * check, and store.c's registry is the only reader of the v3 fields.
  *
@@ -126,7 +127,7 @@ struct sl_import_service {
 };
 
 struct sl_store_type {
-    int version;      /* the last slot group it fills: 1 to 4 */
+    int version;      /* the last slot group it fills: 1 to 5 */
     const char *name; /* URI scheme: "sqlite", "memory", "postgres" */
 
     /* Opens a connection. arg is the URI after "scheme:", or the whole URI
@@ -224,6 +225,35 @@ struct sl_store_type {
     int (*wait_changes)(struct sl_store *st, int timeout_ms,
                         struct sl_err *err);
     /* v4 ends */
+
+    /* v5: the streaming import. An import session is import's one
+     * transaction, fed in batches, so that neither the caller nor the
+     * backend holds the whole file: import_begin opens it on this
+     * connection, import_add writes services (same rules as import: each
+     * replaces the stored service and its logs; a service named twice in
+     * one session, in one batch or in two, ends as the last one), and
+     * import_end commits (commit true) or rolls back. All or nothing:
+     * until import_end commits, no other connection sees any of it, and a
+     * process killed mid-session leaves the store as before. Feed: one
+     * "replaced" change per service, appended at commit. A session holds
+     * the backend's import lock (imports take turns; readers never wait).
+     *
+     * Sequence: after import_begin returns SL_OK the caller makes any
+     * number of import_add calls and then exactly one import_end; the
+     * connection is used for nothing else meanwhile. After an import_add
+     * failed, the only call left is import_end(st, false). The arrays
+     * passed to import_add are the caller's, read during the call only.
+     * import_end(st, false) always returns SL_OK (a rollback the storage
+     * refuses is the end of the connection's transaction anyway);
+     * import_end(st, true) returns SL_OK when committed, else the failure
+     * with "nothing changed" (or, PostgreSQL, "outcome unknown" when the
+     * connection broke during COMMIT) and the session is over either
+     * way. The one-call import slot (v1) is begin, add, end. */
+    int (*import_begin)(struct sl_store *st, struct sl_err *err);
+    int (*import_add)(struct sl_store *st, const struct sl_import_service *svcs,
+                      size_t n, struct sl_err *err);
+    int (*import_end)(struct sl_store *st, bool commit, struct sl_err *err);
+    /* v5 ends */
 };
 
 /* The base every connection embeds first. */
@@ -272,6 +302,14 @@ int sl_store_read_changes(struct sl_store *st, int64_t after, size_t max,
                           struct sl_change_batch *out, struct sl_err *err);
 int sl_store_wait_changes(struct sl_store *st, int timeout_ms,
                           struct sl_err *err);
+
+/* v5 (wrappers as above; SL_EMETHOD on an older backend, whose caller
+ * falls back to one sl_store_import of the whole set, as import.c does). */
+int sl_store_import_begin(struct sl_store *st, struct sl_err *err);
+int sl_store_import_add(struct sl_store *st,
+                        const struct sl_import_service *svcs, size_t n,
+                        struct sl_err *err);
+int sl_store_import_end(struct sl_store *st, bool commit, struct sl_err *err);
 
 void sl_change_batch_init(struct sl_change_batch *b);
 void sl_change_batch_free(struct sl_change_batch *b);

@@ -29,6 +29,11 @@
  * SL_STORE_FEED_KEEP + MEM_PRUNE_SLACK, the oldest are freed down to
  * SL_STORE_FEED_KEEP.
  *
+ * Import (store.h v5, store_mem_import.c): a session builds its services
+ * on the connection (struct mem_store.stage) without any lock, and its
+ * commit (sl__mem_commit) holds mem_db.mu to merge them into the table
+ * and swap: build, then swap.
+ *
  * Ownership: the table owns its services; each is one malloc'd block
  * holding the struct, its logs, its strings and copies of the packed
  * bodies; a change is one block too. A replaced service is freed after the
@@ -50,6 +55,7 @@
 #include "clock.h"
 #include "modelarts/v1/service_logs.pb-c.h"
 #include "store.h"
+#include "store_mem.h"
 
 #define MEM_PRUNE_SLACK                                                        \
     1000 /* changes over SL_STORE_FEED_KEEP before a                           \
@@ -100,12 +106,6 @@ static struct {
     int64_t head;       /* mem_db.head, as last committed */
 } mem_wake = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
 
-struct mem_store {
-    struct sl_store base; /* must be first */
-    int64_t seen;         /* wait_changes: mem_wake.head at the end of the
-                             last call (or at open) */
-};
-
 static int cmp_key(const char *p1, const char *s1, const char *p2,
                    const char *s2)
 {
@@ -121,8 +121,7 @@ static int cmp_log(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* A copy of in, logs sorted; NULL when memory runs out. */
-static struct mem_service *service_new(const struct sl_import_service *in)
+struct mem_service *sl__mem_service_new(const struct sl_import_service *in)
 {
     size_t lp = strlen(in->project_id) + 1;
     size_t ls = strlen(in->service_id) + 1;
@@ -321,7 +320,7 @@ static int mem_open(const struct sl_store_type *type, const char *arg,
 {
     (void)arg; /* "memory:" takes no argument */
     *out = NULL;
-    struct mem_store *st = malloc(sizeof(*st));
+    struct mem_store *st = calloc(1, sizeof(*st));
     if (!st)
         return sl_err_set(err, SL_ENOMEM, "memory: out of memory");
     st->base.type = type;
@@ -339,6 +338,7 @@ static void mem_close(struct sl_store *st)
 {
     if (!st)
         return;
+    sl__mem_import_close((struct mem_store *)st); /* a session left open */
     pthread_mutex_lock(&mem_db.mu);
     if (--mem_db.refs == 0)
         table_free(); /* no connection left, so no reader */
@@ -428,15 +428,9 @@ static int mem_query_snapshot(struct sl_store *st, const struct sl_log_query *q,
     return query(q, out, seq, err);
 }
 
-/* A service built by an import and its place in the import's array. */
-struct pending {
-    struct mem_service *v;
-    size_t i;
-};
-
 static int cmp_pending(const void *a, const void *b)
 {
-    const struct pending *x = a, *y = b;
+    const struct mem_pending *x = a, *y = b;
     int c = cmp_key(x->v->project_id, x->v->service_id, y->v->project_id,
                     y->v->service_id);
     return c ? c : x->i < y->i ? -1 : x->i > y->i;
@@ -450,44 +444,33 @@ static int import_nomem(size_t n, struct sl_err *err)
                       n);
 }
 
-static int mem_import(struct sl_store *st, const struct sl_import_service *svcs,
-                      size_t n, struct sl_err *err)
+/* The end of an import (store_mem_import.c): build, then swap. */
+int sl__mem_commit(struct mem_pending *add, size_t n, struct sl_err *err)
 {
-    struct pending *add = NULL;        /* the new services, sorted */
     struct mem_service **table = NULL; /* the next mem_db.svcs */
     struct mem_service **gone = NULL;  /* the services they replace */
     struct mem_change **chg = NULL;    /* the feed's new changes */
     struct mem_change **old_feed = NULL;
     struct feed_room room = {NULL, 0};
-    size_t n_add = 0, n_table = 0, n_gone = 0, n_chg = 0;
+    size_t n_add = n, n_table = 0, n_gone = 0, n_chg = 0;
     int rc = SL_OK;
-    (void)st;
 
     pthread_mutex_lock(&mem_db.mu); /* mem_db.svcs is ours to read now */
     if (n == 0)
         goto out;
-    add = calloc(n, sizeof(*add));
     table = calloc(mem_db.n + n, sizeof(*table));
     gone = calloc(n, sizeof(*gone));
     chg = calloc(n, sizeof(*chg));
-    if (!add || !table || !gone || !chg || !feed_reserve(n, &room)) {
+    if (!table || !gone || !chg || !feed_reserve(n, &room)) {
         rc = import_nomem(n, err);
         goto out;
     }
     /* The feed: "the whole service was replaced", one per service. */
     for (; n_chg < n; n_chg++) {
-        chg[n_chg] =
-            change_new(mem_db.head + 1 + (int64_t)n_chg, svcs[n_chg].project_id,
-                       svcs[n_chg].service_id, 0, NULL);
+        chg[n_chg] = change_new(mem_db.head + 1 + (int64_t)n_chg,
+                                add[n_chg].v->project_id,
+                                add[n_chg].v->service_id, 0, NULL);
         if (!chg[n_chg]) {
-            rc = import_nomem(n, err);
-            goto out;
-        }
-    }
-    for (; n_add < n; n_add++) {
-        add[n_add].v = service_new(&svcs[n_add]);
-        add[n_add].i = n_add;
-        if (!add[n_add].v) {
             rc = import_nomem(n, err);
             goto out;
         }
@@ -536,11 +519,10 @@ out:
         free(chg[x]);
     free(chg);
     free(room.grown);
-    for (size_t x = 0; x < n_add; x++)
-        free(add[x].v);
     for (size_t x = 0; x < n_gone; x++)
         free(gone[x]);
-    free(add);
+    for (size_t x = 0; x < n_add; x++)
+        free(add[x].v);
     free(table);
     free(gone);
     return rc;
@@ -582,7 +564,7 @@ static struct mem_service *service_redo(const struct mem_service *v,
 {
     struct sl_import_service in = {
         v->project_id, v->service_id, name, v->infer_type, n, logs};
-    return service_new(&in);
+    return sl__mem_service_new(&in);
 }
 
 /* v's logs as import logs, with room for one more; NULL when memory runs
@@ -643,7 +625,7 @@ static int mem_put_service(struct sl_store *st, const struct sl_service_put *p,
     }
     struct sl_import_service in = {
         p->project_id, p->service_id, p->service_name, p->infer_type, 0, NULL};
-    if (!(nv = service_new(&in)) ||
+    if (!(nv = sl__mem_service_new(&in)) ||
         !(table = malloc((mem_db.n + 1) * sizeof(*table)))) {
         rc = write_nomem("put_service", err);
         goto out;
@@ -837,11 +819,11 @@ static int mem_wait_changes(struct sl_store *base, int timeout_ms,
 }
 
 const struct sl_store_type sl_store_memory = {
-    .version = 4,
+    .version = 5,
     .name = "memory",
     .open = mem_open,
     .query_logs = mem_query_logs,
-    .import = mem_import,
+    .import = sl__mem_import,
     .ping = mem_ping,
     .close = mem_close,
     .count_services = mem_count_services,
@@ -853,4 +835,7 @@ const struct sl_store_type sl_store_memory = {
     .query_snapshot = mem_query_snapshot,
     .read_changes = mem_read_changes,
     .wait_changes = mem_wait_changes,
+    .import_begin = sl__mem_import_begin,
+    .import_add = sl__mem_import_add,
+    .import_end = sl__mem_import_end,
 };

@@ -841,7 +841,7 @@ static int pg_count_services(struct sl_store *base, size_t *n,
 static const char *const pg_aliases[] = {"postgresql", NULL};
 
 const struct sl_store_type sl_store_postgres = {
-    .version = 4,
+    .version = 5,
     .name = "postgres",
     .open = pg_open,
     .query_logs = pg_query_logs,
@@ -857,4 +857,7 @@ const struct sl_store_type sl_store_postgres = {
     .query_snapshot = pg_query_snapshot,
     .read_changes = sl__pg_read_changes,
     .wait_changes = sl__pg_wait_changes,
+    .import_begin = sl__pg_import_begin, /* store_pg_import.c */
+    .import_add = sl__pg_import_add,
+    .import_end = sl__pg_import_end,
 };

@@ -4,7 +4,7 @@
  * connect, round trips, deadlines, reconnect; open, query, snapshot, ping,
  * close and the exported sl_store_postgres), store_pg_msg.c (its
  * messages), store_pg_schema.c (the schema and its migrations, run by
- * open), store_pg_import.c (the COPY-based import) and store_pg_feed.c
+ * open), store_pg_import.c (COPY into staging, then a swap) and store_pg_feed.c
  * (the writes and the change feed: put_service, record_log, read_changes,
  * wait_changes). This header is included by those five only. Its functions are
  * sl__pg_* (STYLE 12: internal, not static); the rest of the server sees only
@@ -75,6 +75,10 @@ struct pg_store {
     int64_t retry_us; /* no reconnect before (back-off); 0: any time */
     int backoff_ms;   /* the next back-off; 0: PG_BACKOFF_MS */
     char schema[64];  /* its current_schema(): the payload it wakes on */
+    /* an import session (store_pg_import.c): */
+    bool importing;     /* a session's transaction is open */
+    bool import_failed; /* one of its adds failed: only a rollback left */
+    int64_t import_ord; /* services staged so far (their ord) */
 };
 
 /* ---- store_pg_msg.c ----------------------------------------------------- */
@@ -173,10 +177,15 @@ int64_t sl__pg_be64(const char *p);
 
 /* ---- store_pg_import.c -------------------------------------------------- */
 
-/* The import slot (store.h): n services in one transaction, all or
- * nothing. */
+/* The import slots (store.h v1 and v5): one transaction, all or
+ * nothing; v1 is begin, add, end. */
 int sl__pg_import(struct sl_store *base, const struct sl_import_service *svcs,
                   size_t n, struct sl_err *err);
+int sl__pg_import_begin(struct sl_store *base, struct sl_err *err);
+int sl__pg_import_add(struct sl_store *base,
+                      const struct sl_import_service *svcs, size_t n,
+                      struct sl_err *err);
+int sl__pg_import_end(struct sl_store *base, bool commit, struct sl_err *err);
 
 /* ---- store_pg_feed.c ---------------------------------------------------- */
 

@@ -1,7 +1,7 @@
 /* store_sqlite.c -- SQLite storage backend ("sqlite:PATH")
  *
- * The writes and the change feed live in store_sqlite_feed.c; what the two
- * files share is store_sqlite.h.
+ * The writes and the change feed live in store_sqlite_feed.c, the import in
+ * store_sqlite_import.c; what the three files share is store_sqlite.h.
  *
  * Threading: a struct sqlite_store is one connection, opened
  * SQLITE_OPEN_NOMUTEX and used by one thread at a time (store.h), so SQLite
@@ -270,6 +270,7 @@ static void sqlite_close(struct sl_store *base)
     sqlite3_finalize(st->q_all);
     sqlite3_finalize(st->q_at);
     sqlite3_finalize(st->q_ping);
+    sl__sqlite_import_close(st);
     sl__sqlite_feed_close(st);
     sqlite3_close(st->db);
     free(st);
@@ -588,101 +589,6 @@ out:
     return rc;
 }
 
-/* Runs s once (it returns no rows) and resets it. */
-static int step_once(sqlite3_stmt *s)
-{
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-static int sqlite_import(struct sl_store *base,
-                         const struct sl_import_service *svcs, size_t n,
-                         struct sl_err *err)
-{
-    struct sqlite_store *st = (struct sqlite_store *)base;
-    sqlite3_stmt *put_svc = NULL, *del_logs = NULL, *put_log = NULL;
-    uint8_t *sealed = NULL; /* a body and its seal, reused */
-    size_t cap = 0;
-    int64_t first = 0, seq = 0; /* the feed's seq before, and now */
-    int rc = SL_OK, src;
-
-    if ((src = sqlite3_prepare_v2(
-             st->db,
-             "INSERT OR REPLACE INTO services(project_id, service_id,"
-             " service_name, infer_type) VALUES(?1, ?2, ?3, ?4)",
-             -1, &put_svc, NULL)) != SQLITE_OK ||
-        (src = sqlite3_prepare_v2(st->db,
-                                  "DELETE FROM logs WHERE project_id = ?1"
-                                  " AND service_id = ?2",
-                                  -1, &del_logs, NULL)) != SQLITE_OK ||
-        (src = sqlite3_prepare_v2(
-             st->db,
-             "INSERT INTO logs(project_id, service_id, seq, update_time,"
-             " body) VALUES(?1, ?2, ?3, ?4, ?5)",
-             -1, &put_log, NULL)) != SQLITE_OK ||
-        (src = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) !=
-            SQLITE_OK ||
-        (src = sl__sqlite_feed_seq(st, &first)) != SQLITE_OK)
-        goto out;
-    seq = first;
-    for (size_t i = 0; i < n; i++) {
-        const struct sl_import_service *v = &svcs[i];
-        sqlite3_bind_text(put_svc, 1, v->project_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(put_svc, 2, v->service_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(put_svc, 3, v->service_name, -1, SQLITE_STATIC);
-        sqlite3_bind_int(put_svc, 4, v->infer_type);
-        sqlite3_bind_text(del_logs, 1, v->project_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(del_logs, 2, v->service_id, -1, SQLITE_STATIC);
-        if ((src = step_once(put_svc)) != SQLITE_OK ||
-            (src = step_once(del_logs)) != SQLITE_OK)
-            goto out;
-        sqlite3_bind_text(put_log, 1, v->project_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(put_log, 2, v->service_id, -1, SQLITE_STATIC);
-        for (size_t j = 0; j < v->n_logs; j++) {
-            const struct sl_import_log *l = &v->logs[j];
-            sqlite3_bind_int64(put_log, 3, (sqlite3_int64)j);
-            sqlite3_bind_int64(put_log, 4, l->update_time);
-            size_t blen = l->body.len + SL_WIRE_SEAL_LEN;
-            if (blen > cap) {
-                uint8_t *b = realloc(sealed, blen);
-                if (!b) {
-                    src = SQLITE_NOMEM;
-                    goto out;
-                }
-                sealed = b;
-                cap = blen;
-            }
-            if (l->body.len)
-                memcpy(sealed, l->body.data, l->body.len);
-            sl_wire_seal(sealed, l->body.len, sealed + l->body.len);
-            /* STATIC: step_once() is done with it before the next log */
-            sqlite3_bind_blob64(put_log, 5, sealed, blen, SQLITE_STATIC);
-            if ((src = step_once(put_log)) != SQLITE_OK)
-                goto out;
-        }
-        /* The feed: "the whole service was replaced". */
-        if ((src = sl__sqlite_feed_add(st, &seq, v->project_id, v->service_id,
-                                       0, NULL, 0)) != SQLITE_OK)
-            goto out;
-    }
-    if ((src = sl__sqlite_feed_end(st, first, seq)) != SQLITE_OK)
-        goto out;
-    src = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-out:
-    /* The message first: ROLLBACK replaces sqlite3_errmsg(). */
-    if (src != SQLITE_OK)
-        rc = sl__sqlite_error(st, sl__sqlite_write_code(src),
-                              "import failed, nothing changed: ", err);
-    if (!sqlite3_get_autocommit(st->db))
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_finalize(put_svc);
-    sqlite3_finalize(del_logs);
-    sqlite3_finalize(put_log);
-    free(sealed);
-    return rc;
-}
-
 static int sqlite_ping(struct sl_store *base, struct sl_err *err)
 {
     struct sqlite_store *st = (struct sqlite_store *)base;
@@ -723,11 +629,11 @@ static int sqlite_count_services(struct sl_store *base, size_t *n,
 }
 
 const struct sl_store_type sl_store_sqlite = {
-    .version = 4,
+    .version = 5,
     .name = "sqlite",
     .open = sqlite_open,
     .query_logs = sqlite_query_logs,
-    .import = sqlite_import,
+    .import = sl__sqlite_import,
     .ping = sqlite_ping,
     .close = sqlite_close,
     .count_services = sqlite_count_services,
@@ -739,4 +645,7 @@ const struct sl_store_type sl_store_sqlite = {
     .query_snapshot = sqlite_query_snapshot,
     .read_changes = sl__sqlite_read_changes,
     .wait_changes = sl__sqlite_wait_changes,
+    .import_begin = sl__sqlite_import_begin,
+    .import_add = sl__sqlite_import_add,
+    .import_end = sl__sqlite_import_end,
 };

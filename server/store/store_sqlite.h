@@ -1,12 +1,14 @@
 /* store_sqlite.h -- what the files of the SQLite backend share (private)
  *
- * The backend is two files, one concern each: store_sqlite.c (the file and
- * the reads: open, migrations, query_logs, query_snapshot, import, ping,
- * close and the exported sl_store_sqlite) and store_sqlite_feed.c (the
- * writes and the change feed: put_service, record_log, the feed's rows
- * that import appends, read_changes, wait_changes). This header is
- * included by those two only; its functions are sl__sqlite_* (STYLE 12:
- * internal, not static), the rest of the server sees sl_store_sqlite.
+ * The backend is three files, one concern each: store_sqlite.c (the file
+ * and the reads: open, migrations, query_logs, query_snapshot, ping, close
+ * and the exported sl_store_sqlite), store_sqlite_import.c (the import
+ * session, store.h v5, and the one-call import on top of it) and
+ * store_sqlite_feed.c (the writes and the change feed: put_service,
+ * record_log, the feed's rows that import appends, read_changes,
+ * wait_changes). This header is included by those three only; its functions are
+ * sl__sqlite_* (STYLE 12: internal, not static), the rest of the server sees
+ * sl_store_sqlite.
  *
  * Every function here takes a connection used by one thread at a time
  * (store.h). On failure err says "sqlite:PATH: what".
@@ -15,6 +17,7 @@
 #define SL_STORE_SQLITE_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -47,6 +50,19 @@ struct sqlite_feed_stmts {
     sqlite3_stmt *dv;       /* PRAGMA data_version */
 };
 
+/* The import session (store_sqlite_import.c): its statements, prepared
+ * by import_begin and finalized by import_end, and the feed's seqs. */
+struct sqlite_import {
+    sqlite3_stmt *put_svc;  /* upsert a service */
+    sqlite3_stmt *del_logs; /* delete its logs */
+    sqlite3_stmt *put_log;  /* insert one log */
+    uint8_t *sealed;        /* a body and its seal, reused; owned */
+    size_t cap;             /* bytes sealed has room for */
+    int64_t first, seq;     /* the feed's seq at begin, and now */
+    bool open;              /* a session is under way */
+    bool failed;            /* an add failed: only a rollback is left */
+};
+
 /* One connection. Owner: whoever open() returned it to; sl_store_close()
  * frees it. */
 struct sqlite_store {
@@ -56,6 +72,7 @@ struct sqlite_store {
     sqlite3_stmt *q_at;         /* one service and its logs at ?3 */
     sqlite3_stmt *q_ping;       /* health check */
     struct sqlite_feed_stmts w; /* writes and the feed; lazily prepared */
+    struct sqlite_import imp;   /* the import session, when one is open */
     int64_t deadline_us;        /* of the running query; 0 = none */
     int64_t data_version;       /* wait_changes: PRAGMA data_version at
                                    the end of the last call (or at open) */
@@ -75,6 +92,21 @@ int sl__sqlite_error(struct sqlite_store *st, int code, const char *what,
 /* The sl_err code for a failed write step: a lock held by someone else is
  * temporary (SL_EUNAVAIL), no memory SL_ENOMEM, anything else SL_EIO. */
 int sl__sqlite_write_code(int rc);
+
+/* ---- store_sqlite_import.c -------------------------------------------- */
+
+/* The import slots (store.h v1 and v5). */
+int sl__sqlite_import(struct sl_store *base,
+                      const struct sl_import_service *svcs, size_t n,
+                      struct sl_err *err);
+int sl__sqlite_import_begin(struct sl_store *base, struct sl_err *err);
+int sl__sqlite_import_add(struct sl_store *base,
+                          const struct sl_import_service *svcs, size_t n,
+                          struct sl_err *err);
+int sl__sqlite_import_end(struct sl_store *base, bool commit,
+                          struct sl_err *err);
+/* Ends a session left open (close). */
+void sl__sqlite_import_close(struct sqlite_store *st);
 
 /* ---- store_sqlite_feed.c ------------------------------------------------ */
 

@@ -838,13 +838,146 @@ static void test_v4_slots(void **state)
 {
     struct fixture *f = fixture_of(state);
     const struct sl_store_type *t = f->st->type;
-    assert_int_equal(t->version, 4);
+    assert_true(t->version >= 4);
     assert_non_null(t->put_service);
     assert_non_null(t->record_log);
     assert_non_null(t->query_snapshot);
     assert_non_null(t->read_changes);
     assert_non_null(t->wait_changes);
     assert_int_equal(head_of(f->st), 0); /* a new store: no change yet */
+}
+
+/* ---- the streaming import (v5) ------------------------------------------ */
+
+static void test_v5_slots(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_store_type *t = f->st->type;
+    assert_int_equal(t->version, 5);
+    assert_non_null(t->import_begin);
+    assert_non_null(t->import_add);
+    assert_non_null(t->import_end);
+}
+
+/* Batches of one session: nothing is seen before the commit, a service
+ * named in two batches ends as the last one, one change per service. */
+static void test_import_session_batches(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log a1[] = {L(1, "a1"), L(2, "a2")};
+    const struct sl_import_log b1[] = {L(5, "b1")};
+    const struct sl_import_log a2[] = {L(9, "a-last")};
+    struct sl_import_service one[] = {S("p1", "a", "first", EDGE, a1, 2),
+                                      S("p1", "b", "b", REAL_TIME, b1, 1)};
+    struct sl_import_service two[] = {S("p1", "c", "c", BATCH, NULL, 0),
+                                      S("p1", "a", "again", EDGE, a2, 1)};
+    struct sl_store *reader;
+    struct sl_err err;
+    int64_t head = head_of(f->st);
+
+    assert_sl_ok(sl_store_open(f->uri, &reader, &err), &err);
+    assert_sl_ok(sl_store_import_begin(f->st, &err), &err);
+    assert_sl_ok(sl_store_import_add(f->st, one, N(one), &err), &err);
+    expect_not_found(reader, "p1", "a");
+    assert_sl_ok(sl_store_import_add(f->st, two, N(two), &err), &err);
+    assert_sl_ok(sl_store_import_add(f->st, NULL, 0, &err), &err);
+    expect_not_found(reader, "p1", "b");
+    assert_int_equal(head_of(reader), head);
+    assert_sl_ok(sl_store_import_end(f->st, true, &err), &err);
+
+    const char *want_a[] = {"a-last"}, *want_b[] = {"b1"};
+    expect_query(reader, "p1", "a", 0, "again", EDGE, want_a, 1);
+    expect_query(reader, "p1", "b", 0, "b", REAL_TIME, want_b, 1);
+    expect_query(reader, "p1", "c", 0, "c", BATCH, NULL, 0);
+    /* One "replaced" change per service (the one named twice: once or
+     * twice, as the backend records it), update_time 0 and no body. */
+    struct sl_change_batch cb;
+    read_ok(reader, head, 100, &cb);
+    assert_true(cb.n >= 3 && cb.n <= 4);
+    for (size_t i = 0; i < cb.n; i++) {
+        assert_int_equal(cb.changes[i].update_time, 0);
+        assert_int_equal(cb.changes[i].body.len, 0);
+    }
+    sl_change_batch_free(&cb);
+    sl_store_close(reader);
+    /* The connection serves and imports again. */
+    import_ok(f->st, one, 1);
+    const char *want_a1[] = {"a1", "a2"};
+    expect_query(f->st, "p1", "a", 0, "first", EDGE, want_a1, 2);
+}
+
+/* A session rolled back changes nothing, and the connection goes on. */
+static void test_import_session_rollback(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log v1[] = {L(1, "old")}, v2[] = {L(2, "new")};
+    struct sl_import_service old = S("p1", "svc", "old", EDGE, v1, 1);
+    struct sl_import_service next[] = {S("p1", "svc", "new", EDGE, v2, 1),
+                                       S("p1", "more", "m", EDGE, v2, 1)};
+    struct sl_err err;
+    import_ok(f->st, &old, 1);
+    int64_t head = head_of(f->st);
+    assert_sl_ok(sl_store_import_begin(f->st, &err), &err);
+    assert_sl_ok(sl_store_import_add(f->st, next, N(next), &err), &err);
+    assert_sl_ok(sl_store_import_end(f->st, false, &err), &err);
+    const char *want[] = {"old"};
+    expect_query(f->st, "p1", "svc", 0, "old", EDGE, want, 1);
+    expect_not_found(f->st, "p1", "more");
+    assert_int_equal(head_of(f->st), head);
+    /* A session without a batch commits nothing and fails nothing. */
+    assert_sl_ok(sl_store_import_begin(f->st, &err), &err);
+    assert_sl_ok(sl_store_import_end(f->st, true, &err), &err);
+    expect_query(f->st, "p1", "svc", 0, "old", EDGE, want, 1);
+    import_ok(f->st, next, 1);
+    const char *want2[] = {"new"};
+    expect_query(f->st, "p1", "svc", 0, "new", EDGE, want2, 1);
+}
+
+/* A failure in a later batch (at its add or at the commit, as the backend
+ * finds it) leaves the earlier batches unwritten. */
+static void test_import_session_failure(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    if (!f->be->break_import)
+        skip();
+    const struct sl_import_log v1[] = {L(1, "old")}, v2[] = {L(2, "new")};
+    struct sl_import_service old = S("p1", "svc", "old", EDGE, v1, 1);
+    struct sl_import_service b1 = S("p1", "svc", "new", EDGE, v2, 1);
+    struct sl_import_service b2 = S("p1", "poison", "bad", EDGE, v2, 1);
+    struct sl_err err;
+    import_ok(f->st, &old, 1);
+    f->be->break_import(f, "poison");
+    assert_sl_ok(sl_store_import_begin(f->st, &err), &err);
+    assert_sl_ok(sl_store_import_add(f->st, &b1, 1, &err), &err);
+    int rc = sl_store_import_add(f->st, &b2, 1, &err);
+    if (rc == SL_OK) {
+        rc = sl_store_import_end(f->st, true, &err);
+    } else {
+        assert_non_null(strstr(err.msg, "nothing changed"));
+        assert_sl_ok(sl_store_import_end(f->st, false, &err), &err);
+    }
+    assert_int_not_equal(rc, SL_OK);
+    assert_non_null(strstr(err.msg, "nothing changed"));
+    const char *want[] = {"old"};
+    expect_query(f->st, "p1", "svc", 0, "old", EDGE, want, 1);
+    expect_not_found(f->st, "p1", "poison");
+    import_ok(f->st, &b1, 1); /* the connection still works */
+}
+
+/* Closing a connection with a session open rolls it back. */
+static void test_import_session_closed(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_import_log v[] = {L(2, "new")};
+    struct sl_import_service s = S("p1", "gone", "g", EDGE, v, 1);
+    struct sl_store *other;
+    struct sl_err err;
+    assert_sl_ok(sl_store_open(f->uri, &other, &err), &err);
+    assert_sl_ok(sl_store_import_begin(other, &err), &err);
+    assert_sl_ok(sl_store_import_add(other, &s, 1, &err), &err);
+    sl_store_close(other);
+    expect_not_found(f->st, "p1", "gone");
+    import_ok(f->st, &s, 1); /* no lock left behind */
 }
 
 static void test_put_service(void **state)
@@ -1393,6 +1526,11 @@ static const struct CMUnitTest contract_cases[] = {
     CASE(test_readers_see_whole_imports),
     CASE(test_concurrent_imports_replace_whole),
     CASE(test_v4_slots),
+    CASE(test_v5_slots),
+    CASE(test_import_session_batches),
+    CASE(test_import_session_rollback),
+    CASE(test_import_session_failure),
+    CASE(test_import_session_closed),
     CASE(test_put_service),
     CASE(test_record_log_append_and_replace),
     CASE(test_record_log_over_import_duplicates),
@@ -2128,6 +2266,12 @@ static void test_wrappers_gate_versions(void **state)
     assert_int_equal(n, 0);
     assert_string_equal(err.msg, "the oldie backend has no count_services (a "
                                  "store.h v2 slot; the backend implements v1)");
+    /* v5: the streaming import; import.c falls back to sl_store_import. */
+    assert_sl_err(sl_store_import_begin(&st, &err), SL_EMETHOD, &err);
+    assert_string_equal(err.msg, "the oldie backend has no import_begin (a "
+                                 "store.h v5 slot; the backend implements v1)");
+    assert_sl_err(sl_store_import_add(&st, NULL, 0, &err), SL_EMETHOD, &err);
+    assert_sl_err(sl_store_import_end(&st, false, &err), SL_EMETHOD, &err);
 }
 
 /* The registry's messages name the built-in backends from their types. */
