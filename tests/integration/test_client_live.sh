@@ -92,12 +92,12 @@ check "watch: nothing on stderr while it ran" "" "$(cat "$T/watch.err")"
 
 # ---- a watch with --duration-ms ends by itself, exit 0 ------------------------
 check "watch --duration-ms: exit 0" 0 \
-  "$(rc_of "$CLI" watch "${A[@]}" --duration-ms 300)"
+  "$(rc_of "$CLI" watch "${A[@]}" --duration-ms 1500)"
 check "watch --duration-ms: the snapshot, nothing else" "$WANT_DOC" \
   "$(cat "$T/rc.out")"
 check "watch --update-time: the filtered snapshot" \
   '{"service_id":"svc-1","service_name":"live svc","logs":['"$(canon "$RUN2")"']}' \
-  "$("$CLI" watch "${A[@]}" --update-time 2000 --duration-ms 200)"
+  "$("$CLI" watch "${A[@]}" --update-time 2000 --duration-ms 1500)"
 
 # ---- errors -------------------------------------------------------------------
 N=(--addr "127.0.0.1:$GP" --project p-live --service nope)
@@ -135,10 +135,11 @@ TOKENS
 start_server "$T/s2.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
   --http-listen= --auth-tokens "$T/tokens"
 A=(--addr "127.0.0.1:$GRPC_PORT" --project p-live --service svc-1)
+# (the refusal comes at once: the long duration only bounds a hang)
 check "no token: watch refused (exit 5)" 5 \
-  "$(rc_of "$CLI" watch "${A[@]}" --duration-ms 200)"
+  "$(rc_of "$CLI" watch "${A[@]}" --duration-ms 30000)"
 check "read token (SERVICELOGS_TOKEN): watch" 0 \
-  "$(SERVICELOGS_TOKEN=reader-token-0123456789 rc_of "$CLI" watch "${A[@]}" --duration-ms 200)"
+  "$(SERVICELOGS_TOKEN=reader-token-0123456789 rc_of "$CLI" watch "${A[@]}" --duration-ms 1500)"
 check "read token: record refused (exit 5)" 5 \
   "$(SERVICELOGS_TOKEN=reader-token-0123456789 rc_of "$CLI" record "${A[@]}" "$T/run2.json")"
 contains "read token: PERMISSION_DENIED" PERMISSION_DENIED "$(cat "$T/rc.err")"
