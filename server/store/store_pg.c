@@ -114,9 +114,19 @@
  * Limits: a host name is resolved by getaddrinfo() when a connect starts,
  * which blocks (a numeric hostaddr does not). open() (its schema check or
  * migration) and import wait for the server without a deadline once
- * connected. Transaction-mode poolers
- * (pgbouncer pool_mode=transaction) are not supported: the prepared
- * statements belong to the session.
+ * connected.
+ *
+ * Poolers: behind a transaction-mode pooler (PgBouncer
+ * pool_mode=transaction; --pg-transaction-pooling sets st->unnamed) the
+ * reads are unnamed statements (store_pg_stmt.c), and wait_changes
+ * LISTENs on --pg-listen-uri, a direct session (store_pg_feed.c). Nothing
+ * else keeps session state: the advisory locks are transaction-scoped,
+ * the settings are the startup packet's.
+ *
+ * Reconnect back-off: a failed connect (refused, "the database system is
+ * starting up", authentication) makes the connection's next attempt wait
+ * PG_BACKOFF_MS, doubling up to PG_BACKOFF_MAX_MS (+-25 %); calls in
+ * between fail at once with SL_EUNAVAIL. A successful connect resets it.
  */
 #include <errno.h>
 #include <libpq-fe.h>
@@ -313,6 +323,8 @@ static int pg_connect_poll(struct pg_store *st, int64_t deadline_us,
         if (st->polling == PGRES_POLLING_OK) {
             st->connecting = false;
             st->stalled_us = 0; /* it answers again */
+            st->retry_us = 0;   /* and the back-off starts over */
+            st->backoff_ms = 0;
             PQsetnonblocking(st->conn, 1);
             return SL_OK;
         }
@@ -513,56 +525,6 @@ out:
     return rc;
 }
 
-/* The statements every session prepares, in one round trip. The LATERAL
- * subquery reads one range of logs_pkey in key order (see the top). The
- * snapshot's (sl_s_*) add the feed's head as a sixth column: one
- * statement, so one snapshot, reads both. sl_changes reads the feed
- * (store_pg_feed.c reads its rows). */
-#define PG_QUERY_COLS                                                          \
-    "SELECT s.service_name, s.infer_type, l.update_time, l.seq, l.body"
-#define PG_QUERY_FROM                                                          \
-    " FROM services AS s LEFT JOIN LATERAL"                                    \
-    " (SELECT update_time, seq, body FROM logs"                                \
-    "  WHERE logs.project_id = s.project_id"                                   \
-    "  AND logs.service_id = s.service_id"
-#define PG_QUERY_ALL " ORDER BY update_time, seq"
-#define PG_QUERY_AT " AND update_time = $3 ORDER BY update_time, seq"
-#define PG_QUERY_TAIL                                                          \
-    ") AS l ON true WHERE s.project_id = $1 AND s.service_id = $2"
-#define PG_HEAD_COL ", (SELECT head FROM feed)"
-
-static const char sql_prepare[] =
-    "DEALLOCATE ALL;" /* what an interrupted earlier attempt left */
-    "PREPARE sl_q_all(text, text) AS " PG_QUERY_COLS PG_QUERY_FROM PG_QUERY_ALL
-        PG_QUERY_TAIL ";"
-    "PREPARE sl_q_at(text, text, bigint) AS " PG_QUERY_COLS PG_QUERY_FROM
-        PG_QUERY_AT PG_QUERY_TAIL ";"
-    "PREPARE sl_s_all(text, text) AS " PG_QUERY_COLS PG_HEAD_COL PG_QUERY_FROM
-        PG_QUERY_ALL PG_QUERY_TAIL ";"
-    "PREPARE sl_s_at(text, text, bigint) AS " PG_QUERY_COLS PG_HEAD_COL
-        PG_QUERY_FROM PG_QUERY_AT PG_QUERY_TAIL ";"
-    "PREPARE sl_changes(bigint, bigint) AS SELECT f.head, f.pruned, c.seq,"
-    " c.project_id, c.service_id, c.update_time, c.body FROM feed AS f"
-    " LEFT JOIN LATERAL (SELECT seq, project_id, service_id, update_time,"
-    " body FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2) AS c ON true;"
-    "PREPARE sl_ping AS SELECT value FROM meta WHERE key = 'schema_version';"
-    "PREPARE sl_count AS SELECT count(*) FROM services";
-
-static int pg_prepare(struct pg_store *st, int64_t deadline_us,
-                      struct sl_err *err)
-{
-    PGresult *r = NULL;
-    if (!PQsendQuery(st->conn, sql_prepare))
-        return sl__pg_fail(st, SL_EUNAVAIL, "cannot prepare queries: ", NULL,
-                           err);
-    int rc =
-        sl__pg_finish(st, deadline_us, &r, "cannot prepare queries: ", err);
-    PQclear(r);
-    if (rc == SL_OK)
-        st->prepared = true;
-    return rc;
-}
-
 /* Ends the transaction a write given up on left open (INTRANS or
  * INERROR, once its statement ended). */
 static int pg_rollback(struct pg_store *st, int64_t deadline_us,
@@ -574,6 +536,18 @@ static int pg_rollback(struct pg_store *st, int64_t deadline_us,
     int rc = sl__pg_finish(st, deadline_us, &r, "", err);
     PQclear(r);
     return rc;
+}
+
+/* A connect failed: the next one waits PG_BACKOFF_MS, doubling after
+ * each failure up to PG_BACKOFF_MAX_MS, each +-25 % so that the
+ * connections of a fleet do not come back in step. */
+static void pg_backoff(struct pg_store *st)
+{
+    int ms = st->backoff_ms ? st->backoff_ms : PG_BACKOFF_MS;
+    int64_t now = sl_clock_us();
+    int jitter = (int)((now / 7) % (ms / 2 + 1)) - ms / 4;
+    st->retry_us = now + (int64_t)(ms + jitter) * 1000;
+    st->backoff_ms = ms * 2 > PG_BACKOFF_MAX_MS ? PG_BACKOFF_MAX_MS : ms * 2;
 }
 
 /* Makes the connection usable: reads an abandoned statement's end, ends a
@@ -598,17 +572,27 @@ int sl__pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
         sl_clock_us() - st->connect_us >= (int64_t)PG_CONNECT_MS * 1000)
         sl__pg_drop(st); /* too old: a new one */
     if (!st->connecting && sl__pg_lost(st)) {
+        int64_t now = sl_clock_us();
         *reconnected = true;
+        if (st->retry_us > now) /* backing off (see the top) */
+            return sl_err_set(
+                err, SL_EUNAVAIL, "%s: cannot connect (retrying in %lld ms)",
+                st->label, (long long)((st->retry_us - now) / 1000 + 1));
         sl__pg_drop(st);
-        if ((rc = pg_connect_start(st, SL_EUNAVAIL, err)) != SL_OK)
+        if ((rc = pg_connect_start(st, SL_EUNAVAIL, err)) != SL_OK) {
+            pg_backoff(st);
             return rc;
+        }
     }
     if (st->connecting) {
         *reconnected = true;
-        if ((rc = pg_connect_poll(st, deadline_us, err)) != SL_OK)
+        if ((rc = pg_connect_poll(st, deadline_us, err)) != SL_OK) {
+            if (!st->conn) /* failed, not: still under way */
+                pg_backoff(st);
             return rc;
+        }
     }
-    return st->prepared ? SL_OK : pg_prepare(st, deadline_us, err);
+    return st->prepared ? SL_OK : sl__pg_prepare(st, deadline_us, err);
 }
 
 /* Runs prepared statement name (binary parameters and results) and
@@ -618,7 +602,6 @@ int sl__pg_read(struct pg_store *st, const char *name, int n,
                 const char *const *vals, const int *lens, int64_t deadline_us,
                 PGresult **out, struct sl_err *err)
 {
-    static const int binary[3] = {1, 1, 1};
     int rc;
     *out = NULL;
     for (int attempt = 0;; attempt++) {
@@ -629,7 +612,7 @@ int sl__pg_read(struct pg_store *st, const char *name, int n,
         rc = sl__pg_ready(st, deadline_us, &reconnected, err);
         if (rc == SL_OK) {
             PQsetnonblocking(st->conn, 1); /* an import may have unset it */
-            if (PQsendQueryPrepared(st->conn, name, n, vals, lens, binary, 1))
+            if (sl__pg_send(st, name, n, vals, lens))
                 rc = sl__pg_finish(st, deadline_us, out, "", err);
             else
                 rc = sl__pg_fail(st, sl__pg_code(st, NULL, SL_EUNAVAIL), "",
@@ -679,7 +662,37 @@ static void pg_close(struct sl_store *base)
         return;
     sl__pg_drop(st);
     free(st->uri);
+    free(st->listen_uri);
     free(st);
+}
+
+/* The settings that come from the environment (store_pg.h: PG_ENV_*,
+ * which config.c's --pg-* flags set): a transaction pooler in the way,
+ * and the URI the change feed LISTENs on. */
+static int pg_options(struct pg_store *st, const char *arg, struct sl_err *err)
+{
+    const char *pooling = getenv(PG_ENV_POOLING);
+    const char *listen = getenv(PG_ENV_LISTEN);
+    PQconninfoOption *opts = NULL;
+    char *msg = NULL;
+
+    st->unnamed =
+        pooling && (strcmp(pooling, "1") == 0 || strcmp(pooling, "true") == 0 ||
+                    strcmp(pooling, "yes") == 0);
+    if (!listen || !*listen || strcmp(listen, arg) == 0)
+        return SL_OK;
+    if (!(opts = PQconninfoParse(listen, &msg))) {
+        char m[SL_ERR_MSG_LEN];
+        sl__pg_one_line(m, sizeof(m), msg ? msg : "out of memory");
+        sl__pg_redact(m, sizeof(m), listen);
+        PQfreemem(msg);
+        return sl_err_set(err, msg ? SL_EINVAL : SL_ENOMEM,
+                          "--pg-listen-uri: bad URI: %s", m);
+    }
+    PQconninfoFree(opts);
+    if (!(st->listen_uri = strdup(listen)))
+        return sl_err_set(err, SL_ENOMEM, "postgres: out of memory");
+    return SL_OK;
 }
 
 static int pg_open(const struct sl_store_type *type, const char *arg,
@@ -712,12 +725,14 @@ static int pg_open(const struct sl_store_type *type, const char *arg,
     st->base.type = type;
     sl__pg_make_label(st, opts);
     PQconninfoFree(opts);
+    if ((rc = pg_options(st, arg, err)) != SL_OK)
+        goto out;
 
     if ((rc = pg_connect_start(st, SL_EINVAL, err)) != SL_OK ||
         (rc = pg_connect_poll(st, 0, err)) != SL_OK ||
         (rc = sl__pg_migrate(st, err)) != SL_OK)
         goto out;
-    rc = pg_prepare(st, cap_deadline(0, PG_CONNECT_MS), err);
+    rc = sl__pg_prepare(st, cap_deadline(0, PG_CONNECT_MS), err);
 out:
     if (rc != SL_OK) {
         pg_close(&st->base);

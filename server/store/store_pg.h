@@ -1,12 +1,13 @@
 /* store_pg.h -- what the files of the PostgreSQL backend share (private)
  *
- * The backend is five files, one concern each: store_pg.c (the connection:
+ * The backend is six files, one concern each: store_pg.c (the connection:
  * connect, round trips, deadlines, reconnect; open, query, snapshot, ping,
- * close and the exported sl_store_postgres), store_pg_msg.c (its
+ * close and the exported sl_store_postgres), store_pg_stmt.c (the read
+ * statements, named or unnamed), store_pg_msg.c (its
  * messages), store_pg_schema.c (the schema and its migrations, run by
  * open), store_pg_import.c (COPY into staging, then a swap) and store_pg_feed.c
  * (the writes and the change feed: put_service, record_log, read_changes,
- * wait_changes). This header is included by those five only. Its functions are
+ * wait_changes). This header is included by those six only. Its functions are
  * sl__pg_* (STYLE 12: internal, not static); the rest of the server sees only
  * sl_store_postgres, through store.c.
  *
@@ -37,12 +38,17 @@
 #define PG_LOCK_FEED 1936486249   /* and the feed's writers (seq order) */
 #define PG_WRITE_MS 10000         /* a write's whole transaction */
 #define PG_WAIT_MIN_MS 250        /* a wait_changes reconnect's least time */
-#define PG_BACKOFF_MS 100         /* wait_changes: first reconnect delay, */
-#define PG_BACKOFF_MAX_MS 2000    /* doubling up to this */
+#define PG_BACKOFF_MS 100         /* after a failed connect: first delay, */
+#define PG_BACKOFF_MAX_MS 1000    /* doubling up to this (sl__pg_ready) */
 #define PG_PRUNE_SLACK                                                         \
     1000                                 /* changes beyond SL_STORE_FEED_KEEP  \
                                             before a writer prunes */
 #define PG_CHANNEL "servicelogs_changes" /* LISTEN/NOTIFY channel */
+
+/* The environment open() reads (config.c's --pg-transaction-pooling and
+ * --pg-listen-uri set them; store_pg.c's top explains both). */
+#define PG_ENV_POOLING "SERVICELOGS_PG_TRANSACTION_POOLING"
+#define PG_ENV_LISTEN "SERVICELOGS_PG_LISTEN_URI"
 
 /* Takes advisory lock %d (a PG_LOCK_*) on the session's current schema
  * until the transaction ends: a printf format. */
@@ -68,13 +74,17 @@ struct pg_store {
     int64_t stalled_us;                /* since when the server has let
                                           deadlines pass; 0: it answers */
     bool prepared;                     /* the session has our statements */
+    bool unnamed;                      /* a transaction pooler: prepare
+                                          nothing (store_pg_stmt.c) */
+    char *listen_uri;                  /* owned; wait_changes moves to it
+                                          (uri's place); NULL: uri */
     bool broken;                       /* reconnect before the next use */
     char label[128];                   /* "postgres://HOST:PORT/DB" */
-    /* wait_changes only (a connection that waits does nothing else): */
-    bool listening;   /* this session has LISTENed on PG_CHANNEL */
     int64_t retry_us; /* no reconnect before (back-off); 0: any time */
     int backoff_ms;   /* the next back-off; 0: PG_BACKOFF_MS */
-    char schema[64];  /* its current_schema(): the payload it wakes on */
+    /* wait_changes only (a connection that waits does nothing else): */
+    bool listening;  /* this session has LISTENed on PG_CHANNEL */
+    char schema[64]; /* its current_schema(): the payload it wakes on */
     /* an import session (store_pg_import.c): */
     bool importing;     /* a session's transaction is open */
     bool import_failed; /* one of its adds failed: only a rollback left */
@@ -154,6 +164,19 @@ int sl__pg_exec(struct pg_store *st, const char *sql, PGresult **out, int code,
  * ROLLBACKs. */
 int sl__pg_begin_locked(struct pg_store *st, int lock_class,
                         struct sl_err *err);
+
+/* ---- store_pg_stmt.c ---------------------------------------------------- */
+
+/* Prepares the read statements in the session (nothing with st->unnamed)
+ * by deadline_us; sets st->prepared. */
+int sl__pg_prepare(struct pg_store *st, int64_t deadline_us,
+                   struct sl_err *err);
+
+/* Sends read statement name (n binary parameters, binary results):
+ * prepared, or its text as an unnamed statement. libpq's PQsend* result:
+ * 0 when it could not be sent (or name is unknown). */
+int sl__pg_send(struct pg_store *st, const char *name, int n,
+                const char *const *vals, const int *lens);
 
 /* ---- store_pg_schema.c -------------------------------------------------- */
 

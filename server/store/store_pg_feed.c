@@ -50,12 +50,16 @@
  * returns SL_OK at once, a spurious wake-up, and the caller's read_changes
  * from its seq finds them. A broken connection is dropped and reported
  * (SL_EUNAVAIL); later calls reconnect (sl__pg_ready: nonblocking, within
- * the call's time, a connect under way kept for the next call) after a
- * back-off of PG_BACKOFF_MS doubling to PG_BACKOFF_MAX_MS between failed
- * attempts. No call waits longer than its timeout_ms, or PG_WAIT_MIN_MS
- * when it reconnects. A server frozen without closing the connection
- * (SIGSTOP) commits nothing, so waiting out the timeout misses nothing; a
- * host gone silent is found by the keepalives (store_pg.c).
+ * the call's time, a connect under way kept for the next call) after
+ * sl__pg_ready's back-off (PG_BACKOFF_MS doubling to PG_BACKOFF_MAX_MS
+ * between failed attempts), which this waits out. With a listen URI
+ * (--pg-listen-uri: the backend URI goes through a transaction pooler,
+ * where a LISTEN lands on whichever server connection the pooler picks and
+ * is never heard from again), the first call moves the connection there:
+ * a direct session to the same database. No call waits longer than its
+ * timeout_ms, or PG_WAIT_MIN_MS when it reconnects. A server frozen without
+ * closing the connection (SIGSTOP) commits nothing, so waiting out the timeout
+ * misses nothing; a host gone silent is found by the keepalives (store_pg.c).
  *
  * read_changes: one prepared statement (sl_changes, store_pg.c) reads the
  * feed row and the changes after `after` in one snapshot; each body's seal
@@ -547,6 +551,17 @@ static int pg_listen(struct pg_store *st, int64_t deadline_us,
     bool reconnected;
     int rc;
 
+    if (st->listen_uri) { /* a direct session from now on (see the top) */
+        PQconninfoOption *opts = PQconninfoParse(st->listen_uri, NULL);
+        free(st->uri);
+        st->uri = st->listen_uri;
+        st->listen_uri = NULL;
+        st->unnamed = false; /* a session of its own */
+        if (opts)            /* parsed once at open: only memory fails */
+            sl__pg_make_label(st, opts);
+        PQconninfoFree(opts);
+        sl__pg_drop(st);
+    }
     if (st->retry_us > now) { /* backing off */
         nap_until(st->retry_us < deadline_us ? st->retry_us : deadline_us);
         now = sl_clock_us();
@@ -576,12 +591,7 @@ static int pg_listen(struct pg_store *st, int64_t deadline_us,
         st->backoff_ms = 0;
         return SL_OK;
     }
-    if (!st->conn) { /* the attempt failed (not: still under way) */
-        int ms = st->backoff_ms ? st->backoff_ms : PG_BACKOFF_MS;
-        st->retry_us = sl_clock_us() + (int64_t)ms * 1000;
-        st->backoff_ms =
-            ms * 2 > PG_BACKOFF_MAX_MS ? PG_BACKOFF_MAX_MS : ms * 2;
-    }
+    /* A failed connect set the back-off (sl__pg_ready). */
     if (err)
         err->code = SL_EUNAVAIL;
     return SL_EUNAVAIL;

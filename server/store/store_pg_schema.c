@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "modelarts/v1/service_logs.pb-c.h"
 #include "store.h"
 #include "store_pg.h"
@@ -162,7 +163,7 @@ static int check_version(const struct pg_store *st, int64_t v,
 int sl__pg_migrate(struct pg_store *st, struct sl_err *err)
 {
     char sql[160];
-    int64_t v;
+    int64_t v, from;
     int rc;
 
     /* Outside the lock only the common case is decided: the schema is
@@ -178,16 +179,28 @@ int sl__pg_migrate(struct pg_store *st, struct sl_err *err)
     if ((rc = read_version(st, &v, err)) != SL_OK ||
         (rc = check_version(st, v, err)) != SL_OK)
         goto out;
+    if (v == PG_SCHEMA_VERSION) /* another connection did it meanwhile */
+        goto out_commit;
+    from = v;
     for (; v < PG_SCHEMA_VERSION; v++)
         if ((rc = sl__pg_exec(st, pg_migrations[v], NULL, SL_EIO,
                               "cannot create the schema: ", err)) != SL_OK)
             goto out;
+    /* The version, in the transaction that created the tables: the
+     * row's xmin is theirs as long as no second run rewrote it. */
     snprintf(sql, sizeof(sql),
              "INSERT INTO meta(key, value) VALUES('schema_version', '%lld')"
              " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
              (long long)v);
-    if ((rc = sl__pg_exec(st, sql, NULL, SL_EIO, "", err)) != SL_OK)
+    if ((rc = sl__pg_exec(st, sql, NULL, SL_EIO, "", err)) != SL_OK ||
+        (rc = sl__pg_exec(st, "COMMIT", NULL, SL_EIO, "", err)) != SL_OK)
         goto out;
+    sl_log(SL_LOG_INFO,
+           "%s: schema migrated from version %lld to %lld (under the "
+           "migration lock)",
+           st->label, (long long)from, (long long)v);
+    return SL_OK;
+out_commit:
     rc = sl__pg_exec(st, "COMMIT", NULL, SL_EIO, "", err);
 out:
     if (PQtransactionStatus(st->conn) != PQTRANS_IDLE)
