@@ -1,9 +1,16 @@
 /* import.c -- parse the import document, pack its logs, hand them to a store
  *
- * Ownership: the jansson tree lives for one sl_import_parse() call. What
- * survives it (ids, names, packed logs) is copied into the set's arena. The
- * protobuf-c messages built to pack one log point into the jansson tree and
- * live in a scratch arena that is emptied after each log.
+ * Streaming: import_scan.c finds each services[i] in the file; jansson
+ * parses that one element (json_loadb); parse_service() checks it and
+ * packs its logs; the services gathered are handed to the store's import
+ * session in batches (stream_flush), and only their keys are kept
+ * (import_keys.c) to refuse duplicates.
+ *
+ * Ownership: the jansson tree lives for one service. What survives it
+ * (ids, names, packed logs) is copied into the set's arena, which a
+ * streamed import empties after each batch. The protobuf-c messages built
+ * to pack one log point into the jansson tree and live in a scratch arena
+ * that is emptied after each log.
  *
  * Errors: the parser keeps the JSON path of the value it is looking at in
  * struct parse; fail() prefixes every message with it.
@@ -27,6 +34,8 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "import_keys.h"
+#include "import_scan.h"
 #include "limits.h"
 #include "log_rules.h"
 #include "modelarts/v1/service_logs.pb-c.h"
@@ -45,7 +54,6 @@ struct parse {
 
 /* common/names.h spells the enums; unit/test_names checks its numbers
  * against the generated ones. */
-static const char *const top_keys[] = {"services", NULL};
 static const char *const service_keys[] = {
     "project_id", "service_id", "service_name", "infer_type", "logs", NULL};
 static const char *const log_keys[] = {
@@ -639,51 +647,118 @@ static int parse_service(struct parse *p, json_t *obj,
     return SL_OK;
 }
 
-static int cmp_service(const void *a, const void *b)
+/* ---- the document, one service at a time -------------------------------- */
+
+#define IMPORT_BATCH_BYTES (4u << 20) /* packed logs handed over at once */
+#define IMPORT_BATCH_SERVICES 1024    /* services handed over at once */
+
+/* State of one streamed import. The services parsed since the last batch
+ * went to the store live in svcs (malloc'd) and p.set->arena; without a
+ * store, every service stays (sl_import_parse). */
+struct stream {
+    struct parse p;                 /* p.set: the services held now */
+    struct sl_import_keys seen;     /* every key so far */
+    struct sl_import_service *svcs; /* held services, file order */
+    size_t n, cap;                  /* in svcs; its room */
+    size_t held_bytes;              /* their packed logs, about */
+    size_t n_services, n_logs;      /* over the whole document */
+    struct sl_store *st;            /* the session's store; NULL: keep all */
+};
+
+/* Hands the held services to the store's session, then forgets them. */
+static int stream_flush(struct stream *s, struct sl_err *err)
 {
-    const struct sl_import_service *x =
-        *(const struct sl_import_service *const *)a;
-    const struct sl_import_service *y =
-        *(const struct sl_import_service *const *)b;
-    int c = strcmp(x->project_id, y->project_id);
-    if (c == 0)
-        c = strcmp(x->service_id, y->service_id);
-    if (c == 0)
-        c = x < y ? -1 : x > y;
-    return c;
+    if (!s->st || s->n == 0)
+        return SL_OK;
+    int rc = sl_store_import_add(s->st, s->svcs, s->n, err);
+    sl_arena_free(&s->p.set->arena);
+    sl_arena_init(&s->p.set->arena);
+    s->n = 0;
+    s->held_bytes = 0;
+    return rc;
 }
 
-/* Reports the first service (in file order) whose (project_id,
- * service_id) an earlier one already has. */
-static int check_duplicates(struct parse *p)
+/* Parses services[i] from its text (which starts at line, column). */
+static int stream_service(struct stream *s, size_t i, const char *text,
+                          size_t len, int line, int column)
 {
-    struct sl_import_set *set = p->set;
-    if (set->n_services < 2)
-        return SL_OK;
-    const struct sl_import_service **v = malloc(set->n_services * sizeof(*v));
-    if (!v)
-        return oom(p);
-    for (size_t i = 0; i < set->n_services; i++)
-        v[i] = &set->services[i];
-    qsort(v, set->n_services, sizeof(*v), cmp_service);
-    size_t first = 0, later = SIZE_MAX, group = 0;
-    for (size_t i = 1; i < set->n_services; i++) {
-        if (strcmp(v[i]->project_id, v[group]->project_id) != 0 ||
-            strcmp(v[i]->service_id, v[group]->service_id) != 0) {
-            group = i;
-            continue;
+    struct parse *p = &s->p;
+    json_error_t jerr;
+    size_t first;
+    int rc;
+
+    json_t *obj =
+        json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!obj)
+        return sl_scan_json_error(&jerr, line, column, p->err);
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        struct sl_import_service *v = realloc(s->svcs, cap * sizeof(*v));
+        if (!v) {
+            json_decref(obj);
+            return oom(p);
         }
-        size_t at = (size_t)(v[i] - set->services);
-        if (at < later) {
-            later = at;
-            first = (size_t)(v[group] - set->services);
-        }
+        s->svcs = v;
+        s->cap = cap;
     }
-    free(v);
-    if (later == SIZE_MAX)
-        return SL_OK;
-    path_push(p, "services[%zu].service_id", later);
-    return fail(p, "duplicate of services[%zu]", first);
+    struct sl_import_service *svc = &s->svcs[s->n];
+    size_t old = path_push(p, "services[%zu]", i);
+    rc = parse_service(p, obj, svc);
+    json_decref(obj);
+    if (rc != SL_OK)
+        return rc;
+    if ((rc = sl_import_keys_add(&s->seen, svc, i, &first)) != SL_OK)
+        return rc == SL_ENOMEM ? oom(p) : fail(p, "internal error");
+    if (first != SIZE_MAX) {
+        path_push_field(p, "service_id");
+        return fail(p, "duplicate of services[%zu]", first);
+    }
+    path_pop(p, old);
+    s->n++;
+    s->n_services++;
+    s->n_logs += svc->n_logs;
+    for (size_t j = 0; j < svc->n_logs; j++)
+        s->held_bytes += svc->logs[j].body.len + sizeof(svc->logs[j]);
+    if (s->held_bytes >= IMPORT_BATCH_BYTES || s->n >= IMPORT_BATCH_SERVICES)
+        return stream_flush(s, p->err);
+    return SL_OK;
+}
+
+/* Runs the document through sc into s (and its store). */
+static int stream_run(struct stream *s, struct sl_scan *sc)
+{
+    for (size_t i = 0;; i++) {
+        const char *text;
+        size_t len;
+        int line, column, rc;
+        bool done;
+        if ((rc = sl_scan_next(sc, &text, &len, &line, &column, &done,
+                               s->p.err)) != SL_OK)
+            return rc;
+        if (done)
+            return stream_flush(s, s->p.err);
+        if ((rc = stream_service(s, i, text, len, line, column)) != SL_OK)
+            return rc;
+    }
+}
+
+static void stream_init(struct stream *s, struct sl_import_set *set,
+                        struct sl_store *st, struct sl_err *err)
+{
+    memset(s, 0, sizeof(*s));
+    s->p.set = set;
+    s->p.err = err;
+    s->st = st;
+    sl_import_set_init(set);
+    sl_arena_init(&s->p.scratch);
+    sl_import_keys_init(&s->seen);
+}
+
+static void stream_free(struct stream *s)
+{
+    sl_arena_free(&s->p.scratch);
+    sl_import_keys_free(&s->seen);
+    free(s->svcs);
 }
 
 void sl_import_set_init(struct sl_import_set *set)
@@ -703,49 +778,23 @@ void sl_import_set_free(struct sl_import_set *set)
 int sl_import_parse(const char *json, size_t len, struct sl_import_set *out,
                     struct sl_err *err)
 {
-    struct parse p = {.set = out, .err = err};
-    json_error_t jerr;
-    json_t *services;
+    struct stream s;
+    struct sl_scan sc;
     int rc;
 
-    sl_import_set_init(out);
-    sl_arena_init(&p.scratch);
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        rc = sl_err_set(err,
-                        json_error_code(&jerr) == json_error_out_of_memory
-                            ? SL_ENOMEM
-                            : SL_EFORMAT,
-                        "invalid JSON at line %d column %d: %s", jerr.line,
-                        jerr.column, jerr.text);
-        goto out;
+    stream_init(&s, out, NULL, err);
+    sl_scan_init_mem(&sc, json, len);
+    if ((rc = stream_run(&s, &sc)) == SL_OK && s.n) {
+        out->services =
+            sl_arena_alloc(&out->arena, s.n * sizeof(*out->services));
+        if (!out->services)
+            rc = oom(&s.p);
+        else
+            memcpy(out->services, s.svcs, s.n * sizeof(*out->services));
+        out->n_services = s.n;
     }
-    if ((rc = expect_object(&p, root)) != SL_OK ||
-        (rc = check_keys(&p, root, top_keys)) != SL_OK ||
-        (rc = get_array(&p, root, "services", true, SIZE_MAX, &services)) !=
-            SL_OK)
-        goto out;
-
-    size_t n = json_array_size(services);
-    if (n) {
-        out->services = sl_arena_alloc(&out->arena, n * sizeof(*out->services));
-        if (!out->services) {
-            rc = oom(&p);
-            goto out;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        size_t old = path_push(&p, "services[%zu]", i);
-        rc = parse_service(&p, json_array_get(services, i), &out->services[i]);
-        if (rc != SL_OK)
-            goto out;
-        path_pop(&p, old);
-        out->n_services = i + 1;
-    }
-    rc = check_duplicates(&p);
-out:
-    json_decref(root);
-    sl_arena_free(&p.scratch);
+    sl_scan_free(&sc);
+    stream_free(&s);
     if (rc != SL_OK)
         sl_import_set_free(out);
     return rc;
@@ -758,64 +807,91 @@ static int io_error(const char *path, struct sl_err *err)
     return sl_err_set(err, SL_EIO, "%s: %s", path, strerror(errno));
 }
 
-/* Reads the whole file at path into b. */
-static int read_file(const char *path, struct sl_buf *b, struct sl_err *err)
+/* Reads the whole file at fd into b (a backend without sessions). */
+static int read_all(int fd, const char *path, struct sl_buf *b,
+                    struct sl_err *err)
 {
-    struct stat sb;
-    int rc = SL_OK;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = io_error(path, err);
-        goto out;
-    }
-    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
-        sl_buf_reserve(b, (size_t)sb.st_size + 1);
     for (;;) {
-        if (!sl_buf_reserve(b, 4096)) {
-            rc = sl_err_set(err, SL_ENOMEM, "%s: out of memory", path);
-            goto out;
-        }
+        if (!sl_buf_reserve(b, 1 << 16))
+            return sl_err_set(err, SL_ENOMEM, "%s: out of memory", path);
         ssize_t r = read(fd, b->data + b->len, b->cap - b->len);
         if (r == 0)
-            break;
+            return SL_OK;
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            rc = io_error(path, err);
-            goto out;
-        }
+        if (r < 0)
+            return io_error(path, err);
         b->len += (size_t)r;
     }
-out:
-    if (fd >= 0)
-        close(fd);
+}
+
+/* A store.h v4 backend: the whole file, parsed, in one sl_store_import. */
+static int import_whole(struct sl_store *st, int fd, const char *path,
+                        size_t *n_services, size_t *n_logs, struct sl_err *err)
+{
+    struct sl_import_set set;
+    struct sl_buf b;
+    int rc;
+    sl_import_set_init(&set);
+    sl_buf_init(&b);
+    if ((rc = read_all(fd, path, &b, err)) == SL_OK &&
+        (rc = sl_import_parse(b.data ? b.data : "", b.len, &set, err)) ==
+            SL_OK &&
+        (rc = sl_store_import(st, set.services, set.n_services, err)) ==
+            SL_OK) {
+        *n_services = set.n_services;
+        *n_logs = set.n_logs;
+    }
+    sl_import_set_free(&set);
+    sl_buf_free(&b);
     return rc;
 }
 
 int sl_import_file(struct sl_store *st, const char *path, size_t *n_services,
                    size_t *n_logs, struct sl_err *err)
 {
-    struct sl_import_set set;
-    struct sl_buf b;
+    struct sl_import_set batch;
+    struct stream s;
+    struct sl_scan sc;
+    size_t ns = 0, nl = 0;
     int rc;
 
-    sl_import_set_init(&set);
-    sl_buf_init(&b);
     if (n_services)
         *n_services = 0;
     if (n_logs)
         *n_logs = 0;
-    if ((rc = read_file(path, &b, err)) != SL_OK ||
-        (rc = sl_import_parse(b.data ? b.data : "", b.len, &set, err)) !=
-            SL_OK ||
-        (rc = sl_store_import(st, set.services, set.n_services, err)) != SL_OK)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return io_error(path, err);
+    rc = sl_store_import_begin(st, err);
+    if (rc == SL_EMETHOD) {
+        rc = import_whole(st, fd, path, &ns, &nl, err);
+        close(fd);
         goto out;
-    if (n_services)
-        *n_services = set.n_services;
-    if (n_logs)
-        *n_logs = set.n_logs;
+    }
+    if (rc != SL_OK) {
+        close(fd);
+        return rc;
+    }
+    stream_init(&s, &batch, st, err);
+    sl_scan_init_fd(&sc, fd, path);
+    rc = stream_run(&s, &sc);
+    if (rc == SL_OK) {
+        rc = sl_store_import_end(st, true, err);
+    } else {
+        struct sl_err ignored;
+        sl_store_import_end(st, false, &ignored);
+    }
+    ns = s.n_services;
+    nl = s.n_logs;
+    sl_scan_free(&sc);
+    stream_free(&s);
+    sl_import_set_free(&batch);
+    close(fd);
 out:
-    sl_import_set_free(&set);
-    sl_buf_free(&b);
+    if (rc == SL_OK && n_services)
+        *n_services = ns;
+    if (rc == SL_OK && n_logs)
+        *n_logs = nl;
     return rc;
 }

@@ -47,7 +47,8 @@ void sl_import_set_init(struct sl_import_set *set);
 /* Frees what set owns; set is empty afterwards. Accepts an empty set. */
 void sl_import_set_free(struct sl_import_set *set);
 
-/* Parses json[0..len) (need not be NUL-terminated) into *out, which is
+/* Parses json[0..len) (need not be NUL-terminated), through the same
+ * streaming pass as sl_import_file, into *out, which is
  * initialized here (whatever it held is overwritten, not freed). SL_OK and
  * *out filled (the caller owns it and frees it with sl_import_set_free), or
  * SL_EFORMAT with the path-prefixed message (SL_ENOMEM when memory runs
@@ -55,8 +56,16 @@ void sl_import_set_free(struct sl_import_set *set);
 int sl_import_parse(const char *json, size_t len, struct sl_import_set *out,
                     struct sl_err *err);
 
-/* Reads the file at path, parses it, and imports it into st in one
- * transaction (sl_store_import: all or nothing). On SL_OK the counts of
+/* Streams the file at path into st in one transaction (all or nothing):
+ * an import session (store.h v5) gets the services in batches of at most
+ * IMPORT_BATCH_SERVICES or about IMPORT_BATCH_BYTES of packed logs
+ * (import.c), parsed one services[i] at a time (import_scan.h), so memory
+ * is bounded by one service (SL_SCAN_MAX_ELEMENT bytes of JSON at most),
+ * one batch and the keys seen (import_keys.h), whatever the file's size. A
+ * backend without sessions (v4) gets the whole file in one sl_store_import.
+ * The rules and messages are sl_import_parse's; an error found late in the
+ * file is the first one met (a bad service after a duplicate one reports
+ * the duplicate). On SL_OK the counts of
  * imported services and logs are stored in *n_services and *n_logs (each
  * may be NULL); on failure they are 0 and the store is unchanged.
  * SL_EIO (message "PATH: strerror") when the file cannot be read,
