@@ -595,6 +595,20 @@ int sl__pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
     return st->prepared ? SL_OK : sl__pg_prepare(st, deadline_us, err);
 }
 
+/* A session that lost its prepared statements is most likely behind a
+ * transaction pooler: the message says what to do. */
+static int pg_hint(const struct pg_store *st, int rc, struct sl_err *err)
+{
+    size_t n = err ? strlen(err->msg) : 0;
+    if (rc != SL_OK && err && !st->unnamed &&
+        strstr(err->msg, "prepared statement") &&
+        strstr(err->msg, "does not exist"))
+        snprintf(err->msg + n, sizeof(err->msg) - n,
+                 " (a transaction pooler in between? see "
+                 "--pg-transaction-pooling)");
+    return rc;
+}
+
 /* Runs prepared statement name (binary parameters and results) and
  * returns its result in *out. A connection found lost is reopened once and
  * the statement retried once: only for statements that only read. */
@@ -619,7 +633,7 @@ int sl__pg_read(struct pg_store *st, const char *name, int n,
                                  NULL, err);
         }
         if (rc != SL_EUNAVAIL || reconnected || attempt > 0 || !sl__pg_lost(st))
-            return rc;
+            return pg_hint(st, rc, err);
         /* Lost since its last use (e.g. the server restarted): once more
          * on a new connection. */
     }
