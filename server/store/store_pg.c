@@ -599,9 +599,10 @@ int sl__pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
  * transaction pooler: the message says what to do. */
 static int pg_hint(const struct pg_store *st, int rc, struct sl_err *err)
 {
-    size_t n = err ? strlen(err->msg) : 0;
-    if (rc != SL_OK && err && !st->unnamed &&
-        strstr(err->msg, "prepared statement") &&
+    if (rc == SL_OK || !err || st->unnamed) /* err->msg is set on failure */
+        return rc;
+    size_t n = strlen(err->msg);
+    if (strstr(err->msg, "prepared statement") &&
         strstr(err->msg, "does not exist"))
         snprintf(err->msg + n, sizeof(err->msg) - n,
                  " (a transaction pooler in between? see "
