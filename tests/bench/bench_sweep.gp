@@ -11,7 +11,7 @@ set xtics ("1" 1, "8" 8, "32" 32, "128" 128, "512" 512)
 set xrange [0.8:640]
 set xlabel "concurrency (gRPC streams / HTTP connections)"
 set grid
-set key top left
+set key bottom right
 set style line 1 lc rgb "#1f77b4" lw 2 pt 7 ps 0.8
 set style line 2 lc rgb "#1f77b4" lw 2 pt 5 ps 0.8 dt 2
 set style line 3 lc rgb "#d62728" lw 2 pt 7 ps 0.8
@@ -27,7 +27,7 @@ set ylabel "p99 latency (ms)"
 set logscale y 10
 set format y "%g"
 set yrange [*:*]
-set key top left
+set key bottom right
 plot dat u 1:3 w lp ls 1 t "servicelogs gRPC", \
      dat u 1:5 w lp ls 2 t "grpc++ async (cpp-async)", \
      dat u 1:7 w lp ls 3 t "servicelogs REST", \
