@@ -24,7 +24,7 @@
 #      for 3 s while calls keep coming; every call fails at once with
 #      UNAVAILABLE / 503 (health NOT_SERVING: queries are refused without a
 #      read), and the replica's connect attempts stay few although its
-#      health prober pings every 50 ms (60 attempts without a back-off;
+#      health prober pings every 50 ms (69 attempts measured without the back-off;
 #      with it, 100 ms doubling to 1 s per connection: at most 30 asserted);
 #      once PgBouncer takes the database again, the replica is SERVING
 #      without a restart.
