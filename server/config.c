@@ -139,6 +139,8 @@ static const struct sl_opt sl_opts[] = {
     {"http-sse-keepalive", SL_OPT_MS, SL_OFF(http_sse_keepalive_ms), 100,
      3600000, "15s", SL_CMD_SERVE,
      "a REST watch sends a comment line after this long without an event"},
+    {"cors-origins", SL_OPT_STR, SL_OFF(cors_origins), 0, 0, "", SL_CMD_SERVE,
+     "REST CORS: comma-separated origins allowed, or * (\"\" = no CORS)"},
     {"if-empty", SL_OPT_BOOL, SL_OFF(if_empty), 0, 1, "false", SL_CMD_IMPORT,
      "import only when the backend holds no service yet"},
     {"log-level", SL_OPT_LEVEL, SL_OFF(log_level), 0, 0, "info", SL_BOTH,

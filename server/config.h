@@ -52,6 +52,7 @@ struct sl_config {
     int http_max_header_bytes;  /* request line + headers per connection */
     int http_max_watchers;      /* REST watch (SSE) clients at once */
     int http_sse_keepalive_ms;  /* SSE comment line after this much quiet */
+    const char *cors_origins;   /* REST CORS origins ("", "*" or a list) */
     int if_empty;               /* import: only into a backend with no
                                    services */
     int log_level;              /* enum sl_log_level */
