@@ -2,7 +2,9 @@
  *
  * Ownership: an slc_client owns one channel, one pluck completion queue,
  * one decode buffer and a copy of the token option, plus one grpc_init()
- * reference. A unary call (query, put-service, record) is one batch (send
+ * reference. The channel's credentials (plaintext, or TLS from the
+ * slc_options.tls_* files: creds.c) are released once the channel holds
+ * them. A unary call (query, put-service, record) is one batch (send
  * metadata + message + close, receive metadata + message + status) plucked
  * to completion before the function returns. A watch is a first batch
  * (send metadata + message + close, receive metadata), a status batch
@@ -30,6 +32,7 @@ struct slc_client {
     int watch_timeout_ms; /* 0: none */
     size_t max_logs;
     char *token; /* owned copy of slc_options.token; NULL: none */
+    bool tls;    /* the channel is TLS (slc_options.tls_ca given) */
     struct slc__decode_buf buf; /* one log at a time (~170 KiB) */
 };
 
@@ -77,17 +80,32 @@ int slc_client_create(const char *target, const slc_options *opts,
     c->token = token;
 
     grpc_init();
-    grpc_arg args[2];
+    grpc_channel_credentials *creds;
+    int rc = slc__channel_creds(&o, &creds, err);
+    if (rc != SLC_OK) {
+        free(c->token);
+        free(c);
+        grpc_shutdown();
+        return rc;
+    }
+    grpc_arg args[3];
+    size_t n_args = 2;
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[0].value.integer = (int)o.max_response_bytes;
     args[1].type = GRPC_ARG_STRING;
     args[1].key = GRPC_ARG_PRIMARY_USER_AGENT_STRING;
     args[1].value.string = "servicelogs-slc/" SLC_VERSION;
-    grpc_channel_args ch_args = {.num_args = 2, .args = args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    if (o.tls_name && o.tls_name[0]) {
+        args[2].type = GRPC_ARG_STRING;
+        args[2].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+        args[2].value.string = (char *)o.tls_name;
+        n_args = 3;
+    }
+    grpc_channel_args ch_args = {.num_args = n_args, .args = args};
     c->channel = grpc_channel_create(target, creds, &ch_args);
     grpc_channel_credentials_release(creds);
+    c->tls = o.tls_ca && o.tls_ca[0];
     c->cq = grpc_completion_queue_create_for_pluck(NULL);
     *out = c;
     return slc__err_set(err, SLC_OK, -1, NULL);
@@ -111,10 +129,19 @@ size_t slc__client_max_logs(const slc_client *c)
     return c->max_logs;
 }
 
-/* Fills err from a completed call's non-OK status. */
+/* The words put before gRPC's text when a TLS call ends UNAVAILABLE
+ * without a response (gRPC says "Socket closed" or "Ssl handshake failed"
+ * but not which file to look at). */
+#define TLS_HINT                                                               \
+    "TLS handshake failed or server unreachable (check the CA certificate, "   \
+    "the server name and the client certificate)"
+
+/* Fills err from a completed call's non-OK status. tls_hint: the call went
+ * over TLS and received no response headers, so an UNAVAILABLE may be a
+ * refused handshake: say so first (the message may be truncated). */
 static int status_error(slc_error *err, grpc_status_code status,
                         const grpc_slice *details,
-                        const grpc_metadata_array *trailers)
+                        const grpc_metadata_array *trailers, bool tls_hint)
 {
     char reason[SLC_ERROR_CODE_LEN] = "";
     for (size_t i = 0; i < trailers->count; i++) {
@@ -133,7 +160,11 @@ static int status_error(slc_error *err, grpc_status_code status,
         text = slc_strerror(code);
         len = (int)strlen(text);
     }
-    slc__err_set(err, code, (int)status, "%.*s", len, text);
+    if (tls_hint && status == GRPC_STATUS_UNAVAILABLE &&
+        !memmem(text, (size_t)len, "Connection refused", 18))
+        slc__err_set(err, code, (int)status, TLS_HINT ": %.*s", len, text);
+    else
+        slc__err_set(err, code, (int)status, "%.*s", len, text);
     if (err)
         memcpy(err->error_code, reason, sizeof(reason));
     return code;
@@ -249,7 +280,8 @@ static int unary(slc_client *c, const char *method, grpc_slice req,
         goto out;
     /* The status is set whether or not the batch succeeded as a whole. */
     if (k.status != GRPC_STATUS_OK) {
-        rc = status_error(err, k.status, &k.details, &k.trailers);
+        rc = status_error(err, k.status, &k.details, &k.trailers,
+                          c->tls && !k.init_md.count);
         goto out;
     }
     if (!*recv)
@@ -473,7 +505,8 @@ out:
                  snapshot)
             rc = slc__err_set(err, SLC_OK, (int)k.status, NULL);
         else if (rc == SLC_OK && k.status != GRPC_STATUS_OK)
-            rc = status_error(err, k.status, &k.details, &k.trailers);
+            rc = status_error(err, k.status, &k.details, &k.trailers,
+                              c->tls && !k.init_md.count);
         else if (rc == SLC_OK)
             rc = slc__err_set(err, SLC_OK, 0, NULL);
     }

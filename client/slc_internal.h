@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <grpc/byte_buffer.h>
+#include <grpc/grpc_security.h>
 
 #include "servicelogs/client.h"
 
@@ -36,6 +37,19 @@ int slc__err_set(slc_error *err, int code, int grpc_status, const char *fmt,
 /* The SLC_E* code for a non-OK gRPC status; error_code is the ModelArts
  * code from ErrorInfo ("" when none). */
 int slc__status_to_err(int grpc_status, const char *error_code);
+
+/* Largest PEM file read for slc_options.tls_* (a CA bundle). */
+#define SLC_TLS_MAX_FILE (1024 * 1024)
+
+/* The channel credentials for o (creds.c): insecure when o->tls_ca is not
+ * given, else SSL trusting the CA file, with tls_cert/tls_key as the
+ * client certificate when given. Files are read and checked here (PEM
+ * structure; see creds.c). On SLC_OK the caller owns *out
+ * (grpc_channel_credentials_release); on failure *out is NULL and err
+ * names the option and the file (SLC_EINVAL), or SLC_ENOMEM /
+ * SLC_EINTERNAL. Call after grpc_init(). */
+int slc__channel_creds(const slc_options *o, grpc_channel_credentials **out,
+                       slc_error *err);
 
 /* The client's max_logs option (slc_query's bound). */
 size_t slc__client_max_logs(const slc_client *c);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <grpc/grpc.h>
 #include <grpc/slice.h>
@@ -1552,6 +1553,139 @@ static void test_unreachable(void **state)
     slc_client_destroy(c);
 }
 
+/* ---- TLS options ------------------------------------------------------- */
+
+/* A throw-away self-signed certificate (EC P-256, valid to 2126) and its
+ * key: files that pass the create-time checks. */
+static const char tls_cert_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBhjCCAS2gAwIBAgIUV2gtmzO2X/kcIK7Nvom1sag2XlAwCgYIKoZIzj0EAwIw\n"
+    "GDEWMBQGA1UEAwwNc2xjIHVuaXQgdGVzdDAgFw0yNjEyMDUwODAyMDJaGA8yMTI2\n"
+    "MTExMTA4MDIwMlowGDEWMBQGA1UEAwwNc2xjIHVuaXQgdGVzdDBZMBMGByqGSM49\n"
+    "AgEGCCqGSM49AwEHA0IABMT1OrlkWP+RHS9tDAqhUqx5jeFivLE98OtfmsRKIuMA\n"
+    "hCt7TWeqSXSmeCTYkQSZ6CVlPmkrXVmuDNJy+lV+DhGjUzBRMB0GA1UdDgQWBBSS\n"
+    "wruvBqimkEtPOBPK5QwCmhSIYjAfBgNVHSMEGDAWgBSSwruvBqimkEtPOBPK5QwC\n"
+    "mhSIYjAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCIFmeulqslVKK\n"
+    "X4IZIS8i5vlKSasGzD1Z4h6WIn8MjGNPAiB6SI/aF1Kt1QtjDCCKLfAPyTHecSSA\n"
+    "idFogMj/gMBAMw==\n"
+    "-----END CERTIFICATE-----\n";
+static const char tls_key_pem[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgDNnzLrqv78rVLOkR\n"
+    "Q6h74siRP3Tpw/wz0doiZucIJsuhRANCAATE9Tq5ZFj/kR0vbQwKoVKseY3hYryx\n"
+    "PfDrX5rESiLjAIQre01nqkl0pngk2JEEmeglZT5pK11ZrgzScvpVfg4R\n"
+    "-----END PRIVATE KEY-----\n";
+
+/* Writes text to dir/name; returns the path (static buffer per slot). */
+static const char *tls_file(const char *dir, const char *name, const void *text,
+                            size_t len)
+{
+    static char paths[8][256];
+    static int slot;
+    char *p = paths[slot++ % 8];
+    snprintf(p, 256, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    return p;
+}
+
+/* slc_client_create with opts must fail with code, a NULL *out, and a
+ * message holding want. */
+static void create_fails(const slc_options *opts, int code, const char *want)
+{
+    slc_client *c = (slc_client *)1;
+    slc_error err;
+    int rc = slc_client_create("127.0.0.1:1", opts, &c, &err);
+    if (rc != code || !strstr(err.message, want))
+        fail_msg("want %s \"%s\", got %s: %s", slc_err_name(code), want,
+                 slc_err_name(rc), err.message);
+    assert_null(c);
+    assert_int_equal(err.grpc_status, -1);
+}
+
+static void test_create_tls_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/slc-tls-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    const char *ca =
+        tls_file(dir, "ca.pem", tls_cert_pem, strlen(tls_cert_pem));
+    const char *key =
+        tls_file(dir, "key.pem", tls_key_pem, strlen(tls_key_pem));
+    const char *garbage = tls_file(dir, "garbage.pem", "not PEM\n", 8);
+    static const char der[] = {0x30, (char)0x82, 0x01, 0x00, 0x00};
+    const char *bin = tls_file(dir, "der.crt", der, sizeof(der));
+    static const char broken[] = "-----BEGIN CERTIFICATE-----\n"
+                                 "MIIB!!notbase64\n"
+                                 "-----END CERTIFICATE-----\n";
+    const char *brk = tls_file(dir, "broken.pem", broken, strlen(broken));
+    static const char enc[] = "-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
+                              "MIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAc\n"
+                              "-----END ENCRYPTED PRIVATE KEY-----\n";
+    const char *enck = tls_file(dir, "enc.key", enc, strlen(enc));
+    char missing[300];
+    snprintf(missing, sizeof(missing), "%s/missing.pem", dir);
+
+    /* Table: each bad combination and the words its error must hold. */
+    const struct {
+        slc_options o;
+        const char *want;
+    } bad[] = {
+        {{.tls_ca = missing}, "tls_ca"},
+        {{.tls_ca = missing}, "cannot read: No such file"},
+        {{.tls_ca = dir}, "cannot read"},
+        {{.tls_ca = garbage}, "no PEM certificate in it"},
+        {{.tls_ca = key}, "no PEM certificate in it"},
+        {{.tls_ca = bin}, "binary data: not a PEM file"},
+        {{.tls_ca = brk}, "a broken PEM certificate block"},
+        {{.tls_ca = ca, .tls_cert = ca, .tls_key = ca},
+         "tls_key " /* path follows */},
+        {{.tls_ca = ca, .tls_cert = ca, .tls_key = ca},
+         "no unencrypted PEM private key"},
+        {{.tls_ca = ca, .tls_cert = key, .tls_key = key},
+         "no PEM certificate in it"},
+        {{.tls_ca = ca, .tls_cert = ca, .tls_key = enck},
+         "an encrypted private key"},
+        {{.tls_ca = ca, .tls_cert = ca, .tls_key = missing}, "cannot read"},
+        {{.tls_ca = ca, .tls_cert = ca}, "tls_cert and tls_key go together"},
+        {{.tls_ca = ca, .tls_key = key}, "tls_cert and tls_key go together"},
+        {{.tls_cert = ca, .tls_key = key}, "need tls_ca"},
+        {{.tls_name = "localhost"}, "need tls_ca"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        create_fails(&bad[i].o, SLC_EINVAL, bad[i].want);
+
+    /* Good files: created; connecting is lazy, so the first call fails as
+     * any unreachable server does. "" is "not given". */
+    const slc_options good[] = {
+        {.timeout_ms = 500, .tls_ca = ca},
+        {.timeout_ms = 500, .tls_ca = ca, .tls_name = "other.example"},
+        {.timeout_ms = 500, .tls_ca = ca, .tls_cert = ca, .tls_key = key},
+        {.timeout_ms = 500,
+         .tls_ca = "",
+         .tls_cert = "",
+         .tls_key = "",
+         .tls_name = ""},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        slc_client *c;
+        slc_error err;
+        if (slc_client_create("127.0.0.1:1", &good[i], &c, &err) != SLC_OK)
+            fail_msg("good[%zu]: %s", i, err.message);
+        slc_request req = {.project_id = "p1", .service_id = "s1"};
+        assert_int_equal(slc_query_each(c, &req, NULL, NULL, NULL, &err),
+                         SLC_EUNAVAILABLE);
+        slc_client_destroy(c);
+    }
+
+    const char *files[] = {ca, key, garbage, bin, brk, enck};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        assert_int_equal(unlink(files[i]), 0);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1581,6 +1715,7 @@ int main(void)
         cmocka_unit_test(test_decode_created),
         cmocka_unit_test(test_create_invalid),
         cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_create_tls_files),
     };
     return cmocka_run_group_tests(tests, setup_grpc, teardown_grpc);
 }

@@ -133,6 +133,19 @@ typedef struct slc_options {
     int watch_timeout_ms; /* slc_watch() only: deadline of the whole watch;
                              0 = none (until the callback stops it or the
                              server ends the stream) */
+    /* Appended in 0.3 (NULL or "" everywhere: plaintext, as before). Paths
+     * of PEM files, read once by slc_client_create() (not kept open, not
+     * read again: restart the client to pick up renewed files): */
+    const char *tls_ca;   /* the CA certificate(s) to trust; given: the
+                             channel is TLS (grpc_ssl_credentials_create),
+                             else plaintext */
+    const char *tls_cert; /* client certificate chain, leaf first, for
+                             mutual TLS; needs tls_ca and tls_key */
+    const char *tls_key;  /* its private key (PEM, unencrypted) */
+    const char *tls_name; /* the name expected in the server's certificate
+                             instead of the target's host (gRPC's
+                             GRPC_SSL_TARGET_NAME_OVERRIDE_ARG); needs
+                             tls_ca; copied */
 } slc_options;
 
 #define SLC_DEFAULT_TIMEOUT_MS 5000
@@ -142,12 +155,19 @@ typedef struct slc_options {
 typedef struct slc_client slc_client;
 
 /* Creates a client for the gRPC target `target` ("HOST:PORT", or any target
- * grpc_channel_create accepts) over an insecure channel. Connecting is lazy:
- * an unreachable server shows up as SLC_EUNAVAILABLE from the first query.
+ * grpc_channel_create accepts) over a plaintext channel, or over TLS when
+ * opts->tls_ca is given: the tls_* files are read and checked here, so a
+ * missing, unreadable or malformed file is SLC_EINVAL naming the option and
+ * the path. Connecting is lazy: an unreachable server, and what only a TLS
+ * handshake can tell (a server certificate the CA did not sign or that
+ * does not name the host, a client certificate the server refuses, a key
+ * that does not belong to tls_cert), show up as SLC_EUNAVAILABLE from the
+ * first call.
  * Calls grpc_init(); slc_client_destroy() calls the matching grpc_shutdown().
  * Owner: on SLC_OK *out is a new client that the caller frees with
  * slc_client_destroy(); on failure *out is NULL and nothing is held.
- * Errors: SLC_EINVAL (NULL/empty target, bad options), SLC_ENOMEM.
+ * Errors: SLC_EINVAL (NULL/empty target, bad options, a bad tls_* file),
+ * SLC_ENOMEM, SLC_EINTERNAL (gRPC refused the TLS credentials).
  * THREAD SAFETY: thread-safe. */
 int slc_client_create(const char *target, const slc_options *opts,
                       slc_client **out, slc_error *err);
