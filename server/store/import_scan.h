@@ -30,11 +30,14 @@
 #include "error.h"
 
 #define SL_SCAN_CHUNK (256 * 1024) /* bytes per read() */
-/* The longest services[i] (its JSON text), 8 MiB: jansson's tree of one
- * service is about 6 times its text, so one service costs at most about
- * 60 MiB while it is parsed. A service's logs must be imported together
- * (the import replaces them all): one with more than that is refused. */
-#define SL_SCAN_MAX_ELEMENT (8u * 1024 * 1024)
+/* The longest services[i] (its JSON text), 128 MiB: a service's logs are
+ * imported together (the import replaces them all), so one service is
+ * held whole while it is parsed, and jansson's tree of it is about 6
+ * times its text. A file of many services stays within a few tens of MiB
+ * whatever its size; one service of 200 000 logs (about 50 MB of JSON,
+ * the big-history tests) costs about 300 MiB while it is parsed. Longer
+ * is refused, naming the service. */
+#define SL_SCAN_MAX_ELEMENT (128u * 1024 * 1024)
 
 struct sl_scan {
     int fd;             /* the file; -1: memory */
