@@ -15,6 +15,7 @@ pkgs=(
   libprotobuf-c-dev protobuf-c-compiler
   nanopb libnanopb-dev python3-protobuf
   libmicrohttpd-dev libjansson-dev libsqlite3-dev
+  zlib1g-dev # the REST shim's gzip answers (server/http/http_web.c)
   libgnutls28-dev # TLS file checks; the shim's client-certificate check
   libpq-dev # the PostgreSQL backend (server/store/store_pg.c); -DSL_WITH_PG=OFF skips it
   golang-github-gogo-googleapis-dev grpc-proto

@@ -317,6 +317,7 @@ static int cmd_serve(int argc, char **argv)
             .max_watchers = (unsigned)cfg.http_max_watchers,
             .sse_keepalive_ms = (unsigned)cfg.http_sse_keepalive_ms,
             .watch_streams = (unsigned)cfg.max_connection_streams,
+            .cors_origins = cfg.cors_origins,
             .tls = &shim_tls,
         };
         /* In the server's process the shim answers queries itself, with

@@ -2,7 +2,8 @@
  *
  * Ownership: a response body's memory moves to libmicrohttpd
  * (MHD_RESPMEM_MUST_FREE) once its response exists; the protobuf-c
- * answer of the upstream is freed as soon as it is rendered.
+ * answer of the upstream is freed as soon as it is rendered. A gzip body
+ * (http_web.h) replaces the plain one, which is freed at once.
  */
 #include "http_answer.h"
 
@@ -25,6 +26,16 @@ bool sl_http_must_close(const struct sl_req *rq)
     return rq->close || atomic_load(rq->stopping) != 0;
 }
 
+/* The reader of a 304: libmicrohttpd sends no body for one. */
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    (void)buf;
+    (void)max;
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
 /* Queues body (its memory moves to libmicrohttpd; *body is left empty)
  * with content_type, X-Request-Id, Allow when allow is set and
  * Connection: close when must_close(); notes status and error_code
@@ -36,7 +47,16 @@ enum MHD_Result sl_http_respond(struct MHD_Connection *conn, struct sl_req *rq,
 {
     struct MHD_Response *r;
 
-    if (body->oom || !body->data) {
+    if (status == MHD_HTTP_NOT_MODIFIED && !body->oom) {
+        /* No body, but the Content-Length libmicrohttpd sends must be the
+         * 200's (RFC 9110 8.6): a size, a reader it never calls. */
+        r = MHD_create_response_from_callback(body->len, 1024, no_body, NULL,
+                                              NULL);
+        sl_buf_free(body);
+    } else if (status == MHD_HTTP_NO_CONTENT && !body->oom) {
+        sl_buf_free(body);
+        r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    } else if (body->oom || !body->data) {
         sl_buf_free(body);
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
         content_type = SL_HTTP_JSON_TYPE;
@@ -56,8 +76,10 @@ enum MHD_Result sl_http_respond(struct MHD_Connection *conn, struct sl_req *rq,
     if (!r)
         return MHD_NO;
     enum MHD_Result ret = MHD_NO;
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                content_type) == MHD_YES &&
+    if ((!content_type ||
+         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                 content_type) == MHD_YES) &&
+        sl_http_web_headers(r, conn, rq, rq->preflight) == MHD_YES &&
         MHD_add_response_header(r, "X-Request-Id", rq->request_id) == MHD_YES &&
         (!allow || MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
                                            "GET, HEAD") == MHD_YES) &&
@@ -157,8 +179,7 @@ sl_http_answer_query(struct MHD_Connection *conn, struct sl_req *rq,
         sl_buf_free(&body);
         return sl_http_respond_error(conn, rq, rc, NULL);
     }
-    return sl_http_respond(conn, rq, MHD_HTTP_OK, &body, SL_HTTP_JSON_TYPE,
-                           false, NULL);
+    return sl_http_web_answer(conn, rq, &body);
 }
 
 /* GET /healthz: the overall health (service ""): the server's status
@@ -212,4 +233,103 @@ enum MHD_Result sl_http_answer_metrics(struct MHD_Connection *conn,
     sl_metrics_render(&body);
     return sl_http_respond(conn, rq, MHD_HTTP_OK, &body, SL_HTTP_METRICS_TYPE,
                            false, NULL);
+}
+
+/* ---- http_web.h's headers and answers
+ * ----------------------------------------------------------- */
+
+static bool logs_path(const struct sl_req *rq)
+{
+    return rq->route == SL_HTTP_ROUTE_LOGS || rq->route == SL_HTTP_ROUTE_WATCH;
+}
+
+static enum MHD_Result add(struct MHD_Response *r, const char *name,
+                           const char *value)
+{
+    return MHD_add_response_header(r, name, value);
+}
+
+enum MHD_Result sl_http_web_headers(struct MHD_Response *r,
+                                    struct MHD_Connection *conn,
+                                    const struct sl_req *rq, bool preflight)
+{
+    if (!logs_path(rq))
+        return MHD_YES;
+    bool cors = sl_http_cors_on(rq->cors);
+    const char *vary = NULL;
+    if (rq->route == SL_HTTP_ROUTE_LOGS)
+        vary = cors && !rq->cors->any ? "Origin, Accept-Encoding"
+                                      : "Accept-Encoding";
+    else if (cors && !rq->cors->any)
+        vary = "Origin";
+    if (vary && add(r, MHD_HTTP_HEADER_VARY, vary) != MHD_YES)
+        return MHD_NO;
+    if (rq->etag[0] && add(r, MHD_HTTP_HEADER_ETAG, rq->etag) != MHD_YES)
+        return MHD_NO;
+    if (rq->gzip && add(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip") != MHD_YES)
+        return MHD_NO;
+    const char *allow = sl_http_cors_allow(
+        rq->cors, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                              MHD_HTTP_HEADER_ORIGIN));
+    if (!allow)
+        return MHD_YES;
+    if (add(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, allow) != MHD_YES ||
+        add(r, "Access-Control-Expose-Headers", "X-Request-Id, ETag") !=
+            MHD_YES)
+        return MHD_NO;
+    if (preflight &&
+        (add(r, "Access-Control-Allow-Methods", "GET, HEAD") != MHD_YES ||
+         add(r, "Access-Control-Allow-Headers",
+             "X-Auth-Token, X-Request-Id, If-None-Match") != MHD_YES ||
+         add(r, "Access-Control-Max-Age", SL_HTTP_CORS_MAX_AGE) != MHD_YES))
+        return MHD_NO;
+    return MHD_YES;
+}
+
+enum MHD_Result sl_http_web_answer(struct MHD_Connection *conn,
+                                   struct sl_req *rq, struct sl_buf *body)
+{
+    if (body->oom || !body->data) /* sl_http_respond answers it */
+        return sl_http_respond(conn, rq, MHD_HTTP_OK, body, SL_HTTP_JSON_TYPE,
+                               false, NULL);
+    bool gz = body->len >= SL_HTTP_GZIP_MIN &&
+              sl_http_accepts_gzip(MHD_lookup_connection_value(
+                  conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+    if (gz) {
+        /* Compressed even for a 304: its Content-Length is the gzip
+         * body's (RFC 9110 8.6). */
+        struct sl_buf z;
+        sl_buf_init(&z);
+        if (sl_http_gzip(body->data, body->len, &z) == SL_OK) {
+            sl_http_etag(body->data, body->len, true, rq->etag);
+            sl_buf_free(body);
+            *body = z;
+            rq->gzip = true;
+        }
+    }
+    if (!rq->gzip) /* plain (also when compressing failed): its own tag */
+        sl_http_etag(body->data, body->len, false, rq->etag);
+    const char *inm = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    if (sl_http_etag_match(inm, rq->etag))
+        return sl_http_respond(conn, rq, MHD_HTTP_NOT_MODIFIED, body, NULL,
+                               false, NULL);
+    return sl_http_respond(conn, rq, MHD_HTTP_OK, body, SL_HTTP_JSON_TYPE,
+                           false, NULL);
+}
+
+bool sl_http_web_preflight(struct MHD_Connection *conn, struct sl_req *rq,
+                           enum MHD_Result *ret)
+{
+    if (!logs_path(rq) ||
+        !sl_http_cors_allow(
+            rq->cors, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                  MHD_HTTP_HEADER_ORIGIN)))
+        return false;
+    struct sl_buf none;
+    sl_buf_init(&none);
+    rq->preflight = true;
+    *ret = sl_http_respond(conn, rq, MHD_HTTP_NO_CONTENT, &none, NULL, false,
+                           NULL);
+    return true;
 }

@@ -41,6 +41,7 @@
 #include "http_local.h"
 #include "http_route.h"
 #include "http_upstream.h"
+#include "http_web.h"
 #include "metrics.h"
 #include "validate.h"
 
@@ -59,6 +60,7 @@ struct sl_req {
     bool headers_in;                /* the handler has seen it */
     bool close;                     /* answer with Connection: close */
     bool target_too_long;           /* request target too long: 414 */
+    size_t target_bytes;            /* the request target's length */
     int query_rc;                   /* sl_http_route_query() of the target */
     int64_t update_time;            /* its ?update_time when SL_OK */
     struct sl_err query_err;        /* why not, otherwise */
@@ -73,9 +75,13 @@ struct sl_req {
     char service_id[SL_MAX_ID + 1];
     char request_id[SL_REQUEST_ID_MAX + 1]; /* the client's or ours */
     char path[SL_HTTP_LOG_PATH_MAX + 1];    /* as sent, cut */
-    struct sl_watch_stream *watch; /* the watch route's stream once started
-                                      (http_watch.h); released when the
-                                      request completes */
+    struct sl_watch_stream *watch;   /* the watch route's stream once started
+                                        (http_watch.h); released when the
+                                        request completes */
+    const struct sl_http_cors *cors; /* the shim's (http_web.h) */
+    bool gzip;                       /* the body queued is gzip */
+    bool preflight;                  /* a CORS preflight's 204 */
+    char etag[SL_HTTP_ETAG_MAX];     /* the logs answer's ETag; "": none */
 };
 
 /* Whether rq's answer closes its connection: rq->close (a request
@@ -83,11 +89,12 @@ struct sl_req {
  * read) or the shim stopping. */
 bool sl_http_must_close(const struct sl_req *rq);
 
-/* Queues body with status and content_type (Allow: GET, HEAD when allow);
- * body's memory moves to libmicrohttpd and *body is left empty, also on
- * failure (then released). Notes status and error_code (static, NULL on
- * success) in rq for the access line. Returns libmicrohttpd's answer
- * (MHD_NO: the connection is closed). */
+/* Queues body with status and content_type (Allow: GET, HEAD when allow;
+ * no Content-Type when NULL; an empty body for 204 and 304) and the
+ * headers of http_web.h that rq calls for; body's memory moves to libmicrohttpd
+ * and *body is left empty, also on failure (then released). Notes status and
+ * error_code (static, NULL on success) in rq for the access line. Returns
+ * libmicrohttpd's answer (MHD_NO: the connection is closed). */
 enum MHD_Result sl_http_respond(struct MHD_Connection *conn, struct sl_req *rq,
                                 unsigned int status, struct sl_buf *body,
                                 const char *content_type, bool allow,
@@ -134,5 +141,24 @@ enum MHD_Result sl_http_answer_health(struct MHD_Connection *conn,
 /* GET /metrics: the process's Prometheus text (metrics.h). */
 enum MHD_Result sl_http_answer_metrics(struct MHD_Connection *conn,
                                        struct sl_req *rq);
+
+/* Adds to r what rq and its request call for: ETag and Content-Encoding
+ * of a logs answer, Vary on a logs path, the CORS headers for an allowed
+ * Origin, and (preflight) the Access-Control-Allow-* ones. MHD_NO when a
+ * header could not be added. */
+enum MHD_Result sl_http_web_headers(struct MHD_Response *r,
+                                    struct MHD_Connection *conn,
+                                    const struct sl_req *rq, bool preflight);
+
+/* Answers a logs path's rendered JSON body (moved: *body is left empty):
+ * 304 when If-None-Match matches, else 200, gzip-compressed when
+ * accepted. */
+enum MHD_Result sl_http_web_answer(struct MHD_Connection *conn,
+                                   struct sl_req *rq, struct sl_buf *body);
+
+/* Answers a preflight OPTIONS on a logs path with 204 when CORS allows
+ * its Origin; false (nothing queued) when not: answer 405 as before. */
+bool sl_http_web_preflight(struct MHD_Connection *conn, struct sl_req *rq,
+                           enum MHD_Result *ret);
 
 #endif

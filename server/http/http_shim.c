@@ -145,6 +145,8 @@ struct sl_shim {
     int64_t header_ms;                   /* a new connection's request
                                             deadline */
     size_t max_body;              /* request body bytes dropped at most */
+    size_t max_header;            /* request line and headers at most: 431
+                                     (the daemon's pool is twice this) */
     size_t max_token;             /* longest X-Auth-Token forwarded */
     atomic_int in_flight;         /* requests begun (request line in) and
                                      not yet completed */
@@ -155,6 +157,7 @@ struct sl_shim {
     atomic_llong last_tls_warn_s; /* the same, failed TLS handshakes */
     struct sl_tls_pem https;      /* HTTPS cert, key, client CA (PEM);
                                      all NULL: plain HTTP */
+    struct sl_http_cors cors;     /* --cors-origins (http_web.h) */
 };
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -338,6 +341,10 @@ static enum MHD_Result answer(struct sl_shim *s, struct MHD_Connection *conn,
     sl_err_clear(&err);
     int rc = route_request(rq, method, url, &rt, &err);
     rq->route = rt.route;
+    enum MHD_Result ret;
+    if (rc == SL_EMETHOD && strcmp(method, "OPTIONS") == 0 &&
+        sl_http_web_preflight(conn, rq, &ret))
+        return ret; /* CORS preflight: 204 */
     if (rc != SL_OK)
         return sl_http_respond_error(conn, rq, rc, err.msg);
     switch (rt.route) {
@@ -385,7 +392,12 @@ static enum MHD_Result on_headers(struct sl_shim *s,
     sl_metrics_http_start();
     MHD_get_connection_values_n(conn, MHD_HEADER_KIND, framing_add, &fr);
     int rc = sl_http_framing_check(&fr, &err);
-    if (rc != SL_OK || rq->target_too_long ||
+    /* Ours, in JSON, before libmicrohttpd's HTML one (its pool is twice
+     * max_header): a request line and header block over max_header. */
+    bool big = rq->target_bytes + strlen(rq->method) + 12 +
+                   sl_http_header_bytes(conn) >
+               s->max_header;
+    if (rc != SL_OK || rq->target_too_long || big ||
         atomic_load(&s->stop_phase) == SL_SHIM_PAST_GRACE) {
         request_in(conn); /* not read further: answered and closed */
         rq->close = true;
@@ -396,6 +408,11 @@ static enum MHD_Result on_headers(struct sl_shim *s,
                                           SL_EINVAL,
                                           "the request target is longer than "
                                           "the shim accepts");
+        if (big)
+            return sl_http_respond_status(
+                conn, rq, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, SL_EINVAL,
+                "the request's header fields are larger than the shim "
+                "accepts");
         return sl_http_respond_error(conn, rq, SL_EUNAVAIL,
                                      "the server is shutting down; try again");
     }
@@ -533,9 +550,11 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     atomic_fetch_add(&s->in_flight, 1); /* before it stops being silent */
     sl_http_conn_request_begun(s->deadlines, conn_of(conn));
     rq->stopping = &s->stop_phase;
+    rq->cors = &s->cors;
     rq->route = SL_HTTP_ROUTE_OTHER;
     copy_cut(rq->path, sizeof(rq->path), uri, strcspn(uri, "?"));
-    rq->target_too_long = strlen(uri) > SL_SHIM_MAX_TARGET;
+    rq->target_bytes = strlen(uri);
+    rq->target_too_long = rq->target_bytes > SL_SHIM_MAX_TARGET;
     sl_err_clear(&rq->query_err);
     rq->query_rc = sl_http_route_query(uri, &rq->update_time, &rq->query_err);
     char *q = strchr(uri, '?');
@@ -604,6 +623,7 @@ static void shim_free(struct sl_shim *s)
     sl_http_upstream_close(s->upstream);  /* after the workers' calls */
     sl_http_local_close(s->local);        /* the same */
     sl_tls_pem_free(&s->https);           /* after the daemon that used it */
+    sl_http_cors_free(&s->cors);          /* after the daemon's requests */
     free(s);
 }
 
@@ -664,10 +684,14 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
                             : SL_SHIM_DEFAULT_HEADER_TIMEOUT_MS;
     int64_t next_ms = (int64_t)idle * 1000 + header_ms;
     s->header_ms = header_ms;
+    s->max_header = conn_mem;
 
     /* The HTTPS files first: nothing is bound for a bad one (the
      * upstream's are read in sl_http_upstream_open). */
     rc = sl_tls_load_server(cfg->tls, &s->https, err);
+    if (rc != SL_OK)
+        goto out;
+    rc = sl_http_cors_parse(cfg->cors_origins, &s->cors, err);
     if (rc != SL_OK)
         goto out;
     rc = sl_http_listen(cfg->listen, &s->listen_fd, &s->port, err);
@@ -722,7 +746,7 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
         {MHD_OPTION_LISTEN_SOCKET, mhd_fd, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)idle, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)max_conn, NULL},
-        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)conn_mem, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(2 * conn_mem), NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_none, NULL},

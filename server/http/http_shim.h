@@ -44,14 +44,21 @@
  * max_body_bytes, 413. Any number of query parameters is accepted (the
  * query is read by the shim, not split by libmicrohttpd: on_uri() in
  * http_shim.c has why); those but update_time are ignored.
- * libmicrohttpd itself answers what it cannot parse before the shim sees
- * it, with its fixed HTML body (0.9.75 has no hook to change it) and
- * Connection: close: a request line that does not fit the connection's
- * memory (conn_memory_bytes) 414; a header block that does not, 431; an
- * HTTP version other than 1.x, 505; a malformed request or header line,
- * or a Content-Length that is not a number, 400 (413 when it overflows).
+ * A request line and header block over conn_memory_bytes: 431 with the
+ * JSON body, from the shim (libmicrohttpd's pool is twice that, so the
+ * shim sees such a request first). libmicrohttpd itself answers what it
+ * cannot parse before the shim sees it, with its fixed HTML body (0.9.75
+ * has no hook to change it: docs/rest.md lists each case) and
+ * Connection: close: a request line or header block over twice
+ * conn_memory_bytes 414 / 431; an HTTP version other than 1.x, 505; a
+ * malformed request or header line, an HTTP/1.1 request without Host, or
+ * a Content-Length that is not a number, 400 (413 when it overflows).
+ *
+ * Browsers and caches (http_web.h): CORS (cors_origins), gzip answers,
+ * ETag and If-None-Match.
  *
  * The shim's pieces, each with its rules at its top:
+ * - http_web.h: CORS, gzip, ETag / If-None-Match (the pure rules).
  * - http_route.h: which request is which (the pure router: paths matched
  *   byte for byte, 404 / 405 / 400 rules, ?update_time).
  * - http_local.h: the in-process query (the server's store, limits,
@@ -182,6 +189,9 @@ struct sl_shim_config {
                                    upstream's HTTP/2 stream limit (the
                                    server's --max-connection-streams);
                                    SL_SHIM_DEFAULT_WATCH_STREAMS */
+    const char *cors_origins;   /* comma-separated origins answered with CORS
+                                   headers, or "*"; NULL or "": no CORS
+                                   (http_web.h) */
     const struct sl_tls_config *tls; /* HTTPS (cert, key, client_ca) and
                                         the upstream's TLS (upstream_*);
                                         NULL: plain HTTP, plaintext

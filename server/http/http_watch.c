@@ -776,6 +776,7 @@ enum MHD_Result sl_http_watch_resumed(struct MHD_Connection *conn,
             MHD_YES &&
         MHD_add_response_header(r, "X-Accel-Buffering", "no") == MHD_YES &&
         MHD_add_response_header(r, "X-Request-Id", rq->request_id) == MHD_YES &&
+        sl_http_web_headers(r, conn, rq, false) == MHD_YES && /* CORS */
         (!sl_http_must_close(rq) ||
          MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") ==
              MHD_YES))
