@@ -251,6 +251,17 @@ check "auth: a service of a project the token does not cover" PERMISSION_DENIED 
   "$(last_field "$T/wa" status)"
 stop_server $AUTH || fail "auth server's exit status"
 
+# Keepalive: an idle watch's connection gets HTTP/2 PINGs every --keepalive
+# (here 1 s; the default 30 s), so a dead client is found and its watcher
+# freed, and the stream survives idle-timeouts in between.
+start_server "$T/ka.log" --backend "sqlite:$T/auth.db" \
+  --grpc-listen=127.0.0.1:0 --http-listen= --keepalive=1s
+KA=$SERVER_PID
+n=$($PY "$I/live_stall.py" 127.0.0.1:$GRPC_PORT $P $S 4.5 pings | sed -n 's/^pings //p')
+[ "${n:-0}" -ge 3 ] && pass "keepalive: $n PINGs on an idle watch in 4.5 s" ||
+  fail "keepalive: [$n] PINGs in 4.5 s (want >= 3)"
+stop_server $KA || fail "keepalive server's exit status"
+
 if [ -n "${SL_TEST_PG_URI:-}" ]; then
   SCHEMA=sl_watch_$$
   psql -X -q "$SL_TEST_PG_URI" -c "CREATE SCHEMA $SCHEMA" >/dev/null
