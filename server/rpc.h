@@ -35,6 +35,32 @@ struct sl_rpc_ctx {
     int64_t deadline_us;    /* CLOCK_MONOTONIC µs; 0 = none */
 };
 
+struct sl_call;
+
+/* The pure layer of a unary method: request bytes in, response bytes out
+ * (*resp is the caller's on SL_OK), ids filled once they are valid. */
+typedef int sl_rpc_fn(const struct sl_rpc_ctx *ctx, const uint8_t *req,
+                      size_t req_len, grpc_slice *resp,
+                      struct sl_query_ids *ids, struct sl_err *err);
+
+/* rpc_unary.c, for the handlers of methods.h:
+ * sl_rpc_ctx_from_call  the context of call c (its worker's store, the
+ *                       server's tokens and health, c's deadline and
+ *                       x-auth-token, which points into c's metadata).
+ * sl_rpc_serve_unary    a unary handler's accept(): shedding, the context,
+ *                       fn on c's request, with reports_reads the read's
+ *                       outcome to health (sl_health_report_read), the
+ *                       answer.
+ * sl_rpc_pack_created   a PutServiceResponse / RecordServiceUpdateResponse
+ *                       (both are {bool created = 1}).
+ * sl_rpc_count_corrupt  for rc SL_ECORRUPT: counted (backend corrupt and
+ *                       error metrics) and logged at warn with err's text;
+ *                       nothing otherwise. */
+void sl_rpc_ctx_from_call(struct sl_call *c, struct sl_rpc_ctx *ctx);
+void sl_rpc_serve_unary(struct sl_call *c, sl_rpc_fn *fn, bool reports_reads);
+grpc_slice sl_rpc_pack_created(bool created);
+void sl_rpc_count_corrupt(int rc, const struct sl_err *err);
+
 /* modelarts.v1.ServiceLogs/QueryServiceLogs: decode -> validate ->
  * authorize -> read -> encode.
  * req/req_len: the packed QueryServiceLogsRequest (owned by the caller).

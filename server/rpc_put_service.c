@@ -18,17 +18,7 @@
 #include "log_rules.h"
 #include "methods.h"
 #include "modelarts/v1/service_logs.pb-c.h"
-#include "rpc_health.h"
 #include "validate.h"
-
-/* PutServiceResponse{created}: field 1, a bool (protobuf-c's bytes: 08 01
- * for true, nothing for false). */
-static grpc_slice pack_created(bool created)
-{
-    static const char yes[] = {0x08, 0x01};
-    return created ? grpc_slice_from_copied_buffer(yes, sizeof(yes))
-                   : grpc_empty_slice();
-}
 
 static int check_request(const Modelarts__V1__PutServiceRequest *r,
                          struct sl_err *err)
@@ -90,7 +80,7 @@ int sl_rpc_put_service(const struct sl_rpc_ctx *ctx, const uint8_t *req,
     bool created = false;
     if ((rc = sl_store_put_service(ctx->store, &put, &created, err)) != SL_OK)
         goto out;
-    *resp = pack_created(created);
+    *resp = sl_rpc_pack_created(created);
 out:
     modelarts__v1__put_service_request__free_unpacked(r, NULL);
     return rc;
@@ -100,28 +90,7 @@ out:
 
 static void put_service_accept(struct sl_call *c)
 {
-    struct sl_worker *w = c->worker;
-    struct sl_err err;
-    sl_err_clear(&err);
-    if (!sl_call_admit(c, &err)) {
-        sl_call_finish_unary(c, err.code, &err, NULL);
-        return;
-    }
-    struct sl_rpc_ctx ctx = {
-        .store = w->store,
-        .auth = w->auth,
-        .backend_ok = sl_health_backend_ok(w->health),
-        .deadline_us = sl_call_deadline_us(c),
-    };
-    sl_call_metadata(c, "x-auth-token", &ctx.token, &ctx.token_len);
-    grpc_slice in = sl_call_payload(c->req);
-    grpc_slice out;
-    int rc = sl_rpc_put_service(&ctx, GRPC_SLICE_START_PTR(in),
-                                GRPC_SLICE_LENGTH(in), &out, &c->ids, &err);
-    grpc_slice_unref(in);
-    sl_call_finish_unary(c, rc, &err, rc == SL_OK ? &out : NULL);
-    if (rc == SL_OK)
-        grpc_slice_unref(out);
+    sl_rpc_serve_unary(c, sl_rpc_put_service, false);
 }
 
 const struct sl_handler sl_rpc_put_service_handler = {

@@ -27,11 +27,8 @@
 #include <string.h>
 
 #include "call.h"
-#include "log.h"
 #include "methods.h"
-#include "metrics.h"
 #include "modelarts/v1/service_logs.pb-c.h"
-#include "rpc_health.h"
 #include "validate.h"
 #include "wire.h"
 
@@ -213,11 +210,7 @@ static int query(const struct sl_rpc_ctx *ctx, const uint8_t *req,
         goto out;
     *resp = pack_response(&page, snap != NULL);
 out:
-    if (rc == SL_ECORRUPT) { /* found here or by the backend itself */
-        sl_metrics_backend_corrupt();
-        sl_metrics_backend_error();
-        sl_log(SL_LOG_WARN, "%s", err->msg);
-    }
+    sl_rpc_count_corrupt(rc, err); /* found here or by the backend */
     sl_log_page_free(&page);
     return rc;
 }
@@ -241,33 +234,7 @@ int sl_rpc_watch_snapshot(const struct sl_rpc_ctx *ctx, const uint8_t *req,
 
 static void query_logs_accept(struct sl_call *c)
 {
-    struct sl_worker *w = c->worker;
-    struct sl_err err;
-    sl_err_clear(&err);
-    /* Shedding first: an overloaded server answers at once. */
-    if (!sl_call_admit(c, &err)) {
-        sl_call_finish_unary(c, err.code, &err, NULL);
-        return;
-    }
-    /* (A call without its request never gets here: call.c answers it.) */
-    struct sl_rpc_ctx ctx = {
-        .store = w->store,
-        .auth = w->auth,
-        .backend_ok = sl_health_backend_ok(w->health),
-        .deadline_us = sl_call_deadline_us(c),
-    };
-    sl_call_metadata(c, "x-auth-token", &ctx.token, &ctx.token_len);
-    grpc_slice in = sl_call_payload(c->req);
-    grpc_slice out;
-    int rc = sl_rpc_query_logs(&ctx, GRPC_SLICE_START_PTR(in),
-                               GRPC_SLICE_LENGTH(in), &out, &c->ids, &err);
-    grpc_slice_unref(in);
-    if (ctx.backend_ok) /* else refused without a read */
-        sl_health_report_read(w->health, rc, c->ids.project_id,
-                              c->ids.service_id, &err);
-    sl_call_finish_unary(c, rc, &err, rc == SL_OK ? &out : NULL);
-    if (rc == SL_OK)
-        grpc_slice_unref(out);
+    sl_rpc_serve_unary(c, sl_rpc_query_logs, true);
 }
 
 const struct sl_handler sl_rpc_query_logs_handler = {

@@ -20,21 +20,10 @@
 #include <string.h>
 
 #include "call.h"
-#include "log.h"
 #include "log_rules.h"
 #include "methods.h"
-#include "metrics.h"
 #include "modelarts/v1/service_logs.pb-c.h"
-#include "rpc_health.h"
 #include "validate.h"
-
-/* RecordServiceUpdateResponse{created}: field 1, a bool. */
-static grpc_slice pack_created(bool created)
-{
-    static const char yes[] = {0x08, 0x01};
-    return created ? grpc_slice_from_copied_buffer(yes, sizeof(yes))
-                   : grpc_empty_slice();
-}
 
 /* The service's infer_type, read with the log's update_time as filter. */
 static int read_infer_type(const struct sl_rpc_ctx *ctx, const char *project,
@@ -119,13 +108,9 @@ int sl_rpc_record_update(const struct sl_rpc_ctx *ctx, const uint8_t *req,
         (rc = sl_store_record_log(ctx->store, r->project_id, r->service_id,
                                   &packed, &created, &seq, err)) != SL_OK)
         goto out;
-    *resp = pack_created(created);
+    *resp = sl_rpc_pack_created(created);
 out:
-    if (rc == SL_ECORRUPT) { /* the read found a damaged stored log */
-        sl_metrics_backend_corrupt();
-        sl_metrics_backend_error();
-        sl_log(SL_LOG_WARN, "%s", err->msg);
-    }
+    sl_rpc_count_corrupt(rc, err); /* the read found a damaged log */
     sl_arena_free(&arena);
     modelarts__v1__record_service_update_request__free_unpacked(r, NULL);
     return rc;
@@ -135,28 +120,7 @@ out:
 
 static void record_update_accept(struct sl_call *c)
 {
-    struct sl_worker *w = c->worker;
-    struct sl_err err;
-    sl_err_clear(&err);
-    if (!sl_call_admit(c, &err)) {
-        sl_call_finish_unary(c, err.code, &err, NULL);
-        return;
-    }
-    struct sl_rpc_ctx ctx = {
-        .store = w->store,
-        .auth = w->auth,
-        .backend_ok = sl_health_backend_ok(w->health),
-        .deadline_us = sl_call_deadline_us(c),
-    };
-    sl_call_metadata(c, "x-auth-token", &ctx.token, &ctx.token_len);
-    grpc_slice in = sl_call_payload(c->req);
-    grpc_slice out;
-    int rc = sl_rpc_record_update(&ctx, GRPC_SLICE_START_PTR(in),
-                                  GRPC_SLICE_LENGTH(in), &out, &c->ids, &err);
-    grpc_slice_unref(in);
-    sl_call_finish_unary(c, rc, &err, rc == SL_OK ? &out : NULL);
-    if (rc == SL_OK)
-        grpc_slice_unref(out);
+    sl_rpc_serve_unary(c, sl_rpc_record_update, false);
 }
 
 const struct sl_handler sl_rpc_record_update_handler = {

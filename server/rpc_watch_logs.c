@@ -108,13 +108,8 @@ static void watch_accept(struct sl_call *c)
         return;
     }
     c->data = wt;
-    struct sl_rpc_ctx ctx = {
-        .store = w->store,
-        .auth = w->auth,
-        .backend_ok = sl_health_backend_ok(w->health),
-        .deadline_us = sl_call_deadline_us(c),
-    };
-    sl_call_metadata(c, "x-auth-token", &ctx.token, &ctx.token_len);
+    struct sl_rpc_ctx ctx;
+    sl_rpc_ctx_from_call(c, &ctx);
     struct sl_rpc_snapshot snap = {.subscribe = subscribe, .arg = c};
     grpc_slice in = sl_call_payload(c->req);
     grpc_slice out;

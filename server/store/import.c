@@ -37,6 +37,7 @@
 #include "import_keys.h"
 #include "import_scan.h"
 #include "limits.h"
+#include "json_path.h"
 #include "log_rules.h"
 #include "modelarts/v1/service_logs.pb-c.h"
 #include "names.h"
@@ -48,8 +49,7 @@ struct parse {
     struct sl_arena scratch;   /* protobuf-c messages of the current log */
     struct sl_err *err;        /* the caller's */
     int infer_type;            /* of the service being parsed */
-    size_t path_len;           /* strlen(path) */
-    char path[160];            /* JSON path of the value being parsed */
+    struct sl_jpath path;      /* JSON path of the value being parsed */
 };
 
 /* common/names.h spells the enums; unit/test_names checks its numbers
@@ -71,81 +71,21 @@ static const char *const custom_spec_keys[] = {"gpu_p4", "memory", "cpu",
 static const char *const node_keys[] = {"node_id", "node_name", "operation",
                                         "result", NULL};
 
-/* ---- the JSON path ---------------------------------------------------- */
-
-/* Appends to the path (truncating when full); returns the old length for
- * path_pop(). */
-__attribute__((format(printf, 2, 3))) static size_t
-path_push(struct parse *p, const char *fmt, ...)
-{
-    size_t old = p->path_len;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(p->path + old, sizeof(p->path) - old, fmt, ap);
-    va_end(ap);
-    size_t len = old + (n > 0 ? (size_t)n : 0);
-    p->path_len = len < sizeof(p->path) ? len : sizeof(p->path) - 1;
-    return old;
-}
-
-static void path_pop(struct parse *p, size_t old)
-{
-    p->path_len = old;
-    p->path[old] = '\0';
-}
-
-static size_t path_push_field(struct parse *p, const char *key)
-{
-    return path_push(p, "%s%s", p->path_len ? "." : "", key);
-}
-
-/* An object member of any name: .NAME when NAME is a plain identifier,
- * else ["NAME"] with JSON escapes, shortened to 40 bytes. */
-static size_t path_push_key(struct parse *p, const char *key)
-{
-    size_t n = strlen(key);
-    bool plain = n > 0 && n <= 40;
-    for (size_t i = 0; plain && i < n; i++) {
-        unsigned char c = (unsigned char)key[i];
-        plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                (c >= '0' && c <= '9') || c == '_' || c == '-';
-    }
-    if (plain)
-        return path_push(p, ".%s", key);
-    char q[64];
-    size_t o = 0;
-    for (size_t i = 0; i < n && o < 40; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (c == '"' || c == '\\') {
-            q[o++] = '\\';
-            q[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(q + o, sizeof(q) - o, "\\u%04x", c);
-        } else {
-            q[o++] = (char)c;
-        }
-    }
-    q[o] = '\0';
-    return path_push(p, "[\"%s%s\"]", q, o < n ? "..." : "");
-}
-
 /* Sets the error: "<path>: <message>" ("$" for the top level). */
 __attribute__((format(printf, 2, 3))) static int fail(struct parse *p,
                                                       const char *fmt, ...)
 {
-    char msg[SL_ERR_MSG_LEN];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int rc = sl_jpath_vfail(&p->path, p->err, SL_EFORMAT, fmt, ap);
     va_end(ap);
-    return sl_err_set(p->err, SL_EFORMAT, "%s: %s", p->path_len ? p->path : "$",
-                      msg);
+    return rc;
 }
 
 static int oom(struct parse *p)
 {
     return sl_err_set(p->err, SL_ENOMEM, "%s: out of memory",
-                      p->path_len ? p->path : "$");
+                      sl_jpath_str(&p->path));
 }
 
 /* ---- typed fields ------------------------------------------------------
@@ -179,7 +119,7 @@ static int check_only(struct parse *p, json_t *obj, const char *key,
         return SL_OK;
     const char *want = sl_name_of(sl_infer_type_names, infer_type, "");
     const char *have = sl_name_of(sl_infer_type_names, p->infer_type, "");
-    path_push_field(p, key);
+    sl_jpath_field(&p->path, key);
     return fail(p, "only allowed for %s services (this service is %s)", want,
                 have);
 }
@@ -193,7 +133,7 @@ static int get_str(struct parse *p, json_t *obj, const char *key, bool required,
     *len = 0;
     if (!v)
         return required ? fail(p, "missing required field %s", key) : SL_OK;
-    size_t old = path_push_field(p, key);
+    size_t old = sl_jpath_field(&p->path, key);
     if (!json_is_string(v))
         return fail(p, "expected a string");
     size_t n = json_string_length(v);
@@ -203,7 +143,7 @@ static int get_str(struct parse *p, json_t *obj, const char *key, bool required,
         return fail(p, "longer than %zu bytes", max);
     *out = json_string_value(v);
     *len = n;
-    path_pop(p, old);
+    sl_jpath_pop(&p->path, old);
     return SL_OK;
 }
 
@@ -215,7 +155,7 @@ static int get_id(struct parse *p, json_t *obj, const char *key,
     if (rc != SL_OK)
         return rc;
     if (!sl_id_valid(*out, *len)) {
-        path_push_field(p, key);
+        sl_jpath_field(&p->path, key);
         return fail(p, "expected 1-%d characters of [A-Za-z0-9_-]", SL_MAX_ID);
     }
     return SL_OK;
@@ -230,7 +170,7 @@ static int get_uint(struct parse *p, json_t *obj, const char *key,
     *out = 0;
     if (!v)
         return required ? fail(p, "missing required field %s", key) : SL_OK;
-    size_t old = path_push_field(p, key);
+    size_t old = sl_jpath_field(&p->path, key);
     int64_t x = 0;
     if (json_is_integer(v)) {
         x = json_integer_value(v);
@@ -257,7 +197,7 @@ static int get_uint(struct parse *p, json_t *obj, const char *key,
                        "digits)");
     }
     *out = x;
-    path_pop(p, old);
+    sl_jpath_pop(&p->path, old);
     return SL_OK;
 }
 
@@ -268,11 +208,11 @@ static int get_enum(struct parse *p, json_t *obj, const char *key,
     *out = 0;
     if (!v)
         return fail(p, "missing required field %s", key);
-    size_t old = path_push_field(p, key);
+    size_t old = sl_jpath_field(&p->path, key);
     const char *s = json_string_value(v); /* NULL when not a string */
     if (!s || sl_name_value(names, s, json_string_length(v), out) != 0)
         return fail(p, "expected %s", expected);
-    path_pop(p, old);
+    sl_jpath_pop(&p->path, old);
     return SL_OK;
 }
 
@@ -285,14 +225,14 @@ static int get_array(struct parse *p, json_t *obj, const char *key,
     *out = NULL;
     if (!v)
         return required ? fail(p, "missing required field %s", key) : SL_OK;
-    size_t old = path_push_field(p, key);
+    size_t old = sl_jpath_field(&p->path, key);
     if (!json_is_array(v))
         return fail(p, "expected an array");
     if (json_array_size(v) > max)
         return fail(p, "too many entries (%zu, at most %zu)",
                     json_array_size(v), max);
     *out = v;
-    path_pop(p, old);
+    sl_jpath_pop(&p->path, old);
     return SL_OK;
 }
 
@@ -305,14 +245,14 @@ static int parse_envs(struct parse *p, json_t *obj,
     json_t *envs = json_object_get(obj, "envs");
     if (!envs)
         return SL_OK;
-    size_t old = path_push_field(p, "envs");
+    size_t old = sl_jpath_field(&p->path, "envs");
     if (!json_is_object(envs))
         return fail(p, "expected an object");
     size_t n = json_object_size(envs);
     if (n > SL_MAX_ENVS)
         return fail(p, "too many entries (%zu, at most %d)", n, SL_MAX_ENVS);
     if (n == 0) {
-        path_pop(p, old);
+        sl_jpath_pop(&p->path, old);
         return SL_OK;
     }
     c->envs = sl_arena_alloc(&p->scratch, n * sizeof(*c->envs));
@@ -322,7 +262,7 @@ static int parse_envs(struct parse *p, json_t *obj,
          it = json_object_iter_next(envs, it)) {
         const char *key = json_object_iter_key(it);
         json_t *v = json_object_iter_value(it);
-        size_t o2 = path_push_key(p, key);
+        size_t o2 = sl_jpath_key(&p->path, key);
         size_t klen = strlen(key);
         if (klen == 0)
             return fail(p, "empty variable name");
@@ -341,9 +281,9 @@ static int parse_envs(struct parse *p, json_t *obj,
         e->key = (char *)key;
         e->value = (char *)json_string_value(v);
         c->envs[c->n_envs++] = e;
-        path_pop(p, o2);
+        sl_jpath_pop(&p->path, o2);
     }
-    path_pop(p, old);
+    sl_jpath_pop(&p->path, old);
     return SL_OK;
 }
 
@@ -356,7 +296,7 @@ static int get_float(struct parse *p, json_t *obj, const char *key, float *out)
     if (!v)
         return SL_OK;
     if (!json_is_number(v)) {
-        path_push_field(p, key);
+        sl_jpath_field(&p->path, key);
         return fail(p, "expected a number");
     }
     *out = (float)json_number_value(v);
@@ -372,7 +312,7 @@ static int parse_custom_spec(struct parse *p, json_t *obj,
     int rc;
     if (!v)
         return SL_OK;
-    size_t old = path_push_field(p, "custom_spec");
+    size_t old = sl_jpath_field(&p->path, "custom_spec");
     if ((rc = expect_object(p, v)) != SL_OK ||
         (rc = check_keys(p, v, custom_spec_keys)) != SL_OK)
         return rc;
@@ -389,7 +329,7 @@ static int parse_custom_spec(struct parse *p, json_t *obj,
         return rc;
     cs->ascend_a310 = (int32_t)x;
     c->custom_spec = cs;
-    path_pop(p, old);
+    sl_jpath_pop(&p->path, old);
     return SL_OK;
 }
 
@@ -476,7 +416,7 @@ static int parse_node(struct parse *p, json_t *obj,
     if (!v)
         return fail(p, "missing required field result");
     if (!json_is_boolean(v)) {
-        path_push_field(p, "result");
+        sl_jpath_field(&p->path, "result");
         return fail(p, "expected true or false");
     }
     r->result = json_is_true(v);
@@ -516,15 +456,15 @@ static int parse_log(struct parse *p, json_t *obj, struct sl_import_log *out)
         if (!log.config)
             return oom(p);
     }
-    size_t old = path_push_field(p, "config");
+    size_t old = sl_jpath_field(&p->path, "config");
     for (size_t i = 0; i < log.n_config; i++) {
-        size_t o2 = path_push(p, "[%zu]", i);
+        size_t o2 = sl_jpath_push(&p->path, "[%zu]", i);
         rc = parse_config(p, json_array_get(config, i), &log.config[i]);
         if (rc != SL_OK)
             return rc;
-        path_pop(p, o2);
+        sl_jpath_pop(&p->path, o2);
     }
-    path_pop(p, old);
+    sl_jpath_pop(&p->path, old);
 
     if ((rc = get_uint(p, obj, "success_num", false, INT32_MAX, &x)) != SL_OK)
         return rc;
@@ -542,15 +482,15 @@ static int parse_log(struct parse *p, json_t *obj, struct sl_import_log *out)
         if (!log.result_detail)
             return oom(p);
     }
-    old = path_push_field(p, "result_detail");
+    old = sl_jpath_field(&p->path, "result_detail");
     for (size_t i = 0; i < log.n_result_detail; i++) {
-        size_t o2 = path_push(p, "[%zu]", i);
+        size_t o2 = sl_jpath_push(&p->path, "[%zu]", i);
         rc = parse_node(p, json_array_get(detail, i), &log.result_detail[i]);
         if (rc != SL_OK)
             return rc;
-        path_pop(p, o2);
+        sl_jpath_pop(&p->path, o2);
     }
-    path_pop(p, old);
+    sl_jpath_pop(&p->path, old);
 
     const char *s;
     size_t len;
@@ -573,7 +513,7 @@ static int parse_log(struct parse *p, json_t *obj, struct sl_import_log *out)
     for (size_t i = 0; i < log.n_extend_config; i++) {
         const char *e = json_string_value(json_array_get(extend, i));
         if (!e) {
-            path_push(p, ".extend_config[%zu]", i);
+            sl_jpath_push(&p->path, ".extend_config[%zu]", i);
             return fail(p, "expected a string");
         }
         log.extend_config[i] = (char *)e;
@@ -581,8 +521,8 @@ static int parse_log(struct parse *p, json_t *obj, struct sl_import_log *out)
 
     /* The rules import shares with the writers (bounds, presence by value,
      * the new fields'), then the one canonical packing. */
-    if ((rc = sl_log_check(&log, p->infer_type, p->path, SL_EFORMAT, p->err)) !=
-        SL_OK)
+    if ((rc = sl_log_check(&log, p->infer_type, p->path.buf, SL_EFORMAT,
+                           p->err)) != SL_OK)
         return rc;
     if (sl_log_pack(&log, &p->scratch, &p->set->arena, out, p->err) != SL_OK)
         return oom(p);
@@ -631,16 +571,16 @@ static int parse_service(struct parse *p, json_t *obj,
         if (!out)
             return oom(p);
     }
-    size_t old = path_push_field(p, "logs");
+    size_t old = sl_jpath_field(&p->path, "logs");
     for (size_t i = 0; i < n; i++) {
-        size_t o2 = path_push(p, "[%zu]", i);
+        size_t o2 = sl_jpath_push(&p->path, "[%zu]", i);
         rc = parse_log(p, json_array_get(logs, i), &out[i]);
         sl_arena_free(&p->scratch);
         if (rc != SL_OK)
             return rc;
-        path_pop(p, o2);
+        sl_jpath_pop(&p->path, o2);
     }
-    path_pop(p, old);
+    sl_jpath_pop(&p->path, old);
     svc->logs = out;
     svc->n_logs = n;
     p->set->n_logs += n;
@@ -702,7 +642,7 @@ static int stream_service(struct stream *s, size_t i, const char *text,
         s->cap = cap;
     }
     struct sl_import_service *svc = &s->svcs[s->n];
-    size_t old = path_push(p, "services[%zu]", i);
+    size_t old = sl_jpath_push(&p->path, "services[%zu]", i);
     rc = parse_service(p, obj, svc);
     json_decref(obj);
     if (rc != SL_OK)
@@ -710,10 +650,10 @@ static int stream_service(struct stream *s, size_t i, const char *text,
     if ((rc = sl_import_keys_add(&s->seen, svc, i, &first)) != SL_OK)
         return rc == SL_ENOMEM ? oom(p) : fail(p, "internal error");
     if (first != SIZE_MAX) {
-        path_push_field(p, "service_id");
+        sl_jpath_field(&p->path, "service_id");
         return fail(p, "duplicate of services[%zu]", first);
     }
-    path_pop(p, old);
+    sl_jpath_pop(&p->path, old);
     s->n++;
     s->n_services++;
     s->n_logs += svc->n_logs;

@@ -1,8 +1,8 @@
 /* log_rules.c -- the rules of a service log, for import and the writers
  *
  * Pure functions over protobuf-c messages the caller owns. The path of the
- * value being checked is kept in struct path (bounded; a long one is cut,
- * never overflowed); bad() prefixes every message with it.
+ * value being checked is kept in struct path (json_path.h: bounded; a long
+ * one is cut, never overflowed); bad() prefixes every message with it.
  */
 #include "log_rules.h"
 
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_path.h"
 #include "limits.h"
 #include "names.h"
 #include "wire.h"
@@ -25,78 +26,23 @@ _Static_assert(SL_INFER_REAL_TIME == MODELARTS__V1__INFER_TYPE__REAL_TIME &&
 struct path {
     struct sl_err *err;
     int code;
-    size_t len;
-    char buf[192];
+    struct sl_jpath jp;
 };
-
-__attribute__((format(printf, 2, 3))) static size_t push(struct path *p,
-                                                         const char *fmt, ...)
-{
-    size_t old = p->len;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(p->buf + old, sizeof(p->buf) - old, fmt, ap);
-    va_end(ap);
-    size_t len = old + (n > 0 ? (size_t)n : 0);
-    p->len = len < sizeof(p->buf) ? len : sizeof(p->buf) - 1;
-    return old;
-}
-
-static void pop(struct path *p, size_t old)
-{
-    p->len = old;
-    p->buf[old] = '\0';
-}
-
-static size_t push_field(struct path *p, const char *name)
-{
-    return push(p, "%s%s", p->len ? "." : "", name);
-}
-
-/* An env name: .NAME when plain, else ["NAME"] (cut to 40 bytes, quotes,
- * backslashes and control bytes escaped). */
-static size_t push_key(struct path *p, const char *key)
-{
-    size_t n = strlen(key);
-    bool plain = n > 0 && n <= 40;
-    for (size_t i = 0; plain && i < n; i++) {
-        unsigned char c = (unsigned char)key[i];
-        plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                (c >= '0' && c <= '9') || c == '_' || c == '-';
-    }
-    if (plain)
-        return push(p, ".%s", key);
-    char q[64];
-    size_t o = 0;
-    for (size_t i = 0; i < n && o < 40; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (c == '"' || c == '\\') {
-            q[o++] = '\\';
-            q[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(q + o, sizeof(q) - o, "\\u%04x", c);
-        } else {
-            q[o++] = (char)c;
-        }
-    }
-    q[o] = '\0';
-    return push(p, "[\"%s%s\"]", q, o < n ? "..." : "");
-}
 
 __attribute__((format(printf, 2, 3))) static int bad(struct path *p,
                                                      const char *fmt, ...)
 {
-    char msg[SL_ERR_MSG_LEN];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int rc = sl_jpath_vfail(&p->jp, p->err, p->code, fmt, ap);
     va_end(ap);
-    return sl_err_set(p->err, p->code, "%s: %s", p->len ? p->buf : "$", msg);
+    return rc;
 }
 
 /* Field name of p at the error only: pushes, reports, and the caller
  * returns (the path is not popped: the error is final). */
-#define BAD_FIELD(p, name, ...) (push_field((p), (name)), bad((p), __VA_ARGS__))
+#define BAD_FIELD(p, name, ...)                                                \
+    (sl_jpath_field(&(p)->jp, (name)), bad((p), __VA_ARGS__))
 
 /* A string field: min..max bytes of UTF-8. NULL reads as "". */
 static int check_str(struct path *p, const char *name, const char *s,
@@ -150,14 +96,14 @@ static int check_float(struct path *p, const char *name, float v)
 static int check_custom_spec(struct path *p, const Modelarts__V1__CustomSpec *s)
 {
     int rc;
-    size_t old = push_field(p, "custom_spec");
+    size_t old = sl_jpath_field(&p->jp, "custom_spec");
     if ((rc = check_float(p, "gpu_p4", s->gpu_p4)) != SL_OK ||
         (rc = check_range(p, "memory", s->memory, INT32_MAX)) != SL_OK ||
         (rc = check_float(p, "cpu", s->cpu)) != SL_OK ||
         (rc = check_range(p, "ascend_a310", s->ascend_a310, INT32_MAX)) !=
             SL_OK)
         return rc;
-    pop(p, old);
+    sl_jpath_pop(&p->jp, old);
     return SL_OK;
 }
 
@@ -166,12 +112,12 @@ static int check_envs(struct path *p, const Modelarts__V1__ServiceConfig *c)
     int rc;
     if ((rc = check_count(p, "envs", c->n_envs, SL_MAX_ENVS)) != SL_OK)
         return rc;
-    size_t old = push_field(p, "envs");
+    size_t old = sl_jpath_field(&p->jp, "envs");
     for (size_t i = 0; i < c->n_envs; i++) {
         const char *key = c->envs[i]->key ? c->envs[i]->key : "";
         const char *value = c->envs[i]->value ? c->envs[i]->value : "";
         size_t klen = strlen(key), vlen = strlen(value);
-        size_t o2 = push_key(p, key);
+        size_t o2 = sl_jpath_key(&p->jp, key);
         if (klen == 0)
             return bad(p, "empty variable name");
         if (klen > SL_MAX_ENV_KEY)
@@ -185,9 +131,9 @@ static int check_envs(struct path *p, const Modelarts__V1__ServiceConfig *c)
         for (size_t j = 0; j < i; j++) /* at most 16: quadratic is fine */
             if (c->envs[j]->key && strcmp(c->envs[j]->key, key) == 0)
                 return bad(p, "duplicate variable name");
-        pop(p, o2);
+        sl_jpath_pop(&p->jp, o2);
     }
-    pop(p, old);
+    sl_jpath_pop(&p->jp, old);
     return SL_OK;
 }
 
@@ -237,7 +183,7 @@ int sl_log_check(const Modelarts__V1__ServiceLog *log, int infer_type,
 {
     struct path p = {.err = err, .code = code};
     int rc;
-    push(&p, "%s", prefix ? prefix : "");
+    sl_jpath_push(&p.jp, "%s", prefix ? prefix : "");
     if (log->update_time < 0)
         return BAD_FIELD(&p, "update_time", "must not be negative");
     if (log->result != MODELARTS__V1__UPDATE_RESULT__SUCCESS &&
@@ -248,11 +194,11 @@ int sl_log_check(const Modelarts__V1__ServiceLog *log, int infer_type,
         SL_OK)
         return rc;
     for (size_t i = 0; i < log->n_config; i++) {
-        size_t old = push_field(&p, "config");
-        push(&p, "[%zu]", i);
+        size_t old = sl_jpath_field(&p.jp, "config");
+        sl_jpath_push(&p.jp, "[%zu]", i);
         if ((rc = check_config(&p, log->config[i], infer_type)) != SL_OK)
             return rc;
-        pop(&p, old);
+        sl_jpath_pop(&p.jp, old);
     }
     if ((rc = check_range(&p, "success_num", log->success_num, INT32_MAX)) !=
             SL_OK ||
@@ -270,11 +216,11 @@ int sl_log_check(const Modelarts__V1__ServiceLog *log, int infer_type,
                          MODELARTS__V1__INFER_TYPE__EDGE, infer_type)) != SL_OK)
         return rc;
     for (size_t i = 0; i < log->n_result_detail; i++) {
-        size_t old = push_field(&p, "result_detail");
-        push(&p, "[%zu]", i);
+        size_t old = sl_jpath_field(&p.jp, "result_detail");
+        sl_jpath_push(&p.jp, "[%zu]", i);
         if ((rc = check_node(&p, log->result_detail[i])) != SL_OK)
             return rc;
-        pop(&p, old);
+        sl_jpath_pop(&p.jp, old);
     }
     if ((rc = check_str(&p, "cluster_id", log->cluster_id, 0,
                         SL_MAX_CLUSTER_ID)) != SL_OK ||
@@ -282,8 +228,8 @@ int sl_log_check(const Modelarts__V1__ServiceLog *log, int infer_type,
                           SL_MAX_EXTEND)) != SL_OK)
         return rc;
     for (size_t i = 0; i < log->n_extend_config; i++) {
-        size_t old = push_field(&p, "extend_config");
-        push(&p, "[%zu]", i);
+        size_t old = sl_jpath_field(&p.jp, "extend_config");
+        sl_jpath_push(&p.jp, "[%zu]", i);
         const char *s = log->extend_config[i] ? log->extend_config[i] : "";
         size_t n = strlen(s);
         if (n == 0)
@@ -292,7 +238,7 @@ int sl_log_check(const Modelarts__V1__ServiceLog *log, int infer_type,
             return bad(&p, "longer than %d bytes", SL_MAX_EXTEND_LEN);
         if (!sl_wire_utf8((const uint8_t *)s, n))
             return bad(&p, "not valid UTF-8");
-        pop(&p, old);
+        sl_jpath_pop(&p.jp, old);
     }
     return SL_OK;
 }
@@ -402,9 +348,10 @@ static int walk(const ProtobufCMessageDescriptor *d, const uint8_t *p,
                     fd->type != PROTOBUF_C_TYPE_MESSAGE))
             continue;
         size_t idx = (size_t)(fd - d->fields);
-        size_t old = push_field(path, fd->name);
+        size_t old = sl_jpath_field(&path->jp, fd->name);
         if (fd->label == PROTOBUF_C_LABEL_REPEATED)
-            push(path, "[%u]", idx < MAX_FIELDS ? seen[idx]++ : 0);
+            sl_jpath_push(&path->jp, "[%u]",
+                          idx < MAX_FIELDS ? seen[idx]++ : 0);
         if (fd->type == PROTOBUF_C_TYPE_STRING) {
             if (memchr(f.data, 0, f.len))
                 return bad(path, "contains a NUL byte");
@@ -416,7 +363,7 @@ static int walk(const ProtobufCMessageDescriptor *d, const uint8_t *p,
             if (rc != SL_OK)
                 return rc;
         }
-        pop(path, old);
+        sl_jpath_pop(&path->jp, old);
     }
     return SL_OK;
 }
