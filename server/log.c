@@ -74,3 +74,10 @@ void sl_log_grpc_quiet(int quiet)
 {
     atomic_store(&sl_grpc_quiet, quiet);
 }
+
+bool sl_log_once_a_second(atomic_llong *last_s)
+{
+    long long now = (long long)time(NULL);
+    long long last = atomic_load_explicit(last_s, memory_order_relaxed);
+    return now != last && atomic_compare_exchange_strong(last_s, &last, now);
+}

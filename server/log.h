@@ -7,6 +7,9 @@
 #ifndef SL_LOG_H
 #define SL_LOG_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+
 enum sl_log_level { SL_LOG_ERROR, SL_LOG_WARN, SL_LOG_INFO, SL_LOG_DEBUG };
 
 extern int sl_log_level; /* lines above this level are dropped */
@@ -28,6 +31,11 @@ void sl_log_grpc_install(void);
  * for operations whose failure the caller reports itself in one line
  * (binding a port). Thread-safe. */
 void sl_log_grpc_quiet(int quiet);
+
+/* Rate limit for a warning an outage would repeat on every request: true
+ * at most once per wall-clock second for one *last_s (the second of the
+ * last true; start it at 0). Thread-safe (one compare-and-swap). */
+bool sl_log_once_a_second(atomic_llong *last_s);
 
 /* level -> "error", "warn", "info", "debug". */
 const char *sl_log_level_name(int level);

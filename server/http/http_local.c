@@ -111,17 +111,6 @@ out:
     return rc;
 }
 
-/* At most one warning a second about the local store (an outage would
- * otherwise log every request). */
-static bool warn_now(struct sl_http_local *l)
-{
-    long long now = (long long)time(NULL);
-    long long last =
-        atomic_load_explicit(&l->last_warn_s, memory_order_relaxed);
-    return now != last &&
-           atomic_compare_exchange_strong(&l->last_warn_s, &last, now);
-}
-
 /* The calling worker's connection: its own since its first query; NULL
  * (err set) when none could be opened. */
 static struct sl_store *worker_store(struct sl_http_local *l,
@@ -152,31 +141,13 @@ static void note_failure(int rc, const struct sl_err *err)
     }
 }
 
-/* The request as a gRPC client would pack it (the same bytes). */
-static size_t pack_request(const struct sl_route *rt, uint8_t *wire)
-{
-    char project[SL_MAX_ID + 1];
-    char service[SL_MAX_ID + 1];
-    Modelarts__V1__QueryServiceLogsRequest req =
-        MODELARTS__V1__QUERY_SERVICE_LOGS_REQUEST__INIT;
-
-    memcpy(project, rt->project_id, rt->project_len);
-    project[rt->project_len] = '\0';
-    memcpy(service, rt->service_id, rt->service_len);
-    service[rt->service_len] = '\0';
-    req.project_id = project;
-    req.service_id = service;
-    req.update_time = rt->update_time;
-    return modelarts__v1__query_service_logs_request__pack(&req, wire);
-}
-
 /* The query, its place taken. */
 static int query(struct sl_http_local *l, const struct sl_route *rt,
                  const char *token,
                  Modelarts__V1__QueryServiceLogsResponse **out,
                  struct sl_err *err)
 {
-    uint8_t wire[2 * (SL_MAX_ID + 2) + 16]; /* two ids and an int64 */
+    uint8_t wire[SL_ROUTE_PACK_MAX];
     struct sl_query_ids ids;
     int ms = l->timeout_ms < l->srv.query_timeout_ms ? l->timeout_ms
                                                      : l->srv.query_timeout_ms;
@@ -192,11 +163,11 @@ static int query(struct sl_http_local *l, const struct sl_route *rt,
     ctx.store = worker_store(l, &open_err);
     if (!ctx.store) {
         /* Refused as when the backend is down, after the same checks. */
-        if (warn_now(l))
+        if (sl_log_once_a_second(&l->last_warn_s))
             sl_log(SL_LOG_WARN, "rest: no store connection: %s", open_err.msg);
         ctx.backend_ok = false;
     }
-    size_t n = pack_request(rt, wire);
+    size_t n = sl_http_route_pack(rt, wire);
     grpc_slice resp;
     int rc = sl_rpc_query_logs(&ctx, wire, n, &resp, &ids, err);
     if (ctx.backend_ok) /* else refused without a read */

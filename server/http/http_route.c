@@ -11,6 +11,8 @@
 
 #include <string.h>
 
+#include "limits.h"
+#include "modelarts/v1/service_logs.pb-c.h"
 #include "validate.h"
 
 #define SL_HTTP_LOGS_PATH "/v1/{project_id}/services/{service_id}/logs"
@@ -220,4 +222,21 @@ int sl_http_framing_check(const struct sl_http_framing *f, struct sl_err *err)
         return sl_err_set(err, SL_EINVAL,
                           "unsupported Transfer-Encoding (only chunked)");
     return SL_OK;
+}
+
+size_t sl_http_route_pack(const struct sl_route *rt, uint8_t *wire)
+{
+    char project[SL_MAX_ID + 1];
+    char service[SL_MAX_ID + 1];
+    Modelarts__V1__QueryServiceLogsRequest req =
+        MODELARTS__V1__QUERY_SERVICE_LOGS_REQUEST__INIT;
+
+    memcpy(project, rt->project_id, rt->project_len);
+    project[rt->project_len] = '\0';
+    memcpy(service, rt->service_id, rt->service_len);
+    service[rt->service_len] = '\0';
+    req.project_id = project;
+    req.service_id = service;
+    req.update_time = rt->update_time;
+    return modelarts__v1__query_service_logs_request__pack(&req, wire);
 }

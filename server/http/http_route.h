@@ -54,6 +54,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "limits.h"
 #include "metrics.h" /* enum sl_http_route */
 
 /* A request the router accepted: one QueryServiceLogs call to make (route
@@ -71,6 +72,13 @@ struct sl_route {
     int64_t update_time;      /* the ?update_time filter; 0: all logs */
     bool head;                /* HEAD: answer as GET, without the body */
 };
+
+/* The request a logs or watch route stands for, packed as a gRPC client
+ * packs it (QueryServiceLogsRequest; WatchServiceLogsRequest's fields are
+ * the same, so the bytes serve both) into wire, which holds at least
+ * SL_ROUTE_PACK_MAX bytes. Returns the length. */
+#define SL_ROUTE_PACK_MAX (2 * (SL_MAX_ID + 2) + 16) /* two ids, an int64 */
+size_t sl_http_route_pack(const struct sl_route *rt, uint8_t *wire);
 
 /* Routes one request: method as sent ("GET", case-sensitive) and url, the
  * request target as sent: path, optionally "?query". Pure: no I/O, no

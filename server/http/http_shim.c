@@ -144,38 +144,22 @@ struct sl_shim {
     int timeout_ms;                      /* upstream deadline per call */
     int64_t header_ms;                   /* a new connection's request
                                             deadline */
-    size_t max_body;              /* request body bytes dropped at most */
-    size_t max_header;            /* request line and headers at most: 431
-                                     (the daemon's pool is twice this) */
-    size_t max_token;             /* longest X-Auth-Token forwarded */
-    atomic_int in_flight;         /* requests begun (request line in) and
-                                     not yet completed */
-    atomic_int stop_phase;        /* enum sl_shim_phase */
-    atomic_int adopting;          /* connections handed to the daemon at
-                                     stop and not yet started by it */
-    atomic_llong last_warn_s;     /* second of the last shim warning */
+    size_t max_body;       /* request body bytes dropped at most */
+    size_t max_header;     /* request line and headers at most: 431
+                              (the daemon's pool is twice this) */
+    size_t max_token;      /* longest X-Auth-Token forwarded */
+    atomic_int in_flight;  /* requests begun (request line in) and
+                              not yet completed */
+    atomic_int stop_phase; /* enum sl_shim_phase */
+    atomic_int adopting;   /* connections handed to the daemon at
+                              stop and not yet started by it */
+    /* Warnings about refused connections: one a second at most. */
+    atomic_llong last_warn_s;     /* second of the last one */
     atomic_llong last_tls_warn_s; /* the same, failed TLS handshakes */
     struct sl_tls_pem https;      /* HTTPS cert, key, client CA (PEM);
                                      all NULL: plain HTTP */
     struct sl_http_cors cors;     /* --cors-origins (http_web.h) */
 };
-
-/* ---- helpers ----------------------------------------------------------- */
-
-/* True at most once a second per *last_s (the second of the last true). */
-static bool once_a_second(atomic_llong *last_s)
-{
-    long long now = (long long)time(NULL);
-    long long last = atomic_load_explicit(last_s, memory_order_relaxed);
-    return now != last && atomic_compare_exchange_strong(last_s, &last, now);
-}
-
-/* At most one warning per second about a refused connection, so a flood
- * of them does not turn into as many log lines. */
-static bool warn_now(struct sl_shim *s)
-{
-    return once_a_second(&s->last_warn_s);
-}
 
 /* ---- request handling -------------------------------------------------- */
 
@@ -297,7 +281,7 @@ static void conn_start(struct sl_shim *s, struct MHD_Connection *conn,
                                                 ai ? ai->client_addr : NULL);
     if (!c) {
         shutdown(fdi->connect_fd, SHUT_RDWR);
-        if (warn_now(s))
+        if (sl_log_once_a_second(&s->last_warn_s))
             sl_log(SL_LOG_WARN, "shim: out of memory: refusing a connection");
         return;
     }
@@ -454,7 +438,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (!rq->headers_in && s->https.client_ca &&
         !sl_http_tls_client_verified(conn)) {
         /* Unreachable while on_connection() does its job. */
-        if (warn_now(s))
+        if (sl_log_once_a_second(&s->last_warn_s))
             sl_log(SL_LOG_WARN, "shim: closing a connection without a "
                                 "verified client certificate");
         return MHD_NO;
@@ -604,7 +588,7 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
             level = SL_LOG_DEBUG;
     if (level == SL_LOG_WARN &&
         strncmp(line, SL_MHD_TLS_FAILED, strlen(SL_MHD_TLS_FAILED)) == 0 &&
-        !once_a_second(&s->last_tls_warn_s))
+        !sl_log_once_a_second(&s->last_tls_warn_s))
         level = SL_LOG_DEBUG;
     sl_log(level, "shim: http: %s", line);
 }

@@ -90,17 +90,6 @@ static grpc_completion_queue *worker_cq(struct sl_http_upstream *u)
     return cq;
 }
 
-/* At most one warning per second about upstream failures, so an outage
- * does not turn every request into a log line. */
-static bool warn_now(struct sl_http_upstream *u)
-{
-    long long now = (long long)time(NULL);
-    long long last =
-        atomic_load_explicit(&u->last_warn_s, memory_order_relaxed);
-    return now != last &&
-           atomic_compare_exchange_strong(&u->last_warn_s, &last, now);
-}
-
 /* The ErrorInfo.reason inside a grpc-status-details-bin trailer, copied to
  * reason ("" when there is none); also the google.rpc.Status message to
  * msg when msg is still empty. */
@@ -168,7 +157,7 @@ int sl_http_upstream_error(struct sl_http_upstream *u, grpc_status_code status,
     if (reason[0]) /* from our server: its message is for the client */
         return sl_err_set(err, code, "%s", msg[0] ? msg : sl_strerror(code));
 
-    if (warn_now(u))
+    if (sl_log_once_a_second(&u->last_warn_s))
         sl_log(SL_LOG_WARN, "shim: upstream %s: gRPC status %d: %s", u->target,
                (int)status, msg);
     if (status == GRPC_STATUS_RESOURCE_EXHAUSTED && too_big(msg))
@@ -331,21 +320,9 @@ int sl_http_upstream_query(struct sl_http_upstream *u,
                            Modelarts__V1__QueryServiceLogsResponse **out,
                            struct sl_err *err)
 {
-    char project[SL_MAX_ID + 1];
-    char service[SL_MAX_ID + 1];
-    uint8_t wire[2 * (SL_MAX_ID + 2) + 16]; /* two ids and an int64 */
-    Modelarts__V1__QueryServiceLogsRequest req =
-        MODELARTS__V1__QUERY_SERVICE_LOGS_REQUEST__INIT;
+    uint8_t wire[SL_ROUTE_PACK_MAX];
     ProtobufCMessage *msg = NULL;
-
-    memcpy(project, rt->project_id, rt->project_len);
-    project[rt->project_len] = '\0';
-    memcpy(service, rt->service_id, rt->service_len);
-    service[rt->service_len] = '\0';
-    req.project_id = project;
-    req.service_id = service;
-    req.update_time = rt->update_time;
-    size_t n = modelarts__v1__query_service_logs_request__pack(&req, wire);
+    size_t n = sl_http_route_pack(rt, wire);
     int rc = upstream_call(
         u, u->method, wire, n, token, request_id,
         &modelarts__v1__query_service_logs_response__descriptor, &msg, err);

@@ -565,20 +565,8 @@ static int start_call(struct sl_http_watch *w, struct sl_watch_stream *s,
                       const struct sl_route *rt, const char *token,
                       const char *request_id, struct sl_err *err)
 {
-    char project[SL_MAX_ID + 1];
-    char service[SL_MAX_ID + 1];
-    uint8_t wire[2 * (SL_MAX_ID + 2) + 16]; /* two ids and an int64 */
-    Modelarts__V1__WatchServiceLogsRequest req =
-        MODELARTS__V1__WATCH_SERVICE_LOGS_REQUEST__INIT;
-
-    memcpy(project, rt->project_id, rt->project_len);
-    project[rt->project_len] = '\0';
-    memcpy(service, rt->service_id, rt->service_len);
-    service[rt->service_len] = '\0';
-    req.project_id = project;
-    req.service_id = service;
-    req.update_time = rt->update_time;
-    size_t n = modelarts__v1__watch_service_logs_request__pack(&req, wire);
+    uint8_t wire[SL_ROUTE_PACK_MAX];
+    size_t n = sl_http_route_pack(rt, wire); /* WatchServiceLogsRequest's */
     grpc_slice payload = grpc_slice_from_copied_buffer((const char *)wire, n);
     s->send_bb = grpc_raw_byte_buffer_create(&payload, 1);
     grpc_slice_unref(payload);
