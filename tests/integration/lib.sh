@@ -89,6 +89,20 @@ finish() {
   echo "all checks passed"
 }
 
+# have_pg_backend: this build has the PostgreSQL backend (a build with
+# -DSL_WITH_PG=OFF does not know the scheme).
+have_pg_backend() {
+  ! "$SERVER" import --backend postgres://nobody@127.0.0.1:1/none /dev/null 2>&1 |
+    grep -q "unknown backend scheme"
+}
+
+# need_pg: skips the test unless a PostgreSQL server is given
+# (SL_TEST_PG_URI; scripts/test.sh starts one) and the build has the backend.
+need_pg() {
+  [ -n "${SL_TEST_PG_URI:-}" ] || skip "SL_TEST_PG_URI unset"
+  have_pg_backend || skip "built without the PostgreSQL backend"
+}
+
 # ---- waiting: poll a condition until a deadline ---------------------------
 
 # _clock_ms: milliseconds since the epoch, in REPLY (no subshell).

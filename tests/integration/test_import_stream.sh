@@ -65,7 +65,7 @@ check "sqlite: demo.json's service kept" 1 \
 PG_URI=${SL_TEST_PG_URI:-}
 if [ -z "$PG_URI" ]; then
   echo "note: the PostgreSQL part did not run: SL_TEST_PG_URI unset"
-elif "$SERVER" import --backend "postgres://127.0.0.1:1/x" /dev/null 2>&1 | grep -q 'unknown backend scheme'; then
+elif ! have_pg_backend; then
   echo "note: the PostgreSQL part did not run: server built without the backend"
 else
   SCHEMA=sl_stream_$$

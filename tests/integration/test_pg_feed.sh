@@ -15,13 +15,7 @@
 # own (scripts/pg-test-server.sh), which it stops and starts.
 . "$(dirname "$0")/lib.sh"
 
-[ -n "${SL_TEST_PG_URI:-}" ] || skip "SL_TEST_PG_URI unset"
-# A build without the backend (-DSL_WITH_PG=OFF) does not know the scheme.
-probe=$("$SERVER" import --backend postgres://nobody@127.0.0.1:1/none \
-  /dev/null 2>&1 || true)
-case "$probe" in
-*"unknown backend scheme"*) skip "built without the PostgreSQL backend" ;;
-esac
+need_pg
 PGCTL=$SL_SRC/scripts/pg-test-server.sh
 PGD=/tmp/sl-it-pgfeed.$$ # its owner (postgres, as root) must reach it
 LIVE="$PY $I/live_client.py"

@@ -30,12 +30,7 @@
 #      without a restart.
 . "$(dirname "$0")/lib.sh"
 
-[ -n "${SL_TEST_PG_URI:-}" ] || skip "SL_TEST_PG_URI unset"
-probe=$("$SERVER" import --backend postgres://nobody@127.0.0.1:1/none \
-  /dev/null 2>&1 || true)
-case "$probe" in
-*"unknown backend scheme"*) skip "built without the PostgreSQL backend" ;;
-esac
+need_pg
 command -v pgbouncer >/dev/null ||
   { fail "pgbouncer is not installed (scripts/install-deps.sh --test)"; finish; }
 
