@@ -595,6 +595,18 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 
 /* ---- start / stop ------------------------------------------------------ */
 
+/* libmicrohttpd's MHD_PANIC: its state is broken, so the process ends as
+ * the library's own handler ends it (abort), but the reason goes to the
+ * log first, as one line, instead of the library's bare stderr text. */
+static void on_mhd_panic(void *cls, const char *file, unsigned int line,
+                         const char *reason)
+{
+    (void)cls;
+    sl_log(SL_LOG_ERROR, "shim: libmicrohttpd internal error at %s:%u: %s",
+           file ? file : "?", line, reason ? reason : "(no reason)");
+    abort();
+}
+
 /* Releases what s holds; safe on a partly started shim. */
 static void shim_free(struct sl_shim *s)
 {
@@ -755,6 +767,7 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
         opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
                                                (intptr_t)threads, NULL};
     opts[nopt] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    MHD_set_panic_func(on_mhd_panic, NULL);
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                                  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->daemon) {

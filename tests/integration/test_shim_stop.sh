@@ -24,6 +24,7 @@ round() {
   t1=$(date +%s%N)
   echo "round $*: $(echo $OUT) (exit $rc after $(((t1 - t0) / 1000000)) ms)"
   check "round $*: exit status 0" 0 "$rc"
+  [ "$rc" = 0 ] || sed 's/^/  | /' "$T/s.log" >&2 # why it ended so
   [ $(((t1 - t0) / 1000000)) -lt 10000 ] && pass "round $*: exit within 10 s" ||
     fail "round $*: exit took $(((t1 - t0) / 1000000)) ms"
   local k n
