@@ -46,6 +46,7 @@
     XX(WATCH, "/v1/{project_id}/services/{service_id}/logs:watch")             \
     XX(HEALTHZ, "/healthz")                                                    \
     XX(METRICS, "/metrics")                                                    \
+    XX(ASSET, "static")                                                        \
     XX(OTHER, "other")
 
 enum sl_http_route {

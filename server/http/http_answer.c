@@ -7,8 +7,10 @@
  */
 #include "http_answer.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "http_assets.h"
 #include "log.h"
 #include "render_json.h"
 
@@ -179,7 +181,7 @@ sl_http_answer_query(struct MHD_Connection *conn, struct sl_req *rq,
         sl_buf_free(&body);
         return sl_http_respond_error(conn, rq, rc, NULL);
     }
-    return sl_http_web_answer(conn, rq, &body);
+    return sl_http_web_answer(conn, rq, &body, SL_HTTP_JSON_TYPE);
 }
 
 /* GET /healthz: the overall health (service ""): the server's status
@@ -243,6 +245,13 @@ static bool logs_path(const struct sl_req *rq)
     return rq->route == SL_HTTP_ROUTE_LOGS || rq->route == SL_HTTP_ROUTE_WATCH;
 }
 
+/* The paths whose answers carry the web headers: the logs paths and the
+ * static files. */
+static bool web_path(const struct sl_req *rq)
+{
+    return logs_path(rq) || rq->route == SL_HTTP_ROUTE_ASSET;
+}
+
 static enum MHD_Result add(struct MHD_Response *r, const char *name,
                            const char *value)
 {
@@ -253,11 +262,15 @@ enum MHD_Result sl_http_web_headers(struct MHD_Response *r,
                                     struct MHD_Connection *conn,
                                     const struct sl_req *rq, bool preflight)
 {
-    if (!logs_path(rq))
+    if (!web_path(rq))
         return MHD_YES;
+    if (rq->route == SL_HTTP_ROUTE_ASSET &&
+        (add(r, "X-Content-Type-Options", "nosniff") != MHD_YES ||
+         add(r, "Content-Security-Policy", SL_HTTP_ASSET_CSP) != MHD_YES))
+        return MHD_NO;
     bool cors = sl_http_cors_on(rq->cors);
     const char *vary = NULL;
-    if (rq->route == SL_HTTP_ROUTE_LOGS)
+    if (rq->route != SL_HTTP_ROUTE_WATCH)
         vary = cors && !rq->cors->any ? "Origin, Accept-Encoding"
                                       : "Accept-Encoding";
     else if (cors && !rq->cors->any)
@@ -287,11 +300,11 @@ enum MHD_Result sl_http_web_headers(struct MHD_Response *r,
 }
 
 enum MHD_Result sl_http_web_answer(struct MHD_Connection *conn,
-                                   struct sl_req *rq, struct sl_buf *body)
+                                   struct sl_req *rq, struct sl_buf *body,
+                                   const char *type)
 {
     if (body->oom || !body->data) /* sl_http_respond answers it */
-        return sl_http_respond(conn, rq, MHD_HTTP_OK, body, SL_HTTP_JSON_TYPE,
-                               false, NULL);
+        return sl_http_respond(conn, rq, MHD_HTTP_OK, body, type, false, NULL);
     bool gz = body->len >= SL_HTTP_GZIP_MIN &&
               sl_http_accepts_gzip(MHD_lookup_connection_value(
                   conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
@@ -314,8 +327,22 @@ enum MHD_Result sl_http_web_answer(struct MHD_Connection *conn,
     if (sl_http_etag_match(inm, rq->etag))
         return sl_http_respond(conn, rq, MHD_HTTP_NOT_MODIFIED, body, NULL,
                                false, NULL);
-    return sl_http_respond(conn, rq, MHD_HTTP_OK, body, SL_HTTP_JSON_TYPE,
-                           false, NULL);
+    return sl_http_respond(conn, rq, MHD_HTTP_OK, body, type, false, NULL);
+}
+
+enum MHD_Result sl_http_answer_asset(struct MHD_Connection *conn,
+                                     struct sl_req *rq, const char *path)
+{
+    const struct sl_asset *a = sl_http_asset_find(path, strlen(path));
+    if (!a) {
+        char msg[SL_HTTP_LOG_PATH_MAX + 64];
+        snprintf(msg, sizeof(msg), "no such file: %.*s", 200, path);
+        return sl_http_respond_error(conn, rq, SL_ENOROUTE, msg);
+    }
+    struct sl_buf body;
+    sl_buf_init(&body);
+    sl_buf_append(&body, a->data, a->len);
+    return sl_http_web_answer(conn, rq, &body, a->type);
 }
 
 bool sl_http_web_preflight(struct MHD_Connection *conn, struct sl_req *rq,

@@ -150,11 +150,22 @@ enum MHD_Result sl_http_web_headers(struct MHD_Response *r,
                                     struct MHD_Connection *conn,
                                     const struct sl_req *rq, bool preflight);
 
-/* Answers a logs path's rendered JSON body (moved: *body is left empty):
- * 304 when If-None-Match matches, else 200, gzip-compressed when
- * accepted. */
+/* Answers a logs path's rendered JSON body or a static file (moved: *body
+ * is left empty) of Content-Type type: 304 when If-None-Match matches,
+ * else 200, gzip-compressed when accepted. */
 enum MHD_Result sl_http_web_answer(struct MHD_Connection *conn,
-                                   struct sl_req *rq, struct sl_buf *body);
+                                   struct sl_req *rq, struct sl_buf *body,
+                                   const char *type);
+
+/* The Content-Security-Policy of every static file: this origin only. */
+#define SL_HTTP_ASSET_CSP                                                      \
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; "           \
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+/* GET /ui/..., /openapi.json: the embedded file at path (http_assets.h),
+ * or a JSON 404 naming the path. */
+enum MHD_Result sl_http_answer_asset(struct MHD_Connection *conn,
+                                     struct sl_req *rq, const char *path);
 
 /* Answers a preflight OPTIONS on a logs path with 204 when CORS allows
  * its Origin; false (nothing queued) when not: answer 405 as before. */

@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "http_assets.h"
 #include "limits.h"
 #include "modelarts/v1/service_logs.pb-c.h"
 #include "validate.h"
@@ -47,6 +48,15 @@ static int route_path(const char *method, const char *path, size_t n,
             return sl_err_set(err, SL_EMETHOD,
                               "method not allowed: %s accepts GET and HEAD",
                               path[1] == 'h' ? "/healthz" : "/metrics");
+        out->head = strcmp(method, "HEAD") == 0;
+        return SL_OK;
+    }
+    if (sl_http_asset_path(path, n)) {
+        out->route = SL_HTTP_ROUTE_ASSET;
+        if (!method_ok(method))
+            return sl_err_set(err, SL_EMETHOD,
+                              "method not allowed: static files (/ui/, "
+                              "/openapi.json) accept GET and HEAD");
         out->head = strcmp(method, "HEAD") == 0;
         return SL_OK;
     }

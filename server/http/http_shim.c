@@ -336,6 +336,8 @@ static enum MHD_Result answer(struct sl_shim *s, struct MHD_Connection *conn,
         return sl_http_answer_health(conn, rq, s->upstream, s->local);
     case SL_HTTP_ROUTE_METRICS:
         return sl_http_answer_metrics(conn, rq);
+    case SL_HTTP_ROUTE_ASSET:
+        return sl_http_answer_asset(conn, rq, url);
     case SL_HTTP_ROUTE_WATCH:
         return sl_http_answer_watch(conn, rq, s->watch, s->max_token, &rt);
     default:

@@ -153,6 +153,19 @@ static const struct route_case cases[] = {
     FIXED("get", "/metrics", SL_EMETHOD, SL_HTTP_ROUTE_METRICS),
     FIXED(NULL, "/healthz", SL_EMETHOD, SL_HTTP_ROUTE_HEALTHZ),
 
+    /* Static files (http_assets.h): /openapi.json, /ui and under /ui/;
+     * GET and HEAD. Whether the file exists is the answer's business. */
+    FIXED("GET", "/ui", SL_OK, SL_HTTP_ROUTE_ASSET),
+    FIXED("GET", "/ui/", SL_OK, SL_HTTP_ROUTE_ASSET),
+    FIXED("HEAD", "/ui/app.js?x=1", SL_OK, SL_HTTP_ROUTE_ASSET),
+    FIXED("GET", "/ui/no/such", SL_OK, SL_HTTP_ROUTE_ASSET),
+    FIXED("GET", "/openapi.json", SL_OK, SL_HTTP_ROUTE_ASSET),
+    FIXED("POST", "/ui/", SL_EMETHOD, SL_HTTP_ROUTE_ASSET),
+    FIXED("OPTIONS", "/openapi.json", SL_EMETHOD, SL_HTTP_ROUTE_ASSET),
+    NOROUTE("GET", "/uix"),
+    NOROUTE("GET", "/openapi.json/"),
+    NOROUTE("GET", "/openapi.yaml"),
+
     /* Wrong methods on the route: 405, even with a bad id. */
     ERR("POST", LOGS("p", "s"), SL_EMETHOD),
     ERR("PUT", LOGS("p", "s"), SL_EMETHOD),
