@@ -29,8 +29,9 @@ test_pkgs=(
   postgresql # a throw-away server for the postgres tests (scripts/pg-test-server.sh)
   haproxy # the fleet test's load balancer (tests/integration/test_fleet.sh)
   pgbouncer # transaction pooling in front of PostgreSQL (test_pgbouncer.sh)
-  chromium chromium-driver python3-selenium # a real browser's EventSource
-                                            # (test_sse_browser.sh)
+  chromium chromium-driver python3-selenium # a real browser: EventSource
+                                            # (test_sse_browser.sh), the
+                                            # timeline page (test_ui_browser.sh)
 )
 
 # Debian 12's clang is clang-14; its libFuzzer, ASan and UBSan runtimes

@@ -215,7 +215,7 @@
           (added ? "+ " : "~ ") + text) : el("code", "", text), " ");
       }
       for (const e of ch.envs || [])
-        if (e[0] === "−") envs.append(el("del", "", e.slice(1)), " ");
+        if (e[0] === "−") envs.append(el("del", "", "− " + e.slice(1)), " ");
       if (!envs.childNodes.length) envs.textContent = "–";
       tr.append(envs);
       body.append(tr);
@@ -354,7 +354,7 @@
     st.timer = setTimeout(() => watch(gen), secs * 1000);
   }
 
-  function onEvent(gen, type, data, first) {
+  function onEvent(type, data, first) {
     let obj;
     try { obj = JSON.parse(data); } catch (e) { return; }
     if (type === "snapshot") {
@@ -378,7 +378,9 @@
       setStatus("Live: the update of " + local(obj.update_time) + " is " +
         obj.result + ".", "live");
     } else if (type === "error") {
-      st.lastError = sentence(0, obj) + " (" + obj.error_code + ")";
+      st.lastError = (obj.error_code === "ModelArts.0101"
+        ? "An import replaced this service's history." /* 409 */
+        : sentence(0, obj)) + " (" + obj.error_code + ")";
     }
   }
 
@@ -425,7 +427,7 @@
       for (let line of lines) {
         line = line.replace(/\r$/, "");
         if (line === "") {
-          if (data.length) onEvent(gen, type || "message", data.join("\n"), first);
+          if (data.length) onEvent(type || "message", data.join("\n"), first);
           type = "";
           data = [];
           continue;

@@ -119,7 +119,7 @@ def ncards(drv, n):
 
 
 def shot(drv, name):
-    drv.execute_script("window.scrollTo(0, 0)")
+    drv.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
     for d in ARGS.shots:
         os.makedirs(d, exist_ok=True)
         drv.save_screenshot(os.path.join(d, name))
@@ -334,7 +334,7 @@ def main():
     opts.binary_location = "/usr/bin/chromium"
     profile = tempfile.mkdtemp(prefix="sl-chromium.")
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
-              "--disable-dev-shm-usage", "--window-size=1100,900",
+              "--disable-dev-shm-usage", "--window-size=1000,1300",
               "--ignore-certificate-errors-spki-list=" + ARGS.spki,
               "--user-data-dir=" + profile):
         opts.add_argument(a)
