@@ -254,6 +254,13 @@ def run(drv):
            if c["selected"]]
     check("deep link: that update selected and focused",
           [("123432423", True)], sel)
+    drv.get(ui(H, "mnist-svc", "&update_time=42"))
+    st, _ = until(lambda: "No update at" in state(drv)["status"] and
+                  state(drv), 10)
+    st = st or state(drv)
+    contains("deep link to no update: said so",
+             "No update at update_time 42", st["status"])
+    check("deep link to no update: the whole history", 3, len(st["cards"]))
     drv.get(ui(H, "no-such-svc"))
     st, _ = until(lambda: state(drv)["error"] and state(drv), 10)
     st = st or state(drv)
