@@ -301,15 +301,11 @@ __attribute__((constructor)) static void compile_log_schema(void)
     sl_wire_schema_init(&log_schema, &modelarts__v1__service_log__descriptor);
 }
 
-int sl_store_unseal_log(const char *prefix, const char *name, const char *what,
-                        const struct sl_log_query *q, size_t i, uint8_t *body,
-                        size_t *len, struct sl_err *err)
+int sl_store_unseal_fault(const char *prefix, const char *name,
+                          const char *what, const struct sl_log_query *q,
+                          size_t i, enum sl_wire_sealed sealed, uint8_t *body,
+                          size_t *len, struct sl_err *err)
 {
-    enum sl_wire_sealed sealed = sl_wire_unseal(body, *len);
-    if (sealed == SL_WIRE_SEALED) {
-        *len -= SL_WIRE_SEAL_LEN;
-        return SL_OK;
-    }
     struct sl_wire_fault f;
     if (sl_wire_check(&log_schema, body, *len, &f) == 0)
         return SL_OK; /* stored before seals existed, and intact */
