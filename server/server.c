@@ -33,10 +33,12 @@
  */
 #include "server.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,17 +121,45 @@ static void *prober_main(void *arg)
     return NULL;
 }
 
-#define SL_REAP_MS 250 /* how often unread replies are looked for */
+#define SL_REAP_MS 250  /* how often unread replies are looked for */
+#define SL_TRIM_EVERY 4 /* reaps between looks at the heap: once a second */
+#define SL_TRIM_SLACK (16u << 20) /* free heap that calls for a trim */
+
+/* Hands freed heap back to the kernel once malloc holds SL_TRIM_SLACK more
+ * free bytes than after the last trim. A burst (20 000 reset streams:
+ * gRPC 1.51 creates a call for each before a worker sees it) leaves
+ * hundreds of MiB freed but kept in malloc's per-thread arenas, which
+ * free() returns only from the top of each heap; malloc_trim returns
+ * every free page. mallinfo2 walks the arenas' bins: microseconds, once a
+ * second. */
+static void trim_after_burst(size_t *kept)
+{
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.fordblks < *kept + SL_TRIM_SLACK) {
+        if (mi.fordblks < *kept)
+            *kept = mi.fordblks;
+        return;
+    }
+    malloc_trim(0);
+    *kept = mallinfo2().fordblks; /* what trimming could not return */
+    sl_log(SL_LOG_DEBUG, "heap trimmed: %zu KiB were free, %zu KiB kept",
+           mi.fordblks >> 10, *kept >> 10);
+}
 
 /* Cancels, a few times a second, the replies their clients have not read
- * within --send-timeout (call.h, sl_worker_expire_replies). */
+ * within --send-timeout (call.h, sl_worker_expire_replies); once a second
+ * returns the heap a burst left behind. */
 static void *reaper_main(void *arg)
 {
     struct sl_server *srv = arg;
+    size_t kept = 0;
+    unsigned n = 0;
     do {
         int64_t now = sl_clock_ms();
         for (int i = 0; i < srv->nworkers; i++)
             sl_worker_expire_replies(&srv->workers[i], now);
+        if (++n % SL_TRIM_EVERY == 0)
+            trim_after_burst(&kept);
     } while (nap(srv, SL_REAP_MS));
     return NULL;
 }
