@@ -7,6 +7,7 @@
 #                                    and the fuzzing toolchain (--fuzz)
 #   scripts/install-deps.sh --fuzz   also clang + libFuzzer (scripts/fuzz.sh)
 #   scripts/install-deps.sh --bench  also the load tools (h2load, wrk)
+#   scripts/install-deps.sh --pkg    also what scripts/deb-smoke.sh needs
 set -euo pipefail
 
 pkgs=(
@@ -20,10 +21,13 @@ pkgs=(
   libpq-dev # the PostgreSQL backend (server/store/store_pg.c); -DSL_WITH_PG=OFF skips it
   golang-github-gogo-googleapis-dev grpc-proto
   curl ca-certificates
+  help2man # the man pages, from the binaries' --help (packaging/CMakeLists.txt)
 )
 test_pkgs=(
   libcmocka-dev clang-format valgrind sqlite3 python3 python3-grpcio
   openssl # a throw-away CA and certificates for test_tls.sh
+  groff-base # the installed man pages rendered (test_install.sh)
+  python3-yaml # docker/compose.yaml read by test_docker_files.sh
   python3-prometheus-client
   python3-h2 # forged HTTP/2 frames for the abusive-client tests (issue 8)
   postgresql # a throw-away server for the postgres tests (scripts/pg-test-server.sh)
@@ -42,6 +46,11 @@ fuzz_pkgs=(
   clang libclang-rt-14-dev llvm
 )
 
+# A fresh Debian 12 root for the .deb packages (scripts/deb-smoke.sh).
+pkg_pkgs=(
+  mmdebstrap iproute2
+)
+
 bench_pkgs=(
   nghttp2-client wrk nginx-light sqlite3 python3
 )
@@ -50,6 +59,7 @@ want=("${pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}")
 [ "${1:-}" = "--fuzz" ] && want+=("${fuzz_pkgs[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${bench_pkgs[@]}")
+[ "${1:-}" = "--pkg" ] && want+=("${pkg_pkgs[@]}")
 
 missing=()
 for p in "${want[@]}"; do
