@@ -28,7 +28,10 @@ for p in "servicelogs-server_0.1.0_$ARCH" "libslc0_0.1.0_$ARCH" "libslc-dev_0.1.
 done
 S=$D/servicelogs-server_0.1.0_$ARCH.deb
 dep=$(dpkg-deb -f "$S" Depends)
-for want in libgrpc29 libmicrohttpd12 libsqlite3-0 libpq5 libjansson4; do
+want_deps=(libgrpc29 libmicrohttpd12 libsqlite3-0 libjansson4)
+# libpq5 unless built with -DSL_WITH_PG=OFF
+readelf -d "$SL_BIN/servicelogs-server" | grep -q 'NEEDED.*libpq' && want_deps+=(libpq5)
+for want in "${want_deps[@]}"; do
   contains "servicelogs-server Depends: $want (dpkg-shlibdeps)" "$want" "$dep"
 done
 check "servicelogs-server: conffiles" "/etc/default/servicelogs" \
