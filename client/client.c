@@ -119,6 +119,8 @@ void slc_client_destroy(slc_client *c)
     /* Every batch was plucked: the queue is empty, shutdown is immediate. */
     grpc_completion_queue_shutdown(c->cq);
     grpc_completion_queue_destroy(c->cq);
+    if (c->token) /* no token lingers in freed memory */
+        explicit_bzero(c->token, strlen(c->token));
     free(c->token);
     free(c);
     grpc_shutdown();
@@ -179,6 +181,25 @@ static const char *call_token(const slc_client *c, const char *req_token)
 }
 
 /* What one call needs besides its batches. Owner: the caller's frame. */
+static void wipe_free(void *p, size_t len)
+{
+    explicit_bzero(p, len);
+    free(p);
+}
+
+/* A copy of the token that is wiped when gRPC releases it (a copied
+ * slice would be freed as it is); empty out of memory (the call then
+ * goes without it and fails UNAUTHENTICATED). */
+static grpc_slice secret_slice(const char *token)
+{
+    size_t len = strlen(token);
+    char *p = malloc(len ? len : 1);
+    if (!p)
+        return grpc_empty_slice();
+    memcpy(p, token, len);
+    return grpc_slice_new_with_len(p, len, wipe_free);
+}
+
 struct call {
     grpc_call *call;
     grpc_metadata md[1];
@@ -206,7 +227,7 @@ static int call_begin(slc_client *c, struct call *k, const char *method,
     k->send = grpc_raw_byte_buffer_create(&req, 1);
     grpc_slice_unref(req);
     if (token) {
-        k->token = grpc_slice_from_copied_string(token);
+        k->token = secret_slice(token);
         k->md[0].key = grpc_slice_from_static_string(SLC__TOKEN_KEY);
         k->md[0].value = k->token;
         k->n_md = 1;

@@ -41,8 +41,9 @@ void sl_auth_table_free(struct sl_auth_table *t)
 {
     if (!t)
         return;
-    if (t->text) /* tokens must not linger in freed memory */
-        memset(t->text, 0, t->text_len);
+    if (t->text) /* tokens must not linger in freed memory (a memset
+                    before free may be optimised away) */
+        explicit_bzero(t->text, t->text_len);
     free(t->text);
     free(t->entries);
     free(t);
@@ -241,7 +242,7 @@ static int load(const char *path, struct sl_auth_table **out,
             sl_err_set(err, rc, "%s: %s", path, perr.msg);
     }
     if (buf)
-        memset(buf, 0, len);
+        explicit_bzero(buf, len);
     free(buf);
     return rc;
 }

@@ -21,7 +21,8 @@ enum sl_opt_type {
     SL_OPT_INT,
     SL_OPT_MS,
     SL_OPT_LEVEL,
-    SL_OPT_BOOL
+    SL_OPT_BOOL,
+    SL_OPT_LOGFMT /* enum sl_log_format */
 };
 
 /* Which commands take an option. */
@@ -145,6 +146,8 @@ static const struct sl_opt sl_opts[] = {
      "import only when the backend holds no service yet"},
     {"log-level", SL_OPT_LEVEL, SL_OFF(log_level), 0, 0, "info", SL_BOTH,
      "error, warn, info or debug"},
+    {"log-format", SL_OPT_LOGFMT, SL_OFF(log_format), 0, 0, "text", SL_BOTH,
+     "stderr lines: text, or json (one JSON object per line)"},
     {"port-file", SL_OPT_STR, SL_OFF(port_file), 0, 0, "", SL_CMD_SERVE,
      "once listening, write grpc=PORT and http=PORT lines here (for port 0)"},
     /* The PostgreSQL backend reads the pg-* settings from the environment
@@ -242,6 +245,15 @@ static int set_opt(struct sl_config *cfg, const struct sl_opt *o,
             return sl_err_set(err, SL_EINVAL,
                               "%s: '%.64s' is not a log level (expected "
                               "error, warn, info or debug)",
+                              from, val);
+        *(int *)field = (int)v;
+        return SL_OK;
+    case SL_OPT_LOGFMT:
+        v = sl_log_format_parse(val);
+        if (v < 0)
+            return sl_err_set(err, SL_EINVAL,
+                              "%s: '%.64s' is not a log format (expected "
+                              "text or json)",
                               from, val);
         *(int *)field = (int)v;
         return SL_OK;
@@ -384,6 +396,21 @@ int sl_config_load(struct sl_config *cfg, const char *command, int argc,
     return SL_OK;
 }
 
+int sl_config_peek_log_format(int argc, char **argv)
+{
+    const char *val = getenv("SERVICELOGS_LOG_FORMAT");
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strncmp(argv[i], "--log-format=", 13) == 0)
+            val = argv[i] + 13;
+        else if (strcmp(argv[i], "--log-format") == 0 && i + 1 < argc)
+            val = argv[++i];
+    }
+    int f = val ? sl_log_format_parse(val) : -1;
+    return f < 0 ? SL_LOG_TEXT : f;
+}
+
 void sl_config_log(const struct sl_config *cfg, const char *command)
 {
     char line[2048];
@@ -408,6 +435,9 @@ void sl_config_log(const struct sl_config *cfg, const char *command)
         } else if (o->type == SL_OPT_LEVEL) {
             snprintf(val, sizeof(val), "%s",
                      sl_log_level_name(*(const int *)field));
+        } else if (o->type == SL_OPT_LOGFMT) {
+            snprintf(val, sizeof(val), "%s",
+                     sl_log_format_name(*(const int *)field));
         } else if (o->type == SL_OPT_BOOL) {
             snprintf(val, sizeof(val), "%s",
                      *(const int *)field ? "true" : "false");

@@ -56,6 +56,7 @@ struct sl_config {
     int if_empty;               /* import: only into a backend with no
                                    services */
     int log_level;              /* enum sl_log_level */
+    int log_format;             /* enum sl_log_format (log.h) */
     const char *port_file;      /* serve: write the bound ports here */
     int pg_transaction_pooling; /* postgres: no named statements (the
                                    backend reads SERVICELOGS_PG_*) */
@@ -75,6 +76,11 @@ int sl_config_load(struct sl_config *cfg, const char *command, int argc,
 
 /* Writes --help for a command, generated from the table. */
 void sl_config_usage(FILE *out, const char *command);
+
+/* The --log-format argv (or else SERVICELOGS_LOG_FORMAT) asks for, text
+ * when neither or an invalid one: read before sl_config_load(), so that
+ * even its usage errors come out in the asked format. */
+int sl_config_peek_log_format(int argc, char **argv);
 
 /* Logs the effective configuration, one line, at info level. */
 void sl_config_log(const struct sl_config *cfg, const char *command);

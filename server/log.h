@@ -3,16 +3,36 @@
  * sl_log() checks the level before formatting, so a disabled debug line
  * costs one comparison. Lines are written with one write(2) each, so lines
  * from different threads never interleave.
+ *
+ * Two line formats (--log-format, sl_log_format):
+ *   text  2026-11-27T23:06:07.123Z info shim: listening on ...
+ *   json  {"time":"2026-11-27T23:06:07.123Z","level":"info",
+ *          "msg":"shim: listening on ..."}
+ * The message is cut at SL_LOG_MSG_MAX - 1 bytes either way; in JSON it
+ * is escaped by common/json.h (always valid UTF-8, so a hostile byte in a
+ * logged path cannot break or forge a line). The access lines
+ * (accesslog.h) are JSON objects in both formats.
  */
 #ifndef SL_LOG_H
 #define SL_LOG_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
 
 enum sl_log_level { SL_LOG_ERROR, SL_LOG_WARN, SL_LOG_INFO, SL_LOG_DEBUG };
 
 extern int sl_log_level; /* lines above this level are dropped */
+
+enum sl_log_format { SL_LOG_TEXT, SL_LOG_JSON };
+
+extern int sl_log_format; /* enum sl_log_format; set once, before threads */
+
+#define SL_LOG_MSG_MAX 1024 /* a message's bytes, NUL included */
+/* Room for any formatted line: every message byte may become a 6-byte
+ * escape in JSON. */
+#define SL_LOG_LINE_MAX (6 * SL_LOG_MSG_MAX + 96)
 
 #define sl_log(level, ...)                                                     \
     do {                                                                       \
@@ -36,6 +56,18 @@ void sl_log_grpc_quiet(int quiet);
  * at most once per wall-clock second for one *last_s (the second of the
  * last true; start it at 0). Thread-safe (one compare-and-swap). */
 bool sl_log_once_a_second(atomic_llong *last_s);
+
+/* Writes one line of msg at level and time ts in format into out (at least
+ * SL_LOG_LINE_MAX bytes), newline included; returns its length. Pure: what
+ * sl_log_write() sends, and what tests/unit/test_log.c pins. */
+size_t sl_log_format_line(char *out, int format, int level,
+                          const struct timespec *ts, const char *msg);
+
+/* "text", "json" -> enum sl_log_format; -1 when unknown. */
+int sl_log_format_parse(const char *name);
+
+/* enum sl_log_format -> "text", "json". */
+const char *sl_log_format_name(int format);
 
 /* level -> "error", "warn", "info", "debug". */
 const char *sl_log_level_name(int level);

@@ -32,9 +32,14 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
+/* The one line of a failure: as before in text, a JSON line (level
+ * error) with --log-format json. */
 static int fail(int status, const struct sl_err *err)
 {
-    fprintf(stderr, "servicelogs-server: %s\n", err->msg);
+    if (sl_log_format == SL_LOG_JSON)
+        sl_log_write(SL_LOG_ERROR, "servicelogs-server: %s", err->msg);
+    else
+        fprintf(stderr, "servicelogs-server: %s\n", err->msg);
     return status;
 }
 
@@ -88,6 +93,7 @@ static int cmd_import(int argc, char **argv)
         return fail(EXIT_USAGE, &err);
     }
     sl_log_level = cfg.log_level;
+    sl_log_format = cfg.log_format;
     if (run_import(cfg.backend, rest[0], cfg.if_empty, NULL, &err) != SL_OK)
         return fail(EXIT_FAIL, &err);
     return 0;
@@ -190,6 +196,7 @@ static int cmd_serve(int argc, char **argv)
         return fail(EXIT_USAGE, &err);
     }
     sl_log_level = cfg.log_level;
+    sl_log_format = cfg.log_format;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (ncpu < 1)
         ncpu = 1;
@@ -377,6 +384,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    sl_log_format = sl_config_peek_log_format(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "import") == 0)
         return cmd_import(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "serve") == 0)

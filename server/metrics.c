@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "procstat.h"
+
 #define SL_HTTP_CODES 600 /* by status; 1..99 unused, 0: no response */
 #define SL_CACHE_LINE 64
 
@@ -59,7 +61,6 @@ static alignas(SL_CACHE_LINE) atomic_long sl_http_in_flight;
 static alignas(SL_CACHE_LINE) atomic_uint_fast64_t sl_backend_errors;
 static atomic_uint_fast64_t sl_http_header_timeouts; /* rare: shares a line */
 static atomic_uint_fast64_t sl_backend_corrupt;      /* rare: shares a line */
-static struct timespec sl_start_time; /* set before main, then read-only */
 
 /* Method labels, by index; set once before any thread records. */
 static const char *sl_method_labels[SL_METRICS_METHODS_MAX];
@@ -70,11 +71,6 @@ static const char *const sl_route_labels[] = {
     SL_HTTP_ROUTE_MAP(SL__ROUTE_LABEL)
 #undef SL__ROUTE_LABEL
 };
-
-__attribute__((constructor)) static void record_start_time(void)
-{
-    clock_gettime(CLOCK_REALTIME, &sl_start_time);
-}
 
 /* ---- recording --------------------------------------------------------- */
 
@@ -367,8 +363,6 @@ static void render_http(struct sl_buf *out)
 
 void sl_metrics_render(struct sl_buf *out)
 {
-    char start[48];
-
     render_grpc(out);
     render_http(out);
 
@@ -377,9 +371,5 @@ void sl_metrics_render(struct sl_buf *out)
     put_series(out, "servicelogs_build_info", "", "version", SL_VERSION, NULL);
     sl_buf_puts(out, "1\n");
 
-    put_header(out, "process_start_time_seconds", "gauge",
-               "Start time of the process since the Unix epoch in seconds.");
-    snprintf(start, sizeof(start), "process_start_time_seconds %lld.%06ld\n",
-             (long long)sl_start_time.tv_sec, sl_start_time.tv_nsec / 1000);
-    sl_buf_puts(out, start);
+    sl_procstat_render(out); /* the process_* families */
 }

@@ -19,7 +19,9 @@
  *   servicelogs_http_requests_in_flight                gauge
  *   servicelogs_http_header_timeouts_total             counter
  *   servicelogs_build_info{version}                    gauge, always 1
- *   process_start_time_seconds                         gauge
+ *   process_cpu_seconds_total, process_virtual_memory_bytes,
+ *   process_resident_memory_bytes, process_start_time_seconds,
+ *   process_open_fds, process_max_fds                 (procstat.h)
  * method is a gRPC method path (the labels of sl_metrics_set_methods(),
  * the rows of the handler table, methods.h), code a gRPC code name
  * ("OK", "NOT_FOUND"; out-of-range codes count as "UNKNOWN"); route is a

@@ -69,6 +69,22 @@ struct sl_http_upstream {
     char name[256]; /* --upstream-name; "": none (the target's host) */
 };
 
+static void wipe_free(void *p, size_t len)
+{
+    explicit_bzero(p, len);
+    free(p);
+}
+
+grpc_slice sl_http_secret_slice(const char *s)
+{
+    size_t len = strlen(s);
+    char *p = malloc(len ? len : 1);
+    if (!p)
+        return grpc_empty_slice();
+    memcpy(p, s, len);
+    return grpc_slice_new_with_len(p, len, wipe_free);
+}
+
 static void cq_destroy(void *p)
 {
     grpc_completion_queue_shutdown(p);
@@ -240,7 +256,7 @@ static int upstream_call(struct sl_http_upstream *u, void *method,
 
     if (token) {
         md[nmd].key = grpc_slice_from_static_string("x-auth-token");
-        md[nmd].value = grpc_slice_from_copied_string(token);
+        md[nmd].value = sl_http_secret_slice(token);
         nmd++;
     }
     md[nmd].key = grpc_slice_from_static_string("x-request-id");

@@ -97,6 +97,15 @@ int sl_http_upstream_health(
     Grpc__Health__V1__HealthCheckResponse__ServingStatus *status,
     struct sl_err *err);
 
+/* A gRPC metadata value holding a copy of the secret s (a token) that is
+ * wiped (explicit_bzero) when the last reference is released: the shim's
+ * copies of a token do not linger in freed memory (the request's header
+ * itself is libmicrohttpd's, and gRPC's transport keeps its own copies).
+ * Owner: the caller's reference (grpc_slice_unref); out of memory, an
+ * empty slice (the call then fails UNAUTHENTICATED). THREAD SAFETY: any
+ * thread. */
+grpc_slice sl_http_secret_slice(const char *s);
+
 /* ---- for the watch (http_watch.c) ---------------------------------------- */
 
 /* A new channel to u's upstream for watch calls: u's target, TLS and

@@ -552,10 +552,11 @@ static size_t take_chan(struct sl_http_watch *w)
 }
 
 static void add_md(struct sl_watch_stream *s, const char *key,
-                   const char *value)
+                   const char *value, bool secret)
 {
     s->md[s->n_md].key = grpc_slice_from_static_string(key);
-    s->md[s->n_md].value = grpc_slice_from_copied_string(value);
+    s->md[s->n_md].value = secret ? sl_http_secret_slice(value)
+                                  : grpc_slice_from_copied_string(value);
     s->n_md++;
 }
 
@@ -571,8 +572,8 @@ static int start_call(struct sl_http_watch *w, struct sl_watch_stream *s,
     s->send_bb = grpc_raw_byte_buffer_create(&payload, 1);
     grpc_slice_unref(payload);
     if (token)
-        add_md(s, "x-auth-token", token);
-    add_md(s, "x-request-id", request_id);
+        add_md(s, "x-auth-token", token, true);
+    add_md(s, "x-request-id", request_id, false);
 
     struct sl_watch_chan *c = &w->chans[s->chan];
     s->call = grpc_channel_create_registered_call(

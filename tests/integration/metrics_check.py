@@ -36,6 +36,11 @@ FAMILIES = {
     "servicelogs_http_header_timeouts": "counter",
     "servicelogs_build_info": "gauge",
     "process_start_time_seconds": "gauge",
+    "process_cpu_seconds": "counter",
+    "process_resident_memory_bytes": "gauge",
+    "process_virtual_memory_bytes": "gauge",
+    "process_open_fds": "gauge",
+    "process_max_fds": "gauge",
 }
 
 ACCESS_KEYS = ["time", "kind", "method", "path", "project_id", "service_id",

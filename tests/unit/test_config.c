@@ -33,6 +33,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.shutdown_grace_ms, 10000);
     assert_int_equal(cfg.threads, 0);
     assert_int_equal(cfg.log_level, SL_LOG_INFO);
+    assert_int_equal(cfg.log_format, SL_LOG_TEXT);
 }
 
 static void test_flags_and_env(void **state)
@@ -71,6 +72,7 @@ static void test_bad_values_name_the_flag(void **state)
         {"--upstream-timeout=5h", "--upstream-timeout"},
         {"--upstream-timeout=0", "--upstream-timeout"},
         {"--log-level=loud", "--log-level: 'loud' is not a log level"},
+        {"--log-format=xml", "--log-format: 'xml' is not a log format"},
         {"--nope=1", "unknown option '--nope'"},
         {"--threads", "--threads needs a value"},
     };
@@ -84,6 +86,31 @@ static void test_bad_values_name_the_flag(void **state)
     assert_int_equal(load(&cfg, "serve", NULL, 0, &err, &n), SL_EINVAL);
     assert_non_null(strstr(err.msg, "SERVICELOGS_SLOTS"));
     unsetenv("SERVICELOGS_SLOTS");
+}
+
+/* --log-format: flag over environment; the peek reads the same before
+ * sl_config_load (even when a later flag is bad), text when unknown. */
+static void test_log_format(void **state)
+{
+    (void)state;
+    struct sl_config cfg;
+    struct sl_err err;
+    int n;
+    setenv("SERVICELOGS_LOG_FORMAT", "json", 1);
+    assert_sl_ok(load(&cfg, "import", NULL, 0, &err, &n), &err);
+    assert_int_equal(cfg.log_format, SL_LOG_JSON);
+    char *argv[] = {"--log-format", "text"};
+    assert_sl_ok(load(&cfg, "serve", argv, 2, &err, &n), &err);
+    assert_int_equal(cfg.log_format, SL_LOG_TEXT);
+    assert_int_equal(sl_config_peek_log_format(0, NULL), SL_LOG_JSON);
+    assert_int_equal(sl_config_peek_log_format(2, argv), SL_LOG_TEXT);
+    unsetenv("SERVICELOGS_LOG_FORMAT");
+    char *argv2[] = {"--nope", "--log-format=json"};
+    assert_int_equal(sl_config_peek_log_format(2, argv2), SL_LOG_JSON);
+    char *argv3[] = {"--log-format=xml"};
+    assert_int_equal(sl_config_peek_log_format(1, argv3), SL_LOG_TEXT);
+    char *argv4[] = {"--", "--log-format=json"};
+    assert_int_equal(sl_config_peek_log_format(2, argv4), SL_LOG_TEXT);
 }
 
 static void test_import_positional(void **state)
@@ -112,6 +139,7 @@ static void test_help_is_generated(void **state)
     assert_non_null(strstr(text, "--backend"));
     assert_non_null(strstr(text, "SERVICELOGS_GRPC_LISTEN"));
     assert_non_null(strstr(text, "--shutdown-grace"));
+    assert_non_null(strstr(text, "SERVICELOGS_LOG_FORMAT"));
     free(text);
 }
 
@@ -121,6 +149,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_flags_and_env),
         cmocka_unit_test(test_bad_values_name_the_flag),
+        cmocka_unit_test(test_log_format),
         cmocka_unit_test(test_import_positional),
         cmocka_unit_test(test_help_is_generated),
     };

@@ -224,8 +224,13 @@ static void test_http_and_the_rest(void **state)
     assert_line(t, "servicelogs_backend_corrupt_total 1");
     assert_line(t, "# TYPE servicelogs_build_info gauge");
     assert_non_null(strstr(t, "\nservicelogs_build_info{version=\""));
-    assert_non_null(strstr(t, "\"} 1\n# HELP process_start_time_seconds"));
+    assert_non_null(strstr(t, "\"} 1\n# HELP process_"));
     assert_line(t, "# TYPE process_start_time_seconds gauge");
+    assert_line(t, "# TYPE process_cpu_seconds_total counter");
+    assert_line(t, "# TYPE process_resident_memory_bytes gauge");
+    assert_line(t, "# TYPE process_virtual_memory_bytes gauge");
+    assert_line(t, "# TYPE process_open_fds gauge");
+    assert_line(t, "# TYPE process_max_fds gauge");
     free(t);
 }
 
@@ -272,7 +277,7 @@ static void test_structure(void **state)
         }
         p = nl + 1;
     }
-    assert_int_equal(families, 11);
+    assert_int_equal(families, 16); /* 10 + the six process_* */
     free(t);
 }
 
