@@ -27,7 +27,8 @@ test_pkgs=(
   libcmocka-dev clang-format valgrind sqlite3 python3 python3-grpcio
   openssl # a throw-away CA and certificates for test_tls.sh
   groff-base # the installed man pages rendered (test_install.sh)
-  python3-yaml # docker/compose.yaml read by test_docker_files.sh
+  python3-yaml # docker/compose.yaml read by test_docker_files.sh; api/openapi.yaml
+               # -> api/openapi.json (scripts/gen-openapi.py)
   python3-prometheus-client
   python3-h2 # forged HTTP/2 frames for the abusive-client tests (issue 8)
   postgresql # a throw-away server for the postgres tests (scripts/pg-test-server.sh)
@@ -36,7 +37,13 @@ test_pkgs=(
   chromium chromium-driver python3-selenium # a real browser: EventSource
                                             # (test_sse_browser.sh), the
                                             # timeline page (test_ui_browser.sh)
+  python3-jsonschema # REST answers checked against the OpenAPI document
+                     # (tests/integration/openapi_check.py)
 )
+# The pinned OpenAPI validator comes from npm (tests/openapi/check.sh);
+# Debian's npm, unless a Node.js install (e.g. NodeSource's, which bundles
+# npm and conflicts with Debian's package) already brings one.
+command -v npm >/dev/null || test_pkgs+=(npm)
 
 # Debian 12's clang is clang-14; its libFuzzer, ASan and UBSan runtimes
 # are in libclang-rt-14-dev (only recommended, via libclang-common-14-dev,

@@ -43,6 +43,17 @@ cleanup() {
   for p in "${PIDS[@]:-}"; do
     [ -n "$p" ] && wait "$p" 2>/dev/null || true
   done 2>/dev/null # bash's "Killed" notices
+  # Every answer of the shim the test received, against the OpenAPI
+  # document (see "OpenAPI" below): a mismatch fails a passing test.
+  if [ "$rc" != 77 ] && [ -s "$OAPI/ports" ]; then
+    if $PY "$I/openapi_check.py" "$SL_SRC/api/openapi.json" "$OAPI" \
+      >"$T/openapi.out" 2>&1; then
+      cat "$T/openapi.out"
+    else
+      sed 's/^/FAIL: /' "$T/openapi.out" >&2
+      [ "$rc" = 0 ] && rc=1
+    fi
+  fi
   for c in "${AT_EXIT[@]:-}"; do
     [ -n "$c" ] && $c || true
   done
@@ -52,8 +63,32 @@ cleanup() {
     echo "exit status 77 without skip(): reported as a failure" >&2
     exit 1
   fi
+  exit "$rc"
 }
 trap cleanup EXIT
+
+# ---- OpenAPI: every REST answer against api/openapi.json ------------------
+# curl is a function here: each run records a hex trace of every byte both
+# ways (curl --trace) in $OAPI. At exit, tests/integration/openapi_check.py
+# checks each answer from a shim port (start_server notes its HTTP port;
+# openapi_port PORT adds another, e.g. a proxy in front of shims) against
+# the document: status, headers, content type, body (docs/rest.md). A test
+# option that comes later on the command line (-v, --trace-ascii) wins, and
+# that run is not recorded. Not recorded either: curl run through another
+# program (timeout, xargs), the Python clients, and the runs after
+# openapi_off (a test downloading answers of many MB: the trace is 4x).
+OAPI=$T/openapi
+mkdir -p "$OAPI"
+OAPI_ON=1
+curl() {
+  if [ "$OAPI_ON" = 1 ]; then
+    command curl --trace "$OAPI/$BASHPID.$SRANDOM.trace" "$@"
+  else
+    command curl "$@"
+  fi
+}
+openapi_port() { echo "$1" >>"$OAPI/ports"; }
+openapi_off() { OAPI_ON=0; }
 
 fail() {
   echo "FAIL: $*" >&2
@@ -264,6 +299,7 @@ start_server() {
     sed 's/^/  | /' "$log" >&2
     return 1
   fi
+  [ -z "$HTTP_PORT" ] || openapi_port "$HTTP_PORT"
   return 0
 }
 

@@ -114,6 +114,7 @@ wait_for "$WAIT" hap_up
 gone "$HAP_PID" && fail "HAProxy exited: $(cat "$T/hap.log")"
 HG=$(sed -n 's/^L0=//p' "$T/hap.ports")
 HR=$(sed -n 's/^L1=//p' "$T/hap.ports")
+openapi_port "$HR" # HAProxy forwards the shims' answers: checked as theirs
 hstate() { $HAP state "$T/hap.sock" 2>/dev/null | sort | tr '\n' ' '; }
 ALL_UP="grpc_replicas/r1 UP grpc_replicas/r2 UP grpc_replicas/r3 UP rest_replicas/r1 UP rest_replicas/r2 UP rest_replicas/r3 UP "
 check "HAProxy: every replica UP (gRPC and REST)" "$ALL_UP" \
