@@ -41,6 +41,60 @@ case $rc in
 *) fail "validator: $out" ;;
 esac
 
+# ---- the README's error table and the document agree --------------------
+# Every (HTTP status, error_code) of a REST row of the table is an answer
+# the document has, and every one the document has is in the table.
+agree=$($PY - "$DOC" "$SL_SRC/README.md" <<'PY'
+import json, re, sys
+doc = json.load(open(sys.argv[1]))
+def res(n):
+    while isinstance(n, dict) and "$ref" in n:
+        t = doc
+        for p in n["$ref"][2:].split("/"):
+            t = t[p]
+        n = t
+    return n
+def codes(schema, out):
+    schema = res(schema)
+    if not isinstance(schema, dict):
+        return
+    ec = schema.get("properties", {}).get("error_code", {})
+    out.update(ec.get("enum", [])); out.update([ec["const"]] if "const" in ec else [])
+    for k in ("allOf", "oneOf", "anyOf"):
+        for s in schema.get(k, []):
+            codes(s, out)
+documented = set()
+def responses(rs):
+    for status, r in rs.items():
+        r = res(r)
+        for mt, media in r.get("content", {}).items():
+            found = set()
+            codes(media.get("schema", {}), found)
+            documented.update((int(status), c) for c in found)
+for item in doc["paths"].values():
+    for m, op in item.items():
+        if isinstance(op, dict) and "responses" in op:
+            responses(op["responses"])
+responses(doc["x-servicelogs-any-path"])
+table = set()
+text = open(sys.argv[2], encoding="utf-8").read()
+rows = [l for l in text.split("## Errors", 1)[1].splitlines() if l.startswith("| ")]
+for l in rows:
+    cells = [c.strip() for c in l.strip("|").split("|")]
+    if len(cells) != 4 or not cells[2].isdigit() or not cells[3].startswith("ModelArts."):
+        continue
+    if "writer call" in cells[0] or "PutService" in cells[0]:
+        continue  # gRPC only: REST has no writer
+    table.add((int(cells[2]), cells[3]))
+only_table = sorted(table - documented)
+only_doc = sorted(documented - table)
+print("ok" if not only_table and not only_doc else
+      "in the table, not the document: %s; in the document, not the table: %s"
+      % (only_table, only_doc))
+PY
+)
+check "README's error table = the document's errors" ok "$agree"
+
 # ---- a tour of the answers (each checked at exit) -----------------------
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 check "logs, real-time" 200 "$(code "${TOK[@]}" "$L/mnist-svc/logs")"
