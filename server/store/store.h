@@ -30,9 +30,12 @@
  * order (writers are serialized), strictly increasing over the life of the
  * store, and shared by every process using it; an import appends one
  * change per imported service with update_time 0 and an empty body ("the
- * whole service was replaced"). A server learns of commits made by any
- * process with wait_changes() on a connection of its own, reads them with
- * read_changes(), and pairs each watcher's snapshot with the seq it
+ * whole service was replaced"), and so does a put_service that created
+ * or renamed a service (a watcher's snapshot holds the name: it watches
+ * again; a response cache drops the service's answers; a reader of an
+ * older release reads the same kind of change). A server learns of commits made
+ * by any process with wait_changes() on a connection of its own, reads them
+ * with read_changes(), and pairs each watcher's snapshot with the seq it
  * reflects (query_snapshot), so a watcher gets every change after its
  * snapshot exactly once. The feed keeps at least the last
  * SL_STORE_FEED_KEEP changes; older ones may be pruned, and read_changes
@@ -183,9 +186,12 @@ struct sl_store_type {
 
     /* v4: writes and the change feed (see the top of this file). */
     /* Creates the service, or renames it when it exists. *created says
-     * which. SL_ECONFLICT (FAILED_PRECONDITION) when it exists with another
-     * infer_type; SL_EUNAVAIL/SL_EIO when the storage fails. Durable when
-     * it returns SL_OK. */
+     * which. When it created or renamed, it appends one "replaced" change
+     * (update_time 0, empty body) in the same transaction;
+     * a put that changes nothing appends none. SL_ECONFLICT
+     * (FAILED_PRECONDITION) when it exists with another infer_type;
+     * SL_EUNAVAIL/SL_EIO when the storage fails. Durable when it returns SL_OK.
+     */
     int (*put_service)(struct sl_store *st, const struct sl_service_put *p,
                        bool *created, struct sl_err *err);
 

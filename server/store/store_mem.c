@@ -591,6 +591,8 @@ static int mem_put_service(struct sl_store *st, const struct sl_service_put *p,
 {
     struct mem_service *nv = NULL, *old = NULL;
     struct mem_service **table = NULL, **old_table = NULL;
+    struct mem_change *chg = NULL, **old_feed = NULL;
+    struct feed_room room = {NULL, 0};
     struct sl_import_log *logs = NULL;
     bool found;
     int rc = SL_OK;
@@ -612,44 +614,55 @@ static int mem_put_service(struct sl_store *st, const struct sl_service_put *p,
         if (strcmp(v->service_name, p->service_name) == 0)
             goto out; /* nothing to change */
         if (!(logs = logs_of(v)) ||
-            !(nv = service_redo(v, p->service_name, logs, v->n_logs))) {
-            rc = write_nomem("put_service", err);
-            goto out;
-        }
-        pthread_rwlock_wrlock(&mem_db.lock);
+            !(nv = service_redo(v, p->service_name, logs, v->n_logs)))
+            goto nomem;
+    } else {
+        struct sl_import_service in = {
+            p->project_id, p->service_id, p->service_name, p->infer_type, 0,
+            NULL};
+        if (!(nv = sl__mem_service_new(&in)) ||
+            !(table = malloc((mem_db.n + 1) * sizeof(*table))))
+            goto nomem;
+        if (at)
+            memcpy(table, mem_db.svcs, at * sizeof(*table));
+        table[at] = nv;
+        if (mem_db.n > at)
+            memcpy(table + at + 1, mem_db.svcs + at,
+                   (mem_db.n - at) * sizeof(*table));
+    }
+    /* Created or renamed: one "replaced" change (store.h). */
+    if (!(chg = change_new(mem_db.head + 1, p->project_id, p->service_id, 0,
+                           NULL)) ||
+        !feed_reserve(1, &room))
+        goto nomem;
+    pthread_rwlock_wrlock(&mem_db.lock);
+    if (found) {
         old = mem_db.svcs[at];
         mem_db.svcs[at] = nv;
-        pthread_rwlock_unlock(&mem_db.lock);
-        nv = NULL;
-        goto out;
+    } else {
+        old_table = mem_db.svcs;
+        mem_db.svcs = table;
+        mem_db.n++;
+        table = NULL;
     }
-    struct sl_import_service in = {
-        p->project_id, p->service_id, p->service_name, p->infer_type, 0, NULL};
-    if (!(nv = sl__mem_service_new(&in)) ||
-        !(table = malloc((mem_db.n + 1) * sizeof(*table)))) {
-        rc = write_nomem("put_service", err);
-        goto out;
-    }
-    if (at)
-        memcpy(table, mem_db.svcs, at * sizeof(*table));
-    table[at] = nv;
-    if (mem_db.n > at)
-        memcpy(table + at + 1, mem_db.svcs + at,
-               (mem_db.n - at) * sizeof(*table));
-    pthread_rwlock_wrlock(&mem_db.lock);
-    old_table = mem_db.svcs;
-    mem_db.svcs = table;
-    mem_db.n++;
+    old_feed = feed_append(&chg, 1, &room);
     pthread_rwlock_unlock(&mem_db.lock);
+    feed_notify();
+    room.grown = old_feed;
+    *created = !found;
     nv = NULL;
-    table = NULL;
-    *created = true;
+    chg = NULL;
+    goto out;
+nomem:
+    rc = write_nomem("put_service", err);
 out:
     pthread_mutex_unlock(&mem_db.mu);
     free(nv);
     free(old);
     free(table);
     free(old_table);
+    free(chg);
+    free(room.grown);
     free(logs);
     return rc;
 }

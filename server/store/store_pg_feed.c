@@ -21,8 +21,11 @@
  * has seen seq N never finds a committed N - 1 later. An import takes
  * PG_LOCK_IMPORT first and then PG_LOCK_FEED, for its whole transaction:
  * a writer that touched a log the import deletes while it waited for the
- * feed's lock would otherwise deadlock with it. put_service appends no
- * change (a rename is no log) and takes no lock: its one upsert is atomic.
+ * feed's lock would otherwise deadlock with it. put_service takes the
+ * lock too: a create or a rename appends one "replaced" change (update_time
+ * 0: watchers watch again, response caches drop the service's answers);
+ * its upsert leaves an unchanged name alone and returns no row,
+ * as for another infer_type, which the next statement tells apart.
  *
  * record_log, under the lock: one statement checks the service, one
  * upserts the log and appends the change (data-modifying CTEs, one
@@ -200,7 +203,15 @@ static const char sql_put[] =
     " ON CONFLICT (project_id, service_id) DO UPDATE"
     " SET service_name = EXCLUDED.service_name"
     " WHERE s.infer_type = EXCLUDED.infer_type"
+    " AND s.service_name <> EXCLUDED.service_name"
     " RETURNING s.xmax = 0"; /* true: inserted, not updated */
+/* put_service's change (store.h: "replaced", update_time 0); $3 the seal
+ * of an empty body. Its row: feed.head, feed.pruned. */
+static const char sql_put_change[] =
+    "WITH h AS (UPDATE feed SET head = head + 1 RETURNING head, pruned),"
+    " c AS (INSERT INTO changes(seq, project_id, service_id, update_time,"
+    "  body) SELECT head, $1, $2, 0, $3 FROM h)"
+    " SELECT head, pruned FROM h";
 static const char sql_service[] =
     "SELECT infer_type FROM services WHERE project_id = $1 AND service_id = $2";
 
@@ -233,6 +244,34 @@ static int pg_service_type(struct pg_store *st, const char *const *vals,
     return rc;
 }
 
+/* Appends put_service's change and NOTIFYs (under the feed's lock). */
+static int put_change(struct pg_store *st, const char *const *ids,
+                      const int *id_lens, int64_t deadline_us,
+                      struct sl_err *err)
+{
+    static const Oid types[3] = {PG_TEXT_OID, PG_TEXT_OID, PG_BYTEA_OID};
+    static const uint8_t none[1];
+    uint8_t seal[SL_WIRE_SEAL_LEN];
+    sl_wire_seal(none, 0, seal);
+    const char *vals[3] = {ids[0], ids[1], (const char *)seal};
+    int lens[3] = {id_lens[0], id_lens[1], SL_WIRE_SEAL_LEN};
+    PGresult *r = NULL;
+    int rc =
+        pg_step(st, sql_put_change, 3, types, vals, lens, deadline_us, &r, err);
+    if (rc != SL_OK)
+        return rc;
+    if (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 8 ||
+        PQgetlength(r, 0, 1) != 8) {
+        PQclear(r);
+        return sl_err_set(err, SL_EINTERNAL, "%s: the feed's row is missing",
+                          st->label);
+    }
+    int64_t head = sl__pg_be64(PQgetvalue(r, 0, 0));
+    int64_t pruned = sl__pg_be64(PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return sl__pg_feed_end(st, head, pruned, deadline_us, err);
+}
+
 static int put_tx(struct pg_store *st, void *arg, int64_t deadline_us,
                   bool *committing, struct sl_err *err)
 {
@@ -253,23 +292,27 @@ static int put_tx(struct pg_store *st, void *arg, int64_t deadline_us,
 
     /* BEGIN first: a connection lost since its last use shows here, before
      * anything could have been stored, and the write is retried. */
-    if ((rc = pg_begin(st, false, deadline_us, err)) != SL_OK ||
+    if ((rc = pg_begin(st, true, deadline_us, err)) != SL_OK ||
         (rc = pg_step(st, sql_put, 4, types, vals, lens, deadline_us, &r,
                       err)) != SL_OK)
         return rc;
     if (PQntuples(r) == 1 && PQgetlength(r, 0, 0) == 1) {
         created = PQgetvalue(r, 0, 0)[0] != 0;
         PQclear(r);
-    } else { /* no row: stored with another infer_type */
+        if ((rc = put_change(st, vals, lens, deadline_us, err)) != SL_OK)
+            return rc;
+    } else { /* no row: stored already, with this name or another type */
         PQclear(r);
         if ((rc = pg_service_type(st, vals, lens, deadline_us, &type, err)) !=
             SL_OK)
             return rc;
-        return sl_err_set(err, SL_ECONFLICT,
-                          "service %s of project %s is %s, not %s: a "
-                          "service's infer_type never changes",
-                          p->service_id, p->project_id, type_name(type),
-                          type_name(p->infer_type));
+        if (type != p->infer_type)
+            return sl_err_set(err, SL_ECONFLICT,
+                              "service %s of project %s is %s, not %s: a "
+                              "service's infer_type never changes",
+                              p->service_id, p->project_id, type_name(type),
+                              type_name(p->infer_type));
+        created = false; /* nothing to change: no change either */
     }
     *committing = true;
     if ((rc = pg_step(st, "COMMIT", 0, NULL, NULL, NULL, deadline_us, NULL,

@@ -1,6 +1,7 @@
 /* store_sqlite_feed.c -- SQLite backend: the writes and the change feed
  *
- * put_service and record_log each run in one BEGIN IMMEDIATE transaction:
+ * put_service and record_log each run in one BEGIN IMMEDIATE transaction
+ * (put_service appends its change only when it created or renamed):
  * writers in every process are serialized by SQLite's write lock (waiting
  * up to SQLITE_BUSY_MS), so the feed's seqs are handed out in commit
  * order. The newest seq is a counter in meta (feed_seq), read and written
@@ -212,12 +213,26 @@ static const char *type_name(int infer_type)
     return v ? v->name : "unknown";
 }
 
+/* put_service's change: created or renamed, a "replaced" change. */
+static int put_change(struct sqlite_store *st, const struct sl_service_put *p)
+{
+    int64_t first, next;
+    int src = sl__sqlite_feed_seq(st, &first);
+    next = first;
+    if (src == SQLITE_OK)
+        src = sl__sqlite_feed_add(st, &next, p->project_id, p->service_id, 0,
+                                  NULL, 0);
+    if (src == SQLITE_OK)
+        src = sl__sqlite_feed_end(st, first, next);
+    return src;
+}
+
 int sl__sqlite_put_service(struct sl_store *base,
                            const struct sl_service_put *p, bool *created,
                            struct sl_err *err)
 {
     struct sqlite_store *st = (struct sqlite_store *)base;
-    bool add = false;
+    bool add = false, same_name = true;
     int rc = SL_OK, src;
 
     *created = false;
@@ -228,7 +243,7 @@ int sl__sqlite_put_service(struct sl_store *base,
     if ((src = sqlite3_step(get)) == SQLITE_ROW) {
         int type = sqlite3_column_int(get, 0);
         const char *name = (const char *)sqlite3_column_text(get, 1);
-        bool same_name = name && strcmp(name, p->service_name) == 0;
+        same_name = name && strcmp(name, p->service_name) == 0;
         sqlite3_reset(get);
         if (type != p->infer_type) {
             rc = sl_err_set(err, SL_ECONFLICT,
@@ -256,6 +271,8 @@ int sl__sqlite_put_service(struct sl_store *base,
     } else {
         sqlite3_reset(get);
     }
+    if (src == SQLITE_OK && (add || !same_name))
+        src = put_change(st, p);
     if (src == SQLITE_OK &&
         (src = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL)) == SQLITE_OK)
         *created = add;

@@ -987,6 +987,7 @@ static void test_put_service(void **state)
     struct sl_err err;
     bool created = true;
 
+    int64_t head = head_of(f->st);
     put_ok(f->st, "p1", "svc", "first", REAL_TIME, true);
     expect_query(f->st, "p1", "svc", 0, "first", REAL_TIME, NULL, 0);
     put_ok(f->st, "p1", "svc", "second", REAL_TIME, false); /* a rename */
@@ -998,6 +999,20 @@ static void test_put_service(void **state)
                   &err);
     assert_false(created);
     expect_query(f->st, "p1", "svc", 0, "second", REAL_TIME, NULL, 0);
+
+    /* The create and the rename are one "replaced" change each (update_time
+     * 0, no body); the put that changed nothing and the refused one none. */
+    struct sl_change_batch cb;
+    read_ok(f->st, head, 100, &cb);
+    assert_int_equal(cb.n, 2);
+    for (size_t i = 0; i < cb.n; i++) {
+        assert_int_equal(cb.changes[i].seq, head + 1 + (int64_t)i);
+        assert_string_equal(cb.changes[i].project_id, "p1");
+        assert_string_equal(cb.changes[i].service_id, "svc");
+        assert_int_equal(cb.changes[i].update_time, 0);
+        assert_int_equal(cb.changes[i].body.len, 0);
+    }
+    sl_change_batch_free(&cb);
 
     /* Batch services may be put (only their logs are refused). */
     put_ok(f->st, "p1", "batchy", "b", BATCH, true);
