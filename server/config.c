@@ -102,6 +102,10 @@ static const struct sl_opt sl_opts[] = {
      SL_CMD_SERVE,
      "logs a watcher may fall behind; beyond, its stream ends with "
      "RESOURCE_EXHAUSTED"},
+    {"cache-bytes", SL_OPT_INT, SL_OFF(cache_bytes), 0, 2147483647, "33554432",
+     SL_CMD_SERVE,
+     "response cache budget in bytes: answers of hot queries, dropped when "
+     "their service changes (0: no cache)"},
     {"keepalive", SL_OPT_MS, SL_OFF(keepalive_ms), 1000, 86400000, "30s",
      SL_CMD_SERVE,
      "HTTP/2 ping interval on gRPC connections with calls open (a dead "

@@ -39,6 +39,7 @@ struct sl_config {
     int max_connection_streams; /* HTTP/2 streams per gRPC connection */
     int max_watchers;           /* WatchServiceLogs streams at most */
     int watch_queue;            /* logs a watcher may fall behind */
+    int cache_bytes;            /* response cache budget; 0: none */
     int keepalive_ms;           /* HTTP/2 pings on busy gRPC connections */
     int max_inflight_bytes;     /* gRPC reply bytes held at once */
     int send_timeout_ms;        /* an unread gRPC reply is cancelled then */

@@ -10,6 +10,11 @@
  * had not read yet) ends every watcher with SL_ELAGGING: each re-watches
  * and gets a fresh snapshot, the only way to be exact again.
  *
+ * The response cache (cache.h) hangs on the same reads: each change read
+ * drops its service's cached answers, `lost` drops them all, and while
+ * the feed fails (backing off) the cache is suspended -- it could not
+ * hear of other processes' writes -- until a read catches up again.
+ *
  * Dispatch walks the whole list per change: the list is short next to the
  * work of sending (one batch per watcher), and it keeps add and remove
  * O(1). See feed.h for the watcher's life and the locking.
@@ -22,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache.h"
 #include "call.h"
 #include "clock.h"
 #include "log.h"
@@ -44,6 +50,7 @@ struct sl_feed {
 
     struct sl_store *wait_st; /* the thread's: wait_changes only */
     struct sl_store *read_st; /* the thread's: read_changes */
+    struct sl_cache *cache;   /* the server's (cache.h); NULL: none */
     int64_t pos;              /* last seq dispatched (thread only) */
     pthread_t thread;
     bool running;
@@ -145,9 +152,10 @@ static void dispatch(struct sl_feed *f, const struct sl_change *ch)
             strcmp(w->project_id, ch->project_id) != 0)
             continue;
         if (ch->update_time == 0) {
-            end_watch(w, SL_EREPLACED,
-                      "the service was replaced by an import; watch again "
-                      "for a fresh snapshot");
+            end_watch(
+                w, SL_EREPLACED,
+                "the service was replaced (an import or a rename); watch again "
+                "for a fresh snapshot");
             continue;
         }
         if (w->update_time && w->update_time != ch->update_time)
@@ -209,6 +217,12 @@ static int catch_up(struct sl_feed *f, struct sl_err *err)
             sl_change_batch_free(&b);
             return rc;
         }
+        /* The cache first, outside the feed's lock (cache.h: taken alone). */
+        if (b.lost)
+            sl_cache_flush(f->cache);
+        for (size_t i = 0; i < b.n; i++)
+            sl_cache_invalidate(f->cache, b.changes[i].project_id,
+                                b.changes[i].service_id);
         sl_feed_lock(f);
         if (b.lost) {
             sl_log(SL_LOG_WARN,
@@ -245,11 +259,16 @@ static void *feed_main(void *arg)
         if (rc == SL_OK)
             rc = catch_up(f, &err);
         if (rc == SL_OK) {
-            if (backoff)
+            if (backoff) {
                 sl_log(SL_LOG_INFO, "change feed: reading again");
+                sl_cache_suspend(f->cache, false); /* caught up */
+            }
             backoff = 0;
             continue;
         }
+        /* Other processes' writes cannot be seen now: no cached answer
+         * can be vouched for until the feed has caught up again. */
+        sl_cache_suspend(f->cache, true);
         int64_t now = sl_clock_ms();
         if (!backoff || now - last_warn >= 10000) {
             sl_log(SL_LOG_WARN, "change feed: %s (retrying)", err.msg);
@@ -275,6 +294,7 @@ int sl_feed_start(const struct sl_feed_config *cfg, struct sl_feed **out,
     pthread_mutex_init(&f->stop_mu, NULL);
     pthread_cond_init(&f->stop_cv, NULL);
     f->max_watchers = cfg->max_watchers;
+    f->cache = cfg->cache;
     f->queue_max = (size_t)cfg->queue_max;
     int rc = sl_store_open(cfg->backend, &f->wait_st, err);
     if (rc == SL_OK)
@@ -287,6 +307,7 @@ int sl_feed_start(const struct sl_feed_config *cfg, struct sl_feed **out,
     sl_change_batch_free(&b);
     if (rc == SL_EMETHOD) { /* an older backend: serve, without watches */
         snprintf(f->no_feed, sizeof(f->no_feed), "%s", err->msg);
+        sl_cache_suspend(f->cache, true); /* nothing would invalidate it */
         sl_err_clear(err);
         *out = f;
         return SL_OK;

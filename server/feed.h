@@ -19,7 +19,8 @@
  * The feed ends a watcher, with a code its handler sends as the status:
  *   SL_ELAGGING   its queue is full (--watch-queue): a slow reader; or
  *                 this server missed changes (pruned before it read them)
- *   SL_EREPLACED  an import replaced its service: watch again
+ *   SL_EREPLACED  an import (or a rename: PutService) replaced its
+ *                 service: watch again
  *   SL_EUNAVAIL   the server is draining (sl_feed_drain)
  *
  * LOCKING: one mutex guards the list, every listed watcher's fields and
@@ -43,6 +44,7 @@
 
 struct sl_feed;
 struct sl_call;
+struct sl_cache;
 
 /* A queued message: the change's seq and its packed response. */
 struct sl_feed_msg {
@@ -68,9 +70,13 @@ struct sl_feed_watch {
 };
 
 struct sl_feed_config {
-    const char *backend; /* store URI: the feed opens two connections */
-    int max_watchers;    /* listed watchers at most */
-    int queue_max;       /* messages one watcher may have queued */
+    const char *backend;    /* store URI: the feed opens two connections */
+    int max_watchers;       /* listed watchers at most */
+    int queue_max;          /* messages one watcher may have queued */
+    struct sl_cache *cache; /* the server's response cache, or NULL: each
+                               change read invalidates its service, `lost`
+                               flushes it, a feed that cannot read (or a
+                               backend without one) suspends it */
 };
 
 /* Opens the connections, reads the feed's head and starts the thread.

@@ -280,6 +280,7 @@ static int cmd_serve(int argc, char **argv)
             .max_connection_streams = cfg.max_connection_streams,
             .max_watchers = cfg.max_watchers,
             .watch_queue = cfg.watch_queue,
+            .cache_bytes = cfg.cache_bytes,
             .keepalive_ms = cfg.keepalive_ms,
             .max_inflight_bytes = cfg.max_inflight_bytes,
             .send_timeout_ms = cfg.send_timeout_ms,

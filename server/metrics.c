@@ -152,8 +152,62 @@ void sl_metrics_http_header_timeout(void)
     inc(&sl_http_header_timeouts);
 }
 
+/* The response caches' (cache.h): hits and misses are on the hot path. */
+static struct {
+    alignas(SL_CACHE_LINE) atomic_uint_fast64_t hits;
+    alignas(SL_CACHE_LINE) atomic_uint_fast64_t misses;
+    alignas(SL_CACHE_LINE) atomic_uint_fast64_t evictions;
+    atomic_uint_fast64_t invalidations;
+    atomic_llong bytes, entries; /* gauges */
+} sl_cache_m;
+
+void sl_metrics_cache_hit(void)
+{
+    inc(&sl_cache_m.hits);
+}
+
+void sl_metrics_cache_miss(void)
+{
+    inc(&sl_cache_m.misses);
+}
+
+void sl_metrics_cache_evicted(size_t n)
+{
+    if (n)
+        atomic_fetch_add_explicit(&sl_cache_m.evictions, n,
+                                  memory_order_relaxed);
+}
+
+void sl_metrics_cache_invalidated(size_t n)
+{
+    if (n)
+        atomic_fetch_add_explicit(&sl_cache_m.invalidations, n,
+                                  memory_order_relaxed);
+}
+
+void sl_metrics_cache_size(long long bytes, long long entries)
+{
+    if (bytes)
+        atomic_fetch_add_explicit(&sl_cache_m.bytes, bytes,
+                                  memory_order_relaxed);
+    if (entries)
+        atomic_fetch_add_explicit(&sl_cache_m.entries, entries,
+                                  memory_order_relaxed);
+}
+
+static void cache_reset(void)
+{
+    atomic_store_explicit(&sl_cache_m.hits, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl_cache_m.misses, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl_cache_m.evictions, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl_cache_m.invalidations, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl_cache_m.bytes, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl_cache_m.entries, 0, memory_order_relaxed);
+}
+
 void sl_metrics_reset(void)
 {
+    cache_reset();
     for (size_t m = 0; m < SL_METRICS_METHODS_MAX; m++) {
         struct sl_grpc_method *g = &sl_grpc[m];
         atomic_store_explicit(&g->in_flight, 0, memory_order_relaxed);
@@ -361,10 +415,47 @@ static void render_http(struct sl_buf *out)
     sl_buf_putc(out, '\n');
 }
 
+static void render_cache(struct sl_buf *out)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } f[] = {
+        {"servicelogs_cache_hits_total", "counter",
+         "Queries answered from the response cache (no store read)."},
+        {"servicelogs_cache_misses_total", "counter",
+         "Queries the response cache did not hold (read from the store)."},
+        {"servicelogs_cache_evictions_total", "counter",
+         "Cached answers dropped to stay within --cache-bytes."},
+        {"servicelogs_cache_invalidations_total", "counter",
+         "Cached answers dropped because their service changed (a write, "
+         "an import, a feed that lost changes)."},
+        {"servicelogs_cache_bytes", "gauge",
+         "Bytes the response cache holds (answers and overhead)."},
+        {"servicelogs_cache_entries", "gauge",
+         "Answers the response cache holds."},
+    };
+    long long bytes =
+        atomic_load_explicit(&sl_cache_m.bytes, memory_order_relaxed);
+    long long entries =
+        atomic_load_explicit(&sl_cache_m.entries, memory_order_relaxed);
+    uint64_t v[] = {
+        load(&sl_cache_m.hits),          load(&sl_cache_m.misses),
+        load(&sl_cache_m.evictions),     load(&sl_cache_m.invalidations),
+        bytes > 0 ? (uint64_t)bytes : 0, entries > 0 ? (uint64_t)entries : 0};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        put_header(out, f[i].name, f[i].type, f[i].help);
+        sl_buf_puts(out, f[i].name);
+        sl_buf_putc(out, ' ');
+        put_u64(out, v[i]);
+        sl_buf_putc(out, '\n');
+    }
+}
+
 void sl_metrics_render(struct sl_buf *out)
 {
     render_grpc(out);
     render_http(out);
+    render_cache(out);
 
     put_header(out, "servicelogs_build_info", "gauge",
                "Always 1; the version of this build as a label.");

@@ -18,6 +18,8 @@
  *   servicelogs_http_request_duration_seconds{route}   histogram
  *   servicelogs_http_requests_in_flight                gauge
  *   servicelogs_http_header_timeouts_total             counter
+ *   servicelogs_cache_{hits,misses,evictions,invalidations}_total counter
+ *   servicelogs_cache_bytes, servicelogs_cache_entries  gauge
  *   servicelogs_build_info{version}                    gauge, always 1
  *   process_cpu_seconds_total, process_virtual_memory_bytes,
  *   process_resident_memory_bytes, process_start_time_seconds,
@@ -92,6 +94,16 @@ void sl_metrics_http_done(enum sl_http_route route, int http_status,
 /* The shim closed a connection whose request had not arrived within
  * its header deadline (http_shim.h, header_timeout_ms). */
 void sl_metrics_http_header_timeout(void);
+
+/* The response caches (cache.h; summed over the servers of a process):
+ * a lookup hit or missed; n entries were evicted (--cache-bytes) or
+ * invalidated (their service changed, a flush); the bytes and entries held
+ * changed by these deltas. */
+void sl_metrics_cache_hit(void);
+void sl_metrics_cache_miss(void);
+void sl_metrics_cache_evicted(size_t n);
+void sl_metrics_cache_invalidated(size_t n);
+void sl_metrics_cache_size(long long bytes, long long entries);
 
 /* Appends the whole exposition (all families above, each with # HELP and
  * # TYPE lines) to out; the caller checks out->oom. Values are exact:

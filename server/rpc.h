@@ -14,6 +14,7 @@
 #include <grpc/slice.h>
 
 #include "auth.h"
+#include "cache.h"
 #include "error.h"
 #include "store.h"
 #include "validate.h"
@@ -23,6 +24,7 @@
 struct sl_query_ids {
     char project_id[SL_MAX_ID + 1];
     char service_id[SL_MAX_ID + 1];
+    bool cached; /* the answer came from the response cache (no read) */
 };
 
 /* What a handler may use besides the request. Owner: the caller. */
@@ -33,6 +35,9 @@ struct sl_rpc_ctx {
     size_t token_len;       /* 0: no token */
     bool backend_ok;        /* false while health says the backend is down */
     int64_t deadline_us;    /* CLOCK_MONOTONIC µs; 0 = none */
+    struct sl_cache *cache; /* the server's response cache (cache.h);
+                               NULL: none. Queries look up and fill it,
+                               writers invalidate it */
 };
 
 struct sl_call;
@@ -62,7 +67,8 @@ grpc_slice sl_rpc_pack_created(bool created);
 void sl_rpc_count_corrupt(int rc, const struct sl_err *err);
 
 /* modelarts.v1.ServiceLogs/QueryServiceLogs: decode -> validate ->
- * authorize -> read -> encode.
+ * authorize -> (ctx->cache: a hit answers here, ids->cached set) -> read
+ * -> encode (-> fill the cache). Only answers are cached, never errors.
  * req/req_len: the packed QueryServiceLogsRequest (owned by the caller).
  * On SL_OK *resp holds the packed QueryServiceLogsResponse; the caller
  * unrefs it. ids (may be NULL) receives the request's ids once they are

@@ -78,7 +78,11 @@ int sl_rpc_put_service(const struct sl_rpc_ctx *ctx, const uint8_t *req,
         .infer_type = r->infer_type,
     };
     bool created = false;
-    if ((rc = sl_store_put_service(ctx->store, &put, &created, err)) != SL_OK)
+    rc = sl_store_put_service(ctx->store, &put, &created, err);
+    /* Read-your-writes on this server: its cached answers go before the
+     * answer (whatever the outcome: a failed commit may have landed). */
+    sl_cache_invalidate(ctx->cache, r->project_id, r->service_id);
+    if (rc != SL_OK)
         goto out;
     *resp = sl_rpc_pack_created(created);
 out:

@@ -21,6 +21,10 @@
  * logged at warn and counted (servicelogs_backend_corrupt_total). The
  * handler reports every read's outcome to health (rpc_health.h: many
  * failed reads over several services turn it NOT_SERVING).
+ *
+ * The response cache (cache.h) sits between the checks and the read: a
+ * hit hands out the cached slice (validation and auth still ran); a miss
+ * reads with query_snapshot, for the seq the fill keeps.
  */
 #include "rpc.h"
 
@@ -147,8 +151,10 @@ static int query(const struct sl_rpc_ctx *ctx, const uint8_t *req,
                  struct sl_rpc_snapshot *snap, struct sl_err *err)
 {
     *resp = grpc_empty_slice();
-    if (ids)
+    if (ids) {
         ids->project_id[0] = ids->service_id[0] = '\0';
+        ids->cached = false;
+    }
     struct query_req r;
     if (decode_request(req, req_len, &r) < 0)
         return sl_err_set(err, SL_EINVAL,
@@ -190,13 +196,24 @@ static int query(const struct sl_rpc_ctx *ctx, const uint8_t *req,
         .update_time = r.update_time,
         .deadline_us = ctx->deadline_us,
     };
+    /* The cache, after the checks: a hit skips only the read. The watch's
+     * snapshot needs its own seq: it always reads. */
+    uint64_t ticket = 0;
+    if (!snap && sl_cache_get(ctx->cache, project, service, r.update_time, resp,
+                              &ticket)) {
+        if (ids)
+            ids->cached = true;
+        return SL_OK;
+    }
     if (snap && (rc = snap->subscribe(snap->arg, &q, err)) != SL_OK)
         return rc;
     struct sl_log_page page;
     sl_log_page_init(&page);
     struct sl_store *st = ctx->store;
-    rc = snap ? sl_store_query_snapshot(st, &q, &page, &snap->seq, err)
-              : sl_store_query_logs(st, &q, &page, err);
+    int64_t seq = 0; /* a fill keeps it: a newer answer replaces an older */
+    rc = snap     ? sl_store_query_snapshot(st, &q, &page, &snap->seq, err)
+         : ticket ? sl_store_query_snapshot(st, &q, &page, &seq, err)
+                  : sl_store_query_logs(st, &q, &page, err);
     if (rc != SL_OK)
         goto out;
     if (page.infer_type == MODELARTS__V1__INFER_TYPE__BATCH) {
@@ -209,6 +226,9 @@ static int query(const struct sl_rpc_ctx *ctx, const uint8_t *req,
     if ((rc = check_page(&page, project, service, err)) != SL_OK)
         goto out;
     *resp = pack_response(&page, snap != NULL);
+    if (ticket)
+        sl_cache_put(ctx->cache, project, service, r.update_time, seq, *resp,
+                     ticket);
 out:
     sl_rpc_count_corrupt(rc, err); /* found here or by the backend */
     sl_log_page_free(&page);

@@ -104,9 +104,14 @@ int sl_rpc_record_update(const struct sl_rpc_ctx *ctx, const uint8_t *req,
     if ((rc = read_infer_type(ctx, r->project_id, r->service_id,
                               log->update_time, &infer_type, err)) != SL_OK ||
         (rc = sl_log_check(log, infer_type, "log", SL_EINVAL, err)) != SL_OK ||
-        (rc = sl_log_pack(log, &arena, &arena, &packed, err)) != SL_OK ||
-        (rc = sl_store_record_log(ctx->store, r->project_id, r->service_id,
-                                  &packed, &created, &seq, err)) != SL_OK)
+        (rc = sl_log_pack(log, &arena, &arena, &packed, err)) != SL_OK)
+        goto out;
+    rc = sl_store_record_log(ctx->store, r->project_id, r->service_id, &packed,
+                             &created, &seq, err);
+    /* Read-your-writes on this server: its cached answers go before the
+     * answer (whatever the outcome: a failed commit may have landed). */
+    sl_cache_invalidate(ctx->cache, r->project_id, r->service_id);
+    if (rc != SL_OK)
         goto out;
     *resp = sl_rpc_pack_created(created);
 out:

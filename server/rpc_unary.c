@@ -13,6 +13,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rpc_health.h"
+#include "server.h"
 
 void sl_rpc_ctx_from_call(struct sl_call *c, struct sl_rpc_ctx *ctx)
 {
@@ -22,6 +23,7 @@ void sl_rpc_ctx_from_call(struct sl_call *c, struct sl_rpc_ctx *ctx)
         .auth = w->auth,
         .backend_ok = sl_health_backend_ok(w->health),
         .deadline_us = sl_call_deadline_us(c),
+        .cache = sl_server_cache(w->srv),
     };
     sl_call_metadata(c, "x-auth-token", &ctx->token, &ctx->token_len);
 }
@@ -43,7 +45,7 @@ void sl_rpc_serve_unary(struct sl_call *c, sl_rpc_fn *fn, bool reports_reads)
     int rc = fn(&ctx, GRPC_SLICE_START_PTR(in), GRPC_SLICE_LENGTH(in), &out,
                 &c->ids, &err);
     grpc_slice_unref(in);
-    if (reports_reads && ctx.backend_ok) /* else refused without a read */
+    if (reports_reads && ctx.backend_ok && !c->ids.cached) /* else no read */
         sl_health_report_read(c->worker->health, rc, c->ids.project_id,
                               c->ids.service_id, &err);
     sl_call_finish_unary(c, rc, &err, rc == SL_OK ? &out : NULL);

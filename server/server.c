@@ -52,6 +52,7 @@
 #include "log.h"
 #include "methods.h"
 #include "reflection.h"
+#include "cache.h"
 #include "feed.h"
 #include "rpc_health.h"
 
@@ -70,6 +71,7 @@ struct sl_server {
     struct sl_reflection *reflection; /* owned; immutable */
     struct sl_store *probe_store;     /* owned by the prober thread */
     struct sl_feed *feed;             /* owned; the watchers' change feed */
+    struct sl_cache *cache;           /* owned; invalidated by the feed */
     int probe_interval_ms;            /* between two pings */
     pthread_t prober;                 /* pings the backend */
     bool prober_running;              /* prober was started */
@@ -188,7 +190,13 @@ void sl_server_local(struct sl_server *srv, struct sl_server_local *out)
         .max_in_flight = srv->max_in_flight,
         .query_timeout_ms = srv->query_timeout_ms,
         .max_response_bytes = srv->max_response_bytes,
+        .cache = srv->cache,
     };
+}
+
+struct sl_cache *sl_server_cache(struct sl_server *srv)
+{
+    return srv->cache;
 }
 
 int sl_server_port(const struct sl_server *srv)
@@ -212,7 +220,8 @@ static void server_free(struct sl_server *srv)
     if (srv->shut_cq)
         grpc_completion_queue_destroy(srv->shut_cq);
     sl_store_close(srv->probe_store);
-    sl_feed_stop(srv->feed); /* every watch call is over by now */
+    sl_feed_stop(srv->feed);      /* every watch call is over by now */
+    sl_cache_destroy(srv->cache); /* after the feed: it invalidates */
     sl_reflection_destroy(srv->reflection);
     sl_health_destroy(srv->health);
     pthread_cond_destroy(&srv->probe_cv);
@@ -277,10 +286,14 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
     rc = sl_store_open(cfg->backend, &srv->probe_store, err);
     if (rc != SL_OK)
         goto out;
+    rc = sl_cache_create((size_t)cfg->cache_bytes, &srv->cache, err);
+    if (rc != SL_OK)
+        goto out;
     struct sl_feed_config fc = {
         .backend = cfg->backend,
         .max_watchers = cfg->max_watchers,
         .queue_max = cfg->watch_queue,
+        .cache = srv->cache,
     };
     rc = sl_feed_start(&fc, &srv->feed, err);
     if (rc != SL_OK)

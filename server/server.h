@@ -32,6 +32,7 @@ struct sl_server_config {
     int send_timeout_ms;        /* an unread reply is cancelled after this */
     int max_connection_idle_ms; /* 0: no limit */
     int max_connection_age_ms;  /* 0: no limit */
+    long long cache_bytes;      /* response cache budget; 0: no cache */
     const struct sl_tls_config *tls; /* TLS files (tls.h), read during
                                         sl_server_start only; NULL or no
                                         cert: plaintext */
@@ -59,11 +60,16 @@ struct sl_server_local {
     int max_in_flight;         /* --max-concurrent-calls */
     int query_timeout_ms;      /* --query-timeout */
     size_t max_response_bytes; /* --max-response-bytes */
+    struct sl_cache *cache;    /* the response cache (cache.h); NULL: none */
 };
 
 /* Fills *out from srv (see struct sl_server_local). THREAD SAFETY: any
  * thread, while srv runs. */
 void sl_server_local(struct sl_server *srv, struct sl_server_local *out);
+
+/* The server's response cache (cache.h), NULL when --cache-bytes is 0.
+ * Owned by srv; lives as long as srv. THREAD SAFETY: any thread. */
+struct sl_cache *sl_server_cache(struct sl_server *srv);
 
 /* The port the server listens on (useful with port 0). */
 int sl_server_port(const struct sl_server *srv);

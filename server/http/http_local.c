@@ -157,6 +157,7 @@ static int query(struct sl_http_local *l, const struct sl_route *rt,
         .token_len = token ? strlen(token) : 0,
         .backend_ok = sl_health_backend_ok(l->srv.health),
         .deadline_us = sl_clock_us() + (int64_t)ms * 1000,
+        .cache = l->srv.cache,
     };
     struct sl_err open_err;
     sl_err_clear(&open_err);
@@ -170,7 +171,7 @@ static int query(struct sl_http_local *l, const struct sl_route *rt,
     size_t n = sl_http_route_pack(rt, wire);
     grpc_slice resp;
     int rc = sl_rpc_query_logs(&ctx, wire, n, &resp, &ids, err);
-    if (ctx.backend_ok) /* else refused without a read */
+    if (ctx.backend_ok && !ids.cached) /* else answered without a read */
         sl_health_report_read(l->srv.health, rc, ids.project_id, ids.service_id,
                               err);
     if (rc == SL_OK &&

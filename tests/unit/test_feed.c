@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache.h"
 #include "call.h"
 #include "clock.h"
 #include "feed.h"
@@ -71,7 +72,7 @@ static int setup(void **state)
     if (put(f->st, S, MODELARTS__V1__INFER_TYPE__REAL_TIME) != SL_OK ||
         put(f->st, "other", MODELARTS__V1__INFER_TYPE__REAL_TIME) != SL_OK)
         return -1;
-    struct sl_feed_config cfg = {"memory:", 3, 4};
+    struct sl_feed_config cfg = {"memory:", 3, 4, NULL};
     if (sl_feed_start(&cfg, &f->feed, &err) != SL_OK)
         return -1;
     *state = f;
@@ -232,6 +233,67 @@ static void test_replaced(void **state)
     remove_watch(f, &b);
 }
 
+/* A rename (PutService) ends the service's watchers too: their snapshot
+ * holds the old name. A put that changes nothing ends nobody. */
+static void test_renamed(void **state)
+{
+    struct fixture *f = *state;
+    struct watcher a, b;
+    watch(f, &a, S, 0, 0);
+    watch(f, &b, "other", 0, 0);
+    struct sl_err err;
+    bool created;
+    struct sl_service_put same = {P, "other", "name", 1};
+    assert_sl_ok(sl_store_put_service(f->st, &same, &created, &err), &err);
+    struct sl_service_put p = {P, S, "renamed", 1};
+    assert_sl_ok(sl_store_put_service(f->st, &p, &created, &err), &err);
+    await(f, &a, 1);
+    record(f->st, "other", 300, 1); /* b sees this, not an end */
+    await(f, &b, 1);
+    sl_feed_lock(f->feed);
+    assert_int_equal(a.w.end_rc, SL_EREPLACED);
+    assert_int_equal(b.w.end_rc, SL_OK);
+    assert_int_equal(b.w.q_len, 1);
+    sl_feed_unlock(f->feed);
+    remove_watch(f, &a);
+    remove_watch(f, &b);
+}
+
+/* The feed drops a service's cached answers when it reads its change,
+ * whoever wrote it (here: another connection). */
+static void test_cache_invalidated(void **state)
+{
+    struct fixture *f = *state;
+    struct sl_err err;
+    struct sl_cache *cache;
+    assert_sl_ok(sl_cache_create(1 << 20, &cache, &err), &err);
+    struct sl_feed_config cfg = {"memory:", 3, 4, cache};
+    struct sl_feed *feed;
+    assert_sl_ok(sl_feed_start(&cfg, &feed, &err), &err);
+    grpc_slice got, a = grpc_slice_from_static_string("answer");
+    uint64_t ticket;
+    const char *svcs[] = {S, "other"};
+    for (int i = 0; i < 2; i++) {
+        assert_false(sl_cache_get(cache, P, svcs[i], 0, &got, &ticket));
+        sl_cache_put(cache, P, svcs[i], 0, 1, a, ticket);
+    }
+    record(f->st, S, 500, 1);
+    int64_t end = sl_clock_ms() + 5000;
+    bool hit = true;
+    while (hit && sl_clock_ms() < end) {
+        hit = sl_cache_get(cache, P, S, 0, &got, &ticket);
+        if (hit)
+            grpc_slice_unref(got);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_false(hit);
+    assert_true(sl_cache_get(cache, P, "other", 0, &got, &ticket));
+    grpc_slice_unref(got);
+    sl_feed_stop(feed);
+    sl_cache_destroy(cache);
+}
+
 /* --max-watchers (3 here), then the drain ends all and refuses more. */
 static void test_limit_and_drain(void **state)
 {
@@ -264,6 +326,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_watcher, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renamed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_invalidated, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_limit_and_drain, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

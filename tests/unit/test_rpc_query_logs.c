@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "metrics.h"
 #include "rpc.h"
+#include "rpc_writers.h"
 #include "store.h"
 #include "wire.h"
 
@@ -270,6 +271,104 @@ static void test_auth_backend_deadline(void **state)
     sl_auth_destroy(auth);
 }
 
+/* With a response cache: a hit still passes validation, auth and the
+ * backend check; only answers are cached; a write through the writers'
+ * path is in the next answer. */
+static void test_cache_hits_are_checked(void **state)
+{
+    struct fixture *f = *state;
+    struct sl_err err;
+    grpc_slice out, first;
+    struct sl_query_ids ids;
+    Modelarts__V1__QueryServiceLogsRequest req =
+        MODELARTS__V1__QUERY_SERVICE_LOGS_REQUEST__INIT;
+    req.project_id = "proj";
+    req.service_id = "svc";
+    uint8_t buf[64];
+    size_t len = modelarts__v1__query_service_logs_request__pack(&req, buf);
+
+    char path[] = "/tmp/sl-rpc-cache-XXXXXX";
+    int fd = mkstemp(path);
+    const char tokens[] = "t-proj proj\nt-other other\n";
+    assert_int_equal(write(fd, tokens, sizeof(tokens) - 1),
+                     (ssize_t)sizeof(tokens) - 1);
+    close(fd);
+    struct sl_auth *auth;
+    assert_sl_ok(sl_auth_open(path, &auth, &err), &err);
+    unlink(path);
+    struct sl_cache *cache;
+    assert_sl_ok(sl_cache_create(1 << 20, &cache, &err), &err);
+
+    struct sl_rpc_ctx ctx = {.store = f->st,
+                             .auth = auth,
+                             .backend_ok = true,
+                             .token = "t-proj",
+                             .token_len = 6,
+                             .cache = cache};
+    assert_sl_ok(sl_rpc_query_logs(&ctx, buf, len, &first, &ids, &err), &err);
+    assert_false(ids.cached);
+    assert_sl_ok(sl_rpc_query_logs(&ctx, buf, len, &out, &ids, &err), &err);
+    assert_true(ids.cached);
+    assert_true(grpc_slice_eq(out, first));
+    assert_string_equal(ids.project_id, "proj"); /* the access log's */
+    grpc_slice_unref(out);
+
+    ctx.token = "t-other";
+    ctx.token_len = 7;
+    assert_sl_err(sl_rpc_query_logs(&ctx, buf, len, &out, &ids, &err),
+                  SL_EFORBIDDEN, &err);
+    ctx.token = NULL;
+    ctx.token_len = 0;
+    assert_sl_err(sl_rpc_query_logs(&ctx, buf, len, &out, &ids, &err),
+                  SL_ENOTOKEN, &err);
+    ctx.token = "t-proj";
+    ctx.token_len = 6;
+    ctx.backend_ok = false;
+    assert_sl_err(sl_rpc_query_logs(&ctx, buf, len, &out, &ids, &err),
+                  SL_EUNAVAIL, &err);
+    ctx.backend_ok = true;
+    assert_sl_err(sl_rpc_query_logs(&ctx, buf, len - 1, &out, &ids, &err),
+                  SL_EINVAL, &err);
+
+    /* Errors are not cached: a batch service is refused each time by the
+     * store's answer. */
+    req.service_id = "batchy";
+    uint8_t bbuf[64];
+    size_t blen = modelarts__v1__query_service_logs_request__pack(&req, bbuf);
+    for (int i = 0; i < 2; i++) {
+        assert_sl_err(sl_rpc_query_logs(&ctx, bbuf, blen, &out, &ids, &err),
+                      SL_EBATCH, &err);
+        assert_false(ids.cached);
+    }
+
+    /* A rename through PutService on the same cache: the next answer has
+     * the new name, read from the store. */
+    ctx.auth = NULL;
+    Modelarts__V1__PutServiceRequest put =
+        MODELARTS__V1__PUT_SERVICE_REQUEST__INIT;
+    put.project_id = "proj";
+    put.service_id = "svc";
+    put.service_name = "renamed";
+    put.infer_type = MODELARTS__V1__INFER_TYPE__REAL_TIME;
+    uint8_t pbuf[64];
+    size_t plen = modelarts__v1__put_service_request__pack(&put, pbuf);
+    assert_sl_ok(sl_rpc_put_service(&ctx, pbuf, plen, &out, NULL, &err), &err);
+    grpc_slice_unref(out);
+    assert_sl_ok(sl_rpc_query_logs(&ctx, buf, len, &out, &ids, &err), &err);
+    assert_false(ids.cached);
+    assert_false(grpc_slice_eq(out, first));
+    Modelarts__V1__QueryServiceLogsResponse *r =
+        modelarts__v1__query_service_logs_response__unpack(
+            NULL, GRPC_SLICE_LENGTH(out), GRPC_SLICE_START_PTR(out));
+    assert_non_null(r);
+    assert_string_equal(r->service_name, "renamed");
+    modelarts__v1__query_service_logs_response__free_unpacked(r, NULL);
+    grpc_slice_unref(out);
+    grpc_slice_unref(first);
+    sl_cache_destroy(cache);
+    sl_auth_destroy(auth);
+}
+
 /* servicelogs_backend_corrupt_total as rendered now. */
 static long corrupt_count(void)
 {
@@ -444,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_hostile_bytes),
         cmocka_unit_test(test_auth_backend_deadline),
+        cmocka_unit_test(test_cache_hits_are_checked),
         cmocka_unit_test(test_corrupt_name),
         cmocka_unit_test(test_sqlite_checks_every_log),
     };
