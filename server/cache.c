@@ -30,6 +30,7 @@ struct entry {
     int64_t seq;               /* feed seq the answer reflects */
     size_t cost;               /* bytes counted against max_bytes */
     grpc_slice answer;         /* a ref of our own */
+    grpc_slice json;           /* its REST rendering (ours), or empty */
     const char *service_id;    /* into ids */
     char ids[];                /* project_id NUL service_id NUL */
 };
@@ -88,6 +89,7 @@ static void free_list(struct entry *victims)
     while (victims) {
         struct entry *next = victims->chain;
         grpc_slice_unref(victims->answer);
+        grpc_slice_unref(victims->json);
         free(victims);
         victims = next;
     }
@@ -160,7 +162,20 @@ bool sl_cache_get(struct sl_cache *c, const char *project_id,
                   const char *service_id, int64_t update_time,
                   grpc_slice *answer, uint64_t *ticket)
 {
+    return sl_cache_lookup(c, project_id, service_id, update_time, answer, NULL,
+                           ticket);
+}
+
+bool sl_cache_lookup(struct sl_cache *c, const char *project_id,
+                     const char *service_id, int64_t update_time,
+                     grpc_slice *answer, struct sl_cache_extra *extra,
+                     uint64_t *ticket)
+{
     *ticket = 0;
+    if (extra) {
+        extra->json = grpc_empty_slice();
+        extra->seq = -1;
+    }
     if (!c)
         return false;
     uint64_t h = key_hash(project_id, service_id);
@@ -169,6 +184,11 @@ bool sl_cache_get(struct sl_cache *c, const char *project_id,
         c->suspended ? NULL : find(c, h, project_id, service_id, update_time);
     if (e) {
         *answer = grpc_slice_ref(e->answer);
+        if (extra) {
+            extra->seq = e->seq;
+            if (GRPC_SLICE_LENGTH(e->json))
+                extra->json = grpc_slice_ref(e->json);
+        }
         if (c->lru.next != e) { /* to the front */
             e->prev->next = e->next;
             e->next->prev = e->prev;
@@ -208,6 +228,8 @@ static bool grow(struct sl_cache *c)
     return true;
 }
 
+static size_t evict(struct sl_cache *c, struct entry **victims);
+
 void sl_cache_put(struct sl_cache *c, const char *project_id,
                   const char *service_id, int64_t update_time, int64_t seq,
                   grpc_slice answer, uint64_t ticket)
@@ -229,6 +251,7 @@ void sl_cache_put(struct sl_cache *c, const char *project_id,
     n->seq = seq;
     n->cost = cost;
     n->answer = grpc_slice_ref(answer);
+    n->json = grpc_empty_slice();
 
     struct entry *victims = NULL;
     size_t evicted = 0, replaced = 0;
@@ -268,11 +291,7 @@ void sl_cache_put(struct sl_cache *c, const char *project_id,
         c->bytes += cost;
         c->n++;
         n = NULL;
-        while (c->bytes > c->max_bytes) { /* the least recent go */
-            struct entry *e = c->lru.prev;
-            drop(c, link_of(c, e), e, &victims);
-            evicted++;
-        }
+        evicted = evict(c, &victims); /* the least recent go */
     }
     dbytes = (long long)c->bytes - (long long)before_bytes;
     dn = (long long)c->n - (long long)before_n;
@@ -285,6 +304,51 @@ void sl_cache_put(struct sl_cache *c, const char *project_id,
     sl_metrics_cache_size(dbytes, dn);
     sl_metrics_cache_evicted(evicted);
     sl_metrics_cache_invalidated(replaced);
+}
+
+/* Drops the least recent entries while over budget. Lock held. */
+static size_t evict(struct sl_cache *c, struct entry **victims)
+{
+    size_t n = 0;
+    while (c->bytes > c->max_bytes) {
+        struct entry *e = c->lru.prev;
+        drop(c, link_of(c, e), e, victims);
+        n++;
+    }
+    return n;
+}
+
+void sl_cache_attach_json(struct sl_cache *c, const char *project_id,
+                          const char *service_id, int64_t update_time,
+                          int64_t seq, grpc_slice json)
+{
+    if (!c || !GRPC_SLICE_LENGTH(json))
+        return;
+    uint64_t h = key_hash(project_id, service_id);
+    struct entry *victims = NULL;
+    size_t evicted = 0;
+    grpc_slice ref = grpc_slice_ref(json);
+    bool kept = false;
+    pthread_mutex_lock(&c->mu);
+    size_t before_bytes = c->bytes, before_n = c->n;
+    struct entry *e =
+        c->suspended ? NULL : find(c, h, project_id, service_id, update_time);
+    if (e && e->seq == seq && !GRPC_SLICE_LENGTH(e->json) &&
+        e->cost + GRPC_SLICE_LENGTH(json) <= c->max_entry) {
+        e->json = ref;
+        e->cost += GRPC_SLICE_LENGTH(json);
+        c->bytes += GRPC_SLICE_LENGTH(json);
+        kept = true;
+        evicted = evict(c, &victims);
+    }
+    long long dbytes = (long long)c->bytes - (long long)before_bytes;
+    long long dn = (long long)c->n - (long long)before_n;
+    pthread_mutex_unlock(&c->mu);
+    if (!kept)
+        grpc_slice_unref(ref);
+    free_list(victims);
+    sl_metrics_cache_size(dbytes, dn);
+    sl_metrics_cache_evicted(evicted);
 }
 
 void sl_cache_invalidate(struct sl_cache *c, const char *project_id,

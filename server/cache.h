@@ -68,6 +68,28 @@ bool sl_cache_get(struct sl_cache *c, const char *project_id,
                   const char *service_id, int64_t update_time,
                   grpc_slice *answer, uint64_t *ticket);
 
+/* sl_cache_get with more: the seq of the answer (a hit), and the JSON
+ * rendering attached to it (sl_cache_attach_json), when there is one.
+ * extra may be NULL (then this is sl_cache_get). On a hit extra->json is
+ * a new ref or an empty slice; on a miss it is empty and extra->seq -1. */
+struct sl_cache_extra {
+    grpc_slice json; /* the caller unrefs it */
+    int64_t seq;
+};
+bool sl_cache_lookup(struct sl_cache *c, const char *project_id,
+                     const char *service_id, int64_t update_time,
+                     grpc_slice *answer, struct sl_cache_extra *extra,
+                     uint64_t *ticket);
+
+/* Attaches json, the REST rendering of the answer cached for the key
+ * with this seq (a new ref is taken), so that the in-process REST path
+ * renders it once. Nothing happens when the key is not cached with that
+ * seq (it changed or went), has its JSON already, or the JSON would make
+ * the entry too big; it counts against max_bytes like the answer. */
+void sl_cache_attach_json(struct sl_cache *c, const char *project_id,
+                          const char *service_id, int64_t update_time,
+                          int64_t seq, grpc_slice json);
+
 /* Stores answer (a new ref is taken; the caller keeps its own) as read at
  * feed seq, unless ticket is stale (see the top), the answer is too big,
  * the service has SL_CACHE_VARIANTS filters cached, or the key is cached

@@ -38,6 +38,10 @@ struct sl_rpc_ctx {
     struct sl_cache *cache; /* the server's response cache (cache.h);
                                NULL: none. Queries look up and fill it,
                                writers invalidate it */
+    struct sl_cache_extra *cache_extra; /* the in-process REST path's: on
+                               a hit the JSON attached to the answer; the
+                               answer's seq on a hit or a fill (cache.h);
+                               NULL: not wanted */
 };
 
 struct sl_call;

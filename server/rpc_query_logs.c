@@ -199,8 +199,8 @@ static int query(const struct sl_rpc_ctx *ctx, const uint8_t *req,
     /* The cache, after the checks: a hit skips only the read. The watch's
      * snapshot needs its own seq: it always reads. */
     uint64_t ticket = 0;
-    if (!snap && sl_cache_get(ctx->cache, project, service, r.update_time, resp,
-                              &ticket)) {
+    if (!snap && sl_cache_lookup(ctx->cache, project, service, r.update_time,
+                                 resp, ctx->cache_extra, &ticket)) {
         if (ids)
             ids->cached = true;
         return SL_OK;
@@ -226,9 +226,12 @@ static int query(const struct sl_rpc_ctx *ctx, const uint8_t *req,
     if ((rc = check_page(&page, project, service, err)) != SL_OK)
         goto out;
     *resp = pack_response(&page, snap != NULL);
-    if (ticket)
+    if (ticket) {
         sl_cache_put(ctx->cache, project, service, r.update_time, seq, *resp,
                      ticket);
+        if (ctx->cache_extra)
+            ctx->cache_extra->seq = seq;
+    }
 out:
     sl_rpc_count_corrupt(rc, err); /* found here or by the backend */
     sl_log_page_free(&page);

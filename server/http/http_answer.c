@@ -167,16 +167,21 @@ sl_http_answer_query(struct MHD_Connection *conn, struct sl_req *rq,
     int rc = sl_http_req_token(conn, rq, max_token, rt, &token, &err);
     if (rc != SL_OK)
         return sl_http_respond_error(conn, rq, rc, err.msg);
-    rc = local ? sl_http_local_query(local, rt, token, &resp, &err)
-               : sl_http_upstream_query(u, rt, token, rq->request_id, &resp,
-                                        &err);
-    if (rc != SL_OK)
-        return sl_http_respond_error(conn, rq, rc, err.msg);
-
     struct sl_buf body;
     sl_buf_init(&body);
-    rc = sl_render_logs_json(resp, &body);
-    modelarts__v1__query_service_logs_response__free_unpacked(resp, NULL);
+    if (local) { /* the JSON directly: the cache may hold it */
+        rc = sl_http_local_query_json(local, rt, token, &body, &err);
+        if (rc != SL_OK && !body.oom) { /* the query's: its text */
+            sl_buf_free(&body);
+            return sl_http_respond_error(conn, rq, rc, err.msg);
+        }
+    } else {
+        rc = sl_http_upstream_query(u, rt, token, rq->request_id, &resp, &err);
+        if (rc != SL_OK)
+            return sl_http_respond_error(conn, rq, rc, err.msg);
+        rc = sl_render_logs_json(resp, &body);
+        modelarts__v1__query_service_logs_response__free_unpacked(resp, NULL);
+    }
     if (rc != SL_OK) {
         sl_buf_free(&body);
         return sl_http_respond_error(conn, rq, rc, NULL);

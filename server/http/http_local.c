@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "render_json.h"
 #include "rpc.h"
 #include "validate.h"
 
@@ -141,14 +142,15 @@ static void note_failure(int rc, const struct sl_err *err)
     }
 }
 
-/* The query, its place taken. */
+/* The query, its place taken: the packed answer into *resp (the
+ * caller's: unref it), its ids into *ids and, with extra, what the cache
+ * adds (cache.h). */
 static int query(struct sl_http_local *l, const struct sl_route *rt,
-                 const char *token,
-                 Modelarts__V1__QueryServiceLogsResponse **out,
+                 const char *token, grpc_slice *resp,
+                 struct sl_cache_extra *extra, struct sl_query_ids *ids,
                  struct sl_err *err)
 {
     uint8_t wire[SL_ROUTE_PACK_MAX];
-    struct sl_query_ids ids;
     int ms = l->timeout_ms < l->srv.query_timeout_ms ? l->timeout_ms
                                                      : l->srv.query_timeout_ms;
     struct sl_rpc_ctx ctx = {
@@ -158,6 +160,7 @@ static int query(struct sl_http_local *l, const struct sl_route *rt,
         .backend_ok = sl_health_backend_ok(l->srv.health),
         .deadline_us = sl_clock_us() + (int64_t)ms * 1000,
         .cache = l->srv.cache,
+        .cache_extra = extra,
     };
     struct sl_err open_err;
     sl_err_clear(&open_err);
@@ -169,23 +172,62 @@ static int query(struct sl_http_local *l, const struct sl_route *rt,
         ctx.backend_ok = false;
     }
     size_t n = sl_http_route_pack(rt, wire);
-    grpc_slice resp;
-    int rc = sl_rpc_query_logs(&ctx, wire, n, &resp, &ids, err);
-    if (ctx.backend_ok && !ids.cached) /* else answered without a read */
-        sl_health_report_read(l->srv.health, rc, ids.project_id, ids.service_id,
-                              err);
-    if (rc == SL_OK &&
-        !sl_reply_fits(GRPC_SLICE_LENGTH(resp), l->srv.max_response_bytes, err))
+    int rc = sl_rpc_query_logs(&ctx, wire, n, resp, ids, err);
+    if (ctx.backend_ok && !ids->cached) /* else answered without a read */
+        sl_health_report_read(l->srv.health, rc, ids->project_id,
+                              ids->service_id, err);
+    if (rc == SL_OK && !sl_reply_fits(GRPC_SLICE_LENGTH(*resp),
+                                      l->srv.max_response_bytes, err))
         rc = err->code;
-    if (rc == SL_OK) {
-        *out = modelarts__v1__query_service_logs_response__unpack(
-            NULL, GRPC_SLICE_LENGTH(resp), GRPC_SLICE_START_PTR(resp));
-        if (!*out)
-            rc = sl_err_set(err, SL_EINTERNAL,
-                            "the answer could not be decoded");
+    if (rc != SL_OK) {
+        grpc_slice_unref(*resp);
+        *resp = grpc_empty_slice();
     }
-    grpc_slice_unref(resp);
     note_failure(rc, err);
+    return rc;
+}
+
+static int unpack(grpc_slice resp,
+                  Modelarts__V1__QueryServiceLogsResponse **out,
+                  struct sl_err *err)
+{
+    *out = modelarts__v1__query_service_logs_response__unpack(
+        NULL, GRPC_SLICE_LENGTH(resp), GRPC_SLICE_START_PTR(resp));
+    return *out ? SL_OK
+                : sl_err_set(err, SL_EINTERNAL,
+                             "the answer could not be decoded");
+}
+
+/* The JSON body of the answer: the one the cache holds for it, else
+ * rendered (and handed to the cache: rendered once per cached answer). */
+static int query_json(struct sl_http_local *l, const struct sl_route *rt,
+                      const char *token, struct sl_buf *body,
+                      struct sl_err *err)
+{
+    struct sl_cache_extra extra = {grpc_empty_slice(), -1};
+    struct sl_query_ids ids;
+    grpc_slice resp;
+    int rc =
+        query(l, rt, token, &resp, l->srv.cache ? &extra : NULL, &ids, err);
+    if (rc == SL_OK && GRPC_SLICE_LENGTH(extra.json)) {
+        sl_buf_append(body, GRPC_SLICE_START_PTR(extra.json),
+                      GRPC_SLICE_LENGTH(extra.json));
+    } else if (rc == SL_OK) {
+        Modelarts__V1__QueryServiceLogsResponse *r;
+        if ((rc = unpack(resp, &r, err)) == SL_OK) {
+            rc = sl_render_logs_json(r, body);
+            modelarts__v1__query_service_logs_response__free_unpacked(r, NULL);
+        }
+        if (rc == SL_OK && extra.seq >= 0 && !body->oom) {
+            grpc_slice json =
+                grpc_slice_from_copied_buffer(body->data, body->len);
+            sl_cache_attach_json(l->srv.cache, ids.project_id, ids.service_id,
+                                 rt->update_time, extra.seq, json);
+            grpc_slice_unref(json);
+        }
+    }
+    grpc_slice_unref(extra.json);
+    grpc_slice_unref(resp);
     return rc;
 }
 
@@ -197,8 +239,24 @@ int sl_http_local_query(struct sl_http_local *l, const struct sl_route *rt,
     *out = NULL;
     /* Shedding first, as the gRPC handler: the place is held until the
      * answer is decoded, refused or not. */
+    grpc_slice resp = grpc_empty_slice();
+    struct sl_query_ids ids;
     int rc = sl_admit(l->srv.in_flight, l->srv.max_in_flight, err)
-                 ? query(l, rt, token, out, err)
+                 ? query(l, rt, token, &resp, NULL, &ids, err)
+                 : err->code;
+    if (rc == SL_OK)
+        rc = unpack(resp, out, err);
+    grpc_slice_unref(resp);
+    sl_admit_release(l->srv.in_flight);
+    return rc;
+}
+
+int sl_http_local_query_json(struct sl_http_local *l, const struct sl_route *rt,
+                             const char *token, struct sl_buf *body,
+                             struct sl_err *err)
+{
+    int rc = sl_admit(l->srv.in_flight, l->srv.max_in_flight, err)
+                 ? query_json(l, rt, token, body, err)
                  : err->code;
     sl_admit_release(l->srv.in_flight);
     return rc;

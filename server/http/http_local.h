@@ -43,6 +43,7 @@
 #ifndef SL_HTTP_LOCAL_H
 #define SL_HTTP_LOCAL_H
 
+#include "buf.h"
 #include "error.h"
 #include "http_route.h"
 #include "modelarts/v1/service_logs.pb-c.h"
@@ -78,6 +79,15 @@ int sl_http_local_query(struct sl_http_local *l, const struct sl_route *rt,
                         const char *token,
                         Modelarts__V1__QueryServiceLogsResponse **out,
                         struct sl_err *err);
+
+/* The same query, answered as its JSON body (render_json.h) appended to
+ * body (the caller's): with the server's response cache, the rendering
+ * cached beside a cached answer, else rendered here and handed to the
+ * cache (cache.h: rendered once per cached answer). Same results as
+ * sl_http_local_query. THREAD SAFETY: see the top. */
+int sl_http_local_query_json(struct sl_http_local *l, const struct sl_route *rt,
+                             const char *token, struct sl_buf *body,
+                             struct sl_err *err);
 
 /* The server's overall serving status (service ""), as Health/Check
  * answers it. THREAD SAFETY: any thread. */

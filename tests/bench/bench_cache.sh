@@ -3,34 +3,38 @@
 # with and without it, on the default SQLite backend and the demo's mnist
 # answer. Two measures that hold on a busy machine:
 #
-#   1. callgrind: instructions per QueryServiceLogs call. The server runs
-#      under valgrind --tool=callgrind with --threads=1; 300 calls warm it,
-#      the counters are zeroed (callgrind_control -z), steady_client.py
-#      makes N sequential calls, the counters are dumped (-d). Printed:
-#      instructions per call in the whole process and in the busiest
-#      thread (the gRPC worker), the store read (sl_store_query_*,
-#      inclusive) and the cache's own work (sl_cache_get/put, inclusive).
-#      The process figure moves with the run's length (the feed thread
-#      polls every 5 ms whatever the load): compare the worker's.
+#   1. callgrind: instructions per call. The server runs under valgrind
+#      --tool=callgrind with --threads=1 --http-threads=1; 300 calls warm
+#      it, the counters are zeroed (callgrind_control -z), steady_client.py
+#      makes N sequential gRPC calls, the counters are dumped (-d); then
+#      the same for REST with wrk -c 1 for SECONDS (requests counted on
+#      /metrics). Printed per call: instructions in the whole process and
+#      in the busiest thread (the gRPC worker / the shim's thread), and,
+#      inclusive, the store read (sl_store_query_*), the cache's own work
+#      (sl_cache_*) and REST's unpack + JSON rendering. The process figure
+#      moves with the run's length (the feed thread polls every 5 ms
+#      whatever the load): compare the busiest thread's.
 #   2. throughput, back to back in the same minute: h2load (gRPC, 32
 #      streams) and wrk (REST, 32 connections) against a server with the
 #      cache and one with --cache-bytes 0, alternating, ROUNDS rounds of
 #      SECONDS each. Printed: QPS of each and the ratio (cache / none).
 #
 #   tests/bench/bench_cache.sh [--no-build] [--calls N] [--rounds R]
-#                              [--seconds S] [--no-load]
+#                              [--seconds S] [--no-load] [--no-callgrind]
+#  (SL_BENCH_CACHE_SIZES="33554432 0": the --cache-bytes values compared)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
-calls=3000 rounds=3 secs=5 build=1 load=1
+calls=3000 rounds=3 secs=5 build=1 load=1 cg=1
 while [ $# -gt 0 ]; do
   case $1 in
   --no-build) build=0 ;;
   --no-load) load=0 ;;
+  --no-callgrind) cg=0 ;;
   --calls) calls=$2; shift ;;
   --rounds) rounds=$2; shift ;;
   --seconds) secs=$2; shift ;;
-  *) echo "usage: $0 [--no-build] [--calls N] [--rounds R] [--seconds S] [--no-load]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--no-build] [--calls N] [--rounds R] [--seconds S] [--no-load] [--no-callgrind]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -56,34 +60,54 @@ serve() {
 }
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== callgrind: $calls sequential gRPC calls, --threads=1 =="
-for cb in ${SL_BENCH_CACHE_SIZES:-33554432 0}; do
-  serve cg$cb valgrind --tool=callgrind --separate-threads=yes \
-    --callgrind-out-file="$T/cg$cb.%p" "$BIN/servicelogs-server" serve \
-    --threads=1 --http-listen= --cache-bytes=$cb
-  $PY tests/integration/steady_client.py "127.0.0.1:$GP" demo-project mnist-svc 300 >/dev/null
-  callgrind_control -z "$PID" >/dev/null
-  $PY tests/integration/steady_client.py "127.0.0.1:$GP" demo-project mnist-svc "$calls" >/dev/null
-  callgrind_control -d "$PID" >/dev/null
-  kill -TERM "$PID"
-  wait "$PID" 2>/dev/null || true
-  total=0 busiest=0 store=0 cache=0
-  for f in "$T"/cg$cb.$PID.1-*; do
+# cg_report LABEL N: instructions per call of the last dump (its files go).
+cg_report() {
+  local total=0 busiest=0 store=0 cache=0 json=0 f ir s
+  for f in "$T"/cg.$PID.[0-9]*-*; do
     ir=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ && !n++ {gsub(",", "", $1); print $1}')
-    ir=${ir:-0}
+    case $ir in '' | *[!0-9]*) ir=0 ;; esac
     total=$((total + ir))
     [ -n "${SL_BENCH_VERBOSE:-}" ] && echo "  thread ${f##*-}: $ir" >&2
     [ "$ir" -gt "$busiest" ] && busiest=$ir
-    s=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null |
-      awk '/[: ]sl_store_query_(logs|snapshot) / && !n++ {gsub(",", "", $1); print $1}')
+    callgrind_annotate --inclusive=yes --threshold=100 "$f" >"$T/ann" 2>/dev/null || true
+    s=$(awk '/[: ]sl_store_query_(logs|snapshot) / && !n++ {gsub(",", "", $1); print $1}' "$T/ann")
     store=$((store + ${s:-0}))
-    s=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null |
-      awk '/[: ]sl_cache_(get|put) / {gsub(",", "", $1); n += $1} END {print n + 0}')
+    s=$(awk '/[: ]sl_cache_(get|put|lookup|attach_json) / {gsub(",", "", $1); n += $1} END {print n + 0}' "$T/ann")
     cache=$((cache + s))
+    s=$(awk 'match($0, /[: ](modelarts__v1__query_service_logs_response__(unpack|free_unpacked)|sl_render_logs_json) /) {
+        k = substr($0, RSTART, RLENGTH); if (!seen[k]++) {gsub(",", "", $1); n += $1}} END {print n + 0}' "$T/ann")
+    json=$((json + s))
   done
-  label=$([ $cb = 0 ] && echo "--cache-bytes 0" || echo "cache (hits)")
-  awk -v l="$label" -v t="$total" -v b="$busiest" -v s="$store" -v c="$cache" -v n="$calls" \
-    'BEGIN { printf "%-16s %7.0f instructions/call (process), %7.0f (worker thread); store read %6.0f, cache get+put %5.0f\n", l, t / n, b / n, s / n, c / n }'
+  rm -f "$T"/cg.$PID.*
+  awk -v l="$1" -v t="$total" -v b="$busiest" -v s="$store" -v c="$cache" -v j="$json" -v n="$2" \
+    'BEGIN { printf "%-22s %7.0f instr/call (process), %7.0f (busiest thread); store read %6.0f, cache %5.0f, unpack+render JSON %6.0f\n", l, t / n, b / n, s / n, c / n, j / n }'
+}
+grpc_calls() { $PY tests/integration/steady_client.py "127.0.0.1:$GP" demo-project mnist-svc "$1" >/dev/null; }
+rest_count() {
+  curl -s "http://127.0.0.1:$HP/metrics" |
+    awk -F' ' '/^servicelogs_http_requests_total\{route="\/v1\/\{project_id\}\/services\/\{service_id\}\/logs",code="200"\}/ {print $2}'
+}
+[ $cg = 1 ] && echo "== callgrind: $calls sequential gRPC calls (--threads=1); REST: wrk -c 1 for ${secs}s (--http-threads=1) =="
+for cb in ${SL_BENCH_CACHE_SIZES:-33554432 0}; do
+  [ $cg = 1 ] || break
+  label=$([ "$cb" = 0 ] && echo "--cache-bytes 0" || echo "cache")
+  serve cg$cb valgrind --tool=callgrind --separate-threads=yes \
+    --callgrind-out-file="$T/cg.%p" "$BIN/servicelogs-server" serve \
+    --threads=1 --http-threads=1 --http-listen 127.0.0.1:0 --cache-bytes="$cb"
+  grpc_calls 300
+  callgrind_control -z "$PID" >/dev/null
+  grpc_calls "$calls"
+  callgrind_control -d "$PID" >/dev/null
+  cg_report "gRPC, $label" "$calls"
+  wrk -t 1 -c 1 -d 2s "http://127.0.0.1:$HP/v1/demo-project/services/mnist-svc/logs" >/dev/null
+  n0=$(rest_count)
+  callgrind_control -z "$PID" >/dev/null
+  wrk -t 1 -c 1 -d "${secs}s" "http://127.0.0.1:$HP/v1/demo-project/services/mnist-svc/logs" >/dev/null
+  callgrind_control -d "$PID" >/dev/null
+  n1=$(rest_count)
+  cg_report "REST, $label" $((n1 - n0))
+  kill -TERM "$PID"
+  wait "$PID" 2>/dev/null || true
 done
 
 [ $load = 1 ] || exit 0

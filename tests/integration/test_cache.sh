@@ -56,7 +56,7 @@ run_backend() {
   local C=$SERVER_PID CG=127.0.0.1:$GRPC_PORT CH=$HTTP_PORT
 
   # 1. through A, read through B at once.
-  if $PROBE "$AG" "$BG" "127.0.0.1:$BH" $P $S 1800000000000 5 "$BOUND_MS" \
+  if $PROBE "$AG" "$BG" "127.0.0.1:$BH" $P $S 1800000000000 3 "$BOUND_MS" \
     >"$T/probe-$name" 2>&1; then
     pass "$name: writes through A show on B within ${BOUND_MS} ms and never go back ($(tail -1 "$T/probe-$name"))"
   else
@@ -65,7 +65,7 @@ run_backend() {
 
   # 2. through B: exact on B, its cache warm (the probe's read follows the
   # write's answer within a millisecond, before B's feed could see it).
-  if $PROBE "$BG" "$BG" "127.0.0.1:$BH" $P $S 1850000000000 10 "$BOUND_MS" \
+  if $PROBE "$BG" "$BG" "127.0.0.1:$BH" $P $S 1850000000000 6 "$BOUND_MS" \
     >"$T/probe-b-$name" 2>&1; then
     pass "$name: writes through B are in B's very next answers"
   else

@@ -242,6 +242,55 @@ static void test_newer_seq_wins(void **state)
     sl_cache_destroy(c);
 }
 
+/* The REST rendering rides on the answer it was rendered from. */
+static void test_json_attached(void **state)
+{
+    (void)state;
+    struct sl_cache *c;
+    struct sl_err err;
+    assert_sl_ok(sl_cache_create(64 * 1024, &c, &err), &err);
+    grpc_slice got, json = answer("{json}", 100);
+    struct sl_cache_extra x;
+    uint64_t ticket;
+    assert_false(sl_cache_lookup(c, "p", "s", 0, &got, &x, &ticket));
+    assert_int_equal(x.seq, -1);
+    assert_int_equal(GRPC_SLICE_LENGTH(x.json), 0);
+    sl_cache_attach_json(c, "p", "s", 0, 4, json); /* nothing cached */
+    fill(c, "p", "s", 0, 4, "pb", 0);
+    struct sl_cache_stats before, after;
+    sl_cache_stats(c, &before);
+    sl_cache_attach_json(c, "p", "s", 0, 3, json); /* another seq */
+    assert_true(sl_cache_lookup(c, "p", "s", 0, &got, &x, &ticket));
+    assert_int_equal(x.seq, 4);
+    assert_int_equal(GRPC_SLICE_LENGTH(x.json), 0);
+    grpc_slice_unref(got);
+    sl_cache_attach_json(c, "p", "s", 0, 4, json);
+    sl_cache_stats(c, &after);
+    assert_int_equal(after.bytes, before.bytes + GRPC_SLICE_LENGTH(json));
+    assert_true(sl_cache_lookup(c, "p", "s", 0, &got, &x, &ticket));
+    assert_true(grpc_slice_eq(x.json, json));
+    assert_ptr_equal(GRPC_SLICE_START_PTR(x.json), GRPC_SLICE_START_PTR(json));
+    grpc_slice_unref(x.json);
+    grpc_slice_unref(got);
+    /* A newer answer replaces the entry, and its JSON with it. */
+    uint64_t t2;
+    sl_cache_invalidate(c, "p", "s");
+    assert_false(sl_cache_lookup(c, "p", "s", 0, &got, &x, &t2));
+    fill(c, "p", "s", 0, 5, "pb2", 0);
+    assert_true(sl_cache_lookup(c, "p", "s", 0, &got, &x, &ticket));
+    assert_int_equal(GRPC_SLICE_LENGTH(x.json), 0);
+    grpc_slice_unref(got);
+    /* Too big with its JSON: not attached. */
+    grpc_slice big = answer("{big}", 8 * 1024);
+    sl_cache_attach_json(c, "p", "s", 0, 5, big);
+    assert_true(sl_cache_lookup(c, "p", "s", 0, &got, &x, &ticket));
+    assert_int_equal(GRPC_SLICE_LENGTH(x.json), 0);
+    grpc_slice_unref(got);
+    grpc_slice_unref(big);
+    grpc_slice_unref(json);
+    sl_cache_destroy(c);
+}
+
 static void test_variants_capped(void **state)
 {
     (void)state;
@@ -276,7 +325,7 @@ static void test_metrics(void **state)
     for (int i = 0; i < 20; i++) {     /* 20 misses, evictions */
         char s[8];
         snprintf(s, sizeof(s), "x%d", i);
-        fill(c, "p", s, 0, 1, s, 900);
+        fill(c, "p", s, 0, 1, s, 800);
     }
     struct sl_buf out;
     sl_buf_init(&out);
@@ -384,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_invalidate_one_service),
         cmocka_unit_test(test_fill_race),
         cmocka_unit_test(test_newer_seq_wins),
+        cmocka_unit_test(test_json_attached),
         cmocka_unit_test(test_variants_capped),
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_concurrency_smoke),
