@@ -18,6 +18,10 @@
  *   every read is reported (sl_health_report_read), as the handler does;
  * - --max-response-bytes: an answer larger than it is SL_ETOOBIG (500
  *   ModelArts.0010) with the handler's text (call.h, sl_reply_fits);
+ * - the server's response cache (cache.h): a hit skips the read, and the
+ *   JSON rendered from a cached answer is kept beside it
+ *   (sl_http_local_query_json), so a hot answer is rendered once; a hit
+ *   is no read for health;
  * - a failure for a storage reason (unavailable, i/o, internal, deadline)
  *   counts in servicelogs_backend_errors_total and is logged at warn
  *   ("rest: query failed: ..."), as call.c does for gRPC calls.
