@@ -13,6 +13,10 @@
 # SQLSTATE XX001, and must answer the same; without it that section is
 # skipped with a line saying so, and the rest runs.
 . "$(dirname "$0")/lib.sh"
+# The faults here happen under the store's feet (no write, no change in
+# the feed): every query must reach the store, so no response cache
+# (--cache-bytes; test_cache.sh tests it).
+export SERVICELOGS_CACHE_BYTES=0
 
 CDB="$PY $I/corrupt_db.py"
 DB=$T/c.db

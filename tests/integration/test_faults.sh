@@ -9,6 +9,10 @@
 # which in the ASan build also means no leak. README "Fault tolerance"
 # tells what each fault does and why.
 . "$(dirname "$0")/lib.sh"
+# The faults here happen under the store's feet (no write, no change in
+# the feed): every query must reach the store, so no response cache
+# (--cache-bytes; test_cache.sh tests it).
+export SERVICELOGS_CACHE_BYTES=0
 
 # One DB: the demo (mnist-svc: the normal query) and a 20 000-log service
 # (bench-p/svc-0: a ~1.7 MB gRPC / ~4.6 MB JSON answer to leave in the middle).

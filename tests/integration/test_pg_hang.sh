@@ -17,6 +17,10 @@
 # Skipped without SL_TEST_PG_URI, like test_postgres.sh (no PostgreSQL
 # here, or a build without the backend).
 . "$(dirname "$0")/lib.sh"
+# The faults here happen under the store's feet (no write, no change in
+# the feed): every query must reach the store, so no response cache
+# (--cache-bytes; test_cache.sh tests it).
+export SERVICELOGS_CACHE_BYTES=0
 
 [ -n "${SL_TEST_PG_URI:-}" ] || skip "SL_TEST_PG_URI unset"
 PGCTL=$SL_SRC/scripts/pg-test-server.sh

@@ -29,6 +29,10 @@
 #      once PgBouncer takes the database again, the replica is SERVING
 #      without a restart.
 . "$(dirname "$0")/lib.sh"
+# The faults here happen under the store's feet (no write, no change in
+# the feed): every query must reach the store, so no response cache
+# (--cache-bytes; test_cache.sh tests it).
+export SERVICELOGS_CACHE_BYTES=0
 
 need_pg
 command -v pgbouncer >/dev/null ||
