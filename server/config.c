@@ -154,9 +154,8 @@ static const struct sl_opt sl_opts[] = {
      "stderr lines: text, or json (one JSON object per line)"},
     {"port-file", SL_OPT_STR, SL_OFF(port_file), 0, 0, "", SL_CMD_SERVE,
      "once listening, write grpc=PORT and http=PORT lines here (for port 0)"},
-    /* The PostgreSQL backend reads the pg-* settings from the environment
-     * (store_pg.h PG_ENV_*, as libpq reads PG*): a flag is exported there
-     * (export_backend_opt). */
+    /* The pg-* settings reach the backend as struct sl_store_options
+     * (store.h), which main.c fills from these fields. */
     {"pg-transaction-pooling", SL_OPT_BOOL, SL_OFF(pg_transaction_pooling), 0,
      1, "false", SL_BOTH,
      "the postgres URI goes through a transaction pooler (PgBouncer "
@@ -165,6 +164,10 @@ static const struct sl_opt sl_opts[] = {
      "postgres URI of the change feed's LISTEN session, direct to the server "
      "when the backend URI goes through a transaction pooler (\"\": the "
      "backend URI)"},
+    {"pg-pool-size", SL_OPT_INT, SL_OFF(pg_pool_size), 0, 100000, "0",
+     SL_CMD_SERVE,
+     "backend connections this server holds at most, shared by all its "
+     "threads (>= 2: the change feed keeps one); 0 = one per thread"},
 };
 
 #define SL_NOPTS (sizeof(sl_opts) / sizeof(sl_opts[0]))
@@ -280,17 +283,6 @@ static int set_opt(struct sl_config *cfg, const struct sl_opt *o,
     return sl_err_set(err, SL_EINTERNAL, "%s: bad option type", from);
 }
 
-/* A pg-* option given as a flag goes to the environment, where the
- * backend reads it (see its rows). */
-static void export_backend_opt(const struct sl_opt *o, const char *val)
-{
-    char env[64];
-    if (strncmp(o->name, "pg-", 3) != 0)
-        return;
-    env_name(o, env, sizeof(env));
-    setenv(env, val, 1);
-}
-
 static const struct sl_opt *find_opt(const char *name, size_t len, int mask)
 {
     for (size_t i = 0; i < SL_NOPTS; i++)
@@ -393,7 +385,6 @@ int sl_config_load(struct sl_config *cfg, const char *command, int argc,
         snprintf(from, sizeof(from), "--%s", o->name);
         if ((rc = set_opt(cfg, o, val, from, err)) != SL_OK)
             return rc;
-        export_backend_opt(o, val);
     }
     *rest = argv;
     *n_rest = npos;

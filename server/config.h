@@ -59,9 +59,10 @@ struct sl_config {
     int log_level;              /* enum sl_log_level */
     int log_format;             /* enum sl_log_format (log.h) */
     const char *port_file;      /* serve: write the bound ports here */
-    int pg_transaction_pooling; /* postgres: no named statements (the
-                                   backend reads SERVICELOGS_PG_*) */
+    int pg_transaction_pooling; /* postgres: no named statements */
     const char *pg_listen_uri;  /* postgres: the feed's LISTEN session */
+    int pg_pool_size;           /* backend connections at most; 0: one
+                                   per thread (store_pool.h) */
 };
 
 /* Fills cfg with the defaults, then the SERVICELOGS_* environment, then

@@ -296,9 +296,11 @@ int sl_feed_start(const struct sl_feed_config *cfg, struct sl_feed **out,
     f->max_watchers = cfg->max_watchers;
     f->cache = cfg->cache;
     f->queue_max = (size_t)cfg->queue_max;
-    int rc = sl_store_open(cfg->backend, &f->wait_st, err);
+    int rc =
+        sl_store_open_with(cfg->backend, cfg->store_opts, &f->wait_st, err);
     if (rc == SL_OK)
-        rc = sl_store_open(cfg->backend, &f->read_st, err);
+        rc =
+            sl_store_open_with(cfg->backend, cfg->store_opts, &f->read_st, err);
     struct sl_change_batch b;
     sl_change_batch_init(&b);
     if (rc == SL_OK) /* start at the head: only news from now on */

@@ -42,6 +42,8 @@
 #include "error.h"
 #include "limits.h"
 
+struct sl_store_options;
+
 struct sl_feed;
 struct sl_call;
 struct sl_cache;
@@ -77,6 +79,8 @@ struct sl_feed_config {
                                change read invalidates its service, `lost`
                                flushes it, a feed that cannot read (or a
                                backend without one) suspends it */
+    const struct sl_store_options *store_opts; /* opened with these (store.h);
+                                                  NULL: the defaults */
 };
 
 /* Opens the connections, reads the feed's head and starts the thread.

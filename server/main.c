@@ -43,15 +43,26 @@ static int fail(int status, const struct sl_err *err)
     return status;
 }
 
+/* The backend's options (store.h) from the --pg-* flags. */
+static struct sl_store_options store_options(const struct sl_config *cfg)
+{
+    return (struct sl_store_options){
+        .pool_size = cfg->pg_pool_size,
+        .transaction_pooling = cfg->pg_transaction_pooling != 0,
+        .listen_uri = cfg->pg_listen_uri,
+    };
+}
+
 /* Imports path into backend. With keep, the connection is handed to the
  * caller instead of closed: the memory backend's data lives only as long
  * as one of its connections, so serve --import keeps one open. */
-static int run_import(const char *backend, const char *path, bool if_empty,
-                      struct sl_store **keep, struct sl_err *err)
+static int run_import(const char *backend, const struct sl_store_options *o,
+                      const char *path, bool if_empty, struct sl_store **keep,
+                      struct sl_err *err)
 {
     struct sl_store *st = NULL;
     size_t n_services = 0, n_logs = 0, held = 0;
-    int rc = sl_store_open(backend, &st, err);
+    int rc = sl_store_open_with(backend, o, &st, err);
     if (rc == SL_OK && if_empty) {
         rc = sl_store_count_services(st, &held, err);
         if (rc == SL_OK && held > 0) {
@@ -94,7 +105,9 @@ static int cmd_import(int argc, char **argv)
     }
     sl_log_level = cfg.log_level;
     sl_log_format = cfg.log_format;
-    if (run_import(cfg.backend, rest[0], cfg.if_empty, NULL, &err) != SL_OK)
+    struct sl_store_options so = store_options(&cfg);
+    if (run_import(cfg.backend, &so, rest[0], cfg.if_empty, NULL, &err) !=
+        SL_OK)
         return fail(EXIT_FAIL, &err);
     return 0;
 }
@@ -223,9 +236,10 @@ static int cmd_serve(int argc, char **argv)
     if (*cfg.auth_tokens && !*cfg.upstream &&
         sl_auth_open(cfg.auth_tokens, &auth, &err) != SL_OK)
         return fail(EXIT_FAIL, &err);
+    struct sl_store_options so = store_options(&cfg);
     struct sl_store *imported = NULL;
     if (*cfg.import_file && !*cfg.upstream &&
-        run_import(cfg.backend, cfg.import_file, false, &imported, &err) !=
+        run_import(cfg.backend, &so, cfg.import_file, false, &imported, &err) !=
             SL_OK) {
         sl_auth_destroy(auth);
         return fail(EXIT_FAIL, &err);
@@ -269,6 +283,7 @@ static int cmd_serve(int argc, char **argv)
         struct sl_server_config scfg = {
             .listen = cfg.grpc_listen,
             .backend = cfg.backend,
+            .store_opts = &so,
             .threads = cfg.threads,
             .slots = cfg.slots,
             .max_request_bytes = cfg.max_request_bytes,
@@ -292,6 +307,10 @@ static int cmd_serve(int argc, char **argv)
             status = fail(EXIT_FAIL, &err);
             goto out;
         }
+        /* The server's connections keep a memory: store alive now; one
+         * more would outnumber --pg-pool-size. */
+        sl_store_close(imported);
+        imported = NULL;
         /* The in-process shim dials the server's own listener. */
         sl_addr_dial(cfg.grpc_listen, sl_server_port(srv), upstream,
                      sizeof(upstream));

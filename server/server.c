@@ -6,7 +6,11 @@
  * completion queue and one store connection, both created before
  * grpc_server_start(). gRPC binds every call to the queue its slot was
  * posted on, so a call lives and dies on one thread: no locks on the hot
- * path, and SQLite/libpq connections are never shared.
+ * path, and SQLite/libpq connections are never shared. With
+ * --pg-pool-size the server opens that many connections first (the pool,
+ * store_pool.h), and each "connection" above -- the workers', the
+ * prober's, the feed's, the REST shim's -- is a handle that borrows one of
+ * them per call: one mutex on the query path, and a bounded count.
  *
  * Methods. Every row of the handler table (methods.h) is registered with
  * gRPC, unary and server-streaming ones with their payload read up front
@@ -55,36 +59,39 @@
 #include "cache.h"
 #include "feed.h"
 #include "rpc_health.h"
+#include "store_pool.h"
 
 struct sl_server {
-    grpc_server *server;              /* the gRPC server */
-    grpc_completion_queue *shut_cq;   /* receives the shutdown tag only */
-    struct sl_tag shutdown_tag;       /* kind SL_TAG_SHUTDOWN */
-    int port;                         /* bound port */
-    int nworkers;                     /* entries in workers */
-    int nstarted;                     /* workers whose thread runs */
-    struct sl_worker *workers;        /* owned array */
-    void *registered[SL_METHODS_MAX]; /* gRPC handles, by sl_methods row */
-    struct sl_health *health;         /* owned; shared by the workers */
-    atomic_int in_flight;             /* QueryServiceLogs calls in flight */
-    atomic_llong inflight_bytes;      /* reply bytes posted, not yet sent */
-    struct sl_reflection *reflection; /* owned; immutable */
-    struct sl_store *probe_store;     /* owned by the prober thread */
-    struct sl_feed *feed;             /* owned; the watchers' change feed */
-    struct sl_cache *cache;           /* owned; invalidated by the feed */
-    int probe_interval_ms;            /* between two pings */
-    pthread_t prober;                 /* pings the backend */
-    bool prober_running;              /* prober was started */
-    pthread_mutex_t probe_mu;         /* guards probe_stop */
-    pthread_cond_t probe_cv;          /* wakes the prober to stop */
-    bool probe_stop;                  /* the prober and reaper must exit */
-    pthread_t reaper;                 /* expires unread replies */
-    bool reaper_running;              /* reaper was started */
-    char *backend;                    /* owned copy of the store URI */
-    struct sl_auth *auth;             /* the caller's; NULL: auth off */
-    int max_in_flight;                /* --max-concurrent-calls */
-    int query_timeout_ms;             /* --query-timeout */
-    size_t max_response_bytes;        /* --max-response-bytes */
+    grpc_server *server;                /* the gRPC server */
+    grpc_completion_queue *shut_cq;     /* receives the shutdown tag only */
+    struct sl_tag shutdown_tag;         /* kind SL_TAG_SHUTDOWN */
+    int port;                           /* bound port */
+    int nworkers;                       /* entries in workers */
+    int nstarted;                       /* workers whose thread runs */
+    struct sl_worker *workers;          /* owned array */
+    void *registered[SL_METHODS_MAX];   /* gRPC handles, by sl_methods row */
+    struct sl_health *health;           /* owned; shared by the workers */
+    atomic_int in_flight;               /* QueryServiceLogs calls in flight */
+    atomic_llong inflight_bytes;        /* reply bytes posted, not yet sent */
+    struct sl_reflection *reflection;   /* owned; immutable */
+    struct sl_store *probe_store;       /* owned by the prober thread */
+    struct sl_feed *feed;               /* owned; the watchers' change feed */
+    struct sl_cache *cache;             /* owned; invalidated by the feed */
+    int probe_interval_ms;              /* between two pings */
+    pthread_t prober;                   /* pings the backend */
+    bool prober_running;                /* prober was started */
+    pthread_mutex_t probe_mu;           /* guards probe_stop */
+    pthread_cond_t probe_cv;            /* wakes the prober to stop */
+    bool probe_stop;                    /* the prober and reaper must exit */
+    pthread_t reaper;                   /* expires unread replies */
+    bool reaper_running;                /* reaper was started */
+    char *backend;                      /* owned copy of the store URI */
+    struct sl_store_options store_opts; /* copy of the config's, with pool */
+    struct sl_store_pool *pool;         /* owned; NULL: no --pg-pool-size */
+    struct sl_auth *auth;               /* the caller's; NULL: auth off */
+    int max_in_flight;                  /* --max-concurrent-calls */
+    int query_timeout_ms;               /* --query-timeout */
+    size_t max_response_bytes;          /* --max-response-bytes */
 };
 
 /* Sleeps ms, or less when the server stops; false once it is stopping.
@@ -184,6 +191,7 @@ void sl_server_local(struct sl_server *srv, struct sl_server_local *out)
 {
     *out = (struct sl_server_local){
         .backend = srv->backend,
+        .store_opts = &srv->store_opts,
         .health = srv->health,
         .auth = srv->auth,
         .in_flight = &srv->in_flight,
@@ -220,8 +228,9 @@ static void server_free(struct sl_server *srv)
     if (srv->shut_cq)
         grpc_completion_queue_destroy(srv->shut_cq);
     sl_store_close(srv->probe_store);
-    sl_feed_stop(srv->feed);      /* every watch call is over by now */
-    sl_cache_destroy(srv->cache); /* after the feed: it invalidates */
+    sl_feed_stop(srv->feed);        /* every watch call is over by now */
+    sl_cache_destroy(srv->cache);   /* after the feed: it invalidates */
+    sl_store_pool_close(srv->pool); /* after every handle (the shim's too) */
     sl_reflection_destroy(srv->reflection);
     sl_health_destroy(srv->health);
     pthread_cond_destroy(&srv->probe_cv);
@@ -278,12 +287,28 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
         pthread_mutex_init(&srv->workers[i].sending_mu, NULL);
 
     /* Stores first: a bad backend fails before anything listens. */
+    if (cfg->store_opts)
+        srv->store_opts = *cfg->store_opts;
+    if (srv->store_opts.pool_size == 1) {
+        rc = sl_err_set(err, SL_EINVAL,
+                        "--pg-pool-size=1: the change feed keeps one "
+                        "connection, so give 2 or more (0: one per thread)");
+        goto out;
+    }
+    if (srv->store_opts.pool_size > 0 &&
+        (rc = sl_store_pool_open(cfg->backend, &srv->store_opts,
+                                 srv->store_opts.pool_size, &srv->pool, err)) !=
+            SL_OK)
+        goto out;
+    srv->store_opts.pool = srv->pool;
     for (int i = 0; i < srv->nworkers; i++) {
-        rc = sl_store_open(cfg->backend, &srv->workers[i].store, err);
+        rc = sl_store_open_with(cfg->backend, &srv->store_opts,
+                                &srv->workers[i].store, err);
         if (rc != SL_OK)
             goto out;
     }
-    rc = sl_store_open(cfg->backend, &srv->probe_store, err);
+    rc = sl_store_open_with(cfg->backend, &srv->store_opts, &srv->probe_store,
+                            err);
     if (rc != SL_OK)
         goto out;
     rc = sl_cache_create((size_t)cfg->cache_bytes, &srv->cache, err);
@@ -291,6 +316,7 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
         goto out;
     struct sl_feed_config fc = {
         .backend = cfg->backend,
+        .store_opts = &srv->store_opts,
         .max_watchers = cfg->max_watchers,
         .queue_max = cfg->watch_queue,
         .cache = srv->cache,

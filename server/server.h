@@ -11,11 +11,17 @@
 struct sl_server;
 struct sl_health;
 struct sl_auth;
+struct sl_store_options;
 
 struct sl_server_config {
-    const char *listen;         /* HOST:PORT; port 0 picks a free port */
-    const char *backend;        /* store URI, opened once per worker thread */
-    int threads;                /* worker threads, >= 1 */
+    const char *listen;  /* HOST:PORT; port 0 picks a free port */
+    const char *backend; /* store URI, opened once per worker thread */
+    const struct sl_store_options *store_opts; /* how (store.h; NULL: the
+                                   defaults); its pool_size > 0 makes the
+                                   server open a pool (store_pool.h) that
+                                   every thread's connection is a handle
+                                   on; read during sl_server_start only */
+    int threads;                               /* worker threads, >= 1 */
     int slots;                  /* pre-posted request slots per thread, >= 1 */
     int max_request_bytes;      /* largest request message accepted */
     int max_response_bytes;     /* largest answer message sent */
@@ -51,8 +57,11 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
  * gRPC handler does, without a gRPC hop. Every pointer is owned by the
  * server and valid until sl_server_stop(); stop the front end first. */
 struct sl_server_local {
-    const char *backend;       /* the store URI: open a connection of your
-                                  own per thread (the workers' are theirs) */
+    const char *backend; /* the store URI: open a connection of your
+                            own per thread (the workers' are theirs) */
+    const struct sl_store_options *store_opts; /* open it with these
+                                  (sl_store_open_with): a handle on the
+                                  server's pool when it has one */
     struct sl_health *health;  /* backend_ok, read reports, serving status */
     struct sl_auth *auth;      /* tokens; NULL: auth off */
     atomic_int *in_flight;     /* --max-concurrent-calls places (call.h,

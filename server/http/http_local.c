@@ -65,7 +65,7 @@ static int pool_add(struct sl_http_local *l, struct sl_store *st,
 static int pool_open(struct sl_http_local *l, struct sl_err *err)
 {
     struct sl_store *st = NULL;
-    int rc = sl_store_open(l->srv.backend, &st, err);
+    int rc = sl_store_open_with(l->srv.backend, l->srv.store_opts, &st, err);
     if (rc == SL_OK && (rc = pool_add(l, st, err)) != SL_OK)
         sl_store_close(st);
     return rc;

@@ -85,8 +85,16 @@ const struct sl_store_type *sl_store_find(const char *scheme)
 
 int sl_store_open(const char *uri, struct sl_store **out, struct sl_err *err)
 {
+    return sl_store_open_with(uri, NULL, out, err);
+}
+
+int sl_store_open_with(const char *uri, const struct sl_store_options *opts,
+                       struct sl_store **out, struct sl_err *err)
+{
     char list[128];
     *out = NULL;
+    if (opts && opts->pool)
+        return sl_store_pool_handle(opts->pool, out, err);
     const char *colon = uri ? strchr(uri, ':') : NULL;
     if (!colon || colon == uri || colon - uri > 31) {
         list_types(list, sizeof(list), true);
@@ -105,6 +113,9 @@ int sl_store_open(const char *uri, struct sl_store **out, struct sl_err *err)
                           list);
     }
     const char *arg = t->version >= 3 && t->takes_uri ? uri : colon + 1;
+    static const struct sl_store_options defaults;
+    if (t->version >= 6)
+        return t->open_with(t, arg, opts ? opts : &defaults, out, err);
     return t->open(t, arg, out, err);
 }
 

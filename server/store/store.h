@@ -9,7 +9,8 @@
  * struct of an older version is a prefix of a newer one; nothing reads a
  * slot that type->version says is missing (v2 added count_services, v3 the
  * registry's data: aliases, takes_uri, uri_form; v4 the writes and the
- * change feed; v5 the streaming import; every in-tree backend is v5).
+ * change feed; v5 the streaming import; v6 open_with, the options of
+ * struct sl_store_options; every in-tree backend is v6).
  * Callers do not touch the
  * slots: they call the sl_store_*() wrappers below, which own that version
  * check, and store.c's registry is the only reader of the v3 fields.
@@ -119,6 +120,26 @@ struct sl_change_batch {
 };
 
 #define SL_STORE_FEED_KEEP 10000 /* changes a backend keeps at least */
+
+struct sl_store_pool;
+
+/* How to open connections, besides the URI: the server's --pg-* flags,
+ * passed down to the backend (v6 open_with) instead of through the
+ * environment. A backend ignores the fields that do not concern it; a
+ * backend older than v6 gets open() and none of them. All zero (or a NULL
+ * pointer) is the default. Strings are the caller's and outlive every
+ * connection opened with them. */
+struct sl_store_options {
+    int pool_size;              /* the server's: connections its threads share
+                                   (store_pool.c); 0: one per thread */
+    bool transaction_pooling;   /* postgres: the URI goes through a
+                                   transaction pooler, no named statements */
+    const char *listen_uri;     /* postgres: where wait_changes LISTENs;
+                                   NULL or "": the URI */
+    struct sl_store_pool *pool; /* set: sl_store_open_with hands out a
+                                   handle on this pool's connections
+                                   instead of opening one (store_pool.c) */
+};
 
 /* One service to import; replaces the service and all its logs. */
 struct sl_import_service {
@@ -261,6 +282,13 @@ struct sl_store_type {
                       size_t n, struct sl_err *err);
     int (*import_end)(struct sl_store *st, bool commit, struct sl_err *err);
     /* v5 ends */
+
+    /* v6: open with options (opts non-NULL; open() is open_with with
+     * all-zero options). Same contract as open. */
+    int (*open_with)(const struct sl_store_type *type, const char *arg,
+                     const struct sl_store_options *opts, struct sl_store **out,
+                     struct sl_err *err);
+    /* v6 ends */
 };
 
 /* The base every connection embeds first. */
@@ -277,6 +305,17 @@ const struct sl_store_type *sl_store_find(const char *scheme);
  * On success the caller owns *out and frees it with sl_store_close(); on
  * failure *out is NULL. */
 int sl_store_open(const char *uri, struct sl_store **out, struct sl_err *err);
+/* The same with options (NULL: the defaults, as sl_store_open): with
+ * opts->pool set, a handle on the pool (store_pool.h), which is then
+ * closed before the pool; else a connection opened with open_with (v6), or
+ * open on an older backend, which gets none of the options. */
+int sl_store_open_with(const char *uri, const struct sl_store_options *opts,
+                       struct sl_store **out, struct sl_err *err);
+/* A new handle on pool p (store_pool.c): a struct sl_store for the
+ * sl_store_*() calls, owned by the caller and freed with sl_store_close(),
+ * before p is closed. SL_ENOMEM is the only failure (*out NULL). */
+int sl_store_pool_handle(struct sl_store_pool *p, struct sl_store **out,
+                         struct sl_err *err);
 /* Closes a connection (type->close); accepts NULL. */
 void sl_store_close(struct sl_store *st);
 

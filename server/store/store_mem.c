@@ -334,6 +334,15 @@ static int mem_open(const struct sl_store_type *type, const char *arg,
     return SL_OK;
 }
 
+/* v6: memory: has no options. */
+static int mem_open_with(const struct sl_store_type *type, const char *arg,
+                         const struct sl_store_options *opts,
+                         struct sl_store **out, struct sl_err *err)
+{
+    (void)opts;
+    return mem_open(type, arg, out, err);
+}
+
 static void mem_close(struct sl_store *st)
 {
     if (!st)
@@ -832,7 +841,7 @@ static int mem_wait_changes(struct sl_store *base, int timeout_ms,
 }
 
 const struct sl_store_type sl_store_memory = {
-    .version = 5,
+    .version = 6,
     .name = "memory",
     .open = mem_open,
     .query_logs = mem_query_logs,
@@ -851,4 +860,5 @@ const struct sl_store_type sl_store_memory = {
     .import_begin = sl__mem_import_begin,
     .import_add = sl__mem_import_add,
     .import_end = sl__mem_import_end,
+    .open_with = mem_open_with,
 };

@@ -117,7 +117,8 @@
  * connected.
  *
  * Poolers: behind a transaction-mode pooler (PgBouncer
- * pool_mode=transaction; --pg-transaction-pooling sets st->unnamed) the
+ * pool_mode=transaction; --pg-transaction-pooling, passed as
+ * sl_store_options.transaction_pooling, sets st->unnamed) the
  * reads are unnamed statements (store_pg_stmt.c), and wait_changes
  * LISTENs on --pg-listen-uri, a direct session (store_pg_feed.c). Nothing
  * else keeps session state: the advisory locks are transaction-scoped,
@@ -681,19 +682,16 @@ static void pg_close(struct sl_store *base)
     free(st);
 }
 
-/* The settings that come from the environment (store_pg.h: PG_ENV_*,
- * which config.c's --pg-* flags set): a transaction pooler in the way,
- * and the URI the change feed LISTENs on. */
-static int pg_options(struct pg_store *st, const char *arg, struct sl_err *err)
+/* The options (store.h v6; config.c's --pg-* flags): a transaction
+ * pooler in the way, and the URI the change feed LISTENs on. */
+static int pg_options(struct pg_store *st, const char *arg,
+                      const struct sl_store_options *o, struct sl_err *err)
 {
-    const char *pooling = getenv(PG_ENV_POOLING);
-    const char *listen = getenv(PG_ENV_LISTEN);
+    const char *listen = o->listen_uri;
     PQconninfoOption *opts = NULL;
     char *msg = NULL;
 
-    st->unnamed =
-        pooling && (strcmp(pooling, "1") == 0 || strcmp(pooling, "true") == 0 ||
-                    strcmp(pooling, "yes") == 0);
+    st->unnamed = o->transaction_pooling;
     if (!listen || !*listen || strcmp(listen, arg) == 0)
         return SL_OK;
     if (!(opts = PQconninfoParse(listen, &msg))) {
@@ -710,8 +708,9 @@ static int pg_options(struct pg_store *st, const char *arg, struct sl_err *err)
     return SL_OK;
 }
 
-static int pg_open(const struct sl_store_type *type, const char *arg,
-                   struct sl_store **out, struct sl_err *err)
+static int pg_open_with(const struct sl_store_type *type, const char *arg,
+                        const struct sl_store_options *o, struct sl_store **out,
+                        struct sl_err *err)
 {
     struct pg_store *st = NULL;
     PQconninfoOption *opts = NULL;
@@ -740,7 +739,7 @@ static int pg_open(const struct sl_store_type *type, const char *arg,
     st->base.type = type;
     sl__pg_make_label(st, opts);
     PQconninfoFree(opts);
-    if ((rc = pg_options(st, arg, err)) != SL_OK)
+    if ((rc = pg_options(st, arg, o, err)) != SL_OK)
         goto out;
 
     if ((rc = pg_connect_start(st, SL_EINVAL, err)) != SL_OK ||
@@ -755,6 +754,13 @@ out:
     }
     *out = &st->base;
     return SL_OK;
+}
+
+static int pg_open(const struct sl_store_type *type, const char *arg,
+                   struct sl_store **out, struct sl_err *err)
+{
+    static const struct sl_store_options defaults;
+    return pg_open_with(type, arg, &defaults, out, err);
 }
 
 /* ---- query -------------------------------------------------------------- */
@@ -871,7 +877,7 @@ static int pg_count_services(struct sl_store *base, size_t *n,
 static const char *const pg_aliases[] = {"postgresql", NULL};
 
 const struct sl_store_type sl_store_postgres = {
-    .version = 5,
+    .version = 6,
     .name = "postgres",
     .open = pg_open,
     .query_logs = pg_query_logs,
@@ -890,4 +896,5 @@ const struct sl_store_type sl_store_postgres = {
     .import_begin = sl__pg_import_begin, /* store_pg_import.c */
     .import_add = sl__pg_import_add,
     .import_end = sl__pg_import_end,
+    .open_with = pg_open_with,
 };

@@ -45,11 +45,6 @@
                                             before a writer prunes */
 #define PG_CHANNEL "servicelogs_changes" /* LISTEN/NOTIFY channel */
 
-/* The environment open() reads (config.c's --pg-transaction-pooling and
- * --pg-listen-uri set them; store_pg.c's top explains both). */
-#define PG_ENV_POOLING "SERVICELOGS_PG_TRANSACTION_POOLING"
-#define PG_ENV_LISTEN "SERVICELOGS_PG_LISTEN_URI"
-
 /* Takes advisory lock %d (a PG_LOCK_*) on the session's current schema
  * until the transaction ends: a printf format. */
 #define PG_LOCK_FMT                                                            \

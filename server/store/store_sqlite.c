@@ -628,8 +628,17 @@ static int sqlite_count_services(struct sl_store *base, size_t *n,
     return rc;
 }
 
+/* v6: sqlite: has no options. */
+static int sqlite_open_with(const struct sl_store_type *type, const char *arg,
+                            const struct sl_store_options *opts,
+                            struct sl_store **out, struct sl_err *err)
+{
+    (void)opts;
+    return sqlite_open(type, arg, out, err);
+}
+
 const struct sl_store_type sl_store_sqlite = {
-    .version = 5,
+    .version = 6,
     .name = "sqlite",
     .open = sqlite_open,
     .query_logs = sqlite_query_logs,
@@ -648,4 +657,5 @@ const struct sl_store_type sl_store_sqlite = {
     .import_begin = sl__sqlite_import_begin,
     .import_add = sl__sqlite_import_add,
     .import_end = sl__sqlite_import_end,
+    .open_with = sqlite_open_with,
 };

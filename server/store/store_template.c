@@ -202,12 +202,51 @@ static int template_wait_changes(struct sl_store *st, int timeout_ms,
     return SL_OK;
 }
 
+/* v5: the streaming import, one transaction fed in batches (store.h has
+ * the sequence). begin opens the transaction and takes the import lock;
+ * add replaces each service given (the last one wins when a service comes
+ * twice); end commits or rolls back. A process killed in between leaves
+ * the store as before. */
+static int template_import_begin(struct sl_store *st, struct sl_err *err)
+{
+    (void)st;
+    (void)err;
+    return SL_OK;
+}
+
+static int template_import_add(struct sl_store *st,
+                               const struct sl_import_service *svcs, size_t n,
+                               struct sl_err *err)
+{
+    return template_import(st, svcs, n, err);
+}
+
+static int template_import_end(struct sl_store *st, bool commit,
+                               struct sl_err *err)
+{
+    (void)st;
+    (void)commit;
+    (void)err;
+    return SL_OK;
+}
+
+/* v6: open with options (struct sl_store_options). Read the fields that
+ * concern the backend (none here) and ignore the others; copy any string
+ * kept past open. */
+static int template_open_with(const struct sl_store_type *type, const char *arg,
+                              const struct sl_store_options *opts,
+                              struct sl_store **out, struct sl_err *err)
+{
+    (void)opts;
+    return template_open(type, arg, out, err);
+}
+
 /* v3: other schemes that name the backend; NULL-terminated. Leave
  * .aliases NULL when there are none. */
 static const char *const template_aliases[] = {"tmpl", NULL};
 
 const struct sl_store_type sl_store_template = {
-    .version = 4,
+    .version = 6,
     .name = "template", /* the URI scheme */
     .open = template_open,
     .query_logs = template_query_logs,
@@ -226,4 +265,10 @@ const struct sl_store_type sl_store_template = {
     .query_snapshot = template_query_snapshot,
     .read_changes = template_read_changes,
     .wait_changes = template_wait_changes,
+    /* v5 */
+    .import_begin = template_import_begin,
+    .import_add = template_import_add,
+    .import_end = template_import_end,
+    /* v6 */
+    .open_with = template_open_with,
 };

@@ -72,7 +72,8 @@ static int setup(void **state)
     if (put(f->st, S, MODELARTS__V1__INFER_TYPE__REAL_TIME) != SL_OK ||
         put(f->st, "other", MODELARTS__V1__INFER_TYPE__REAL_TIME) != SL_OK)
         return -1;
-    struct sl_feed_config cfg = {"memory:", 3, 4, NULL};
+    struct sl_feed_config cfg = {
+        .backend = "memory:", .max_watchers = 3, .queue_max = 4};
     if (sl_feed_start(&cfg, &f->feed, &err) != SL_OK)
         return -1;
     *state = f;
@@ -267,7 +268,10 @@ static void test_cache_invalidated(void **state)
     struct sl_err err;
     struct sl_cache *cache;
     assert_sl_ok(sl_cache_create(1 << 20, &cache, &err), &err);
-    struct sl_feed_config cfg = {"memory:", 3, 4, cache};
+    struct sl_feed_config cfg = {.backend = "memory:",
+                                 .max_watchers = 3,
+                                 .queue_max = 4,
+                                 .cache = cache};
     struct sl_feed *feed;
     assert_sl_ok(sl_feed_start(&cfg, &feed, &err), &err);
     grpc_slice got, a = grpc_slice_from_static_string("answer");

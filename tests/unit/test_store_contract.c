@@ -853,10 +853,29 @@ static void test_v5_slots(void **state)
 {
     struct fixture *f = fixture_of(state);
     const struct sl_store_type *t = f->st->type;
-    assert_int_equal(t->version, 5);
+    assert_true(t->version >= 5);
     assert_non_null(t->import_begin);
     assert_non_null(t->import_add);
     assert_non_null(t->import_end);
+}
+
+/* v6: open_with; options a backend does not use are ignored, and a second
+ * connection opened with them answers. */
+static void test_v6_open_with(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_store_type *t = f->st->type;
+    assert_int_equal(t->version, 6);
+    assert_non_null(t->open_with);
+    struct sl_err err;
+    struct sl_store *other = NULL;
+    struct sl_store_options o = {.pool_size = 3, .listen_uri = ""};
+    assert_sl_ok(sl_store_open_with(f->uri, &o, &other, &err), &err);
+    assert_ptr_equal(other->type, t);
+    assert_sl_ok(sl_store_ping(other, &err), &err);
+    sl_store_close(other);
+    assert_sl_ok(sl_store_open_with(f->uri, NULL, &other, &err), &err);
+    sl_store_close(other);
 }
 
 /* Batches of one session: nothing is seen before the commit, a service
@@ -1542,6 +1561,7 @@ static const struct CMUnitTest contract_cases[] = {
     CASE(test_concurrent_imports_replace_whole),
     CASE(test_v4_slots),
     CASE(test_v5_slots),
+    CASE(test_v6_open_with),
     CASE(test_import_session_batches),
     CASE(test_import_session_rollback),
     CASE(test_import_session_failure),
