@@ -3,7 +3,10 @@
  * usage: bench_store URI N_SERVICES QUERIES [same]
  * Queries random services svc-0 .. svc-(N_SERVICES-1) of project bench-p
  * (as made by gen_bench_data.py), or with "same" the one service svc-0
- * every time, and prints nanoseconds per query.
+ * every time, and prints nanoseconds per query (wall, and the process's
+ * CPU time). With SL_BENCH_POOL=N in
+ * the environment the queries go through a handle on a pool of N
+ * connections (store_pool.h): the pool's cost per call is the difference.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +14,18 @@
 #include <time.h>
 
 #include "store.h"
+#include "store_pool.h"
+
+static double clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
 
 static double now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+    return clock_ns(CLOCK_MONOTONIC);
 }
 
 int main(int argc, char **argv)
@@ -27,7 +36,13 @@ int main(int argc, char **argv)
     }
     struct sl_err err;
     struct sl_store *st;
-    if (sl_store_open(argv[1], &st, &err) != SL_OK) {
+    struct sl_store_pool *pool = NULL;
+    const char *pool_env = getenv("SL_BENCH_POOL");
+    int pool_size = pool_env ? atoi(pool_env) : 0;
+    if ((pool_size > 0 &&
+         (sl_store_pool_open(argv[1], NULL, pool_size, &pool, &err) != SL_OK ||
+          sl_store_pool_handle(pool, &st, &err) != SL_OK)) ||
+        (pool_size <= 0 && sl_store_open(argv[1], &st, &err) != SL_OK)) {
         fprintf(stderr, "bench_store: %s\n", err.msg);
         return 1;
     }
@@ -35,7 +50,7 @@ int main(int argc, char **argv)
     int same = argc == 5;
     unsigned seed = 12345;
     size_t logs = 0;
-    double t0 = now_ns();
+    double t0 = now_ns(), c0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
     for (long i = 0; i < nq; i++) {
         char sid[32];
         snprintf(sid, sizeof(sid), "svc-%ld",
@@ -51,9 +66,13 @@ int main(int argc, char **argv)
         sl_log_page_free(&page);
     }
     double dt = now_ns() - t0;
-    printf("%s services=%ld queries=%ld%s: %.0f ns/query (%.1f logs/query)\n",
-           argv[1], nsvc, nq, same ? " (one service)" : "", dt / (double)nq,
-           (double)logs / (double)nq);
+    double dc = clock_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
+    printf("%s services=%ld queries=%ld%s%s: %.0f ns/query (%.1f "
+           "logs/query; %.0f ns CPU/query)\n",
+           argv[1], nsvc, nq, same ? " (one service)" : "",
+           pool ? " (pooled)" : "", dt / (double)nq, (double)logs / (double)nq,
+           dc / (double)nq);
     sl_store_close(st);
+    sl_store_pool_close(pool);
     return 0;
 }
