@@ -11,7 +11,8 @@
 #   3. Exhaustion: --pg-pool-size=2 (the change feed keeps one), a write
 #      blocked on the feed's advisory lock (held by psql) holds the other;
 #      a query then fails UNAVAILABLE within --query-timeout, and the log
-#      says the pool was busy and names --pg-pool-size; once the lock goes,
+#      says the pool was busy and names --pg-pool-size; once the lock goes
+#      (its holder terminated),
 #      the write and the next query succeed. --pg-pool-size=1 is refused.
 . "$(dirname "$0")/lib.sh"
 
@@ -101,7 +102,7 @@ start_server "$T/two.log" --backend "$BACKEND" --pg-pool-size=2 \
   --grpc-listen=127.0.0.1:0 --threads=2 --query-timeout=300ms \
   --health-interval=60m || fail "start with --pg-pool-size=2"
 check "--pg-pool-size=2: 2 connections" 2 "$(wait_eq 10 2 held)"
-psql -X -q "$DIRECT" -c "SELECT pg_advisory_xact_lock(1936486249, hashtext('public')), pg_sleep(3)" \
+psql -X -q "$DIRECT" -c "SELECT pg_advisory_xact_lock(1936486249, hashtext('public')), pg_sleep(20)" \
   >/dev/null 2>&1 &
 LOCKER=$!
 PIDS+=($LOCKER)
@@ -125,6 +126,8 @@ wait_log "$T/two.log" 'call failed: EUNAVAIL: all 2 backend connections of this 
   pass "the log names the exhausted pool and --pg-pool-size" ||
   fail "the log: $(grep -m2 -i 'unavail\|busy' "$T/two.log")"
 echo "figure: refused after $ms ms, the client's start included (--query-timeout=300ms): $(grep 'call failed' "$T/two.log" | grep -m1 -o 'stayed busy for [0-9]* ms' || true)"
+# the write waits (PG_WRITE_MS, 10 s) for the lock: end the holder now
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()" >/dev/null
 wait "$WRITER" || true
 check "the blocked write, once the lock is gone" '{"created":true}' "$(cat "$T/blocked")"
 wait "$LOCKER" 2>/dev/null || true
