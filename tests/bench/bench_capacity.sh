@@ -14,7 +14,9 @@
 # /proc/PID/schedstat (ns): the replica's threads, the PostgreSQL backends
 # serving its connections (by application_name), and the whole cluster
 # (the postmaster and all its children: WAL writer, checkpointer, ...).
-# Then the same queries on a replica with --pg-pool-size=3, and
+# Those replicas run with --cache-bytes 0 (every query reads PostgreSQL);
+# then the same queries on a replica with the response cache on (all
+# hits: the hit's cost), on one with --pg-pool-size=3, and
 # bench_store's ns/query with and without a pool handle (SQLite, no
 # network: the pool's own cost is the difference), for the pool's price.
 #
@@ -127,7 +129,7 @@ phase() {
 Q=modelarts.v1.ServiceLogs/QueryServiceLogs
 W=modelarts.v1.ServiceLogWriter/RecordServiceUpdate
 
-start
+start --cache-bytes 0
 h2 200 1 1 "$T/q.bin" $Q >/dev/null # warm: statements prepared everywhere
 h2 20 1 1 "$T/w.bin" $W >/dev/null
 f0=$(sql "SELECT count(*) FROM changes")
@@ -136,10 +138,14 @@ read -r _ wok wrps wbe wcl wrep < <(phase write "$w" 1 2 "$T/w.bin" $W)
 f1=$(sql "SELECT count(*) FROM changes")
 fails=$(grep -c 'call failed' "$T/server.log" || true)
 stop
-start --pg-pool-size=3
+start --pg-pool-size=3 --cache-bytes 0
 h2 200 1 1 "$T/q.bin" $Q >/dev/null
 read -r _ pok prps pbe pcl prep < <(phase pooled "$n" 2 4 "$T/q.bin" $Q)
 pfails=$(grep -c 'call failed' "$T/server.log" || true)
+stop
+start # the response cache on (its default size): the same query, all hits
+h2 200 1 1 "$T/q.bin" $Q >/dev/null
+read -r _ hok hrps hbe hcl hrep < <(phase hits "$n" 2 4 "$T/q.bin" $Q)
 stop
 logs=$(sql "SELECT count(*) FROM logs WHERE project_id = 'demo-project' AND service_id = 'mnist-svc'")
 
@@ -154,7 +160,8 @@ done
 
 /usr/bin/python3 - "$n" "$w" "$logs" "$qok" "$qrps" "$qbe" "$qcl" "$qrep" \
   "$wok" "$wrps" "$wbe" "$wcl" "$wrep" "$((f1 - f0))" "$fails" \
-  "$pok" "$prps" "$pbe" "$pcl" "$prep" "$pfails" "${mem[@]}" <<'PY'
+  "$pok" "$prps" "$pbe" "$pcl" "$prep" "$pfails" "$hok" "$hrps" "$hcl" "$hrep" \
+  "${mem[@]}" <<'PY'
 import math, os, sys
 a = sys.argv[1:]
 n, w, logs = int(a[0]), int(a[1]), int(a[2])
@@ -164,7 +171,8 @@ wok, wrps, wbe, wcl, wrep, feed, fails = (int(a[8]), a[9], int(a[10]),
                                          int(a[14]))
 pok, prps, pbe, pcl, prep, pfails = (int(a[15]), a[16], int(a[17]),
                                      int(a[18]), int(a[19]), int(a[20]))
-mem = a[21:]
+hok, hrps, hcl, hrep = int(a[21]), a[22], int(a[23]), int(a[24])
+mem = a[25:]
 plain = min(int(x) for x in mem if not x.startswith("p"))
 pooled = min(int(x[1:]) for x in mem if x.startswith("p"))
 us = lambda ns, k: ns / 1000.0 / max(k, 1)
@@ -184,6 +192,10 @@ print("  with --pg-pool-size=3: %d of %d answered, %s calls/s wall; "
       "%d failed" % (pok, n, prps, pfails))
 print("    PostgreSQL cluster: %6.1f us/query; replica: %6.1f us/query" %
       (us(pcl, pok), us(prep, pok)))
+print("  response cache hits (--cache-bytes default): %d of %d answered, "
+      "%s calls/s wall" % (hok, n, hrps))
+print("    PostgreSQL cluster: %6.1f us/hit; replica: %6.1f us/hit" %
+      (us(hcl, hok), us(hrep, hok)))
 print("  pool's own cost (bench_store on SQLite, 10 logs, CPU time, best of 5): %d ns/query "
       "plain, %d ns/query through a pool handle: %+d ns" %
       (plain, pooled, pooled - plain))
@@ -193,17 +205,18 @@ rc = float(os.environ.get("CAP_REPLICA_CORES", "2"))
 util = float(os.environ.get("CAP_UTIL", "0.6"))
 pq, pw = us(qcl, qok), us(wcl, wok)
 rq, rw = us(qrep, qok), us(wrep, wok)
+rh = us(hrep, hok)
 print()
 print("model: %.0f %% of calls are writes; a replica has %g cores, a core "
-      "is planned %.0f %% busy; a cache hit costs the replica a query's CPU "
-      "and PostgreSQL nothing" % (share * 100, rc, util * 100))
+      "is planned %.0f %% busy; a cache hit costs the measured hit's CPU "
+      "(replica) and nothing on PostgreSQL" % (share * 100, rc, util * 100))
 print("  %-9s %-6s %-14s %-10s %-15s" % ("calls/s", "hits", "PG CPU (cores)",
                                          "replicas", "replica cores"))
 for qps in (10000, 100000):
     for hit in (0.0, 0.5, 0.9):
         reads, writes = qps * (1 - share), qps * share
         pg_cores = (reads * (1 - hit) * pq + writes * pw) / 1e6
-        rep_cores = (reads * rq + writes * rw) / 1e6
+        rep_cores = (reads * ((1 - hit) * rq + hit * rh) + writes * rw) / 1e6
         reps = max(2, math.ceil(rep_cores / (rc * util)))
         print("  %-9d %-6s %-14.1f %-10d %-15.1f" %
               (qps, "%d %%" % (hit * 100), pg_cores / util, reps, rep_cores))
