@@ -10,11 +10,13 @@
  */
 #include "render_json.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "json.h"
 #include "names.h"
+#include "wire.h"
 
 /* Appends a string literal without strlen(). */
 #define PUT_LIT(b, lit) sl_buf_append((b), (lit), sizeof(lit) - 1)
@@ -169,6 +171,118 @@ int sl_render_logs_json(const Modelarts__V1__QueryServiceLogsResponse *r,
     }
     PUT_LIT(out, "]}\n");
     return out->oom ? SL_ENOMEM : SL_OK;
+}
+
+/* ---- streaming --------------------------------------------------------- */
+
+struct sl_json_stream {
+    const uint8_t *p, *end; /* the packed bytes left to read */
+    char *service_id;       /* NUL-terminated copies of fields 1 and 2 */
+    char *service_name;
+    int real_time, edge; /* from field 4 */
+    size_t logs_out;     /* logs rendered so far */
+    bool head_out;
+};
+
+/* A NUL-terminated copy of the field's bytes, replacing *dst. */
+static int take_string(char **dst, const struct sl_wire_field *f)
+{
+    char *s = malloc(f->len + 1);
+    if (!s)
+        return SL_ENOMEM;
+    if (f->len)
+        memcpy(s, f->data, f->len);
+    s[f->len] = '\0';
+    free(*dst);
+    *dst = s;
+    return SL_OK;
+}
+
+int sl_json_stream_open(const uint8_t *packed, size_t len,
+                        struct sl_json_stream **out)
+{
+    *out = NULL;
+    struct sl_json_stream *s = calloc(1, sizeof(*s));
+    if (!s)
+        return SL_ENOMEM;
+    s->p = packed;
+    s->end = packed + len;
+    /* A first pass for the singular fields, wherever they are: the head
+     * needs them before the first log. */
+    int rc = SL_OK;
+    int64_t infer_type = 0;
+    for (const uint8_t *p = packed; p < s->end && rc == SL_OK;) {
+        struct sl_wire_field f;
+        if (sl_wire_next(&p, s->end, &f) < 0) {
+            rc = SL_ECORRUPT;
+        } else if (f.number == 1 || f.number == 2) {
+            if (f.type != 2)
+                rc = SL_ECORRUPT;
+            else
+                rc = take_string(
+                    f.number == 1 ? &s->service_id : &s->service_name, &f);
+        } else if (f.number == 3 && f.type != 2) {
+            rc = SL_ECORRUPT;
+        } else if (f.number == 4) {
+            if (f.type != 0)
+                rc = SL_ECORRUPT;
+            else
+                infer_type = (int32_t)f.value; /* as protobuf-c: enum is
+                                                  32-bit */
+        }
+    }
+    if (rc != SL_OK) {
+        sl_json_stream_free(s);
+        return rc;
+    }
+    s->real_time = infer_type == MODELARTS__V1__INFER_TYPE__REAL_TIME;
+    s->edge = infer_type == MODELARTS__V1__INFER_TYPE__EDGE;
+    *out = s;
+    return SL_OK;
+}
+
+int sl_json_stream_next(struct sl_json_stream *s, struct sl_buf *out,
+                        size_t want, bool *done)
+{
+    *done = false;
+    size_t start = out->len;
+    if (!s->head_out) {
+        PUT_LIT(out, "{\"service_id\":");
+        sl_buf_put_json_string(out, s->service_id ? s->service_id : "");
+        PUT_LIT(out, ",\"service_name\":");
+        sl_buf_put_json_string(out, s->service_name ? s->service_name : "");
+        PUT_LIT(out, ",\"logs\":[");
+        s->head_out = true;
+    }
+    while (s->p < s->end && out->len - start < want && !out->oom) {
+        struct sl_wire_field f;
+        if (sl_wire_next(&s->p, s->end, &f) < 0)
+            return SL_ECORRUPT; /* open() read these bytes whole */
+        if (f.number != 3)
+            continue;
+        Modelarts__V1__ServiceLog *l =
+            modelarts__v1__service_log__unpack(NULL, f.len, f.data);
+        if (!l)
+            return SL_ECORRUPT;
+        if (s->logs_out++)
+            sl_buf_putc(out, ',');
+        put_log(out, l, s->real_time, s->edge);
+        modelarts__v1__service_log__free_unpacked(l, NULL);
+    }
+    if (s->p >= s->end) {
+        PUT_LIT(out, "]}\n");
+        *done = true;
+    }
+    return out->oom ? SL_ENOMEM : SL_OK;
+}
+
+void sl_json_stream_free(struct sl_json_stream *s)
+{
+    if (!s)
+        return;
+    free(s->service_id);
+    free(s->service_name);
+    free(s);
 }
 
 int sl_render_log_json(const Modelarts__V1__ServiceLog *log, int infer_type,

@@ -41,6 +41,10 @@
 #ifndef SL_RENDER_JSON_H
 #define SL_RENDER_JSON_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "buf.h"
 #include "modelarts/v1/service_logs.pb-c.h"
 
@@ -57,6 +61,32 @@ int sl_render_logs_json(const Modelarts__V1__QueryServiceLogsResponse *r,
  * only read. Returns SL_OK, or SL_ENOMEM (out->oom set, as above). */
 int sl_render_log_json(const Modelarts__V1__ServiceLog *log, int infer_type,
                        struct sl_buf *out);
+
+/* Streaming (big answers): the same body as sl_render_logs_json, rendered
+ * a few logs at a time from the packed QueryServiceLogsResponse, so that
+ * an answer of 50 000 logs costs its packed bytes and one chunk, not the
+ * protobuf-c tree and the whole JSON. The packed message is read as
+ * protobuf-c reads it (singular fields: the last occurrence wins; unknown
+ * fields skipped); each log is unpacked alone, rendered, freed. The bytes
+ * are byte-identical to sl_render_logs_json of the unpacked message
+ * (unit/test_render_json checks it). */
+struct sl_json_stream;
+
+/* Opens a stream over packed[0..len), which must outlive it. SL_OK, or
+ * SL_ECORRUPT when the bytes are not a QueryServiceLogsResponse, or
+ * SL_ENOMEM. */
+int sl_json_stream_open(const uint8_t *packed, size_t len,
+                        struct sl_json_stream **out);
+
+/* Appends the next part of the body to out: the head, then whole logs
+ * until at least want bytes were appended (want >= 1: every call makes
+ * progress), then the tail. *done once the tail is out. SL_OK, SL_ECORRUPT (a
+ * log protobuf-c cannot unpack), or SL_ENOMEM (out->oom). */
+int sl_json_stream_next(struct sl_json_stream *s, struct sl_buf *out,
+                        size_t want, bool *done);
+
+/* Frees s; accepts NULL. */
+void sl_json_stream_free(struct sl_json_stream *s);
 
 /* Appends {"error_code":"<sl_err_mcode(sl_code)>","error_msg":"<msg>"} and
  * "\n" to out. msg NULL or empty: sl_strerror(sl_code). The caller checks

@@ -37,7 +37,48 @@ static json_t *must_parse(const char *text, size_t len)
     return j;
 }
 
-/* Renders r, compares with want exactly, and parses it. */
+/* Streams packed[0..len) in parts of at least want bytes into one buffer
+ * and checks it equals want_body (len bytes). */
+static void expect_stream(const uint8_t *packed, size_t len, size_t want,
+                          const char *want_body, size_t want_len)
+{
+    struct sl_json_stream *st;
+    assert_int_equal(sl_json_stream_open(packed, len, &st), SL_OK);
+    struct sl_buf all, part;
+    sl_buf_init(&all);
+    sl_buf_init(&part);
+    bool done = false;
+    for (int rounds = 0; !done; rounds++) {
+        assert_true(rounds < 100000);
+        part.len = 0;
+        assert_int_equal(sl_json_stream_next(st, &part, want, &done), SL_OK);
+        sl_buf_append(&all, part.data, part.len);
+    }
+    sl_json_stream_free(st);
+    assert_int_equal(all.len, want_len);
+    if (memcmp(all.data, want_body, want_len) != 0)
+        fail_msg("streamed (want %zu)  %.*s\nwhole  %.*s", want, (int)all.len,
+                 all.data, (int)want_len, want_body);
+    sl_buf_free(&all);
+    sl_buf_free(&part);
+}
+
+/* The streamed body of r's packed bytes equals the whole one, in parts of
+ * every size from one byte up. */
+static void expect_stream_same(const Resp *r, const char *body, size_t len)
+{
+    size_t n = modelarts__v1__query_service_logs_response__get_packed_size(r);
+    uint8_t *packed = malloc(n ? n : 1);
+    assert_non_null(packed);
+    modelarts__v1__query_service_logs_response__pack(r, packed);
+    size_t wants[] = {1, 64, 300, 1 << 20};
+    for (size_t i = 0; i < sizeof(wants) / sizeof(wants[0]); i++)
+        expect_stream(packed, n, wants[i], body, len);
+    free(packed);
+}
+
+/* Renders r, compares with want exactly, and parses it; the streamed
+ * rendering of its packed bytes gives the same bytes. */
 static void expect_json_render(const Resp *r, const char *want)
 {
     struct sl_buf b;
@@ -48,6 +89,7 @@ static void expect_json_render(const Resp *r, const char *want)
     if (memcmp(b.data, want, b.len) != 0)
         fail_msg("got  %.*s\nwant %s", (int)b.len, b.data, want);
     json_decref(must_parse(b.data, b.len));
+    expect_stream_same(r, b.data, b.len);
     sl_buf_free(&b);
 }
 
@@ -746,6 +788,50 @@ static void test_float_format(void **state)
     }
 }
 
+/* The stream reads the packed message as protobuf-c does: the last
+ * occurrence of a singular field wins, unknown fields are skipped, and
+ * bytes that are not the message are refused, not rendered. */
+static void test_stream_wire_rules(void **state)
+{
+    (void)state;
+    /* service_id "a", an unknown varint field 9, service_id "b" (wins),
+     * one log {update_time 5}, infer_type 1 (real-time) then 3 (edge). */
+    static const uint8_t msg[] = {0x0a, 1, 'a',  0x48, 7,    0x0a, 1,    'b',
+                                  0x1a, 2, 0x08, 5,    0x20, 1,    0x20, 3};
+    Modelarts__V1__QueryServiceLogsResponse *r =
+        modelarts__v1__query_service_logs_response__unpack(NULL, sizeof(msg),
+                                                           msg);
+    assert_non_null(r);
+    struct sl_buf b;
+    sl_buf_init(&b);
+    assert_int_equal(sl_render_logs_json(r, &b), SL_OK);
+    modelarts__v1__query_service_logs_response__free_unpacked(r, NULL);
+    assert_non_null(strstr(b.data, "\"service_id\":\"b\""));
+    assert_non_null(strstr(b.data, "\"result_detail\":[]")); /* edge */
+    expect_stream(msg, sizeof(msg), 1, b.data, b.len);
+    sl_buf_free(&b);
+
+    struct sl_json_stream *st;
+    static const uint8_t cut[] = {0x0a, 5, 'a'}; /* a length past the end */
+    assert_int_equal(sl_json_stream_open(cut, sizeof(cut), &st), SL_ECORRUPT);
+    static const uint8_t wrong_type[] = {0x18, 1}; /* logs as a varint */
+    assert_int_equal(sl_json_stream_open(wrong_type, sizeof(wrong_type), &st),
+                     SL_ECORRUPT);
+    /* A log protobuf-c cannot unpack (its config a varint): refused when
+     * its turn comes. */
+    static const uint8_t bad_log[] = {0x1a, 2, 0x10, 1, 0x1a, 2, 0x18, 1};
+    assert_int_equal(sl_json_stream_open(bad_log, sizeof(bad_log), &st), SL_OK);
+    bool done;
+    sl_buf_init(&b);
+    int rc = SL_OK;
+    while (rc == SL_OK && !(rc = sl_json_stream_next(st, &b, 1, &done)) &&
+           !done)
+        ;
+    assert_int_equal(rc, SL_ECORRUPT);
+    sl_json_stream_free(st);
+    sl_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -765,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_log_alone),
         cmocka_unit_test(test_new_fields),
         cmocka_unit_test(test_float_format),
+        cmocka_unit_test(test_stream_wire_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
