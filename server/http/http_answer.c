@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "http_assets.h"
+#include "http_stream.h"
 #include "log.h"
 #include "render_json.h"
 
@@ -75,6 +76,14 @@ enum MHD_Result sl_http_respond(struct MHD_Connection *conn, struct sl_req *rq,
         else
             sl_buf_init(body); /* the memory is MHD's now */
     }
+    return sl_http_queue(conn, rq, status, r, content_type, allow, error_code);
+}
+
+enum MHD_Result sl_http_queue(struct MHD_Connection *conn, struct sl_req *rq,
+                              unsigned int status, struct MHD_Response *r,
+                              const char *content_type, bool allow,
+                              const char *error_code)
+{
     if (!r)
         return MHD_NO;
     enum MHD_Result ret = MHD_NO;
@@ -160,8 +169,8 @@ sl_http_answer_query(struct MHD_Connection *conn, struct sl_req *rq,
                      size_t max_token, const struct sl_route *rt)
 {
     struct sl_err err;
-    Modelarts__V1__QueryServiceLogsResponse *resp = NULL;
     const char *token = NULL;
+    grpc_slice packed = grpc_empty_slice();
 
     sl_err_clear(&err);
     int rc = sl_http_req_token(conn, rq, max_token, rt, &token, &err);
@@ -169,19 +178,31 @@ sl_http_answer_query(struct MHD_Connection *conn, struct sl_req *rq,
         return sl_http_respond_error(conn, rq, rc, err.msg);
     struct sl_buf body;
     sl_buf_init(&body);
-    if (local) { /* the JSON directly: the cache may hold it */
-        rc = sl_http_local_query_json(local, rt, token, &body, &err);
-        if (rc != SL_OK && !body.oom) { /* the query's: its text */
-            sl_buf_free(&body);
-            return sl_http_respond_error(conn, rq, rc, err.msg);
-        }
-    } else {
-        rc = sl_http_upstream_query(u, rt, token, rq->request_id, &resp, &err);
-        if (rc != SL_OK)
-            return sl_http_respond_error(conn, rq, rc, err.msg);
-        rc = sl_render_logs_json(resp, &body);
-        modelarts__v1__query_service_logs_response__free_unpacked(resp, NULL);
+    if (local) /* the JSON directly (the cache may hold it), or big */
+        rc = sl_http_local_query_json(local, rt, token, &body, &packed, &err);
+    else
+        rc =
+            sl_http_upstream_query(u, rt, token, rq->request_id, &packed, &err);
+    if (rc != SL_OK && !body.oom) { /* the query's: its text */
+        sl_buf_free(&body);
+        return sl_http_respond_error(conn, rq, rc, err.msg);
     }
+    if (GRPC_SLICE_LENGTH(packed) >= SL_HTTP_STREAM_MIN) {
+        sl_buf_free(&body);
+        return sl_http_stream_answer(conn, rq, packed);
+    }
+    if (rc == SL_OK && !local) {
+        rc = sl_render_packed_json(GRPC_SLICE_START_PTR(packed),
+                                   GRPC_SLICE_LENGTH(packed), &body);
+        if (rc == SL_ECORRUPT) {
+            grpc_slice_unref(packed);
+            sl_buf_free(&body);
+            return sl_http_respond_error(
+                conn, rq, SL_EINTERNAL,
+                "the query service sent a malformed answer");
+        }
+    }
+    grpc_slice_unref(packed);
     if (rc != SL_OK) {
         sl_buf_free(&body);
         return sl_http_respond_error(conn, rq, rc, NULL);

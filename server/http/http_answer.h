@@ -102,6 +102,14 @@ enum MHD_Result sl_http_respond(struct MHD_Connection *conn, struct sl_req *rq,
 
 /* The JSON error body of code (msg NULL: the table's message) with the
  * HTTP status given: the HTTP-only refusals (413, 414). */
+/* sl_http_respond's second half, for a response made elsewhere (a
+ * streamed body, http_stream.h): adds the headers, queues r and destroys
+ * the caller's reference; MHD_NO when r is NULL. */
+enum MHD_Result sl_http_queue(struct MHD_Connection *conn, struct sl_req *rq,
+                              unsigned int status, struct MHD_Response *r,
+                              const char *content_type, bool allow,
+                              const char *error_code);
+
 enum MHD_Result sl_http_respond_status(struct MHD_Connection *conn,
                                        struct sl_req *rq, unsigned int status,
                                        int code, const char *msg);

@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "http_stream.h" /* SL_HTTP_STREAM_MIN */
 #include "render_json.h"
 #include "rpc.h"
 #include "validate.h"
@@ -201,7 +202,7 @@ static int unpack(grpc_slice resp,
 /* The JSON body of the answer: the one the cache holds for it, else
  * rendered (and handed to the cache: rendered once per cached answer). */
 static int query_json(struct sl_http_local *l, const struct sl_route *rt,
-                      const char *token, struct sl_buf *body,
+                      const char *token, struct sl_buf *body, grpc_slice *big,
                       struct sl_err *err)
 {
     struct sl_cache_extra extra = {grpc_empty_slice(), -1};
@@ -212,6 +213,9 @@ static int query_json(struct sl_http_local *l, const struct sl_route *rt,
     if (rc == SL_OK && GRPC_SLICE_LENGTH(extra.json)) {
         sl_buf_append(body, GRPC_SLICE_START_PTR(extra.json),
                       GRPC_SLICE_LENGTH(extra.json));
+    } else if (rc == SL_OK && GRPC_SLICE_LENGTH(resp) >= SL_HTTP_STREAM_MIN) {
+        *big = resp; /* streamed by the caller (http_stream.h) */
+        resp = grpc_empty_slice();
     } else if (rc == SL_OK) {
         Modelarts__V1__QueryServiceLogsResponse *r;
         if ((rc = unpack(resp, &r, err)) == SL_OK) {
@@ -253,10 +257,11 @@ int sl_http_local_query(struct sl_http_local *l, const struct sl_route *rt,
 
 int sl_http_local_query_json(struct sl_http_local *l, const struct sl_route *rt,
                              const char *token, struct sl_buf *body,
-                             struct sl_err *err)
+                             grpc_slice *big, struct sl_err *err)
 {
+    *big = grpc_empty_slice();
     int rc = sl_admit(l->srv.in_flight, l->srv.max_in_flight, err)
-                 ? query_json(l, rt, token, body, err)
+                 ? query_json(l, rt, token, body, big, err)
                  : err->code;
     sl_admit_release(l->srv.in_flight);
     return rc;

@@ -221,13 +221,15 @@ ProtobufCMessage *sl_http_upstream_unpack(const ProtobufCMessageDescriptor *d,
 /* One unary call of the registered method with the packed request
  * wire[0..n), x-request-id request_id and (when not NULL) x-auth-token
  * token. SL_OK and *out, the answer unpacked as a resp_type (the caller
- * frees it with protobuf_c_message_free_unpacked), or the error to answer
- * with and *out NULL. */
+ * frees it with protobuf_c_message_free_unpacked) -- or, when raw is not
+ * NULL, *raw, its bytes as sent (the caller unrefs it) -- or the error to
+ * answer with and *out NULL. */
 static int upstream_call(struct sl_http_upstream *u, void *method,
                          const uint8_t *wire, size_t n, const char *token,
                          const char *request_id,
                          const ProtobufCMessageDescriptor *resp_type,
-                         ProtobufCMessage **out, struct sl_err *err)
+                         ProtobufCMessage **out, grpc_slice *raw,
+                         struct sl_err *err)
 {
     grpc_metadata md[2];
     size_t nmd = 0;
@@ -307,6 +309,18 @@ static int upstream_call(struct sl_http_upstream *u, void *method,
                         "the query service answered without a message");
         goto out;
     }
+    if (raw) {
+        grpc_byte_buffer_reader rd;
+        if (!grpc_byte_buffer_reader_init(&rd, recv_bb)) {
+            rc = sl_err_set(err, SL_EINTERNAL,
+                            "the query service sent a malformed answer");
+            goto out;
+        }
+        *raw = grpc_byte_buffer_reader_readall(&rd);
+        grpc_byte_buffer_reader_destroy(&rd);
+        rc = SL_OK;
+        goto out;
+    }
     *out = sl_http_upstream_unpack(resp_type, recv_bb);
     if (!*out) {
         rc = sl_err_set(err, SL_EINTERNAL,
@@ -332,18 +346,15 @@ out:
 
 int sl_http_upstream_query(struct sl_http_upstream *u,
                            const struct sl_route *rt, const char *token,
-                           const char *request_id,
-                           Modelarts__V1__QueryServiceLogsResponse **out,
+                           const char *request_id, grpc_slice *out,
                            struct sl_err *err)
 {
     uint8_t wire[SL_ROUTE_PACK_MAX];
     ProtobufCMessage *msg = NULL;
     size_t n = sl_http_route_pack(rt, wire);
-    int rc = upstream_call(
-        u, u->method, wire, n, token, request_id,
-        &modelarts__v1__query_service_logs_response__descriptor, &msg, err);
-    *out = (Modelarts__V1__QueryServiceLogsResponse *)msg;
-    return rc;
+    *out = grpc_empty_slice();
+    return upstream_call(u, u->method, wire, n, token, request_id, NULL, &msg,
+                         out, err);
 }
 
 int sl_http_upstream_health(
@@ -357,7 +368,7 @@ int sl_http_upstream_health(
     /* HealthCheckRequest{service: ""} packs to no bytes at all. */
     int rc = upstream_call(u, u->health_method, NULL, 0, NULL, request_id,
                            &grpc__health__v1__health_check_response__descriptor,
-                           &msg, err);
+                           &msg, NULL, err);
     if (rc != SL_OK)
         return rc;
     *status = ((const Grpc__Health__V1__HealthCheckResponse *)msg)->status;

@@ -75,16 +75,15 @@ void sl_http_upstream_close(struct sl_http_upstream *u);
 /* One QueryServiceLogs call for rt (the logs route: ids and update_time)
  * with x-auth-token token (NULL: none; printable ASCII, the caller checks)
  * and x-request-id request_id. Blocks until the answer or the deadline.
- * SL_OK and *out, owned by the caller, who frees it with
- * modelarts__v1__query_service_logs_response__free_unpacked(); or the
- * error to answer the client with (see the top) and *out NULL.
+ * SL_OK and *out, the packed QueryServiceLogsResponse as the server sent
+ * it (the caller unrefs it; render_json.h renders it, whole or streamed);
+ * or the error to answer the client with (see the top) and *out empty.
  * THREAD SAFETY: any number of threads at once, one call per thread at a
  * time (each thread uses its own completion queue, created on its first
  * call and destroyed when it exits). */
 int sl_http_upstream_query(struct sl_http_upstream *u,
                            const struct sl_route *rt, const char *token,
-                           const char *request_id,
-                           Modelarts__V1__QueryServiceLogsResponse **out,
+                           const char *request_id, grpc_slice *out,
                            struct sl_err *err);
 
 /* One grpc.health.v1.Health/Check (service "") with x-request-id

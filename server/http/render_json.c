@@ -276,6 +276,17 @@ int sl_json_stream_next(struct sl_json_stream *s, struct sl_buf *out,
     return out->oom ? SL_ENOMEM : SL_OK;
 }
 
+int sl_render_packed_json(const uint8_t *packed, size_t len, struct sl_buf *out)
+{
+    struct sl_json_stream *s;
+    int rc = sl_json_stream_open(packed, len, &s);
+    bool done = false;
+    if (rc == SL_OK)
+        rc = sl_json_stream_next(s, out, SIZE_MAX, &done);
+    sl_json_stream_free(s);
+    return rc;
+}
+
 void sl_json_stream_free(struct sl_json_stream *s)
 {
     if (!s)

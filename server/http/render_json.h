@@ -88,6 +88,12 @@ int sl_json_stream_next(struct sl_json_stream *s, struct sl_buf *out,
 /* Frees s; accepts NULL. */
 void sl_json_stream_free(struct sl_json_stream *s);
 
+/* The whole body of packed[0..len) at once (sl_json_stream_next with no
+ * limit): what the shim renders from an upstream's answer. SL_OK,
+ * SL_ECORRUPT or SL_ENOMEM. */
+int sl_render_packed_json(const uint8_t *packed, size_t len,
+                          struct sl_buf *out);
+
 /* Appends {"error_code":"<sl_err_mcode(sl_code)>","error_msg":"<msg>"} and
  * "\n" to out. msg NULL or empty: sl_strerror(sl_code). The caller checks
  * out->oom. */
