@@ -103,8 +103,8 @@ enum MHD_Result sl_http_respond(struct MHD_Connection *conn, struct sl_req *rq,
 /* The JSON error body of code (msg NULL: the table's message) with the
  * HTTP status given: the HTTP-only refusals (413, 414). */
 /* sl_http_respond's second half, for a response made elsewhere (a
- * streamed body, http_stream.h): adds the headers, queues r and destroys
- * the caller's reference; MHD_NO when r is NULL. */
+ * streamed body, sl_http_stream_answer): adds the headers, queues r and
+ * destroys the caller's reference; MHD_NO when r is NULL. */
 enum MHD_Result sl_http_queue(struct MHD_Connection *conn, struct sl_req *rq,
                               unsigned int status, struct MHD_Response *r,
                               const char *content_type, bool allow,
@@ -149,6 +149,36 @@ enum MHD_Result sl_http_answer_health(struct MHD_Connection *conn,
 /* GET /metrics: the process's Prometheus text (metrics.h). */
 enum MHD_Result sl_http_answer_metrics(struct MHD_Connection *conn,
                                        struct sl_req *rq);
+
+/* A big logs answer, rendered while it is sent (http_answer.c).
+ *
+ * A REST answer of tens of thousands of logs is not built whole: the shim
+ * keeps the packed QueryServiceLogsResponse (the gRPC answer's bytes, a
+ * fraction of the JSON's size) and libmicrohttpd pulls the JSON from it a
+ * chunk at a time (render_json.h's stream), gzip-compressed on the way
+ * when the client accepts gzip (one deflate stream per answer). Memory per
+ * answer: the packed bytes, one chunk and zlib's state, instead of the
+ * protobuf-c tree of every log plus the whole JSON (36 MiB for a 50 000-log
+ * answer of 11.5 MB before; docs/rest.md).
+ *
+ * What changes for the client: the body comes with Transfer-Encoding:
+ * chunked instead of a Content-Length (HTTP/1.0: ends with the
+ * connection), and its ETag is computed from the packed answer and this
+ * build's version (the JSON is a function of both) rather than from the
+ * JSON, with a "p" before the digits: still strong, still different for
+ * the gzip body ("-gz"), and If-None-Match -> 304 without rendering
+ * anything. A log that cannot be rendered mid-way (the store vouched for
+ * every byte, so this is a bug or memory running out) ends the body early
+ * and the connection with it, logged at error.
+ *
+ * Answers smaller than SL_HTTP_STREAM_MIN packed bytes (http_local.h) are
+ * rendered whole as before (Content-Length, the JSON's ETag). */
+#define SL_HTTP_STREAM_CHUNK (32 * 1024) /* JSON rendered per step */
+
+/* Answers 200 (or 304) with the JSON of packed, a QueryServiceLogsResponse
+ * (takes the caller's reference). */
+enum MHD_Result sl_http_stream_answer(struct MHD_Connection *conn,
+                                      struct sl_req *rq, grpc_slice packed);
 
 /* Adds to r what rq and its request call for: ETag and Content-Encoding
  * of a logs answer, Vary on a logs path, the CORS headers for an allowed

@@ -28,7 +28,6 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
-#include "http_stream.h" /* SL_HTTP_STREAM_MIN */
 #include "render_json.h"
 #include "rpc.h"
 #include "validate.h"
@@ -214,7 +213,7 @@ static int query_json(struct sl_http_local *l, const struct sl_route *rt,
         sl_buf_append(body, GRPC_SLICE_START_PTR(extra.json),
                       GRPC_SLICE_LENGTH(extra.json));
     } else if (rc == SL_OK && GRPC_SLICE_LENGTH(resp) >= SL_HTTP_STREAM_MIN) {
-        *big = resp; /* streamed by the caller (http_stream.h) */
+        *big = resp; /* the caller streams it (sl_http_stream_answer) */
         resp = grpc_empty_slice();
     } else if (rc == SL_OK) {
         Modelarts__V1__QueryServiceLogsResponse *r;

@@ -84,13 +84,18 @@ int sl_http_local_query(struct sl_http_local *l, const struct sl_route *rt,
                         Modelarts__V1__QueryServiceLogsResponse **out,
                         struct sl_err *err);
 
+/* Answers of this many packed bytes or more are streamed
+ * (sl_http_stream_answer, http_answer.h). */
+#define SL_HTTP_STREAM_MIN (256 * 1024)
+
 /* The same query, answered as its JSON body (render_json.h) appended to
  * body (the caller's): with the server's response cache, the rendering
  * cached beside a cached answer, else rendered here and handed to the
  * cache (cache.h: rendered once per cached answer). An answer of
  * SL_HTTP_STREAM_MIN packed bytes or more without a cached rendering is
  * not rendered: *big is its packed bytes (the caller's reference; empty
- * otherwise), for http_stream.h to render while it is sent. Same results
+ * otherwise), for sl_http_stream_answer (http_answer.h) to render while
+ * it is sent. Same results
  * as sl_http_local_query. THREAD SAFETY: see the top. */
 int sl_http_local_query_json(struct sl_http_local *l, const struct sl_route *rt,
                              const char *token, struct sl_buf *body,

@@ -17,6 +17,9 @@
  * comes back byte-identical, any other comes back with each maximal invalid
  * subpart replaced by one U+FFFD (checked against a reference written here from
  * Unicode's table 3-7); envs keys map to their last value.
+ * The streamed rendering (sl_json_stream_*, from the packed bytes, in
+ * parts of a size the input picks) gives the very same bytes: of the input
+ * itself when protobuf-c unpacks it, and of the built response packed.
  */
 #include <jansson.h>
 #include <math.h>
@@ -328,6 +331,59 @@ static void check_render(const Resp *r)
     sl_buf_free(&b);
 }
 
+/* The streamed rendering of packed[0..n), in parts of at least want
+ * bytes, equals sl_render_logs_json(r). */
+static void check_stream(const uint8_t *packed, size_t n, const Resp *r,
+                         size_t want)
+{
+    struct sl_buf whole, streamed;
+    sl_buf_init(&whole);
+    sl_buf_init(&streamed);
+    FUZZ_CHECK(sl_render_logs_json(r, &whole) == SL_OK);
+    struct sl_json_stream *st;
+    FUZZ_CHECK(sl_json_stream_open(packed, n, &st) == SL_OK);
+    bool done = false;
+    while (!done)
+        FUZZ_CHECK(sl_json_stream_next(st, &streamed, want, &done) == SL_OK);
+    sl_json_stream_free(st);
+    FUZZ_CHECK(streamed.len == whole.len &&
+               memcmp(streamed.data, whole.data, whole.len) == 0);
+    sl_buf_free(&whole);
+    sl_buf_free(&streamed);
+}
+
+/* Makes every NULL string of r "" (what the renderer prints for one), so
+ * that protobuf-c can pack r. */
+static void no_nulls(Resp *r)
+{
+#define NN(s) ((s) = (s) ? (s) : (char *)"")
+    NN(r->service_id);
+    NN(r->service_name);
+    for (size_t i = 0; i < r->n_logs; i++) {
+        Log *l = r->logs[i];
+        NN(l->cluster_id);
+        for (size_t k = 0; k < l->n_extend_config; k++)
+            NN(l->extend_config[k]);
+        for (size_t k = 0; k < l->n_result_detail; k++) {
+            NN(l->result_detail[k]->node_id);
+            NN(l->result_detail[k]->node_name);
+        }
+        for (size_t k = 0; k < l->n_config; k++) {
+            Config *c = l->config[k];
+            NN(c->model_id);
+            NN(c->model_name);
+            NN(c->model_version);
+            NN(c->specification);
+            NN(c->cluster_id);
+            for (size_t e = 0; e < c->n_envs; e++) {
+                NN(c->envs[e]->key);
+                NN(c->envs[e]->value);
+            }
+        }
+    }
+#undef NN
+}
+
 /* ---- building a response from bytes ------------------------------------ */
 
 static void *alloc(struct sl_arena *a, size_t n)
@@ -459,15 +515,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     Resp *u =
         modelarts__v1__query_service_logs_response__unpack(NULL, size, data);
+    size_t want = 1 + (size ? data[0] : 0) * 16u;
     if (u) {
         check_render(u);
+        check_stream(data, size, u, want);
         modelarts__v1__query_service_logs_response__free_unpacked(u, NULL);
     }
 
     struct sl_arena a;
     sl_arena_init(&a);
     struct fuzz_reader r = {data, size};
-    check_render(gen_resp(&r, &a));
+    Resp *built = gen_resp(&r, &a);
+    check_render(built);
+    no_nulls(built);
+    size_t n =
+        modelarts__v1__query_service_logs_response__get_packed_size(built);
+    uint8_t *packed = malloc(n ? n : 1);
+    FUZZ_CHECK(packed != NULL);
+    modelarts__v1__query_service_logs_response__pack(built, packed);
+    check_stream(packed, n, built, want);
+    free(packed);
     sl_arena_free(&a);
     return 0;
 }

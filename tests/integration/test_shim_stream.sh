@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_shim_stream.sh -- issue 10 (big answers): a REST answer of 50 000
-# logs (11.5 MB of JSON) is rendered while it is sent (http_stream.h):
+# logs (11.5 MB of JSON) is rendered while it is sent (http_answer.h,
+# sl_http_stream_answer):
 # chunked, the same bytes as the whole rendering (the sidecar shim's, the
 # gzip one decompressed, and every log there), memory per concurrent answer
 # far under the 16 MiB target (the whole rendering took 36 MiB), 304 on its
