@@ -42,9 +42,10 @@ struct sl_cache {
     size_t bytes, n;
     struct entry **buckets; /* NULL until the first fill */
     size_t n_buckets;       /* a power of two */
-    struct entry lru;       /* sentinel: lru.next most recent */
     bool suspended;
     uint64_t gen[SL_CACHE_STRIPES]; /* >= 1: 0 is "no ticket" */
+    struct entry lru; /* sentinel: lru.next most recent; last, since an
+                         entry ends in a flexible array (clang) */
 };
 
 /* FNV-1a of project NUL service. */

@@ -13,20 +13,23 @@
  *   /v1/{project_id}/services/{service_id}/logs (SL_HTTP_ROUTE_LOGS) or
  *   of /v1/{project_id}/services/{service_id}/logs:watch
  *   (SL_HTTP_ROUTE_WATCH, the Server-Sent Events watch, http_sse.h), or
- *   exactly "/healthz" or "/metrics". "/logs/", "/metrics/" (trailing
+ *   exactly "/healthz" or "/metrics", or a static file's path:
+ *   "/openapi.json", "/ui" or anything under "/ui/" (SL_HTTP_ROUTE_ASSET,
+ *   http_assets.h; whether the file exists is the answer's business: 404
+ *   ModelArts.0104 when not). "/logs/", "/metrics/" (trailing
  *   slash), "logs:Watch", "logs%3Awatch", extra or missing segments: 404
  *   ModelArts.0104. Below, "a logs path" is either of the first two: they
  *   share every rule.
  * - A logs path whose id segment is not 1-64 characters of
  *   [A-Za-z0-9_-] (empty, too long, '%2F', any '%xx'): 400 ModelArts.0101.
- * - Method, on any of the four routes: GET; HEAD (the same status and
+ * - Method, on any of the five routes: GET; HEAD (the same status and
  *   headers, Content-Length included, without the body); anything else
  *   405 ModelArts.2803 with "Allow: GET, HEAD". The method check comes
  *   before the id check.
  * - Query, on a logs path: update_time (first occurrence; decimal
  *   0..INT64_MAX, 0 = all; empty or anything else: 400 ModelArts.0101).
  *   Other parameters are ignored. Values are not percent-decoded (an
- *   update_time is digits). /healthz and /metrics ignore the query.
+ *   update_time is digits). The other routes ignore the query.
  *   sl_http_route_query() applies this rule alone, to a target whose
  *   query the shim had to keep from the HTTP library (http_shim.c).
  *

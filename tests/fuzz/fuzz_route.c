@@ -79,6 +79,15 @@ static int ref_route(const char *method, const char *url, struct sl_route *r)
         r->head = head;
         return SL_OK;
     }
+    /* Static files (http_assets.h): /openapi.json, /ui and under /ui/. */
+    if (is(url, n, "/openapi.json") || is(url, n, "/ui") ||
+        (n >= 4 && memcmp(url, "/ui/", 4) == 0)) {
+        r->route = SL_HTTP_ROUTE_ASSET;
+        if (!get && !head)
+            return SL_EMETHOD;
+        r->head = head;
+        return SL_OK;
+    }
     /* "/v1/" P "/services/" S "/logs" or "/logs:watch", P and S without
      * '/'. */
     r->route = SL_HTTP_ROUTE_OTHER;
