@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "metrics.h"
 
 #define SL_CACHE_STRIPES 256 /* ticket generations */
@@ -47,18 +48,6 @@ struct sl_cache {
     struct entry lru; /* sentinel: lru.next most recent; last, since an
                          entry ends in a flexible array (clang) */
 };
-
-/* FNV-1a of project NUL service. */
-static uint64_t key_hash(const char *project_id, const char *service_id)
-{
-    uint64_t x = 14695981039346656037u;
-    for (const char *s = project_id; *s; s++)
-        x = (x ^ (uint8_t)*s) * 1099511628211u;
-    x *= 1099511628211u;
-    for (const char *s = service_id; *s; s++)
-        x = (x ^ (uint8_t)*s) * 1099511628211u;
-    return x ^ (x >> 29);
-}
 
 static bool same_service(const struct entry *e, uint64_t h,
                          const char *project_id, const char *service_id)
@@ -179,7 +168,7 @@ bool sl_cache_lookup(struct sl_cache *c, const char *project_id,
     }
     if (!c)
         return false;
-    uint64_t h = key_hash(project_id, service_id);
+    uint64_t h = sl_service_hash(project_id, service_id);
     pthread_mutex_lock(&c->mu);
     struct entry *e =
         c->suspended ? NULL : find(c, h, project_id, service_id, update_time);
@@ -247,7 +236,7 @@ void sl_cache_put(struct sl_cache *c, const char *project_id,
     memcpy(n->ids, project_id, lp);
     memcpy(n->ids + lp, service_id, ls);
     n->service_id = n->ids + lp;
-    n->hash = key_hash(project_id, service_id);
+    n->hash = sl_service_hash(project_id, service_id);
     n->update_time = update_time;
     n->seq = seq;
     n->cost = cost;
@@ -325,7 +314,7 @@ void sl_cache_attach_json(struct sl_cache *c, const char *project_id,
 {
     if (!c || !GRPC_SLICE_LENGTH(json))
         return;
-    uint64_t h = key_hash(project_id, service_id);
+    uint64_t h = sl_service_hash(project_id, service_id);
     struct entry *victims = NULL;
     size_t evicted = 0;
     grpc_slice ref = grpc_slice_ref(json);
@@ -357,7 +346,7 @@ void sl_cache_invalidate(struct sl_cache *c, const char *project_id,
 {
     if (!c)
         return;
-    uint64_t h = key_hash(project_id, service_id);
+    uint64_t h = sl_service_hash(project_id, service_id);
     struct entry *victims = NULL;
     size_t dropped = 0, bytes;
     pthread_mutex_lock(&c->mu);

@@ -23,6 +23,7 @@
 
 #include "call.h"
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 #include "methods.h"
 #include "wire.h"
@@ -200,23 +201,11 @@ void sl_health_read_ok(struct sl_health *h)
     sl_health_unlock(h);
 }
 
-/* FNV-1a of "project/service": which service a failure was. */
-static uint64_t service_hash(const char *project, const char *service)
-{
-    uint64_t x = 14695981039346656037u;
-    for (const char *s = project ? project : ""; *s; s++)
-        x = (x ^ (uint8_t)*s) * 1099511628211u;
-    x = (x ^ '/') * 1099511628211u;
-    for (const char *s = service ? service : ""; *s; s++)
-        x = (x ^ (uint8_t)*s) * 1099511628211u;
-    return x ^ (x >> 32);
-}
-
 void sl_health_read_error(struct sl_health *h, const char *project,
                           const char *service, const char *why)
 {
     uint64_t stamp = (uint64_t)(sl_clock_ms() + 1) << SL_READ_HASH_BITS |
-                     (service_hash(project, service) & SL_READ_HASH_MASK);
+                     (sl_service_hash(project, service) & SL_READ_HASH_MASK);
     unsigned i =
         atomic_fetch_add_explicit(&h->read_next, 1, memory_order_relaxed) %
         SL_HEALTH_READ_WINDOW;

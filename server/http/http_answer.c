@@ -486,28 +486,13 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
     return st->gz ? read_gzip(st, buf, max) : read_plain(st, buf, max);
 }
 
-/* The ETag of the packed answer as this build renders it. */
-static void packed_etag(grpc_slice packed, bool gz, char out[SL_HTTP_ETAG_MAX])
-{
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
-    const unsigned char *parts[2] = {(const unsigned char *)SL_VERSION,
-                                     GRPC_SLICE_START_PTR(packed)};
-    size_t lens[2] = {strlen(SL_VERSION), GRPC_SLICE_LENGTH(packed)};
-    for (int k = 0; k < 2; k++)
-        for (size_t i = 0; i < lens[k]; i++) {
-            h ^= parts[k][i];
-            h *= 0x100000001b3ULL;
-        }
-    snprintf(out, SL_HTTP_ETAG_MAX, "\"p%016llx%s\"", (unsigned long long)h,
-             gz ? "-gz" : "");
-}
-
 enum MHD_Result sl_http_stream_answer(struct MHD_Connection *conn,
                                       struct sl_req *rq, grpc_slice packed)
 {
     bool gz = sl_http_accepts_gzip(MHD_lookup_connection_value(
         conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
-    packed_etag(packed, gz, rq->etag);
+    sl_http_etag_packed(GRPC_SLICE_START_PTR(packed), GRPC_SLICE_LENGTH(packed),
+                        gz, rq->etag);
     const char *inm = MHD_lookup_connection_value(
         conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     if (sl_http_etag_match(inm, rq->etag)) {
@@ -533,8 +518,7 @@ enum MHD_Result sl_http_stream_answer(struct MHD_Connection *conn,
                                  GRPC_SLICE_LENGTH(packed), &st->js);
     if (rc == SL_OK && gz) {
         st->gz = true;
-        if (deflateInit2(&st->z, SL_HTTP_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
-                         Z_DEFAULT_STRATEGY) != Z_OK ||
+        if (sl_http_gzip_init(&st->z) != SL_OK ||
             !sl_buf_reserve(&st->zout, SL_HTTP_STREAM_CHUNK))
             rc = SL_ENOMEM;
         else

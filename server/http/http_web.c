@@ -14,6 +14,8 @@
 
 #include <zlib.h>
 
+#include "hash.h"
+
 /* ---- CORS -------------------------------------------------------------- */
 
 void sl_http_cors_free(struct sl_http_cors *c)
@@ -165,13 +167,20 @@ bool sl_http_accepts_gzip(const char *ae)
     return gzip_q >= 0 ? gzip_q > 0 : star_q > 0;
 }
 
+int sl_http_gzip_init(z_stream *z)
+{
+    memset(z, 0, sizeof(*z));
+    /* 15 + 16: a gzip header and trailer around the deflate stream. */
+    return deflateInit2(z, SL_HTTP_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
+                        Z_DEFAULT_STRATEGY) == Z_OK
+               ? SL_OK
+               : SL_ENOMEM;
+}
+
 int sl_http_gzip(const void *in, size_t n, struct sl_buf *out)
 {
     z_stream z;
-    memset(&z, 0, sizeof(z));
-    /* 15 + 16: a gzip header and trailer around the deflate stream. */
-    if (deflateInit2(&z, SL_HTTP_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
-                     Z_DEFAULT_STRATEGY) != Z_OK)
+    if (sl_http_gzip_init(&z) != SL_OK)
         return SL_ENOMEM;
     int rc = SL_OK;
     size_t bound = deflateBound(&z, (uLong)n);
@@ -199,13 +208,17 @@ out:
 
 void sl_http_etag(const void *p, size_t n, bool gz, char out[SL_HTTP_ETAG_MAX])
 {
-    const unsigned char *b = p;
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ULL;
-    }
+    uint64_t h = sl_fnv1a64(SL_FNV1A64_INIT, p, n);
     snprintf(out, SL_HTTP_ETAG_MAX, "\"%016llx%s\"", (unsigned long long)h,
+             gz ? "-gz" : "");
+}
+
+void sl_http_etag_packed(const void *p, size_t n, bool gz,
+                         char out[SL_HTTP_ETAG_MAX])
+{
+    uint64_t h = sl_fnv1a64_str(SL_FNV1A64_INIT, SL_VERSION);
+    h = sl_fnv1a64(h, p, n);
+    snprintf(out, SL_HTTP_ETAG_MAX, "\"p%016llx%s\"", (unsigned long long)h,
              gz ? "-gz" : "");
 }
 

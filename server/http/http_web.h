@@ -43,6 +43,7 @@
 #include <stddef.h>
 
 #include <microhttpd.h>
+#include <zlib.h>
 
 #include "buf.h"
 #include "error.h"
@@ -83,6 +84,11 @@ const char *sl_http_cors_allow(const struct sl_http_cors *c,
  * gzip, per the rules above. */
 bool sl_http_accepts_gzip(const char *accept_encoding);
 
+/* Starts a gzip stream in z (zlib, level SL_HTTP_GZIP_LEVEL, a gzip
+ * header and trailer): SL_OK, the caller then ends it with deflateEnd(),
+ * or SL_ENOMEM. */
+int sl_http_gzip_init(z_stream *z);
+
 /* Appends the gzip stream of in[0..n) to out. SL_OK, or SL_ENOMEM /
  * SL_EINTERNAL (out then freed). */
 int sl_http_gzip(const void *in, size_t n, struct sl_buf *out);
@@ -90,6 +96,12 @@ int sl_http_gzip(const void *in, size_t n, struct sl_buf *out);
 /* Writes the strong ETag of the plain body p[0..n) ("-gz" variant when
  * gz) into out. */
 void sl_http_etag(const void *p, size_t n, bool gz, char out[SL_HTTP_ETAG_MAX]);
+
+/* The ETag of a streamed answer (docs/rest.md): "p" and the hash of the
+ * build's version and the packed answer p[0..n), of which the JSON is a
+ * function ("-gz" variant when gz). */
+void sl_http_etag_packed(const void *p, size_t n, bool gz,
+                         char out[SL_HTTP_ETAG_MAX]);
 
 /* Whether If-None-Match's value inm matches etag (weak comparison, a
  * list, "*"). */
