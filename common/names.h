@@ -1,7 +1,7 @@
 /* names.h -- the documented spellings of the API's enums, both ways
  *
  * The import file and the REST response spell enum values as the API
- * document does (docs/query-service-logs.md): infer_type "real-time",
+ * document does (docs/spec.md): infer_type "real-time",
  * "edge", "batch"; result "SUCCESS", "FAIL", "RUNNING"; operation
  * "deploy", "delete". One table per enum, read by the import (name ->
  * value), the REST renderer and the client's JSON output (value -> name).
