@@ -9,9 +9,10 @@ usage:
       for a second (E streams ended so far: answers that need no window,
       such as errors), then holds everything for SECS seconds more and
       prints "reset K": the streams the server ended in all.
-  abuse_h2.py reset ADDR N PROJECT SERVICE
+  abuse_h2.py reset ADDR N PROJECT SERVICE [HOLD]
       N x (HEADERS + DATA + RST_STREAM) as fast as the socket takes them;
-      prints "sent N".
+      prints "sent N", keeps the connection open HOLD seconds more (1),
+      prints "closing" and closes it.
   abuse_h2.py continuation ADDR SECS
       HEADERS without END_HEADERS, then empty CONTINUATION frames for
       SECS seconds or until the server closes the connection; prints
@@ -135,7 +136,7 @@ def stall(addr, n, project, service, secs):
     s.close()
 
 
-def reset(addr, n, project, service):
+def reset(addr, n, project, service, hold):
     s, c = connect(addr)
     pump(s, c, 0.5)
     body = grpc_frame(request(project, service))
@@ -149,7 +150,8 @@ def reset(addr, n, project, service):
             pump(s, c, 0)
     s.sendall(c.data_to_send())
     print("sent %d" % n, flush=True)
-    pump(s, c, 1.0)
+    pump(s, c, hold)
+    print("closing", flush=True)
     s.close()
 
 
@@ -200,7 +202,7 @@ def main():
     if mode == "stall":
         stall(a[0], int(a[1]), a[2], a[3], float(a[4]))
     elif mode == "reset":
-        reset(a[0], int(a[1]), a[2], a[3])
+        reset(a[0], int(a[1]), a[2], a[3], float(a[4]) if len(a) > 4 else 1.0)
     elif mode == "continuation":
         continuation(a[0], float(a[1]))
     elif mode == "halfopen":
