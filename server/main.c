@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -189,6 +190,60 @@ static void drain(struct sl_server *srv, int delay_ms)
             return;
         }
     }
+}
+
+/* gRPC's own teardown, given at most SL_GRPC_TEARDOWN_MS. It can take
+ * ten seconds more: when a client has not read all that was sent to it by
+ * the time the connection is closed, gRPC 1.51's TCP "backup poller" is
+ * left waiting out its 10 s poll on an executor thread, which
+ * grpc_shutdown_blocking() joins. Every call is over by then and its
+ * bytes are with the kernel (a send completes once written), so nothing
+ * is lost by not waiting: the process exits at once (_exit, after a
+ * sanitizer build's leak check, which exit() would have run). */
+#define SL_GRPC_TEARDOWN_MS 1000
+
+struct teardown {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+};
+
+static void *teardown_main(void *arg)
+{
+    struct teardown *td = arg;
+    grpc_shutdown_blocking();
+    pthread_mutex_lock(&td->mu);
+    td->done = true;
+    pthread_cond_signal(&td->cv);
+    pthread_mutex_unlock(&td->mu);
+    return NULL;
+}
+
+void __lsan_do_leak_check(void) __attribute__((weak));
+
+/* Runs grpc_shutdown_blocking(); true when it returned in time, false
+ * when it is still waiting (then only _exit is safe). */
+static bool grpc_teardown(void)
+{
+    static struct teardown td = {PTHREAD_MUTEX_INITIALIZER,
+                                 PTHREAD_COND_INITIALIZER, false};
+    pthread_t t;
+    if (pthread_create(&t, NULL, teardown_main, &td) != 0) {
+        grpc_shutdown_blocking();
+        return true;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += SL_GRPC_TEARDOWN_MS / 1000;
+    pthread_mutex_lock(&td.mu);
+    while (!td.done &&
+           pthread_cond_timedwait(&td.cv, &td.mu, &until) != ETIMEDOUT)
+        ;
+    bool done = td.done;
+    pthread_mutex_unlock(&td.mu);
+    if (done)
+        pthread_join(t, NULL);
+    return done;
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -385,11 +440,18 @@ out:
     sl_server_stop(srv, cfg.shutdown_grace_ms);
     sl_store_close(imported);
     sl_auth_destroy(auth);
-    grpc_shutdown_blocking();
+    bool torn_down = grpc_teardown();
     if (ports_written)
         unlink(cfg.port_file); /* the ports are no longer served */
     if (status == 0)
-        sl_log(SL_LOG_INFO, "stopped");
+        sl_log(SL_LOG_INFO, "stopped%s",
+               torn_down ? "" : " (gRPC's teardown left to the exit)");
+    if (!torn_down) {
+        fflush(NULL);
+        if (__lsan_do_leak_check)
+            __lsan_do_leak_check();
+        _exit(status);
+    }
     return status;
 }
 
