@@ -17,28 +17,29 @@
  * one query in flight and `threads` bounds the shim's concurrency. Shared by
  * all workers: the upstream's channel (thread-safe), the in-flight counter and
  * the log rate limiters (atomics) and the connection list of the request
- * deadlines (http_deadline.c, under its lock). Three more threads run beside
- * the workers: the upstream's channel watcher, the deadlines' sweeper and the
- * watches' relay (http_watch.c: a watch makes no blocking call; its
- * connection is suspended while it waits for its upstream, and resumed
- * by the relay -- hence MHD_ALLOW_SUSPEND_RESUME).
+ * deadlines (http_deadline.c, under its lock). Four more threads run beside
+ * the workers: the acceptor, the upstream's channel watcher, the deadlines'
+ * sweeper and the watches' relay (http_watch.c: a watch makes no blocking call;
+ * its connection is suspended while it waits for its upstream, and resumed by
+ * the relay -- hence MHD_ALLOW_SUSPEND_RESUME).
  *
  * Ownership: struct sl_shim owns the daemon, the upstream client (struct
  * sl_http_upstream), the in-process query path and its store
  * connections (struct sl_http_local), the request deadlines (struct
  * sl_http_deadlines, which owns the connection list) and the HTTPS PEM texts.
- * The listen socket is bound at start (sl_http_listen) and ours; a running
- * daemon owns it (and would close it in MHD_stop_daemon) until
- * MHD_quiesce_daemon() hands it back at stop; it is then closed after
- * MHD_stop_daemon. Per request (http_answer.h): the protobuf-c response is
- * freed before the handler returns; the JSON body's memory moves to
- * libmicrohttpd. Every request owns a struct sl_req (*req_cls: its query, start
- * time, request id and outcome), allocated by on_uri() when its request line is
- * in and freed in on_completed(), which also writes its access line and records
- * its metrics when the handler saw it: so the duration runs from the headers
- * until the response is sent (or the connection dropped: status 0). A
- * request counts in `in_flight` from on_uri() to on_completed(). Every
- * connection's struct sl_http_conn (its
+ * The listen socket is bound at start (sl_http_listen) and ours, closed
+ * after MHD_stop_daemon; the daemon has none (MHD_USE_NO_LISTEN_SOCKET):
+ * the acceptor (http_listen.h: one thread, freed after the daemon) accepts
+ * and hands each connection to it (adopt(): MHD_add_connection deals them
+ * round the workers) while fewer than max_conn are open. Per request
+ * (http_answer.h): the protobuf-c response is freed before the handler returns;
+ * the JSON body's memory moves to libmicrohttpd. Every request owns a struct
+ * sl_req (*req_cls: its query, start time, request id and outcome), allocated
+ * by on_uri() when its request line is in and freed in on_completed(), which
+ * also writes its access line and records its metrics when the handler saw it:
+ * so the duration runs from the headers until the response is sent (or the
+ * connection dropped: status 0). A request counts in `in_flight` from on_uri()
+ * to on_completed(). Every connection's struct sl_http_conn (its
  * socket_context) is tracked in on_connection() at
  * MHD_CONNECTION_NOTIFY_STARTED and untracked at _CLOSED, which
  * libmicrohttpd calls before it closes the socket (http_deadline.c has why
@@ -46,7 +47,7 @@
  * request_in() once a request is in, on_completed() after a response.
  *
  * Stop order (sl_shim_stop): every answer from now on closes its
- * connection; quiesce (the daemon stops accepting); new handshakes are
+ * connection; the acceptor stops; new handshakes are
  * dropped and the connections waiting in the listen backlog -- their
  * clients are connected -- are accepted and handed to the daemon
  * (MHD_add_connection, http_listen.h), then the listen socket is shut
@@ -89,7 +90,6 @@
 #include "http_shim.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -133,9 +133,12 @@ enum sl_shim_phase {
 };
 
 struct sl_shim {
-    struct MHD_Daemon *daemon; /* NULL until started */
-    int listen_fd; /* ours to close; -1: none, or the daemon has it */
-    int port;      /* the bound TCP port */
+    struct MHD_Daemon *daemon;         /* NULL until started */
+    int listen_fd;                     /* ours to close; -1: none */
+    struct sl_http_acceptor *acceptor; /* accepts on listen_fd; NULL: none */
+    unsigned int max_conn; /* connections open at most (the acceptor's) */
+    atomic_uint conns;     /* handed to the daemon (adopt), not yet closed */
+    int port;              /* the bound TCP port */
     struct sl_http_upstream *upstream;   /* gRPC client; NULL: none yet */
     struct sl_http_local *local;         /* in-process queries; NULL:
                                             through the upstream */
@@ -151,8 +154,8 @@ struct sl_shim {
     atomic_int in_flight;  /* requests begun (request line in) and
                               not yet completed */
     atomic_int stop_phase; /* enum sl_shim_phase */
-    atomic_int adopting;   /* connections handed to the daemon at
-                              stop and not yet started by it */
+    atomic_int adopting;   /* connections handed to the daemon (adopt)
+                              and not yet started by it */
     /* Warnings about refused connections: one a second at most. */
     atomic_llong last_warn_s;     /* second of the last one */
     atomic_llong last_tls_warn_s; /* the same, failed TLS handshakes */
@@ -300,17 +303,17 @@ static void on_connection(void *cls, struct MHD_Connection *conn,
         /* Before libmicrohttpd closes the socket. */
         sl_http_conn_untrack(s->deadlines, *socket_context);
         *socket_context = NULL;
+        if (atomic_fetch_sub(&s->conns, 1) == s->max_conn)
+            sl_http_acceptor_wake(s->acceptor); /* room again */
         return;
     }
     if (toe != MHD_CONNECTION_NOTIFY_STARTED)
         return;
     conn_start(s, conn, socket_context); /* tracked before it is adopted */
-    if (atomic_load(&s->stop_phase) != SL_SHIM_SERVING) {
-        /* Adopted at stop (sl_shim_stop): it is the daemon's now. */
-        int n = atomic_load(&s->adopting);
-        while (n > 0 && !atomic_compare_exchange_weak(&s->adopting, &n, n - 1))
-            ;
-    }
+    /* Every connection is handed over by adopt(): it is the daemon's now. */
+    int n = atomic_load(&s->adopting);
+    while (n > 0 && !atomic_compare_exchange_weak(&s->adopting, &n, n - 1))
+        ;
     if (s->https.client_ca)
         sl_http_tls_require_client_cert(conn);
 }
@@ -609,11 +612,17 @@ static void on_mhd_panic(void *cls, const char *file, unsigned int line,
     abort();
 }
 
+static bool adopt(void *cls, int cfd, const struct sockaddr *peer,
+                  socklen_t len);
+static bool room(void *cls);
+
 /* Releases what s holds; safe on a partly started shim. */
 static void shim_free(struct sl_shim *s)
 {
+    sl_http_acceptor_stop(s->acceptor); /* no more adds to the daemon */
     if (s->daemon)
-        MHD_stop_daemon(s->daemon); /* joins the workers: queues die */
+        MHD_stop_daemon(s->daemon);     /* joins the workers: queues die */
+    sl_http_acceptor_free(s->acceptor); /* after the daemon's wakes */
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     sl_http_watch_stop(s->watch);         /* every request done: calls end */
@@ -629,7 +638,6 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
                   struct sl_err *err)
 {
     struct sl_shim *s = NULL;
-    int mhd_fd = -1;
     int rc;
 
     *out = NULL;
@@ -656,6 +664,7 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->stop_phase, SL_SHIM_SERVING);
     atomic_init(&s->adopting, 0);
+    atomic_init(&s->conns, 0);
     atomic_init(&s->last_warn_s, 0);
     atomic_init(&s->last_tls_warn_s, 0);
 
@@ -672,9 +681,8 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     }
     unsigned int idle = cfg->idle_timeout_s ? cfg->idle_timeout_s
                                             : SL_SHIM_DEFAULT_IDLE_TIMEOUT_S;
-    unsigned int max_conn = cfg->max_connections
-                                ? cfg->max_connections
-                                : SL_SHIM_DEFAULT_MAX_CONNECTIONS;
+    s->max_conn = cfg->max_connections ? cfg->max_connections
+                                       : SL_SHIM_DEFAULT_MAX_CONNECTIONS;
     size_t conn_mem = cfg->conn_memory_bytes ? cfg->conn_memory_bytes
                                              : SL_SHIM_DEFAULT_CONN_MEMORY;
     int64_t header_ms = cfg->header_timeout_ms
@@ -725,36 +733,28 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
     if (rc != SL_OK)
         goto out;
 
-    /* libmicrohttpd gets a duplicate: on success it owns (and at stop
-     * closes) the duplicate and ours is closed here; on failure it has
-     * either closed the duplicate or (an option it rejected up front)
-     * not, and we cannot tell which, so the duplicate is never closed
-     * twice at the price of a rare leak. */
-    mhd_fd = fcntl(s->listen_fd, F_DUPFD_CLOEXEC, 0);
-    if (mhd_fd < 0) {
-        rc = sl_err_set(err, SL_EIO, "cannot listen on %s: %s", cfg->listen,
-                        strerror(errno));
-        goto out;
-    }
     /* Options as an array, so that the pool size can be left out for one
      * thread (libmicrohttpd warns about a pool of 0 or 1) and the TLS
      * options for plain HTTP. */
     struct MHD_OptionItem opts[16] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, s},
-        {MHD_OPTION_LISTEN_SOCKET, mhd_fd, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)idle, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)max_conn, NULL},
+        /* The limit is the acceptor's (room()): libmicrohttpd splits its
+         * own among the workers, and a worker's share could refuse a
+         * connection the acceptor handed over. */
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(s->max_conn * threads), NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(2 * conn_mem), NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_none, NULL},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s},
     };
-    size_t nopt = 9;
+    size_t nopt = 8;
     /* Suspend and resume: a watch waits for its upstream without holding
      * a worker (http_watch.c). */
     unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC |
-                         MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+                         MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                         MHD_USE_NO_LISTEN_SOCKET;
     if (s->https.cert) {
         flags |= MHD_USE_TLS;
         opts[nopt++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
@@ -778,8 +778,10 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
                         cfg->listen);
         goto out;
     }
-    close(s->listen_fd);
-    s->listen_fd = -1; /* the daemon's duplicate remains, until stop */
+    rc =
+        sl_http_acceptor_start(s->listen_fd, adopt, room, s, &s->acceptor, err);
+    if (rc != SL_OK)
+        goto out;
     sl_log(SL_LOG_INFO,
            "shim: listening on %s (port %d, %s), upstream %s (%s), "
            "%u threads%s",
@@ -814,10 +816,20 @@ static bool adopt(void *cls, int cfd, const struct sockaddr *peer,
     struct sl_shim *s = cls;
 
     atomic_fetch_add(&s->adopting, 1); /* before the daemon may start it */
+    atomic_fetch_add(&s->conns, 1);    /* before it may close it */
     if (MHD_add_connection(s->daemon, cfd, peer, len) == MHD_YES)
         return true;
+    atomic_fetch_sub(&s->conns, 1);
     atomic_fetch_sub(&s->adopting, 1);
     return false;
+}
+
+/* The acceptor's room: fewer connections open than --http-max-connections
+ * (more wait in the listen backlog). */
+static bool room(void *cls)
+{
+    struct sl_shim *s = cls;
+    return atomic_load(&s->conns) < s->max_conn;
 }
 
 /* Naps 5 ms at a time until done(s) or sl_clock_ms() reaches until_ms. */
@@ -852,16 +864,12 @@ void sl_shim_stop(struct sl_shim *s)
      * (its "error" event and last chunk) and none starts. */
     atomic_store(&s->stop_phase, SL_SHIM_STOPPING);
     sl_http_watch_end_all(s->watch);
-    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET) {
-        s->listen_fd = fd; /* ours again; closed after MHD_stop_daemon */
-        /* The backlog's connections are the daemon's to serve too; then
-         * new ones are refused rather than left waiting in the backlog
-         * (shutdown: the descriptor stays open, per the doc of
-         * MHD_quiesce_daemon, until the daemon is stopped). */
-        sl_http_listen_drain(fd, SL_HTTP_BACKLOG + 1, adopt, s);
-        shutdown(fd, SHUT_RDWR);
-    }
+    sl_http_acceptor_stop(s->acceptor); /* freed after the daemon */
+    /* The backlog's connections are the daemon's to serve too; then new
+     * ones are refused rather than left waiting in the backlog (shutdown:
+     * the descriptor stays open until the daemon is stopped). */
+    sl_http_listen_drain(s->listen_fd, SL_HTTP_BACKLOG + 1, adopt, s);
+    shutdown(s->listen_fd, SHUT_RDWR);
     /* The grace: the requests of connections accepted before the stop
      * are answered as usual. */
     wait_until(s, all_answered, start_ms + SL_SHIM_STOP_GRACE_MS);
