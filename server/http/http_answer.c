@@ -182,8 +182,11 @@ sl_http_answer_query(struct MHD_Connection *conn, struct sl_req *rq,
         return sl_http_respond_error(conn, rq, rc, err.msg);
     struct sl_buf body;
     sl_buf_init(&body);
+    uint64_t hash;
+    bool hashed = false;
     if (local) /* the JSON directly (the cache may hold it), or big */
-        rc = sl_http_local_query_json(local, rt, token, &body, &packed, &err);
+        rc = sl_http_local_query_json(local, rt, token, &body, &hash, &hashed,
+                                      &packed, &err);
     else
         rc =
             sl_http_upstream_query(u, rt, token, rq->request_id, &packed, &err);
@@ -211,7 +214,8 @@ sl_http_answer_query(struct MHD_Connection *conn, struct sl_req *rq,
         sl_buf_free(&body);
         return sl_http_respond_error(conn, rq, rc, NULL);
     }
-    return sl_http_web_answer(conn, rq, &body, SL_HTTP_JSON_TYPE);
+    return sl_http_web_answer_hashed(conn, rq, &body, SL_HTTP_JSON_TYPE,
+                                     hashed ? &hash : NULL);
 }
 
 /* GET /healthz: the overall health (service ""): the server's status
@@ -333,8 +337,17 @@ enum MHD_Result sl_http_web_answer(struct MHD_Connection *conn,
                                    struct sl_req *rq, struct sl_buf *body,
                                    const char *type)
 {
+    return sl_http_web_answer_hashed(conn, rq, body, type, NULL);
+}
+
+enum MHD_Result sl_http_web_answer_hashed(struct MHD_Connection *conn,
+                                          struct sl_req *rq,
+                                          struct sl_buf *body, const char *type,
+                                          const uint64_t *hash)
+{
     if (body->oom || !body->data) /* sl_http_respond answers it */
         return sl_http_respond(conn, rq, MHD_HTTP_OK, body, type, false, NULL);
+    uint64_t h = hash ? *hash : sl_http_etag_hash(body->data, body->len);
     bool gz = body->len >= SL_HTTP_GZIP_MIN &&
               sl_http_accepts_gzip(MHD_lookup_connection_value(
                   conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
@@ -344,14 +357,14 @@ enum MHD_Result sl_http_web_answer(struct MHD_Connection *conn,
         struct sl_buf z;
         sl_buf_init(&z);
         if (sl_http_gzip(body->data, body->len, &z) == SL_OK) {
-            sl_http_etag(body->data, body->len, true, rq->etag);
+            sl_http_etag_of(h, true, rq->etag);
             sl_buf_free(body);
             *body = z;
             rq->gzip = true;
         }
     }
     if (!rq->gzip) /* plain (also when compressing failed): its own tag */
-        sl_http_etag(body->data, body->len, false, rq->etag);
+        sl_http_etag_of(h, false, rq->etag);
     const char *inm = MHD_lookup_connection_value(
         conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     if (sl_http_etag_match(inm, rq->etag))

@@ -195,6 +195,13 @@ enum MHD_Result sl_http_web_answer(struct MHD_Connection *conn,
                                    struct sl_req *rq, struct sl_buf *body,
                                    const char *type);
 
+/* The same, with the body's ETag hash (sl_http_etag_hash) when the caller
+ * has it (hash non-NULL: not computed again). */
+enum MHD_Result sl_http_web_answer_hashed(struct MHD_Connection *conn,
+                                          struct sl_req *rq,
+                                          struct sl_buf *body, const char *type,
+                                          const uint64_t *hash);
+
 /* The Content-Security-Policy of every static file: this origin only. */
 #define SL_HTTP_ASSET_CSP                                                      \
     "default-src 'self'; connect-src 'self'; img-src 'self' data:; "           \

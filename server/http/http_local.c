@@ -25,6 +25,7 @@
 #include <grpc/slice.h>
 
 #include "call.h"
+#include "http_web.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
@@ -199,19 +200,24 @@ static int unpack(grpc_slice resp,
 }
 
 /* The JSON body of the answer: the one the cache holds for it, else
- * rendered (and handed to the cache: rendered once per cached answer). */
+ * rendered (and handed to the cache: rendered once per cached answer).
+ * What the cache holds is the body's ETag hash (8 bytes, this process's
+ * byte order) and then the body. */
 static int query_json(struct sl_http_local *l, const struct sl_route *rt,
-                      const char *token, struct sl_buf *body, grpc_slice *big,
-                      struct sl_err *err)
+                      const char *token, struct sl_buf *body, uint64_t *hash,
+                      bool *hashed, grpc_slice *big, struct sl_err *err)
 {
     struct sl_cache_extra extra = {grpc_empty_slice(), -1};
     struct sl_query_ids ids;
     grpc_slice resp;
     int rc =
         query(l, rt, token, &resp, l->srv.cache ? &extra : NULL, &ids, err);
-    if (rc == SL_OK && GRPC_SLICE_LENGTH(extra.json)) {
-        sl_buf_append(body, GRPC_SLICE_START_PTR(extra.json),
-                      GRPC_SLICE_LENGTH(extra.json));
+    if (rc == SL_OK && GRPC_SLICE_LENGTH(extra.json) >= sizeof(*hash)) {
+        const uint8_t *p = GRPC_SLICE_START_PTR(extra.json);
+        memcpy(hash, p, sizeof(*hash));
+        *hashed = true;
+        sl_buf_append(body, p + sizeof(*hash),
+                      GRPC_SLICE_LENGTH(extra.json) - sizeof(*hash));
     } else if (rc == SL_OK && GRPC_SLICE_LENGTH(resp) >= SL_HTTP_STREAM_MIN) {
         *big = resp; /* the caller streams it (sl_http_stream_answer) */
         resp = grpc_empty_slice();
@@ -222,8 +228,12 @@ static int query_json(struct sl_http_local *l, const struct sl_route *rt,
             modelarts__v1__query_service_logs_response__free_unpacked(r, NULL);
         }
         if (rc == SL_OK && extra.seq >= 0 && !body->oom) {
-            grpc_slice json =
-                grpc_slice_from_copied_buffer(body->data, body->len);
+            *hash = sl_http_etag_hash(body->data, body->len);
+            *hashed = true;
+            grpc_slice json = grpc_slice_malloc(sizeof(*hash) + body->len);
+            uint8_t *p = GRPC_SLICE_START_PTR(json);
+            memcpy(p, hash, sizeof(*hash));
+            memcpy(p + sizeof(*hash), body->data, body->len);
             sl_cache_attach_json(l->srv.cache, ids.project_id, ids.service_id,
                                  rt->update_time, extra.seq, json);
             grpc_slice_unref(json);
@@ -256,11 +266,13 @@ int sl_http_local_query(struct sl_http_local *l, const struct sl_route *rt,
 
 int sl_http_local_query_json(struct sl_http_local *l, const struct sl_route *rt,
                              const char *token, struct sl_buf *body,
-                             grpc_slice *big, struct sl_err *err)
+                             uint64_t *hash, bool *hashed, grpc_slice *big,
+                             struct sl_err *err)
 {
     *big = grpc_empty_slice();
+    *hashed = false;
     int rc = sl_admit(l->srv.in_flight, l->srv.max_in_flight, err)
-                 ? query_json(l, rt, token, body, big, err)
+                 ? query_json(l, rt, token, body, hash, hashed, big, err)
                  : err->code;
     sl_admit_release(l->srv.in_flight);
     return rc;

@@ -91,7 +91,9 @@ int sl_http_local_query(struct sl_http_local *l, const struct sl_route *rt,
 /* The same query, answered as its JSON body (render_json.h) appended to
  * body (the caller's): with the server's response cache, the rendering
  * cached beside a cached answer, else rendered here and handed to the
- * cache (cache.h: rendered once per cached answer). An answer of
+ * cache (cache.h: rendered once per cached answer). The cache keeps the
+ * body's ETag hash (sl_http_etag_hash) with it: when it has it, *hash is
+ * that and *hashed true (else false). An answer of
  * SL_HTTP_STREAM_MIN packed bytes or more without a cached rendering is
  * not rendered: *big is its packed bytes (the caller's reference; empty
  * otherwise), for sl_http_stream_answer (http_answer.h) to render while
@@ -99,7 +101,8 @@ int sl_http_local_query(struct sl_http_local *l, const struct sl_route *rt,
  * as sl_http_local_query. THREAD SAFETY: see the top. */
 int sl_http_local_query_json(struct sl_http_local *l, const struct sl_route *rt,
                              const char *token, struct sl_buf *body,
-                             grpc_slice *big, struct sl_err *err);
+                             uint64_t *hash, bool *hashed, grpc_slice *big,
+                             struct sl_err *err);
 
 /* The server's overall serving status (service ""), as Health/Check
  * answers it. THREAD SAFETY: any thread. */

@@ -206,11 +206,20 @@ out:
 
 /* ---- ETag -------------------------------------------------------------- */
 
-void sl_http_etag(const void *p, size_t n, bool gz, char out[SL_HTTP_ETAG_MAX])
+uint64_t sl_http_etag_hash(const void *p, size_t n)
 {
-    uint64_t h = sl_fnv1a64(SL_FNV1A64_INIT, p, n);
+    return sl_fnv1a64(SL_FNV1A64_INIT, p, n);
+}
+
+void sl_http_etag_of(uint64_t h, bool gz, char out[SL_HTTP_ETAG_MAX])
+{
     snprintf(out, SL_HTTP_ETAG_MAX, "\"%016llx%s\"", (unsigned long long)h,
              gz ? "-gz" : "");
+}
+
+void sl_http_etag(const void *p, size_t n, bool gz, char out[SL_HTTP_ETAG_MAX])
+{
+    sl_http_etag_of(sl_http_etag_hash(p, n), gz, out);
 }
 
 void sl_http_etag_packed(const void *p, size_t n, bool gz,

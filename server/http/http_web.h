@@ -97,6 +97,13 @@ int sl_http_gzip(const void *in, size_t n, struct sl_buf *out);
  * gz) into out. */
 void sl_http_etag(const void *p, size_t n, bool gz, char out[SL_HTTP_ETAG_MAX]);
 
+/* The hash sl_http_etag() tags p[0..n) with, and the tag of such a hash:
+ * sl_http_etag(p, n, gz, out) is sl_http_etag_of(sl_http_etag_hash(p, n),
+ * gz, out). For a body whose hash is kept (the cached rendering,
+ * http_local.h). */
+uint64_t sl_http_etag_hash(const void *p, size_t n);
+void sl_http_etag_of(uint64_t h, bool gz, char out[SL_HTTP_ETAG_MAX]);
+
 /* The ETag of a streamed answer (docs/rest.md): "p" and the hash of the
  * build's version and the packed answer p[0..n), of which the JSON is a
  * function ("-gz" variant when gz). */

@@ -91,6 +91,12 @@ static void test_etag_form(void **state)
     assert_int_equal(strlen(z), 21);
     assert_memory_equal(a, z, 17);
     assert_string_equal(z + 17, "-gz\"");
+    /* A kept hash (the cached rendering's) tags as the body would. */
+    char ka[SL_HTTP_ETAG_MAX], kz[SL_HTTP_ETAG_MAX];
+    sl_http_etag_of(sl_http_etag_hash("{}", 2), false, ka);
+    sl_http_etag_of(sl_http_etag_hash("{}", 2), true, kz);
+    assert_string_equal(ka, a);
+    assert_string_equal(kz, z);
 }
 
 static void test_cors_parse(void **state)
