@@ -8,7 +8,7 @@
  * hands every connection to libmicrohttpd (MHD_add_connection): its own
  * accept lets whichever worker wakes first take up to ten connections in a
  * row, so a burst of clients lands unevenly on the workers (32 wrk
- * connections on 8 workers: 10, 8, 7, 6, 1 and three with none), and a
+ * connections on 8 workers: 10, 7, 6, 6, 2, 1, 0 and 0), and a
  * worker's clients share its one slice of the CPU: the crowded worker's
  * clients wait (REST p99 15 ms where the median is 0.4 ms). An added
  * connection goes to the worker its descriptor number picks (modulo the
