@@ -28,7 +28,6 @@
 #include <time.h>
 
 #include "cache.h"
-#include "call.h"
 #include "clock.h"
 #include "log.h"
 #include "store.h"
@@ -87,8 +86,7 @@ static void end_watch(struct sl_feed_watch *w, int rc, const char *msg)
     w->end_rc = rc;
     snprintf(w->end_msg, sizeof(w->end_msg), "%s", msg);
     drop_queue(w);
-    if (w->call->handler->kick)
-        w->call->handler->kick(w->call);
+    w->kick(w->arg);
 }
 
 /* Queues msg (a new ref) on w; ends w when it is full. Lock held. */
@@ -123,8 +121,7 @@ static void push(struct sl_feed *f, struct sl_feed_watch *w, int64_t seq,
     w->q[(w->q_head + w->q_len) % w->q_cap] =
         (struct sl_feed_msg){seq, grpc_slice_ref(msg)};
     w->q_len++;
-    if (w->call->handler->kick)
-        w->call->handler->kick(w->call);
+    w->kick(w->arg);
 }
 
 /* A WatchServiceLogsResponse whose log field (2) is body. */
@@ -354,9 +351,9 @@ void sl_feed_stop(struct sl_feed *f)
     free(f);
 }
 
-int sl_feed_add(struct sl_feed *f, struct sl_feed_watch *w, struct sl_call *c,
-                const char *project_id, const char *service_id,
-                int64_t update_time, struct sl_err *err)
+int sl_feed_add(struct sl_feed *f, struct sl_feed_watch *w,
+                sl_feed_kick_fn *kick, void *arg, const char *project_id,
+                const char *service_id, int64_t update_time, struct sl_err *err)
 {
     int rc = SL_OK;
     sl_feed_lock(f);
@@ -370,7 +367,8 @@ int sl_feed_add(struct sl_feed *f, struct sl_feed_watch *w, struct sl_call *c,
                         "(--max-watchers); retry later",
                         f->n_watchers);
     } else {
-        w->call = c;
+        w->kick = kick;
+        w->arg = arg;
         snprintf(w->project_id, sizeof(w->project_id), "%s", project_id);
         snprintf(w->service_id, sizeof(w->service_id), "%s", service_id);
         w->update_time = update_time;

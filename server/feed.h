@@ -9,8 +9,10 @@
  * (project, service) -- and update_time, when the watcher filters -- so a
  * write costs one read per server, not one per watcher.
  *
- * A watcher (struct sl_feed_watch, embedded in the watch handler's
- * per-call state) is listed before its snapshot is read and told the
+ * A watcher (struct sl_feed_watch, embedded in its owner's state: the
+ * gRPC watch handler's per-call state, rpc_watch_logs.c, or the
+ * in-process REST watch's stream, http_watch_local.c) is listed before
+ * its snapshot is read and told the
  * snapshot's seq afterwards (sl_feed_ready): changes the hub dispatches in
  * between are queued, and those the snapshot already holds (seq <= its
  * seq) are dropped, so every change after the snapshot reaches it exactly
@@ -24,11 +26,14 @@
  *   SL_EUNAVAIL   the server is draining (sl_feed_drain)
  *
  * LOCKING: one mutex guards the list, every listed watcher's fields and
- * whatever the handler keeps under it (its sending state). When the feed
- * queues on or ends a watcher it calls the call's handler kick() with the
- * lock held (methods.h), from the feed thread or the draining thread; the
- * handler posts the next batch from there, as health's Watch does. Lock
- * order: the feed lock is taken alone (never with the health lock).
+ * whatever the owner keeps under it (its sending state). When the feed
+ * queues on or ends a watcher it calls the watcher's kick(arg) with the
+ * lock held, from the feed thread or the draining thread; the owner sends
+ * from there (the gRPC handler posts its next batch, as health's Watch
+ * does; the REST watch renders the event and resumes its connection). A
+ * kick may unlist its watcher (sl_feed_remove). Lock order: the feed lock
+ * first; under it only a watcher owner's own lock (the REST watch hub's,
+ * http_watch.c), never the health lock.
  */
 #ifndef SL_FEED_H
 #define SL_FEED_H
@@ -45,7 +50,6 @@
 struct sl_store_options;
 
 struct sl_feed;
-struct sl_call;
 struct sl_cache;
 
 /* A queued message: the change's seq and its packed response. */
@@ -54,10 +58,15 @@ struct sl_feed_msg {
     grpc_slice msg;
 };
 
+/* Called on news (a message queued, or the watcher ended), feed lock
+ * held; arg is the one given to sl_feed_add. */
+typedef void sl_feed_kick_fn(void *arg);
+
 /* One watcher. Owner: the watch handler (zeroed, then filled by
  * sl_feed_add); every field below is under the feed lock while listed. */
 struct sl_feed_watch {
-    struct sl_call *call; /* kicked on news */
+    sl_feed_kick_fn *kick; /* called on news */
+    void *arg;             /* kick's */
     char project_id[SL_MAX_ID + 1];
     char service_id[SL_MAX_ID + 1];
     int64_t update_time;   /* filter; 0: every log */
@@ -101,12 +110,14 @@ void sl_feed_stop(struct sl_feed *f);
 void sl_feed_lock(struct sl_feed *f);
 void sl_feed_unlock(struct sl_feed *f);
 
-/* Lists w (call, ids and filter from the arguments; since -1) unless the
- * backend has no feed (SL_EMETHOD), the server drains (SL_EUNAVAIL) or
- * --max-watchers are listed (SL_EOVERLOAD). Takes the lock. */
-int sl_feed_add(struct sl_feed *f, struct sl_feed_watch *w, struct sl_call *c,
-                const char *project_id, const char *service_id,
-                int64_t update_time, struct sl_err *err);
+/* Lists w (kick and arg, ids and filter from the arguments; since -1)
+ * unless the backend has no feed (SL_EMETHOD), the server drains
+ * (SL_EUNAVAIL) or --max-watchers are listed (SL_EOVERLOAD). Takes the
+ * lock. */
+int sl_feed_add(struct sl_feed *f, struct sl_feed_watch *w,
+                sl_feed_kick_fn *kick, void *arg, const char *project_id,
+                const char *service_id, int64_t update_time,
+                struct sl_err *err);
 
 /* The snapshot was read at seq: drops queued messages it holds. Lock
  * held. */

@@ -402,9 +402,9 @@ static int cmd_serve(int argc, char **argv)
             .cors_origins = cfg.cors_origins,
             .tls = &shim_tls,
         };
-        /* In the server's process the shim answers queries itself, with
-         * the server's store, limits, health and tokens; watches still
-         * go over gRPC to the server's listener. */
+        /* In the server's process the shim answers queries and watches
+         * itself, with the server's store, feed, limits, health and
+         * tokens: no gRPC hop to the server's listener. */
         if (srv) {
             sl_server_local(srv, &local);
             hcfg.local = &local;
@@ -416,8 +416,8 @@ static int cmd_serve(int argc, char **argv)
         const char *hcolon = strrchr(cfg.http_listen, ':');
         sl_log(SL_LOG_INFO, "REST listening on %.*s:%d -> %s%s",
                (int)(hcolon ? hcolon - cfg.http_listen : 0), cfg.http_listen,
-               sl_shim_port(shim), srv ? "in-process; watches: gRPC " : "gRPC ",
-               upstream);
+               sl_shim_port(shim), srv ? "in-process" : "gRPC ",
+               srv ? "" : upstream);
     } else if (!srv) {
         sl_err_set(&err, SL_EINVAL,
                    "--upstream needs --http-listen (shim-only mode)");

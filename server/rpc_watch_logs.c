@@ -87,12 +87,20 @@ static void next(struct sl_call *c)
         send_msg(c, msg, false);
 }
 
+static void watch_kick(struct sl_call *c);
+
+/* The feed's kick (feed.h): the handler's. */
+static void feed_kick(void *arg)
+{
+    watch_kick(arg);
+}
+
 static int subscribe(void *arg, const struct sl_log_query *q,
                      struct sl_err *err)
 {
     struct sl_call *c = arg;
     struct watch *wt = c->data;
-    return sl_feed_add(c->worker->feed, &wt->fw, c, q->project_id,
+    return sl_feed_add(c->worker->feed, &wt->fw, feed_kick, c, q->project_id,
                        q->service_id, q->update_time, err);
 }
 

@@ -199,6 +199,7 @@ void sl_server_local(struct sl_server *srv, struct sl_server_local *out)
         .query_timeout_ms = srv->query_timeout_ms,
         .max_response_bytes = srv->max_response_bytes,
         .cache = srv->cache,
+        .feed = srv->feed,
     };
 }
 

@@ -12,6 +12,7 @@ struct sl_server;
 struct sl_health;
 struct sl_auth;
 struct sl_store_options;
+struct sl_feed;
 
 struct sl_server_config {
     const char *listen;  /* HOST:PORT; port 0 picks a free port */
@@ -70,6 +71,8 @@ struct sl_server_local {
     int query_timeout_ms;      /* --query-timeout */
     size_t max_response_bytes; /* --max-response-bytes */
     struct sl_cache *cache;    /* the response cache (cache.h); NULL: none */
+    struct sl_feed *feed;      /* the change feed (feed.h): the in-process
+                                  REST watch lists its streams there */
 };
 
 /* Fills *out from srv (see struct sl_server_local). THREAD SAFETY: any

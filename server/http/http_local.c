@@ -143,6 +143,33 @@ static void note_failure(int rc, const struct sl_err *err)
     }
 }
 
+/* What the gRPC handler's context holds (sl_rpc_ctx_from_call), for a
+ * request with token on the calling worker: the deadline is the sooner
+ * of --query-timeout and the shim's. */
+static void init_ctx(struct sl_http_local *l, const char *token,
+                     struct sl_rpc_ctx *ctx)
+{
+    int ms = l->timeout_ms < l->srv.query_timeout_ms ? l->timeout_ms
+                                                     : l->srv.query_timeout_ms;
+    *ctx = (struct sl_rpc_ctx){
+        .auth = l->srv.auth,
+        .token = token,
+        .token_len = token ? strlen(token) : 0,
+        .backend_ok = sl_health_backend_ok(l->srv.health),
+        .deadline_us = sl_clock_us() + (int64_t)ms * 1000,
+        .cache = l->srv.cache,
+    };
+    struct sl_err open_err;
+    sl_err_clear(&open_err);
+    ctx->store = worker_store(l, &open_err);
+    if (!ctx->store) {
+        /* Refused as when the backend is down, after the same checks. */
+        if (sl_log_once_a_second(&l->last_warn_s))
+            sl_log(SL_LOG_WARN, "rest: no store connection: %s", open_err.msg);
+        ctx->backend_ok = false;
+    }
+}
+
 /* The query, its place taken: the packed answer into *resp (the
  * caller's: unref it), its ids into *ids and, with extra, what the cache
  * adds (cache.h). */
@@ -152,26 +179,9 @@ static int query(struct sl_http_local *l, const struct sl_route *rt,
                  struct sl_err *err)
 {
     uint8_t wire[SL_ROUTE_PACK_MAX];
-    int ms = l->timeout_ms < l->srv.query_timeout_ms ? l->timeout_ms
-                                                     : l->srv.query_timeout_ms;
-    struct sl_rpc_ctx ctx = {
-        .auth = l->srv.auth,
-        .token = token,
-        .token_len = token ? strlen(token) : 0,
-        .backend_ok = sl_health_backend_ok(l->srv.health),
-        .deadline_us = sl_clock_us() + (int64_t)ms * 1000,
-        .cache = l->srv.cache,
-        .cache_extra = extra,
-    };
-    struct sl_err open_err;
-    sl_err_clear(&open_err);
-    ctx.store = worker_store(l, &open_err);
-    if (!ctx.store) {
-        /* Refused as when the backend is down, after the same checks. */
-        if (sl_log_once_a_second(&l->last_warn_s))
-            sl_log(SL_LOG_WARN, "rest: no store connection: %s", open_err.msg);
-        ctx.backend_ok = false;
-    }
+    struct sl_rpc_ctx ctx;
+    init_ctx(l, token, &ctx);
+    ctx.cache_extra = extra;
     size_t n = sl_http_route_pack(rt, wire);
     int rc = sl_rpc_query_logs(&ctx, wire, n, resp, ids, err);
     if (ctx.backend_ok && !ids->cached) /* else answered without a read */
@@ -281,4 +291,57 @@ int sl_http_local_query_json(struct sl_http_local *l, const struct sl_route *rt,
 enum sl_serving sl_http_local_health(struct sl_http_local *l)
 {
     return sl_health_status(l->srv.health, "", 0);
+}
+
+/* snap->subscribe, noting that it listed the watcher (a read follows). */
+struct noted_sub {
+    struct sl_rpc_snapshot *snap; /* the caller's */
+    bool listed;
+};
+
+static int subscribe_noted(void *arg, const struct sl_log_query *q,
+                           struct sl_err *err)
+{
+    struct noted_sub *n = arg;
+    int rc = n->snap->subscribe(n->snap->arg, q, err);
+    n->listed = rc == SL_OK;
+    return rc;
+}
+
+int sl_http_local_watch(struct sl_http_local *l, const struct sl_route *rt,
+                        const char *token, struct sl_rpc_snapshot *snap,
+                        grpc_slice *resp, struct sl_err *err)
+{
+    uint8_t wire[SL_ROUTE_PACK_MAX];
+    struct sl_rpc_ctx ctx;
+    struct sl_query_ids ids;
+    struct noted_sub n = {snap, false};
+    struct sl_rpc_snapshot mine = {.subscribe = subscribe_noted, .arg = &n};
+
+    init_ctx(l, token, &ctx);
+    size_t len = sl_http_route_pack(rt, wire);
+    int rc = sl_rpc_watch_snapshot(&ctx, wire, len, resp, &ids, &mine, err);
+    snap->seq = mine.seq;
+    if (ctx.backend_ok && n.listed) /* as the handler: a read was made */
+        sl_health_report_read(l->srv.health, rc, ids.project_id, ids.service_id,
+                              err);
+    size_t size = GRPC_SLICE_LENGTH(*resp);
+    if (rc == SL_OK && size > l->srv.max_response_bytes) {
+        /* The handler sends it; gRPC's send limit ends the call, and the
+         * hop's shim answers this (answer_too_big, http_upstream.c). */
+        rc = sl_err_set(err, SL_ETOOBIG,
+                        "the answer (%zu bytes) is larger than "
+                        "--max-response-bytes (%zu); ask for less with "
+                        "?update_time",
+                        size, l->srv.max_response_bytes);
+        grpc_slice_unref(*resp);
+        *resp = grpc_empty_slice();
+    }
+    note_failure(rc, err);
+    return rc;
+}
+
+struct sl_feed *sl_http_local_feed(struct sl_http_local *l)
+{
+    return l->srv.feed;
 }

@@ -26,7 +26,10 @@
  *   counts in servicelogs_backend_errors_total and is logged at warn
  *   ("rest: query failed: ..."), as call.c does for gRPC calls.
  * /healthz reads the server's serving status (rpc_health.h, service "")
- * directly: the state gRPC Health/Check answers from.
+ * directly: the state gRPC Health/Check answers from. The REST watch's
+ * first step (the checks and the snapshot read, sl_http_local_watch) runs
+ * here too; its stream follows the server's change feed
+ * (http_watch_local.c).
  *
  * What is not there in this mode: the server's access line and gRPC
  * call metrics for the hidden hop (each REST request writes its own
@@ -107,5 +110,29 @@ int sl_http_local_query_json(struct sl_http_local *l, const struct sl_route *rt,
 /* The server's overall serving status (service ""), as Health/Check
  * answers it. THREAD SAFETY: any thread. */
 enum sl_serving sl_http_local_health(struct sl_http_local *l);
+
+struct sl_rpc_snapshot; /* rpc.h */
+struct sl_feed;         /* feed.h */
+
+/* The REST watch's first step in-process (http_watch_local.c): what the
+ * WatchServiceLogs handler runs, sl_rpc_watch_snapshot() of rpc.h (the
+ * same checks, codes and texts; snap->subscribe lists the watcher on the
+ * server's feed before the read), for rt with the client's token (as for
+ * sl_http_local_query), on the calling thread's store connection, with a
+ * query's deadline here and no shedding (the handler sheds no watch). The
+ * read is reported to health as the handler reports it. On SL_OK *resp is
+ * the packed WatchServiceLogsResponse {snapshot} (owned by the caller:
+ * unref it) and snap->seq its position in the feed; one over
+ * --max-response-bytes is SL_ETOOBIG with the text the gRPC hop answers
+ * (the server's send limit, http_upstream.c). On failure *resp is empty
+ * and, when subscribe succeeded, the caller unlists its watcher.
+ * THREAD SAFETY: see the top. */
+int sl_http_local_watch(struct sl_http_local *l, const struct sl_route *rt,
+                        const char *token, struct sl_rpc_snapshot *snap,
+                        grpc_slice *resp, struct sl_err *err);
+
+/* The server's change feed (server.h, struct sl_server_local): it lives
+ * as long as l. THREAD SAFETY: any thread. */
+struct sl_feed *sl_http_local_feed(struct sl_http_local *l);
 
 #endif

@@ -720,6 +720,7 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
         goto out;
     struct sl_http_watch_config wcfg = {
         .upstream = s->upstream,
+        .local = s->local,
         .max_watchers = cfg->max_watchers ? cfg->max_watchers
                                           : SL_SHIM_DEFAULT_MAX_WATCHERS,
         .keepalive_ms = cfg->sse_keepalive_ms
@@ -794,7 +795,7 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
            : cfg->tls->upstream_cert && *cfg->tls->upstream_cert
                ? "TLS, client certificate"
                : "TLS",
-           threads, s->local ? ", queries in-process" : "");
+           threads, s->local ? ", queries in-process, watches in-process" : "");
     *out = s;
     return SL_OK;
 

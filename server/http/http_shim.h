@@ -11,8 +11,10 @@
  * status of its SL_ERR_MAP row (DESIGN sections 3 and 4).
  *
  * GET /v1/{project_id}/services/{service_id}/logs:watch[?update_time=N]
- * is the same query followed live, as Server-Sent Events over one
- * WatchServiceLogs stream per client (http_watch.h, http_sse.h).
+ * is the same query followed live, as Server-Sent Events: in the
+ * server's process a watcher on its change feed, no gRPC hop; with
+ * --upstream one WatchServiceLogs stream per client (http_watch.h,
+ * http_sse.h). Both send the same bytes.
  *
  * Also served (same process or --upstream alike):
  * - GET /healthz: the server's serving status (service ""): in-process
@@ -129,12 +131,12 @@ struct sl_shim_config {
                              picks one (see sl_shim_port). Required. */
     const char *upstream; /* gRPC target of the server, "HOST:PORT"
                              (any grpc_channel_create target).
-                             Required: the watches use it, and the
-                             queries and /healthz too unless local
-                             is set. */
+                             Required: the queries, /healthz and the
+                             watches use it unless local is set. */
     const struct sl_server_local *local; /* the server of this process
-                                   (server.h): queries and /healthz are
-                                   answered in-process (http_local.h);
+                                   (server.h): queries, /healthz and
+                                   watches are answered in-process
+                                   (http_local.h, http_watch.h);
                                    copied, its pointers must stay valid
                                    until sl_shim_stop(). NULL: through
                                    the upstream. */

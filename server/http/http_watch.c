@@ -4,7 +4,7 @@
  *
  * One hub per shim (struct sl_http_watch): one completion queue for every
  * watch call, one relay thread that reads it, and the watch channels.
- * Each SSE client is a struct sl_watch_stream: its call, the bytes of
+ * Each SSE client is a struct sl_watch_stream: its source, the bytes of
  * events not yet taken by libmicrohttpd (out), and its state:
  *
  *   WAITING --first message--> STREAMING --status / stop--> ENDED
@@ -26,21 +26,30 @@
  *   the connection if suspended.
  * - the shim's stop: sl_http_watch_end_all, then, once libmicrohttpd is
  *   stopped, sl_http_watch_stop.
+ * That is the hop (with --upstream), whose source is a WatchServiceLogs
+ * call. In the server's process the source is a watcher on the server's
+ * change feed (http_watch_local.c has how): the worker reads the
+ * snapshot itself and queues the stream at once (no WAITING suspend), the
+ * feed's kick renders the changes and resumes the connection, and the
+ * relay thread keeps only its timers and the hang-up poll (no call, no
+ * channel). The states, the bytes, sse_read and the stop are shared.
  *
  * Locking: one mutex, w->mu, guards the hub and every stream's fields
  * (there are at most max_watchers; each event holds it for one render).
  * A stream is suspended only with mu held and `suspended` set in the same
  * hold, and resumed only with mu held (wake), so a resume never comes
  * before its suspend and never after the connection is gone (conn NULL).
- * Lock order: mu, then libmicrohttpd's own locks (suspend, resume); mu is
- * never held while a response is created or destroyed (libmicrohttpd may
- * then call sse_free, which takes mu).
+ * Lock order: (in-process: the feed's lock,) mu, then libmicrohttpd's own
+ * locks (suspend, resume); mu is never held while a response is created
+ * or destroyed (libmicrohttpd may then call sse_free, which takes mu).
+ * In-process, what may drop a stream's last reference takes the feed lock
+ * first (sl__watch_lock): the last reference unlists its feed watcher.
  *
  * Ownership: a stream is reference-counted under mu: one reference for
  * the request (rq->watch, dropped when the request completes), one for
  * the response (its free callback), one per batch in flight (dropped
  * when its event is read). The last one unlinks and frees it, and
- * returns its channel place. The hub owns the channels, the queue, the
+ * returns its channel place (in-process: unlists its feed watcher). The hub owns the channels, the queue, the
  * thread and the list.
  */
 #ifndef _POSIX_C_SOURCE
@@ -51,6 +60,7 @@
 #endif
 
 #include "http_watch.h"
+#include "http_watch_int.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -66,99 +76,16 @@
 #include <grpc/support/time.h>
 
 #include "clock.h"
+#include "http_local.h"
 #include "http_sse.h"
 #include "log.h"
 #include "render_json.h"
 
 #define SL_WATCH_METHOD "/modelarts.v1.ServiceLogs/WatchServiceLogs"
-/* Next message asked for only while fewer bytes wait for the client: a
- * client that does not read holds up its call (gRPC's flow control then
- * holds up the server, which ends a watcher that falls too far behind). */
-#define SL_WATCH_HIGH_WATER (256 * 1024)
-#define SL_WATCH_BLOCK (16 * 1024) /* libmicrohttpd's read size */
-
-enum sl_watch_state {
-    SL_WATCH_WAITING,   /* call started, no message yet: handler suspended */
-    SL_WATCH_FAILED,    /* over before a message: err is the answer */
-    SL_WATCH_STREAMING, /* the event stream is the answer */
-    SL_WATCH_ENDED      /* no event after what out holds: then the end */
-};
-
-enum sl_watch_tag_kind {
-    SL_WATCH_TAG_START,  /* send metadata, request, close; recv metadata */
-    SL_WATCH_TAG_RECV,   /* one message */
-    SL_WATCH_TAG_STATUS, /* the call's status */
-};
-
-struct sl_watch_tag {
-    enum sl_watch_tag_kind kind;
-    struct sl_watch_stream *s;
-};
-
-struct sl_watch_chan {
-    grpc_channel *ch; /* NULL until a watch needs it */
-    void *method;     /* WatchServiceLogs registered on ch */
-    unsigned calls;   /* streams using it */
-};
-
-struct sl_http_watch {
-    struct sl_http_upstream *upstream; /* makes the channels */
-    pthread_mutex_t mu;                /* guards all below and the streams */
-    pthread_cond_t gone;               /* a stream was freed */
-    grpc_completion_queue *cq;         /* every watch call's events */
-    pthread_t relay;                   /* reads cq; the timers */
-    bool relay_started;
-    struct sl_watch_stream *head; /* the streams, newest first */
-    unsigned n;                   /* streams in the list */
-    unsigned max;                 /* max_watchers */
-    unsigned per_conn;            /* calls per channel */
-    int64_t keepalive_ms;
-    int first_ms;
-    bool ending;                 /* end_all ran: refuse new watches */
-    struct sl_watch_chan *chans; /* n_chans places, filled lazily */
-    size_t n_chans;
-    int64_t last_tick_ms;
-};
-
-struct sl_watch_stream {
-    struct sl_http_watch *w;
-    struct sl_watch_stream *prev, *next; /* in w->head */
-    unsigned refs;                       /* see the top */
-    size_t chan;                         /* index in w->chans */
-    enum sl_watch_state state;
-    struct MHD_Connection *conn; /* NULL once the request completed */
-    int fd;                      /* conn's socket (hang-up poll); -1 */
-    bool suspended;              /* by us, and not resumed yet */
-    bool client_gone;            /* hung up: close, no more bytes */
-    bool cancelled;              /* grpc_call_cancel done */
-    bool recv_pending;           /* a RECV_MESSAGE batch in flight */
-    bool status_in;              /* the status batch completed */
-    grpc_call *call;
-    struct sl_watch_tag t_start, t_recv, t_status;
-    grpc_metadata md[2]; /* x-auth-token, x-request-id (values ours) */
-    size_t n_md;
-    grpc_byte_buffer *send_bb; /* the request */
-    grpc_byte_buffer *recv_bb; /* the message being received */
-    grpc_metadata_array init_md, trail_md;
-    grpc_status_code status;
-    grpc_slice details;
-    int infer_type;    /* the snapshot's, for the log events */
-    struct sl_buf out; /* event bytes; out_off of them handed out */
-    size_t out_off;    /* (pending: out.len - out_off) */
-    int64_t start_ms;  /* the call's start: the first message's clock */
-    int64_t last_ms;   /* the last event or keepalive added */
-    struct sl_err err; /* FAILED: the answer */
-    const char *final; /* ModelArts code of the closing error event */
-};
 
 /* ---- streams (mu held) ------------------------------------------------- */
 
-static size_t pending(const struct sl_watch_stream *s)
-{
-    return s->out.len - s->out_off;
-}
-
-static void stream_unref(struct sl_watch_stream *s)
+void sl__watch_unref(struct sl_watch_stream *s)
 {
     struct sl_http_watch *w = s->w;
 
@@ -171,7 +98,10 @@ static void stream_unref(struct sl_watch_stream *s)
     if (s->next)
         s->next->prev = s->prev;
     w->n--;
-    w->chans[s->chan].calls--;
+    if (w->feed)
+        sl__watch_local_release(s); /* the feed lock is held too */
+    else if (s->chan != SIZE_MAX)
+        w->chans[s->chan].calls--;
     if (s->call)
         grpc_call_unref(s->call);
     for (size_t i = 0; i < s->n_md; i++)
@@ -189,7 +119,7 @@ static void stream_unref(struct sl_watch_stream *s)
 }
 
 /* Lets libmicrohttpd take up the connection again, if we suspended it. */
-static void wake(struct sl_watch_stream *s)
+void sl__watch_wake(struct sl_watch_stream *s)
 {
     if (s->suspended && s->conn) {
         s->suspended = false;
@@ -197,12 +127,29 @@ static void wake(struct sl_watch_stream *s)
     }
 }
 
+/* No more messages for s: its call cancelled (the hop); in-process, the
+ * next kick unlists its watcher (http_watch_local.c). */
 static void cancel(struct sl_watch_stream *s)
 {
-    if (!s->cancelled && s->call) {
-        s->cancelled = true;
+    if (s->cancelled)
+        return;
+    s->cancelled = true;
+    if (s->call)
         grpc_call_cancel(s->call, NULL);
-    }
+}
+
+void sl__watch_lock(struct sl_http_watch *w)
+{
+    if (w->feed)
+        sl_feed_lock(w->feed);
+    pthread_mutex_lock(&w->mu);
+}
+
+void sl__watch_unlock(struct sl_http_watch *w)
+{
+    pthread_mutex_unlock(&w->mu);
+    if (w->feed)
+        sl_feed_unlock(w->feed);
 }
 
 /* Over before its first message: answered with code and msg. */
@@ -211,22 +158,23 @@ static void fail_waiting(struct sl_watch_stream *s, int code, const char *msg)
     s->state = SL_WATCH_FAILED;
     sl_err_set(&s->err, code, "%s", msg ? msg : sl_strerror(code));
     cancel(s);
-    wake(s);
+    sl__watch_wake(s);
 }
 
 /* The stream's last event: the error code and msg, then the end. */
-static void end_streaming(struct sl_watch_stream *s, int code, const char *msg)
+void sl__watch_end_streaming(struct sl_watch_stream *s, int code,
+                             const char *msg)
 {
     sl_sse_put_error(&s->out, code, msg);
     s->final = sl_err_mcode(code);
     s->state = SL_WATCH_ENDED;
     cancel(s);
-    wake(s);
+    sl__watch_wake(s);
 }
 
 /* Out of memory rendering: the stream cannot go on; the connection is
  * closed (its bytes so far may end mid-event). */
-static void stream_broken(struct sl_watch_stream *s)
+void sl__watch_broken(struct sl_watch_stream *s)
 {
     if (s->state == SL_WATCH_WAITING) {
         fail_waiting(s, SL_ENOMEM, "out of memory");
@@ -236,15 +184,15 @@ static void stream_broken(struct sl_watch_stream *s)
     s->state = SL_WATCH_ENDED;
     s->final = sl_err_mcode(SL_ENOMEM);
     cancel(s);
-    wake(s);
+    sl__watch_wake(s);
 }
 
 /* Asks for the next message, unless one is asked for, the call is over,
  * or the client has too much to read. */
 static void post_recv(struct sl_watch_stream *s)
 {
-    if (s->recv_pending || s->status_in || s->cancelled ||
-        pending(s) >= SL_WATCH_HIGH_WATER ||
+    if (!s->call || s->recv_pending || s->status_in || s->cancelled ||
+        sl__watch_pending(s) >= SL_WATCH_HIGH_WATER ||
         (s->state != SL_WATCH_WAITING && s->state != SL_WATCH_STREAMING))
         return;
     grpc_op op = {.op = GRPC_OP_RECV_MESSAGE};
@@ -260,8 +208,8 @@ static void post_recv(struct sl_watch_stream *s)
 }
 
 /* Renders one received message into out as its event. */
-static void on_message(struct sl_watch_stream *s,
-                       const Modelarts__V1__WatchServiceLogsResponse *m)
+void sl__watch_on_message(struct sl_watch_stream *s,
+                          const Modelarts__V1__WatchServiceLogsResponse *m)
 {
     struct sl_buf b;
     int rc;
@@ -290,11 +238,11 @@ static void on_message(struct sl_watch_stream *s,
     }
     sl_buf_free(&b);
     if (rc != SL_OK || s->out.oom) {
-        stream_broken(s);
+        sl__watch_broken(s);
         return;
     }
     s->last_ms = sl_clock_ms();
-    wake(s);
+    sl__watch_wake(s);
 }
 
 /* The call is over (its status in, no message pending). */
@@ -317,10 +265,10 @@ static void finish(struct sl_watch_stream *s)
         else
             fail_waiting(s, code, err.msg);
     } else if (code != SL_OK) {
-        end_streaming(s, code, err.msg);
+        sl__watch_end_streaming(s, code, err.msg);
     } else {
         s->state = SL_WATCH_ENDED; /* a plain end: the last chunk */
-        wake(s);
+        sl__watch_wake(s);
     }
 }
 
@@ -344,10 +292,12 @@ static void on_event(struct sl_watch_tag *t, bool ok)
                     fail_waiting(s, SL_EINTERNAL,
                                  "the query service sent a malformed answer");
                 else
-                    end_streaming(s, SL_EINTERNAL,
-                                  "the query service sent a malformed answer");
+                    sl__watch_end_streaming(
+                        s, SL_EINTERNAL,
+                        "the query service sent a malformed answer");
             } else {
-                on_message(s, (Modelarts__V1__WatchServiceLogsResponse *)m);
+                sl__watch_on_message(
+                    s, (Modelarts__V1__WatchServiceLogsResponse *)m);
                 protobuf_c_message_free_unpacked(m, NULL);
             }
             post_recv(s);
@@ -364,7 +314,7 @@ static void on_event(struct sl_watch_tag *t, bool ok)
             finish(s);
         break;
     }
-    stream_unref(s);
+    sl__watch_unref(s);
 }
 
 /* ---- the relay thread -------------------------------------------------- */
@@ -398,7 +348,7 @@ static void poll_hangups(struct sl_http_watch *w)
             else
                 g->state = SL_WATCH_ENDED;
             cancel(g);
-            wake(g);
+            sl__watch_wake(g);
         }
     }
 }
@@ -413,14 +363,14 @@ static void tick(struct sl_http_watch *w, int64_t now)
                      "the query service did not answer within %d ms",
                      w->first_ms);
             fail_waiting(s, SL_ETIMEOUT, msg);
-        } else if (s->state == SL_WATCH_STREAMING && !pending(s) &&
+        } else if (s->state == SL_WATCH_STREAMING && !sl__watch_pending(s) &&
                    now - s->last_ms >= w->keepalive_ms) {
             sl_sse_put_keepalive(&s->out);
             s->last_ms = now;
             if (s->out.oom)
-                stream_broken(s);
+                sl__watch_broken(s);
             else
-                wake(s);
+                sl__watch_wake(s);
         }
     }
     poll_hangups(w);
@@ -461,11 +411,16 @@ int sl_http_watch_start(const struct sl_http_watch_config *cfg,
     if (!w)
         return sl_err_set(err, SL_ENOMEM, "out of memory");
     w->upstream = cfg->upstream;
+    w->local = cfg->local;
+    w->feed = cfg->local ? sl_http_local_feed(cfg->local) : NULL;
+    w->ev_msg = grpc_empty_slice();
+    sl_buf_init(&w->ev);
     w->max = cfg->max_watchers;
     w->per_conn = cfg->streams_per_conn;
     w->keepalive_ms = cfg->keepalive_ms;
     w->first_ms = cfg->first_ms;
-    w->n_chans = (w->max + w->per_conn - 1) / w->per_conn;
+    /* In-process no channel is opened: one place for calloc's sake. */
+    w->n_chans = w->feed ? 1 : (w->max + w->per_conn - 1) / w->per_conn;
     w->chans = calloc(w->n_chans, sizeof(*w->chans));
     if (!w->chans) {
         free(w);
@@ -494,10 +449,10 @@ void sl_http_watch_end_all(struct sl_http_watch *w)
             fail_waiting(s, SL_EUNAVAIL,
                          "the server is shutting down; try again");
         else if (s->state == SL_WATCH_STREAMING)
-            end_streaming(s, SL_EUNAVAIL,
-                          "the server is shutting down; watch again");
+            sl__watch_end_streaming(s, SL_EUNAVAIL,
+                                    "the server is shutting down; watch again");
         cancel(s);
-        wake(s);
+        sl__watch_wake(s);
     }
     pthread_mutex_unlock(&w->mu);
 }
@@ -525,6 +480,7 @@ void sl_http_watch_stop(struct sl_http_watch *w)
         if (w->chans[i].ch)
             grpc_channel_destroy(w->chans[i].ch);
     free(w->chans);
+    sl__watch_local_stop(w);
     pthread_cond_destroy(&w->gone);
     pthread_mutex_destroy(&w->mu);
     free(w);
@@ -609,41 +565,30 @@ static int start_call(struct sl_http_watch *w, struct sl_watch_stream *s,
     return SL_OK;
 }
 
-enum MHD_Result sl_http_answer_watch(struct MHD_Connection *conn,
-                                     struct sl_req *rq, struct sl_http_watch *w,
-                                     size_t max_token,
-                                     const struct sl_route *rt)
+struct sl_watch_stream *sl__watch_stream_new(struct sl_http_watch *w, int *rc,
+                                             struct sl_err *err)
 {
-    struct sl_err err;
-    const char *token = NULL;
     struct sl_watch_stream *s = NULL;
 
-    sl_err_clear(&err);
-    int rc = sl_http_req_token(conn, rq, max_token, rt, &token, &err);
-    if (rc != SL_OK)
-        return sl_http_respond_error(conn, rq, rc, err.msg);
-    pthread_mutex_lock(&w->mu);
     if (w->ending) {
-        rc = sl_err_set(&err, SL_EUNAVAIL,
-                        "the server is shutting down; try again");
-        goto refuse;
+        *rc = sl_err_set(err, SL_EUNAVAIL,
+                         "the server is shutting down; try again");
+        return NULL;
     }
     if (w->n >= w->max) {
-        rc = sl_err_set(&err, SL_EOVERLOAD,
-                        "too many watches at once (--http-max-watchers "
-                        "%u); try again later",
-                        w->max);
-        goto refuse;
+        *rc = sl_err_set(err, SL_EOVERLOAD,
+                         "too many watches at once (--http-max-watchers "
+                         "%u); try again later",
+                         w->max);
+        return NULL;
     }
     s = calloc(1, sizeof(*s));
-    size_t chan = s ? take_chan(w) : SIZE_MAX;
-    if (!s || chan == SIZE_MAX) {
-        free(s);
-        rc = sl_err_set(&err, SL_ENOMEM, "cannot open an upstream channel");
-        goto refuse;
+    if (!s) {
+        *rc = sl_err_set(err, SL_ENOMEM, "out of memory");
+        return NULL;
     }
     s->w = w;
-    s->chan = chan;
+    s->chan = SIZE_MAX; /* none yet */
     s->fd = -1;
     s->refs = 1; /* the request's */
     s->state = SL_WATCH_WAITING;
@@ -660,10 +605,38 @@ enum MHD_Result sl_http_answer_watch(struct MHD_Connection *conn,
         w->head->prev = s;
     w->head = s;
     w->n++;
+    *rc = SL_OK;
+    return s;
+}
+
+enum MHD_Result sl_http_answer_watch(struct MHD_Connection *conn,
+                                     struct sl_req *rq, struct sl_http_watch *w,
+                                     size_t max_token,
+                                     const struct sl_route *rt)
+{
+    struct sl_err err;
+    const char *token = NULL;
+
+    sl_err_clear(&err);
+    int rc = sl_http_req_token(conn, rq, max_token, rt, &token, &err);
+    if (rc != SL_OK)
+        return sl_http_respond_error(conn, rq, rc, err.msg);
+    if (w->feed)
+        return sl__watch_local_answer(conn, rq, w, token, rt);
+    pthread_mutex_lock(&w->mu);
+    struct sl_watch_stream *s = sl__watch_stream_new(w, &rc, &err);
+    if (!s)
+        goto refuse;
+    s->chan = take_chan(w);
+    if (s->chan == SIZE_MAX) {
+        rc = sl_err_set(&err, SL_ENOMEM, "cannot open an upstream channel");
+        sl__watch_unref(s);
+        goto refuse;
+    }
     rc = start_call(w, s, rt, token, rq->request_id, &err);
     if (rc != SL_OK) {
         cancel(s);
-        stream_unref(s); /* the request's: frees s when no batch holds it */
+        sl__watch_unref(s); /* the request's: frees s when no batch holds it */
         goto refuse;
     }
     const union MHD_ConnectionInfo *ci =
@@ -689,7 +662,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 
     (void)pos;
     pthread_mutex_lock(&s->w->mu);
-    size_t n = pending(s);
+    bool pull = s->held && !sl__watch_pending(s) && !s->client_gone;
+    if (pull) { /* in-process: changes wait on the feed; its lock first */
+        pthread_mutex_unlock(&s->w->mu);
+        sl__watch_lock(s->w);
+        sl__watch_local_pull(s);
+    }
+    size_t n = sl__watch_pending(s);
     if (s->client_gone) {
         ret = MHD_CONTENT_READER_END_WITH_ERROR; /* close */
     } else if (n) {
@@ -708,7 +687,10 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         MHD_suspend_connection(s->conn);
         ret = 0;
     }
-    pthread_mutex_unlock(&s->w->mu);
+    if (pull)
+        sl__watch_unlock(s->w);
+    else
+        pthread_mutex_unlock(&s->w->mu);
     return ret;
 }
 
@@ -718,10 +700,10 @@ static void sse_free(void *cls)
     struct sl_watch_stream *s = cls;
     struct sl_http_watch *w = s->w;
 
-    pthread_mutex_lock(&w->mu);
+    sl__watch_lock(w); /* in-process, the last reference unlists */
     cancel(s);
-    stream_unref(s);
-    pthread_mutex_unlock(&w->mu);
+    sl__watch_unref(s);
+    sl__watch_unlock(w);
 }
 
 enum MHD_Result sl_http_watch_resumed(struct MHD_Connection *conn,
@@ -753,9 +735,9 @@ enum MHD_Result sl_http_watch_resumed(struct MHD_Connection *conn,
     struct MHD_Response *r = MHD_create_response_from_callback(
         MHD_SIZE_UNKNOWN, SL_WATCH_BLOCK, sse_read, s, sse_free);
     if (!r) {
-        pthread_mutex_lock(&w->mu);
-        stream_unref(s);
-        pthread_mutex_unlock(&w->mu);
+        sl__watch_lock(w);
+        sl__watch_unref(s);
+        sl__watch_unlock(w);
         return MHD_NO;
     }
     enum MHD_Result ret = MHD_NO;
@@ -783,13 +765,13 @@ void sl_http_watch_request_done(struct sl_req *rq)
     if (!s)
         return;
     struct sl_http_watch *w = s->w;
-    pthread_mutex_lock(&w->mu);
+    sl__watch_lock(w); /* in-process, the last reference unlists */
     s->conn = NULL;
     s->suspended = false;
     if (s->final && rq->status == MHD_HTTP_OK)
         rq->error_code = s->final;
     cancel(s);
-    stream_unref(s);
-    pthread_mutex_unlock(&w->mu);
+    sl__watch_unref(s);
+    sl__watch_unlock(w);
     rq->watch = NULL;
 }

@@ -3,7 +3,23 @@
  *
  * GET /v1/{project_id}/services/{service_id}/logs:watch[?update_time=N]
  * (http_route.h routes it like GET .../logs: same id, update_time,
- * method and token rules) makes one server-streaming
+ * method and token rules) is answered from one of two sources, with the
+ * same bytes for the same history:
+ * - in the server's process (struct sl_http_watch_config.local; the
+ *   shim without --upstream): in-process, no gRPC hop
+ *   (http_watch_local.c). The WatchServiceLogs handler's first step
+ *   (sl_http_local_watch, http_local.h: its checks, codes and texts)
+ *   runs on the libmicrohttpd worker, which lists the stream on the
+ *   server's change feed (feed.h) before the snapshot read; each change
+ *   the feed queues is rendered as its event and the connection resumed.
+ *   The server's limits hold as for a gRPC watcher: --max-watchers
+ *   (429), --watch-queue (a slow reader gets the closing "error" event
+ *   429 ModelArts.2799, the gRPC watcher's RESOURCE_EXHAUSTED), a
+ *   replaced service and the server's drain end the stream with the
+ *   handler's codes and texts. No gRPC access line or call metrics.
+ * - with --upstream (a shim-only process), the hop described below.
+ *
+ * The hop makes one server-streaming
  * /modelarts.v1.ServiceLogs/WatchServiceLogs call upstream, with the
  * client's X-Auth-Token and the request id as metadata and no deadline.
  * The answer (http_sse.h has the format):
@@ -51,6 +67,9 @@
 struct sl_http_watch_config {
     struct sl_http_upstream *upstream; /* the channels' maker; outlives the
                                           watch (closed after it) */
+    struct sl_http_local *local;       /* in the server's process: watches run
+                                          in-process on its feed (see the top);
+                                          outlives the watch. NULL: the hop */
     unsigned max_watchers;             /* streams at once (> 0) */
     unsigned keepalive_ms;     /* a comment after this long quiet (> 0) */
     unsigned streams_per_conn; /* watch calls per connection (> 0) */
@@ -60,9 +79,9 @@ struct sl_http_watch_config {
 struct sl_http_watch;
 
 /* Creates the watch hub: its completion queue and its relay thread (no
- * channel yet: the first watch opens one). On success *out is owned by
- * the caller and released with sl_http_watch_stop(); on failure *out is
- * NULL, nothing is left running or allocated and err says why
+ * channel yet: the first watch opens one; in-process none ever). On success
+ * *out is owned by the caller and released with sl_http_watch_stop(); on
+ * failure *out is NULL, nothing is left running or allocated and err says why
  * (SL_ENOMEM). THREAD SAFETY: any thread. */
 int sl_http_watch_start(const struct sl_http_watch_config *cfg,
                         struct sl_http_watch **out, struct sl_err *err);

@@ -5,16 +5,19 @@
 # errors before the stream are the JSON body (404 3502, 400 0101, 405,
 # 401/403 with auth, 429 past --http-max-watchers); keepalive comments at
 # --http-sse-keepalive; a recorded log arrives as "event: log" whose data
-# is that log in GET's body; a client that leaves is noticed at once (the
-# server's watch call ends CANCELLED); SIGTERM ends every stream with the
-# "error" event and a clean last chunk, and the server exits 0.
+# is that log in GET's body; a client that leaves is noticed at once (its
+# places, the shim's and the feed's, are free again); SIGTERM ends every
+# stream with the "error" event and a clean last chunk, and the server
+# exits 0. The shim runs in the server's process (watches in-process);
+# test_sse_modes.sh holds the hop (--upstream) to the same bytes.
 . "$(dirname "$0")/lib.sh"
 
 DB=$T/w.db
 "$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" >/dev/null 2>&1
 LOGS=/v1/demo-project/services/mnist-svc/logs
 start_server "$T/s.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
-  --http-listen=127.0.0.1:0 --http-sse-keepalive=300ms --http-max-watchers=3
+  --http-listen=127.0.0.1:0 --http-sse-keepalive=300ms --http-max-watchers=3 \
+  --max-watchers=3
 URL=http://127.0.0.1:$HTTP_PORT
 
 # reader NAME PATH [HEADER...]: a Python SSE reader in the background,
@@ -117,13 +120,11 @@ check "?update_time=1: an empty snapshot" \
 RID=$(awk '$1 == "header" && tolower($2) == "x-request-id:" { print $3 }' "$T/b.out")
 kill -KILL "$B_PID"
 wait "$B_PID" 2>/dev/null || true # (bash's "Killed" notice)
-wait_log "$T/s.log" "\"method\":\"/modelarts.v1.ServiceLogs/WatchServiceLogs\".*\"status\":1,.*\"request_id\":\"$RID\"" 1 5 &&
-  pass "the server's watch ends CANCELLED when its client leaves" ||
-  fail "no CANCELLED watch line for request $RID"
 wait_log "$T/s.log" "\"kind\":\"http\".*logs:watch.*\"request_id\":\"$RID\"" 1 5 &&
   pass "the shim's access line of the watch that left" ||
   fail "no shim access line for request $RID"
-# Its place is free again: a new watch is served.
+# Its places are free again (--http-max-watchers and the feed's
+# --max-watchers, both 3): a new watch is served.
 reader d "$LOGS:watch"
 wait_log "$T/d.out" '^event snapshot ' 1 10 && pass "a place freed by a client that left" ||
   fail "the fourth watch: $(cat "$T/d.out")"
@@ -158,9 +159,8 @@ contains "403 0210 for another project's token" '403 application/json; charset=u
 reader t "$LOGS:watch" "X-Auth-Token: tok-a" "X-Request-Id: sse-trace-1"
 wait_log "$T/t.out" '^event snapshot '
 contains "with the token: the stream" "status 200" "$(cat "$T/t.out")"
+contains "the request id answered" "x-request-id: sse-trace-1" "$(tr 'A-Z' 'a-z' <"$T/t.out")"
 rc=0
 stop_server "$SERVER_PID" || rc=$?
 check "SIGTERM: exit status 0" 0 "$rc"
-wait_log "$T/s2.log" '"method":"/modelarts.v1.ServiceLogs/WatchServiceLogs".*"request_id":"sse-trace-1"' 1 1 &&
-  pass "X-Request-Id forwarded to the watch call" || fail "no watch line with the client's request id"
 finish

@@ -33,6 +33,13 @@ static void count_kick(struct sl_call *c)
 }
 static const struct sl_handler fake = {.path = "/t", .kick = count_kick};
 
+/* The feed's kick (feed.h): the call's handler's, as the watch's. */
+static void kick_call(void *arg)
+{
+    struct sl_call *c = arg;
+    c->handler->kick(c);
+}
+
 struct fixture {
     struct sl_feed *feed;
     struct sl_store *st; /* the writer's */
@@ -100,8 +107,9 @@ static void watch(struct fixture *f, struct watcher *x, const char *svc,
     memset(x, 0, sizeof(*x));
     x->call.handler = &fake;
     struct sl_err err;
-    assert_sl_ok(
-        sl_feed_add(f->feed, &x->w, &x->call, P, svc, update_time, &err), &err);
+    assert_sl_ok(sl_feed_add(f->feed, &x->w, kick_call, &x->call, P, svc,
+                             update_time, &err),
+                 &err);
     if (since >= 0) {
         sl_feed_lock(f->feed);
         sl_feed_ready(f->feed, &x->w, since);
@@ -309,7 +317,7 @@ static void test_limit_and_drain(void **state)
     struct sl_err err;
     memset(&y, 0, sizeof(y));
     y.call.handler = &fake;
-    assert_sl_err(sl_feed_add(f->feed, &y.w, &y.call, P, S, 0, &err),
+    assert_sl_err(sl_feed_add(f->feed, &y.w, kick_call, &y.call, P, S, 0, &err),
                   SL_EOVERLOAD, &err);
     sl_feed_drain(f->feed);
     sl_feed_lock(f->feed);
@@ -319,7 +327,7 @@ static void test_limit_and_drain(void **state)
     for (int i = 0; i < 3; i++)
         remove_watch(f, &x[i]);
     assert_int_equal(sl_feed_watchers(f->feed), 0);
-    assert_sl_err(sl_feed_add(f->feed, &y.w, &y.call, P, S, 0, &err),
+    assert_sl_err(sl_feed_add(f->feed, &y.w, kick_call, &y.call, P, S, 0, &err),
                   SL_EUNAVAIL, &err);
 }
 
