@@ -49,8 +49,8 @@
  * the request (rq->watch, dropped when the request completes), one for
  * the response (its free callback), one per batch in flight (dropped
  * when its event is read). The last one unlinks and frees it, and
- * returns its channel place (in-process: unlists its feed watcher). The hub owns the channels, the queue, the
- * thread and the list.
+ * returns its channel place (in-process: unlists its feed watcher). The hub
+ * owns the channels, the queue, the thread and the list.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L

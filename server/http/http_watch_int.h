@@ -19,12 +19,17 @@
 #include <grpc/grpc.h>
 #include <grpc/slice.h>
 
+#include <microhttpd.h>
+
 #include "buf.h"
+#include "error.h"
 #include "feed.h"
-#include "http_watch.h"
+#include "http_answer.h"
+#include "http_route.h"
 #include "modelarts/v1/service_logs.pb-c.h"
 
-struct sl_http_local; /* http_local.h */
+struct sl_http_local;    /* http_local.h */
+struct sl_http_upstream; /* http_upstream.h */
 
 /* Next message asked for (the hop) or taken off the feed (in-process)
  * only while fewer bytes wait for the client: a client that does not

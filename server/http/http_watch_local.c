@@ -72,6 +72,7 @@
 #include "feed.h"
 #include "http_local.h"
 #include "http_sse.h"
+#include "http_watch.h"
 #include "http_watch_int.h"
 #include "render_json.h"
 #include "rpc.h"

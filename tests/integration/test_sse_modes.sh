@@ -21,17 +21,13 @@
 . "$(dirname "$0")/lib.sh"
 
 DB=$T/m.db
-MAXR=65536 # the smallest --max-response-bytes: bench-p/svc-0 is larger
+MAXR=65536 # the smallest --max-response-bytes; bench-p/svc-0's snapshot is larger
 $PY "$SL_SRC/tests/bench/gen_bench_data.py" "$T/big" 1 2000 1
-"$SERVER" import --backend "sqlite:$DB" "$SL_SRC/demo/demo.json" 2>/dev/null
-"$SERVER" import --backend "sqlite:$DB" "$T/big-0.json" 2>/dev/null
-rm -f "$T/big-0.json"
-cat >"$T/tokens" <<'EOF'
-tok-demo demo-project
-tok-bench bench-p
-tok-other other-project
-tok-w demo-project write
-EOF
+for f in "$SL_SRC/demo/demo.json" "$T/big-0.json"; do
+  "$SERVER" import --backend "sqlite:$DB" "$f" 2>/dev/null
+done
+printf '%s\n' 'tok-demo demo-project' 'tok-bench bench-p' 'tok-other other-project' \
+  'tok-w demo-project write' >"$T/tokens"
 start_server "$T/a.log" --backend "sqlite:$DB" --auth-tokens "$T/tokens" \
   --max-response-bytes=$MAXR --threads=2 --grpc-listen=127.0.0.1:0 \
   --http-listen=127.0.0.1:0 --http-threads=2
