@@ -91,7 +91,7 @@ run_backend() {
     --http-listen=127.0.0.1:0 --max-watchers=6 --watch-queue=8 \
     --shutdown-grace=5s
   local A=$SERVER_PID AG=$GRPC_PORT AH=$HTTP_PORT
-  start_server "$T/b.log" --backend "$uri" --grpc-listen=127.0.0.1:0
+  start_server "$T/b.log" --backend "$uri" --grpc-listen=127.0.0.1:0 --http-listen=
   local B=$SERVER_PID BG=$GRPC_PORT
 
   $LIVE watch 127.0.0.1:$AG $P $S >"$T/w1" 2>"$T/w1.err" &
