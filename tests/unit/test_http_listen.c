@@ -73,20 +73,28 @@ static int client(int port)
     return fd;
 }
 
+/* A listener on 127.0.0.1:0 (its port in *port) with an acceptor that
+ * hands to p, which says there is room or not. */
+static struct sl_http_acceptor *start(struct probe *p, bool room, int *fd,
+                                      int *port)
+{
+    struct sl_err err;
+    struct sl_http_acceptor *a = NULL;
+    atomic_init(&p->adopted, 0);
+    atomic_init(&p->room, room);
+    assert_sl_ok(sl_http_listen("127.0.0.1:0", fd, port, &err), &err);
+    assert_sl_ok(
+        sl_http_acceptor_start(*fd, probe_adopt, probe_room, p, &a, &err),
+        &err);
+    return a;
+}
+
 static void test_acceptor_adopts(void **state)
 {
     (void)state;
-    struct sl_err err;
     struct probe p;
-    struct sl_http_acceptor *a = NULL;
     int fd, port, c[3];
-
-    atomic_init(&p.adopted, 0);
-    atomic_init(&p.room, true);
-    assert_sl_ok(sl_http_listen("127.0.0.1:0", &fd, &port, &err), &err);
-    assert_sl_ok(
-        sl_http_acceptor_start(fd, probe_adopt, probe_room, &p, &a, &err),
-        &err);
+    struct sl_http_acceptor *a = start(&p, true, &fd, &port);
     for (int i = 0; i < 3; i++)
         c[i] = client(port);
     assert_true(wait_adopted(&p, 3));
@@ -103,17 +111,9 @@ static void test_acceptor_adopts(void **state)
 static void test_acceptor_waits_for_room(void **state)
 {
     (void)state;
-    struct sl_err err;
     struct probe p;
-    struct sl_http_acceptor *a = NULL;
     int fd, port, c[2];
-
-    atomic_init(&p.adopted, 0);
-    atomic_init(&p.room, false);
-    assert_sl_ok(sl_http_listen("127.0.0.1:0", &fd, &port, &err), &err);
-    assert_sl_ok(
-        sl_http_acceptor_start(fd, probe_adopt, probe_room, &p, &a, &err),
-        &err);
+    struct sl_http_acceptor *a = start(&p, false, &fd, &port);
     c[0] = client(port);
     c[1] = client(port);
     nap_ms(100);
@@ -133,17 +133,9 @@ static void test_acceptor_waits_for_room(void **state)
 static void test_stopped_acceptor_leaves_the_backlog(void **state)
 {
     (void)state;
-    struct sl_err err;
     struct probe p;
-    struct sl_http_acceptor *a = NULL;
     int fd, port;
-
-    atomic_init(&p.adopted, 0);
-    atomic_init(&p.room, true);
-    assert_sl_ok(sl_http_listen("127.0.0.1:0", &fd, &port, &err), &err);
-    assert_sl_ok(
-        sl_http_acceptor_start(fd, probe_adopt, probe_room, &p, &a, &err),
-        &err);
+    struct sl_http_acceptor *a = start(&p, true, &fd, &port);
     sl_http_acceptor_stop(a);
     int c = client(port);
     nap_ms(50);
