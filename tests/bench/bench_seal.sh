@@ -91,7 +91,7 @@ if command -v perf >/dev/null; then
     /^ *[0-9.]+%/ {
       pct = $1; sub("%", "", pct); total += pct
       if ($0 ~ /crc_sse42|crc_table_step|sl_wire_unseal|sl_store_unseal_fault/) {
-        seal += pct; print "  " $0
+        seal += pct; print "  " $1, $3
       }
     }
     END { printf "perf: the check took %.2f %% of the server'"'"'s cycles" \
