@@ -8,7 +8,9 @@
 # streams and SSE_WATCHERS REST watches of one service; a second server on
 # the same SQLite file (server B) takes the writes, one at a time, each
 # once the previous one has reached every watcher. Prints one JSON line
-# (tests/bench/watch_fanout.py): fan-out latency = from a write's answer to
+# (the client: build/bin/watch_fanout, tests/bench/watch_fanout.c, when
+# built -- SL_WATCH_CLIENT=py takes tests/bench/watch_fanout.py, the
+# slower Python one, instead): fan-out latency = from a write's answer to
 # its last arrival (p50/p99/max over the writes), delivery latency over
 # every event, write latency, missed events, and server CPU per delivered
 # event (A and B together). Uses build/bin; loads 127.0.0.1 only; about a
@@ -61,6 +63,12 @@ BG=$(port_of "$tmp/b.ports" grpc)
   --service fanout-svc --name fanout --infer-type real-time >/dev/null
 ulimit -n 8192 2>/dev/null || true
 echo "# $NG gRPC + $NS SSE watchers on server A, $WRITES writes through server B ($(nproc) cores)"
-/usr/bin/python3 "$top/tests/bench/watch_fanout.py" 127.0.0.1:$AG 127.0.0.1:$AH \
+if [ -x "$BIN/watch_fanout" ] && [ "${SL_WATCH_CLIENT:-c}" != py ]; then
+  client=("$BIN/watch_fanout")
+else
+  client=(/usr/bin/python3 "$top/tests/bench/watch_fanout.py")
+fi
+echo "# client: ${client[*]##*/}"
+"${client[@]}" 127.0.0.1:$AG 127.0.0.1:$AH \
   127.0.0.1:$BG bench fanout-svc "$NG" "$NS" "$WRITES" $A $B
 echo "# server A: $(awk '/VmHWM|VmRSS/ {printf "%s %s kB  ", $1, $2}' /proc/$A/status)"
