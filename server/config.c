@@ -59,7 +59,8 @@ static const struct sl_opt sl_opts[] = {
      "gRPC worker threads (0 = one per core)"},
     {"http-threads", SL_OPT_INT, SL_OFF(http_threads), 0, 256, "0",
      SL_CMD_SERVE,
-     "REST shim threads (0 = four per core: each blocks on its upstream call)"},
+     "REST shim threads (0 = one per core in-process, four per core with "
+     "--upstream, where each blocks on its upstream call)"},
     {"slots", SL_OPT_INT, SL_OFF(slots), 1, 1024, "32", SL_CMD_SERVE,
      "pre-posted request slots per worker thread"},
     {"drain-delay", SL_OPT_MS, SL_OFF(drain_delay_ms), 0, 3600000, "0",

@@ -670,12 +670,18 @@ int sl_shim_start(const struct sl_shim_config *cfg, struct sl_shim **out,
 
     unsigned int threads = (unsigned int)cfg->threads;
     if (cfg->threads <= 0) {
-        /* Workers block on their upstream call: more workers than cores
-         * keep the cores busy (2 cores, 32 connections: 1 per core 18.5k
-         * req/s, 2 per core 24.5k, 4 per core 27.7k). */
+        /* With --upstream a worker blocks on its upstream call: more
+         * workers than cores keep the cores busy (2 cores, 32
+         * connections: 1 per core 18.5k req/s, 2 per core 24.5k, 4 per
+         * core 27.7k). In-process a worker only waits for its store, as
+         * a gRPC worker does, and more workers than cores only lengthen
+         * the scheduler's round: wrk, 32 connections, 2 cores: 8 workers
+         * p99 24 ms, 2 workers 4.4 ms and 1.19x the requests a second
+         * (BENCHMARKS.md). */
+        unsigned per = cfg->local ? SL_SHIM_LOCAL_THREADS_PER_CPU
+                                  : SL_SHIM_THREADS_PER_CPU;
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? SL_SHIM_THREADS_PER_CPU * (unsigned int)n
-                        : SL_SHIM_THREADS_PER_CPU;
+        threads = n > 0 ? per * (unsigned int)n : per;
         if (threads > SL_SHIM_MAX_THREADS)
             threads = SL_SHIM_MAX_THREADS;
     }

@@ -117,7 +117,8 @@
 #define SL_SHIM_DEFAULT_SSE_KEEPALIVE_MS 15000
 #define SL_SHIM_DEFAULT_WATCH_STREAMS 100
 #define SL_SHIM_MAX_THREADS 1024
-#define SL_SHIM_THREADS_PER_CPU 4
+#define SL_SHIM_THREADS_PER_CPU 4       /* --upstream: workers block */
+#define SL_SHIM_LOCAL_THREADS_PER_CPU 1 /* in-process */
 
 /* How to run a shim. Owner: the caller; sl_shim_start() copies what it
  * keeps, so the struct and its strings may die after the call. A zero
@@ -145,8 +146,10 @@ struct sl_shim_config {
     int threads;                /* libmicrohttpd worker threads, each also
                                    making its queries (one at a time,
                                    blocking; in-process: each with a store
-                                   connection of its own); 0:
-                                   SL_SHIM_THREADS_PER_CPU per online CPU;
+                                   connection of its own); 0: per online
+                                   CPU SL_SHIM_LOCAL_THREADS_PER_CPU
+                                   in-process, else
+                                   SL_SHIM_THREADS_PER_CPU;
                                    at most SL_SHIM_MAX_THREADS */
     size_t max_body_bytes;      /* a request body (pointless on GET) is read
                                    and dropped up to this many bytes; a

@@ -36,7 +36,7 @@ stop_server "$SERVER_PID" && pass "SIGTERM exits 0" || fail "exit status"
 #    answer (streamed, over 256 KiB) is rendered outside the call's place.
 start_server "$T/l2.log" --backend "sqlite:$DB" --grpc-listen=127.0.0.1:0 \
   --http-listen=127.0.0.1:0 --max-concurrent-calls=2 --threads=2 \
-  --cache-bytes=0 --log-level=warn
+  --http-threads=4 --cache-bytes=0 --log-level=warn
 GP=$GRPC_PORT
 HP=$HTTP_PORT
 out=$($PY "$LP" 127.0.0.1:$GP burst 40 bench-p svc-0)
