@@ -33,6 +33,10 @@ bool sl_http_must_close(const struct sl_req *rq)
     return rq->close || atomic_load(rq->stopping) != 0;
 }
 
+static enum MHD_Result web_answer(struct MHD_Connection *conn,
+                                  struct sl_req *rq, struct sl_buf *body,
+                                  const char *type, const uint64_t *hash);
+
 /* The reader of a 304: libmicrohttpd sends no body for one. */
 static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -214,8 +218,8 @@ sl_http_answer_query(struct MHD_Connection *conn, struct sl_req *rq,
         sl_buf_free(&body);
         return sl_http_respond_error(conn, rq, rc, NULL);
     }
-    return sl_http_web_answer_hashed(conn, rq, &body, SL_HTTP_JSON_TYPE,
-                                     hashed ? &hash : NULL);
+    return web_answer(conn, rq, &body, SL_HTTP_JSON_TYPE,
+                      hashed ? &hash : NULL);
 }
 
 /* GET /healthz: the overall health (service ""): the server's status
@@ -333,17 +337,13 @@ enum MHD_Result sl_http_web_headers(struct MHD_Response *r,
     return MHD_YES;
 }
 
-enum MHD_Result sl_http_web_answer(struct MHD_Connection *conn,
-                                   struct sl_req *rq, struct sl_buf *body,
-                                   const char *type)
-{
-    return sl_http_web_answer_hashed(conn, rq, body, type, NULL);
-}
-
-enum MHD_Result sl_http_web_answer_hashed(struct MHD_Connection *conn,
-                                          struct sl_req *rq,
-                                          struct sl_buf *body, const char *type,
-                                          const uint64_t *hash)
+/* Answers a logs path's rendered JSON body or a static file (moved: *body
+ * is left empty) of Content-Type type: 304 when If-None-Match matches,
+ * else 200, gzip-compressed when accepted. hash: the body's ETag hash
+ * (sl_http_etag_hash) when the caller has it, else NULL (computed here). */
+static enum MHD_Result web_answer(struct MHD_Connection *conn,
+                                  struct sl_req *rq, struct sl_buf *body,
+                                  const char *type, const uint64_t *hash)
 {
     if (body->oom || !body->data) /* sl_http_respond answers it */
         return sl_http_respond(conn, rq, MHD_HTTP_OK, body, type, false, NULL);
@@ -385,7 +385,7 @@ enum MHD_Result sl_http_answer_asset(struct MHD_Connection *conn,
     struct sl_buf body;
     sl_buf_init(&body);
     sl_buf_append(&body, a->data, a->len);
-    return sl_http_web_answer(conn, rq, &body, a->type);
+    return web_answer(conn, rq, &body, a->type, NULL);
 }
 
 bool sl_http_web_preflight(struct MHD_Connection *conn, struct sl_req *rq,

@@ -188,20 +188,6 @@ enum MHD_Result sl_http_web_headers(struct MHD_Response *r,
                                     struct MHD_Connection *conn,
                                     const struct sl_req *rq, bool preflight);
 
-/* Answers a logs path's rendered JSON body or a static file (moved: *body
- * is left empty) of Content-Type type: 304 when If-None-Match matches,
- * else 200, gzip-compressed when accepted. */
-enum MHD_Result sl_http_web_answer(struct MHD_Connection *conn,
-                                   struct sl_req *rq, struct sl_buf *body,
-                                   const char *type);
-
-/* The same, with the body's ETag hash (sl_http_etag_hash) when the caller
- * has it (hash non-NULL: not computed again). */
-enum MHD_Result sl_http_web_answer_hashed(struct MHD_Connection *conn,
-                                          struct sl_req *rq,
-                                          struct sl_buf *body, const char *type,
-                                          const uint64_t *hash);
-
 /* The Content-Security-Policy of every static file: this origin only. */
 #define SL_HTTP_ASSET_CSP                                                      \
     "default-src 'self'; connect-src 'self'; img-src 'self' data:; "           \

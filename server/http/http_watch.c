@@ -85,7 +85,9 @@
 
 /* ---- streams (mu held) ------------------------------------------------- */
 
-void sl__watch_unref(struct sl_watch_stream *s)
+/* Drops a reference: the last one unlinks and frees s (in-process: with
+ * the feed lock held too, see http_watch_local.c). */
+static void unref(struct sl_watch_stream *s)
 {
     struct sl_http_watch *w = s->w;
 
@@ -314,7 +316,7 @@ static void on_event(struct sl_watch_tag *t, bool ok)
             finish(s);
         break;
     }
-    sl__watch_unref(s);
+    unref(s);
 }
 
 /* ---- the relay thread -------------------------------------------------- */
@@ -630,13 +632,13 @@ enum MHD_Result sl_http_answer_watch(struct MHD_Connection *conn,
     s->chan = take_chan(w);
     if (s->chan == SIZE_MAX) {
         rc = sl_err_set(&err, SL_ENOMEM, "cannot open an upstream channel");
-        sl__watch_unref(s);
+        unref(s);
         goto refuse;
     }
     rc = start_call(w, s, rt, token, rq->request_id, &err);
     if (rc != SL_OK) {
         cancel(s);
-        sl__watch_unref(s); /* the request's: frees s when no batch holds it */
+        unref(s); /* the request's: frees s when no batch holds it */
         goto refuse;
     }
     const union MHD_ConnectionInfo *ci =
@@ -702,7 +704,7 @@ static void sse_free(void *cls)
 
     sl__watch_lock(w); /* in-process, the last reference unlists */
     cancel(s);
-    sl__watch_unref(s);
+    unref(s);
     sl__watch_unlock(w);
 }
 
@@ -736,7 +738,7 @@ enum MHD_Result sl_http_watch_resumed(struct MHD_Connection *conn,
         MHD_SIZE_UNKNOWN, SL_WATCH_BLOCK, sse_read, s, sse_free);
     if (!r) {
         sl__watch_lock(w);
-        sl__watch_unref(s);
+        unref(s);
         sl__watch_unlock(w);
         return MHD_NO;
     }
@@ -771,7 +773,7 @@ void sl_http_watch_request_done(struct sl_req *rq)
     if (s->final && rq->status == MHD_HTTP_OK)
         rq->error_code = s->final;
     cancel(s);
-    sl__watch_unref(s);
+    unref(s);
     sl__watch_unlock(w);
     rq->watch = NULL;
 }

@@ -143,9 +143,6 @@ void sl__watch_unlock(struct sl_http_watch *w);
  * say why. */
 struct sl_watch_stream *sl__watch_stream_new(struct sl_http_watch *w, int *rc,
                                              struct sl_err *err);
-/* Drops a reference: the last one unlinks and frees s (in-process: with
- * the feed lock held too, see http_watch_local.c). */
-void sl__watch_unref(struct sl_watch_stream *s);
 /* Resumes s's connection if we suspended it. */
 void sl__watch_wake(struct sl_watch_stream *s);
 /* The closing "error" event of code and msg, then the end. */

@@ -31,8 +31,8 @@
  * that would be sent: a match is 304 with ETag and Vary, no body.
  *
  * Everything here but sl_http_header_bytes is pure; the answers that use
- * it are in http_answer.h (sl_http_web_headers, sl_http_web_answer,
- * sl_http_web_preflight).
+ * it are in http_answer.c (sl_http_web_headers, the logs and static
+ * answers, sl_http_web_preflight).
  * THREAD SAFETY: the pure functions are reentrant; a struct sl_http_cors
  * is read-only once parsed and may be shared by every worker.
  */
