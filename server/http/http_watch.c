@@ -430,7 +430,21 @@ int sl_http_watch_start(const struct sl_http_watch_config *cfg,
     }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->gone, NULL);
-    w->cq = grpc_completion_queue_create_for_next(NULL);
+    if (w->feed) {
+        /* In-process the relay only ticks (keep-alives, hang-ups): no
+         * gRPC event comes to its queue. A polling queue would make it
+         * one of gRPC's pollers (epoll1 lets any thread waiting on a
+         * polling queue read every connection), and it then read and
+         * parsed the server's gRPC traffic only to hand each completion
+         * to a worker: 5.3 us and 0.12 context switches per gRPC call
+         * (BENCHMARKS.md, "Where the gRPC time goes"). */
+        grpc_completion_queue_attributes attr = {
+            GRPC_CQ_CURRENT_VERSION, GRPC_CQ_NEXT, GRPC_CQ_NON_POLLING, NULL};
+        w->cq = grpc_completion_queue_create(
+            grpc_completion_queue_factory_lookup(&attr), &attr, NULL);
+    } else {
+        w->cq = grpc_completion_queue_create_for_next(NULL);
+    }
     if (!w->cq || pthread_create(&w->relay, NULL, relay_main, w) != 0) {
         sl_http_watch_stop(w);
         return sl_err_set(err, SL_ENOMEM, "cannot start the watch relay");
