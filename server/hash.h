@@ -1,14 +1,17 @@
-/* hash.h -- FNV-1a 64, the one non-cryptographic hash of the server
+/* hash.h -- the server's two non-cryptographic hashes: FNV-1a 64 and a
+ * word-at-a-time one for in-memory keys
  *
  * Used where a stable, cheap hash of a few bytes is wanted and nobody
  * hostile picks the input's collisions to any gain: the REST ETags
  * (http_web.h), the health read tracker's "which service" stamp
- * (rpc_health.c), the response cache's buckets (cache.c). */
+ * (rpc_health.c) and the response cache's buckets (cache.c), the last
+ * two through sl_service_hash. */
 #ifndef SL_HASH_H
 #define SL_HASH_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define SL_FNV1A64_INIT 0xcbf29ce484222325ULL
 
@@ -29,13 +32,32 @@ static inline uint64_t sl_fnv1a64_str(uint64_t h, const char *s)
     return h;
 }
 
-/* Of "project/service" (an id holds no '/'), the high half folded into
- * the low one: a service's key for tables indexed by its low bits. */
+/* h continued over p[0..n) eight bytes at a time, the length mixed into
+ * the last step (so "ab"+"c" and "a"+"bc" differ). Not stable across
+ * byte orders: for in-memory tables only. */
+static inline uint64_t sl_hash_words(uint64_t h, const char *p, size_t n)
+{
+    const uint64_t k = 0x9e3779b97f4a7c15ULL;
+    uint64_t w;
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w ^ ((uint64_t)n << 56)) * k;
+    return h ^ (h >> 29);
+}
+
+/* Of the service (project, service), the high half folded into the low
+ * one: a service's key for in-memory tables indexed by its low bits.
+ * Word at a time: FNV-1a's byte loop was 0.9 % of a cached call. */
 static inline uint64_t sl_service_hash(const char *project, const char *service)
 {
-    uint64_t x = sl_fnv1a64_str(SL_FNV1A64_INIT, project);
-    x = sl_fnv1a64(x, "/", 1);
-    x = sl_fnv1a64_str(x, service);
+    uint64_t x = sl_hash_words(SL_FNV1A64_INIT, project, strlen(project));
+    x = sl_hash_words(x, service, strlen(service));
+    x *= 0xff51afd7ed558ccdULL;
     return x ^ (x >> 32);
 }
 
