@@ -268,8 +268,16 @@ static int cmd_serve(int argc, char **argv)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (ncpu < 1)
         ncpu = 1;
+    /* Two workers per core. A worker runs its query's store read in line
+     * (a PostgreSQL round trip, a SQLite page read), so one per core
+     * leaves a core idle while its worker waits. And each worker is also
+     * one of gRPC's pollers: with one per core a busy worker held its core
+     * for a whole scheduler slice while calls queued on the other's
+     * completion queue waited, which made the gRPC p99 4.2-4.7 ms at 32
+     * streams on two cores against 1.3-1.7 ms with two per core, at the
+     * same CPU per call (BENCHMARKS.md, "The third round"). */
     if (cfg.threads == 0)
-        cfg.threads = (int)ncpu;
+        cfg.threads = (int)(ncpu > 128 ? 256 : 2 * ncpu); /* --threads max */
     sl_config_log(&cfg, "serve");
 
     if (!*cfg.auth_tokens && !cfg.insecure) {

@@ -2,7 +2,7 @@
  *
  * DESIGN
  *
- * Threads. N workers (--threads, default one per core). Each owns one
+ * Threads. N workers (--threads, default two per core). Each owns one
  * completion queue and one store connection, both created before
  * grpc_server_start(). gRPC binds every call to the queue its slot was
  * posted on, so a call lives and dies on one thread: no locks on the hot
@@ -118,6 +118,7 @@ static bool nap(struct sl_server *srv, int ms)
 /* Pings the backend until told to stop; health follows the answers. */
 static void *prober_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "sl-prober");
     struct sl_server *srv = arg;
     do {
         struct sl_err err;
@@ -160,6 +161,7 @@ static void trim_after_burst(size_t *kept)
  * returns the heap a burst left behind. */
 static void *reaper_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "sl-reaper");
     struct sl_server *srv = arg;
     size_t kept = 0;
     unsigned n = 0;
