@@ -480,6 +480,7 @@ static void on_call_event(struct sl_call *c, int success)
 
 void *sl_worker_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "sl-worker");
     struct sl_worker *w = arg;
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(

@@ -246,6 +246,7 @@ static int catch_up(struct sl_feed *f, struct sl_err *err)
 
 static void *feed_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "sl-feed");
     struct sl_feed *f = arg;
     int backoff = 0;
     int64_t last_warn = 0;

@@ -221,6 +221,7 @@ static bool nap(struct sl_http_deadlines *d)
  * more there were since the last line. */
 static void *sweep_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "sl-http-sweep");
     struct sl_http_deadlines *d = arg;
     long long last_s = 0;        /* second of the last line */
     unsigned long long held = 0; /* closes not in a line yet */

@@ -159,6 +159,7 @@ static bool accept_some(struct sl_http_acceptor *a)
 
 static void *accept_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "sl-http-accept");
     struct sl_http_acceptor *a = arg;
     struct timespec pause = {0, SL_HTTP_ACCEPT_PAUSE_MS * 1000 * 1000};
 

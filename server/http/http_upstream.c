@@ -386,6 +386,7 @@ int sl_http_upstream_health(
  * connects at start-up. */
 static void *watch_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "sl-upstream");
     struct sl_http_upstream *u = arg;
     struct timespec nap = {0, SL_HTTP_WATCH_MS * 1000L * 1000L};
 

@@ -380,6 +380,7 @@ static void tick(struct sl_http_watch *w, int64_t now)
 
 static void *relay_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "sl-sse-relay");
     struct sl_http_watch *w = arg;
 
     for (;;) {
