@@ -39,7 +39,8 @@ static void call_free(struct sl_call *c)
 {
     if (c->call)
         grpc_call_unref(c->call);
-    grpc_call_details_destroy(&c->details);
+    if (!c->handler->path) /* only the catch-all row asks for them */
+        grpc_call_details_destroy(&c->details);
     grpc_metadata_array_destroy(&c->md_recv);
     if (c->req)
         grpc_byte_buffer_destroy(c->req);
@@ -202,7 +203,8 @@ int sl_call_post(struct sl_worker *w, unsigned method)
     atomic_init(&c->pending, 1);
     c->status_msg = grpc_empty_slice();
     c->trailer.value = grpc_empty_slice();
-    grpc_call_details_init(&c->details);
+    if (!h->path)
+        grpc_call_details_init(&c->details);
     grpc_metadata_array_init(&c->md_recv);
     grpc_call_error e;
     if (!h->path)
