@@ -55,9 +55,9 @@ static const struct sl_opt sl_opts[] = {
      "import this JSON file into the backend before serving"},
     {"upstream-timeout", SL_OPT_MS, SL_OFF(upstream_timeout_ms), 1, 600000,
      "5s", SL_CMD_SERVE, "deadline of each shim call to the gRPC server"},
-    {"threads", SL_OPT_INT, SL_OFF(threads), 0, 256, "0", SL_CMD_SERVE,
-     "gRPC worker threads (0 = two per core)"},
-    {"http-threads", SL_OPT_INT, SL_OFF(http_threads), 0, 256, "0",
+    {"threads", SL_OPT_INT, SL_OFF(threads), 0, SL_MAX_THREADS, "0",
+     SL_CMD_SERVE, "gRPC worker threads (0 = two per core)"},
+    {"http-threads", SL_OPT_INT, SL_OFF(http_threads), 0, SL_MAX_THREADS, "0",
      SL_CMD_SERVE,
      "REST shim threads (0 = one per core in-process, four per core with "
      "--upstream, where each blocks on its upstream call)"},

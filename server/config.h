@@ -11,6 +11,9 @@
 
 #include "error.h"
 
+/* --threads and --http-threads: the largest value each accepts. */
+#define SL_MAX_THREADS 256
+
 struct sl_config {
     const char *backend;        /* store URI */
     const char *grpc_listen;    /* HOST:PORT of the gRPC server */
@@ -18,7 +21,8 @@ struct sl_config {
     const char *upstream;       /* shim-only mode: remote gRPC HOST:PORT */
     const char *import_file;    /* serve: import this file before serving */
     int upstream_timeout_ms;    /* deadline of each shim -> server call */
-    int threads;                /* gRPC worker threads; 0 = two per core */
+    int threads;                /* gRPC worker threads; 0 = two per core,
+                                   at most SL_MAX_THREADS */
     int http_threads;           /* shim threads; 0 = one per core */
     int slots;                  /* pre-posted request slots per thread */
     int shutdown_grace_ms;      /* in-flight calls' time to finish */

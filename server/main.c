@@ -277,7 +277,8 @@ static int cmd_serve(int argc, char **argv)
      * streams on two cores against 1.3-1.7 ms with two per core, at the
      * same CPU per call (BENCHMARKS.md, "The third round"). */
     if (cfg.threads == 0)
-        cfg.threads = (int)(ncpu > 128 ? 256 : 2 * ncpu); /* --threads max */
+        cfg.threads =
+            (int)(2 * ncpu < SL_MAX_THREADS ? 2 * ncpu : SL_MAX_THREADS);
     sl_config_log(&cfg, "serve");
 
     if (!*cfg.auth_tokens && !cfg.insecure) {

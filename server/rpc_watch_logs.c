@@ -87,12 +87,22 @@ static void next(struct sl_call *c)
         send_msg(c, msg, false);
 }
 
-static void watch_kick(struct sl_call *c);
-
-/* The feed's kick (feed.h): the handler's. */
-static void feed_kick(void *arg)
+/* The feed's kick (feed.h): news for this watcher, feed lock held. */
+static void watch_kick(void *arg)
 {
-    watch_kick(arg);
+    struct sl_call *c = arg;
+    struct watch *wt = c->data;
+    if (!wt->sending) {
+        next(c);
+    } else if (wt->fw.end_rc != SL_OK && !wt->finished) {
+        /* A send is stuck behind a reader that does not read: cancel the
+         * call with the status; the send fails and step() unlists it. */
+        wt->finished = true;
+        c->status = sl_err_to_grpc(wt->fw.end_rc);
+        c->err_code = wt->fw.end_rc;
+        grpc_call_cancel_with_status(c->call, (grpc_status_code)c->status,
+                                     wt->fw.end_msg, NULL);
+    }
 }
 
 static int subscribe(void *arg, const struct sl_log_query *q,
@@ -100,7 +110,7 @@ static int subscribe(void *arg, const struct sl_log_query *q,
 {
     struct sl_call *c = arg;
     struct watch *wt = c->data;
-    return sl_feed_add(c->worker->feed, &wt->fw, feed_kick, c, q->project_id,
+    return sl_feed_add(c->worker->feed, &wt->fw, watch_kick, c, q->project_id,
                        q->service_id, q->update_time, err);
 }
 
@@ -164,24 +174,6 @@ static void watch_step(struct sl_call *c, int success)
     sl_feed_unlock(f);
 }
 
-static void watch_kick(struct sl_call *c)
-{
-    struct watch *wt = c->data;
-    if (!wt->sending) {
-        next(c);
-    } else if (wt->fw.end_rc != SL_OK && !wt->finished) {
-        /* A send is stuck behind a reader that does not read: cancel the
-         * call with the status; the send fails and step() unlists it. */
-        struct sl_err err;
-        sl_err_set(&err, wt->fw.end_rc, "%s", wt->fw.end_msg);
-        wt->finished = true;
-        c->status = sl_err_to_grpc(wt->fw.end_rc);
-        c->err_code = wt->fw.end_rc;
-        grpc_call_cancel_with_status(c->call, (grpc_status_code)c->status,
-                                     wt->fw.end_msg, NULL);
-    }
-}
-
 static void watch_closed(struct sl_call *c)
 {
     struct watch *wt = c->data;
@@ -213,6 +205,5 @@ const struct sl_handler sl_rpc_watch_logs_handler = {
     .accept = watch_accept,
     .step = watch_step,
     .closed = watch_closed,
-    .kick = watch_kick,
     .release = watch_release,
 };

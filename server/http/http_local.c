@@ -25,8 +25,9 @@
 #include <grpc/slice.h>
 
 #include "call.h"
-#include "http_web.h"
 #include "clock.h"
+#include "http_upstream.h"
+#include "http_web.h"
 #include "log.h"
 #include "metrics.h"
 #include "render_json.h"
@@ -329,11 +330,7 @@ int sl_http_local_watch(struct sl_http_local *l, const struct sl_route *rt,
     if (rc == SL_OK && size > l->srv.max_response_bytes) {
         /* The handler sends it; gRPC's send limit ends the call, and the
          * hop's shim answers this (answer_too_big, http_upstream.c). */
-        rc = sl_err_set(err, SL_ETOOBIG,
-                        "the answer (%zu bytes) is larger than "
-                        "--max-response-bytes (%zu); ask for less with "
-                        "?update_time",
-                        size, l->srv.max_response_bytes);
+        rc = sl_http_too_big(size, (long long)l->srv.max_response_bytes, err);
         grpc_slice_unref(*resp);
         *resp = grpc_empty_slice();
     }

@@ -143,7 +143,15 @@ static int answer_too_big(const struct sl_http_upstream *u, const char *msg,
     long long limit = u->max_response;
     const char *p = strchr(msg, '(');
 
-    if (p && sscanf(p, "(%llu vs. %lld)", &size, &limit) == 2 && size > 0)
+    if (!p || sscanf(p, "(%llu vs. %lld)", &size, &limit) != 2)
+        size = 0;
+    return sl_http_too_big(size, limit, err);
+}
+
+int sl_http_too_big(unsigned long long size, long long limit,
+                    struct sl_err *err)
+{
+    if (size > 0)
         return sl_err_set(err, SL_ETOOBIG,
                           "the answer (%llu bytes) is larger than "
                           "--max-response-bytes (%lld); ask for less with "

@@ -116,6 +116,13 @@ grpc_slice sl_http_secret_slice(const char *s);
  * before sl_http_upstream_close(u). THREAD SAFETY: any thread. */
 grpc_channel *sl_http_upstream_watch_channel(struct sl_http_upstream *u);
 
+/* SL_ETOOBIG with the text the shim answers for an answer over
+ * --max-response-bytes: of size bytes (0: unknown) against limit. The
+ * in-process paths use it too, so both modes say the same. THREAD SAFETY:
+ * any thread. */
+int sl_http_too_big(unsigned long long size, long long limit,
+                    struct sl_err *err);
+
 /* The error to answer with for a non-OK upstream status (the rules at the
  * top): status, its details text and the trailing metadata of the call.
  * Returns the SL_ERR_MAP code, with err filled. THREAD SAFETY: any
