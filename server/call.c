@@ -31,6 +31,7 @@
 #include <grpc/support/alloc.h>
 
 #include "clock.h"
+#include "connguard.h"
 #include "log.h"
 #include "metrics.h"
 #include "status.h"
@@ -50,6 +51,7 @@ static void call_free(struct sl_call *c)
         grpc_byte_buffer_destroy(c->resp);
     grpc_slice_unref(c->status_msg);
     grpc_slice_unref(c->trailer.value);
+    gpr_free(c->peer);
     free(c);
 }
 
@@ -142,6 +144,8 @@ static void call_done(struct sl_call *c)
     if (c->handler->release)
         c->handler->release(c);
     sending_remove(c);
+    if (c->guard_peer)
+        sl_connguard_release(c->worker->guard, c->guard_peer);
     if (c->reply_bytes)
         atomic_fetch_sub(c->worker->inflight_bytes, (long long)c->reply_bytes);
     /* What the client got: a status we sent, unless the call was
@@ -167,7 +171,8 @@ static void call_done(struct sl_call *c)
                      (const char *)GRPC_SLICE_START_PTR(c->details.method));
         else
             snprintf(method, sizeof(method), "%s", c->handler->path);
-        char *peer = grpc_call_get_peer(c->call);
+        char *peer = c->peer ? c->peer : grpc_call_get_peer(c->call);
+        c->peer = NULL;
         struct sl_access a = {
             .kind = "grpc",
             .method = method,
@@ -275,6 +280,20 @@ static void fill_status_op(struct sl_call *c, grpc_op *op)
     }
 }
 
+/* Counts an answered call by its connection (connguard.h) while this
+ * worker holds more calls than one connection may open: only then can
+ * one connection's answers pile up, and only then is the peer string
+ * (an allocation and a lookup under a lock) worth its cost. */
+static void guard_answered(struct sl_call *c)
+{
+    struct sl_worker *w = c->worker;
+    if (atomic_load_explicit(&w->active, memory_order_relaxed) <= w->guard_from)
+        return;
+    char *peer = grpc_call_get_peer(c->call);
+    c->guard_peer = sl_connguard_hold(w->guard, peer, sl_clock_ms());
+    gpr_free(peer);
+}
+
 /* Charges a reply of n bytes to the server's in-flight reply bytes: false
  * (err set) when that would pass --max-inflight-bytes. One reply is always
  * let through when none is held, so an answer larger than the limit is
@@ -335,6 +354,7 @@ void sl_call_finish_unary(struct sl_call *c, int rc, const struct sl_err *err,
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
     c->state = SL_CALL_FINISHING;
+    guard_answered(c);
     if (post(c, ops, n, &c->tag) == 0 && msg)
         sending_add(c);
 }
@@ -346,6 +366,7 @@ void sl_call_finish_stream(struct sl_call *c, int rc, const struct sl_err *err)
     memset(&op, 0, sizeof(op));
     fill_status_op(c, &op);
     c->state = SL_CALL_FINISHING;
+    guard_answered(c);
     post(c, &op, 1, &c->tag);
 }
 
@@ -464,8 +485,12 @@ static void on_call_event(struct sl_call *c, int success)
              * call it sent (20 000: 350 MiB; test_abuse.sh). */
             struct sl_err err;
             sl_err_set(&err, SL_EINVAL, "request message missing");
-            if (grpc_call_failed_before_recv_message(c->call))
+            if (grpc_call_failed_before_recv_message(c->call)) {
+                /* the peer first: a cancelled call forgets it */
+                c->peer = grpc_call_get_peer(c->call);
+                sl_connguard_reset(c->worker->guard, c->peer, sl_clock_ms());
                 grpc_call_cancel(c->call, NULL);
+            }
             sl_call_finish_unary(c, SL_EINVAL, &err, NULL);
         } else {
             c->handler->accept(c);

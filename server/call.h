@@ -44,6 +44,8 @@ enum sl_call_state {
 };
 
 struct sl_worker;
+struct sl_connguard;
+struct sl_connguard_peer;
 struct sl_health;
 struct sl_feed;
 struct sl_reflection;
@@ -79,7 +81,10 @@ struct sl_call {
                                          sent by then; 0: not on it */
     bool send_listed;                 /* was put on it (owner thread) */
     bool send_expired;                /* it was (--send-timeout) */
-    struct sl_call *send_prev, *send_next;  /* the worker's sending list */
+    struct sl_call *send_prev, *send_next; /* the worker's sending list */
+    struct sl_connguard_peer *guard_peer;  /* answered, counted there */
+    char *peer; /* gpr_malloc'd peer string, kept for the log (a reset
+                   call: gRPC forgets it once the call is cancelled) */
     struct sl_query_ids ids;                /* project/service, for the log */
     char request_id[SL_REQUEST_ID_MAX + 1]; /* x-request-id or generated */
     void *data; /* the handler's; freed by release */
@@ -117,6 +122,11 @@ struct sl_worker {
                           sequence: is anything left to do? */
     pthread_t thread;  /* running sl_worker_main */
     int slots;         /* slots to keep posted for rows with slots 0 */
+    /* The server's connection guard (connguard.h), and the calls active
+     * here past which answers are counted by connection: one
+     * connection's stream cap. */
+    struct sl_connguard *guard;
+    int guard_from;
 };
 
 /* Posts one request slot for row `method` of sl_methods; 0 on success. */

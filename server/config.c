@@ -114,6 +114,11 @@ static const struct sl_opt sl_opts[] = {
     {"max-connection-streams", SL_OPT_INT, SL_OFF(max_connection_streams), 1,
      100000, "100", SL_CMD_SERVE,
      "gRPC streams one connection may have open at once"},
+    {"max-connection-resets", SL_OPT_INT, SL_OFF(max_connection_resets), 1,
+     1000000, "200", SL_CMD_SERVE,
+     "gRPC streams one connection may reset before their request within a "
+     "second (or leave answered beyond --max-connection-streams); beyond, "
+     "the connection is aborted (rapid reset)"},
     {"max-inflight-bytes", SL_OPT_INT, SL_OFF(max_inflight_bytes), 65536,
      2147483647, "33554432", SL_CMD_SERVE,
      "gRPC reply bytes held for clients at once; beyond: RESOURCE_EXHAUSTED"},

@@ -41,6 +41,7 @@ struct sl_config {
     const char *upstream_name;  /* shim: expected name in upstream's cert */
     int max_concurrent_calls;   /* QueryServiceLogs in flight at most */
     int max_connection_streams; /* HTTP/2 streams per gRPC connection */
+    int max_connection_resets;  /* per connection: connguard.h */
     int max_watchers;           /* WatchServiceLogs streams at most */
     int watch_queue;            /* logs a watcher may fall behind */
     int cache_bytes;            /* response cache budget; 0: none */

@@ -5,7 +5,8 @@
  * hostile picks the input's collisions to any gain: the REST ETags
  * (http_web.h), the health read tracker's "which service" stamp
  * (rpc_health.c) and the response cache's buckets (cache.c), the last
- * two through sl_service_hash. */
+ * two through sl_service_hash, and the connection guard's buckets
+ * (connguard.c: a client picks its port, but the table is bounded). */
 #ifndef SL_HASH_H
 #define SL_HASH_H
 

@@ -357,6 +357,7 @@ static int cmd_serve(int argc, char **argv)
             .max_concurrent_calls = cfg.max_concurrent_calls,
             .query_timeout_ms = cfg.query_timeout_ms,
             .max_connection_streams = cfg.max_connection_streams,
+            .max_connection_resets = cfg.max_connection_resets,
             .max_watchers = cfg.max_watchers,
             .watch_queue = cfg.watch_queue,
             .cache_bytes = cfg.cache_bytes,

@@ -60,6 +60,7 @@ static struct sl_http_route_stats sl_http[SL_HTTP_ROUTE__COUNT];
 static alignas(SL_CACHE_LINE) atomic_long sl_http_in_flight;
 static alignas(SL_CACHE_LINE) atomic_uint_fast64_t sl_backend_errors;
 static atomic_uint_fast64_t sl_http_header_timeouts; /* rare: shares a line */
+static atomic_uint_fast64_t sl_grpc_conns_aborted;   /* rare too */
 static atomic_uint_fast64_t sl_backend_corrupt;      /* rare: shares a line */
 
 /* Method labels, by index; set once before any thread records. */
@@ -152,6 +153,11 @@ void sl_metrics_http_header_timeout(void)
     inc(&sl_http_header_timeouts);
 }
 
+void sl_metrics_grpc_conn_aborted(void)
+{
+    inc(&sl_grpc_conns_aborted);
+}
+
 /* The response caches' (cache.h): hits and misses are on the hot path. */
 static struct {
     alignas(SL_CACHE_LINE) atomic_uint_fast64_t hits;
@@ -231,6 +237,7 @@ void sl_metrics_reset(void)
     atomic_store_explicit(&sl_backend_errors, 0, memory_order_relaxed);
     atomic_store_explicit(&sl_backend_corrupt, 0, memory_order_relaxed);
     atomic_store_explicit(&sl_http_header_timeouts, 0, memory_order_relaxed);
+    atomic_store_explicit(&sl_grpc_conns_aborted, 0, memory_order_relaxed);
 }
 
 /* ---- rendering --------------------------------------------------------- */
@@ -360,6 +367,13 @@ static void render_grpc(struct sl_buf *out)
                                                  memory_order_relaxed));
         sl_buf_putc(out, '\n');
     }
+
+    put_header(out, "servicelogs_grpc_connections_aborted_total", "counter",
+               "gRPC connections aborted for resetting streams in bulk "
+               "(--max-connection-resets).");
+    sl_buf_puts(out, "servicelogs_grpc_connections_aborted_total ");
+    put_u64(out, load(&sl_grpc_conns_aborted));
+    sl_buf_putc(out, '\n');
 
     put_header(out, "servicelogs_backend_errors_total", "counter",
                "Storage backend failures (unreachable, I/O).");

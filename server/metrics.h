@@ -95,6 +95,9 @@ void sl_metrics_http_done(enum sl_http_route route, int http_status,
  * its header deadline (http_shim.h, header_timeout_ms). */
 void sl_metrics_http_header_timeout(void);
 
+/* A gRPC connection aborted for resetting streams in bulk (connguard.h). */
+void sl_metrics_grpc_conn_aborted(void);
+
 /* The response caches (cache.h; summed over the servers of a process):
  * a lookup hit or missed; n entries were evicted (--cache-bytes) or
  * invalidated (their service changed, a flush); the bytes and entries held

@@ -57,6 +57,7 @@
 #include "methods.h"
 #include "reflection.h"
 #include "cache.h"
+#include "connguard.h"
 #include "feed.h"
 #include "rpc_health.h"
 #include "store_pool.h"
@@ -77,6 +78,7 @@ struct sl_server {
     struct sl_store *probe_store;       /* owned by the prober thread */
     struct sl_feed *feed;               /* owned; the watchers' change feed */
     struct sl_cache *cache;             /* owned; invalidated by the feed */
+    struct sl_connguard *guard;         /* owned; aborts reset floods */
     int probe_interval_ms;              /* between two pings */
     pthread_t prober;                   /* pings the backend */
     bool prober_running;                /* prober was started */
@@ -169,8 +171,10 @@ static void *reaper_main(void *arg)
         int64_t now = sl_clock_ms();
         for (int i = 0; i < srv->nworkers; i++)
             sl_worker_expire_replies(&srv->workers[i], now);
-        if (++n % SL_TRIM_EVERY == 0)
+        if (++n % SL_TRIM_EVERY == 0) {
+            sl_connguard_sweep(srv->guard, now);
             trim_after_burst(&kept);
+        }
     } while (nap(srv, SL_REAP_MS));
     return NULL;
 }
@@ -231,9 +235,10 @@ static void server_free(struct sl_server *srv)
     if (srv->shut_cq)
         grpc_completion_queue_destroy(srv->shut_cq);
     sl_store_close(srv->probe_store);
-    sl_feed_stop(srv->feed);        /* every watch call is over by now */
-    sl_cache_destroy(srv->cache);   /* after the feed: it invalidates */
-    sl_store_pool_close(srv->pool); /* after every handle (the shim's too) */
+    sl_feed_stop(srv->feed);          /* every watch call is over by now */
+    sl_cache_destroy(srv->cache);     /* after the feed: it invalidates */
+    sl_store_pool_close(srv->pool);   /* after every handle (the shim's too) */
+    sl_connguard_destroy(srv->guard); /* after every call */
     sl_reflection_destroy(srv->reflection);
     sl_health_destroy(srv->health);
     pthread_cond_destroy(&srv->probe_cv);
@@ -406,6 +411,19 @@ int sl_server_start(const struct sl_server_config *cfg, struct sl_server **out,
         rc = sl_err_set(err, SL_EINVAL, "cannot listen on %s: %s", cfg->listen,
                         sl_addr_bind_error(cfg->listen, why, sizeof(why)));
         goto out;
+    }
+    /* A client that keeps to the stream cap holds at most that many
+     * answers; more than --max-connection-resets beyond it were reset. */
+    srv->guard = sl_connguard_create(srv->port, cfg->max_connection_resets,
+                                     cfg->max_connection_streams +
+                                         cfg->max_connection_resets);
+    if (!srv->guard) {
+        rc = sl_err_set(err, SL_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < srv->nworkers; i++) {
+        srv->workers[i].guard = srv->guard;
+        srv->workers[i].guard_from = cfg->max_connection_streams;
     }
     grpc_server_start(srv->server);
 

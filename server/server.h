@@ -32,6 +32,7 @@ struct sl_server_config {
     int max_concurrent_calls;   /* QueryServiceLogs in flight, >= 1 */
     int query_timeout_ms;       /* backend time limit of one query, >= 1 */
     int max_connection_streams; /* HTTP/2 streams per connection, >= 1 */
+    int max_connection_resets;  /* resets per connection (connguard.h) */
     int max_watchers;           /* WatchServiceLogs streams, >= 1 */
     int watch_queue;            /* logs a watcher may fall behind, >= 1 */
     int keepalive_ms;           /* HTTP/2 ping interval, >= 1000 */

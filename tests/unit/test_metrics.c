@@ -194,6 +194,8 @@ static void test_http_and_the_rest(void **state)
     sl_metrics_backend_error();
     sl_metrics_backend_corrupt();
     sl_metrics_http_header_timeout();
+    sl_metrics_grpc_conn_aborted();
+    sl_metrics_grpc_conn_aborted();
 
     char *t = render();
     assert_line(t, "# TYPE servicelogs_http_requests_total counter");
@@ -218,6 +220,8 @@ static void test_http_and_the_rest(void **state)
     assert_line(t, "servicelogs_http_requests_in_flight 1");
     assert_line(t, "# TYPE servicelogs_http_header_timeouts_total counter");
     assert_line(t, "servicelogs_http_header_timeouts_total 1");
+    assert_line(t, "# TYPE servicelogs_grpc_connections_aborted_total counter");
+    assert_line(t, "servicelogs_grpc_connections_aborted_total 2");
     assert_line(t, "# TYPE servicelogs_backend_errors_total counter");
     assert_line(t, "servicelogs_backend_errors_total 2");
     assert_line(t, "# TYPE servicelogs_backend_corrupt_total counter");
@@ -277,7 +281,7 @@ static void test_structure(void **state)
         }
         p = nl + 1;
     }
-    assert_int_equal(families, 22); /* 10, six process_*, six of the cache */
+    assert_int_equal(families, 23); /* 11, six process_*, six of the cache */
     free(t);
 }
 
