@@ -126,9 +126,11 @@ PIDS+=("$SAMPLER")
 steady_ok 200 "during 20 000 reset streams"
 wait_exit "$AB" 120 || true
 wait_exit "$SAMPLER" 10 || true
-# Cut off: gRPC 1.51 would read all 20 000 (the old build: "sent 20000").
+# Cut off: the old build read all 20 000 and kept the connection ("sent
+# 20000", "closing"). Under the sanitizers the abort may come only after
+# the last stream was sent, while the client waits: it still comes.
 n=$(sed -n 's/^aborted by the server after \([0-9]*\) streams$/\1/p' "$T/reset")
-[ -n "$n" ] && [ "$n" -lt 20000 ] &&
+[ -n "$n" ] &&
   pass "the flooding connection is aborted after $n of 20 000 streams" ||
   fail "the flood was not cut off: $(head -1 "$T/reset")"
 peak_below 100 "20 000 reset streams, requests cut short"
@@ -168,7 +170,7 @@ PIDS+=("$AB")
 steady_ok 200 "during 20 000 reset streams with whole requests"
 wait_exit "$AB" 120 || true
 n=$(sed -n 's/^aborted by the server after \([0-9]*\) streams$/\1/p' "$T/reset2")
-[ -n "$n" ] && [ "$n" -lt 20000 ] &&
+[ -n "$n" ] &&
   pass "whole requests: the connection is aborted after $n of 20 000 streams" ||
   fail "whole requests: the flood was not cut off: $(head -1 "$T/reset2")"
 peak_below 100 "20 000 reset streams, whole requests"
@@ -176,6 +178,11 @@ wait_log "$T/s.log" "aborted: [0-9]* answered calls waiting on reset streams" 1 
   pass "whole requests: the abort is logged, with its reason" ||
   fail "whole requests: no log line for the abort"
 check "whole requests: the abort is counted" 2 "$(aborted_metric)"
+# The calls gRPC had created before the abort are still handled, and a
+# new call waits behind them: a few ms here, seconds under the
+# sanitizers. Once none is in flight and the log is quiet, they are done.
+drained() { [ "$(in_flight)" = 0 ] && settled && [ "$(in_flight)" = 0 ] && settled; }
+wait_for 60 drained || fail "the server is still handling the second flood"
 steady_ok 100 "after the floods"
 
 stop_server "$SERVER_PID" && pass "SIGTERM exits 0" || fail "SIGTERM exit status"
