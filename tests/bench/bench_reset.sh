@@ -2,7 +2,9 @@
 # bench_reset.sh -- rapid reset (CVE-2023-44487 class) against the real
 # server: one connection sends N x (HEADERS + DATA + RST_STREAM), with the
 # request cut short (the default) or whole (DATA with END_STREAM), and
-# holds the connection HOLD s more. Prints, per shape, the server's peak
+# holds the connection HOLD s more; then "spread": 100 connections send
+# N/100 (at most 190: under --max-connection-resets) cut-short streams
+# each, one after the other. Prints, per shape, the server's peak
 # RSS and the most QueryServiceLogs calls in flight at once (sampled every
 # 100 ms from /metrics), and both 3 s after the client closed; then what
 # the client saw (sent them all, or aborted by the server after how many:
@@ -18,7 +20,7 @@ tmp=$(mktemp -d /tmp/sl-bench-reset.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 "$BIN/servicelogs-server" import --backend "sqlite:$tmp/d.db" \
   "$top/demo/demo.json" --log-level warn
-for shape in cut whole; do
+for shape in cut whole spread; do
   rm -f "$tmp/port"
   "$BIN/servicelogs-server" serve --backend "sqlite:$tmp/d.db" \
     --grpc-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --log-level warn \
@@ -32,9 +34,15 @@ for shape in cut whole; do
       sed -n 's|^servicelogs_grpc_calls_in_flight{method="/modelarts.v1.ServiceLogs/QueryServiceLogs"} ||p')"
     sleep 0.1
   done) >"$tmp/inflight" &
-  /usr/bin/python3 "$top/tests/integration/abuse_h2.py" reset "127.0.0.1:$gp" \
-    "$N" demo-project mnist-svc "$HOLD" $([ $shape = whole ] && echo whole) \
-    >"$tmp/client"
+  if [ $shape = spread ]; then # under the limit on each of 100 connections
+    /usr/bin/python3 "$top/tests/integration/abuse_h2.py" resetmany \
+      "127.0.0.1:$gp" 100 $((N / 100 < 200 ? N / 100 : 190)) demo-project \
+      mnist-svc >"$tmp/client"
+  else
+    /usr/bin/python3 "$top/tests/integration/abuse_h2.py" reset "127.0.0.1:$gp" \
+      "$N" demo-project mnist-svc "$HOLD" $([ $shape = whole ] && echo whole) \
+      >"$tmp/client"
+  fi
   sleep 3
   rss=$(sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$pid/status")
   hwm=$(sed -n 's/^VmHWM:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$pid/status")

