@@ -144,6 +144,9 @@ static void call_done(struct sl_call *c)
     if (c->handler->release)
         c->handler->release(c);
     sending_remove(c);
+    if (c->answered)
+        atomic_fetch_sub_explicit(&c->worker->answered, 1,
+                                  memory_order_relaxed);
     if (c->guard_peer)
         sl_connguard_release(c->worker->guard, c->guard_peer);
     if (c->reply_bytes)
@@ -280,14 +283,17 @@ static void fill_status_op(struct sl_call *c, grpc_op *op)
     }
 }
 
-/* Counts an answered call by its connection (connguard.h) while this
- * worker holds more calls than one connection may open: only then can
- * one connection's answers pile up, and only then is the peer string
- * (an allocation and a lookup under a lock) worth its cost. */
+/* Counts an answered call, and by its connection (connguard.h) while
+ * more answers wait here than one connection may have streams open: only
+ * then can one connection's answers pile up, and only then is the peer
+ * string (an allocation and a lookup under a lock) worth its cost. Long
+ * streams (watchers) do not count until they end. */
 static void guard_answered(struct sl_call *c)
 {
     struct sl_worker *w = c->worker;
-    if (atomic_load_explicit(&w->active, memory_order_relaxed) <= w->guard_from)
+    c->answered = true;
+    if (atomic_fetch_add_explicit(&w->answered, 1, memory_order_relaxed) <
+        w->guard_from)
         return;
     char *peer = grpc_call_get_peer(c->call);
     c->guard_peer = sl_connguard_hold(w->guard, peer, sl_clock_ms());

@@ -82,6 +82,7 @@ struct sl_call {
     bool send_listed;                 /* was put on it (owner thread) */
     bool send_expired;                /* it was (--send-timeout) */
     struct sl_call *send_prev, *send_next; /* the worker's sending list */
+    bool answered;                         /* counted in worker->answered */
     struct sl_connguard_peer *guard_peer;  /* answered, counted there */
     char *peer; /* gpr_malloc'd peer string, kept for the log (a reset
                    call: gRPC forgets it once the call is cancelled) */
@@ -122,10 +123,11 @@ struct sl_worker {
                           sequence: is anything left to do? */
     pthread_t thread;  /* running sl_worker_main */
     int slots;         /* slots to keep posted for rows with slots 0 */
-    /* The server's connection guard (connguard.h), and the calls active
-     * here past which answers are counted by connection: one
-     * connection's stream cap. */
+    /* The server's connection guard (connguard.h); answers posted here and
+     * not complete; past guard_from of them (one connection's stream
+     * cap) answers are counted by connection too. */
     struct sl_connguard *guard;
+    atomic_int answered;
     int guard_from;
 };
 

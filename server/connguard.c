@@ -74,8 +74,8 @@ void sl_connguard_destroy(struct sl_connguard *g)
 static struct sl_connguard_peer *find(struct sl_connguard *g, const char *peer)
 {
     size_t len = strlen(peer);
-    if (len >= SL_PEER_MAX)
-        return NULL;
+    if (len >= SL_PEER_MAX || strncmp(peer, "ipv", 3) != 0)
+        return NULL; /* "unknown" (a call gRPC forgot the peer of), ... */
     struct sl_connguard_peer **b =
         &g->buckets[sl_fnv1a64(SL_FNV1A64_INIT, peer, len) &
                     (SL_CONNGUARD_BUCKETS - 1)];

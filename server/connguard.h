@@ -21,8 +21,9 @@
  *
  * Only those abnormal paths touch the table: a reset before the request,
  * and answers while a worker holds more calls than one connection may
- * open (call.c). Connections past SL_CONNGUARD_PEERS at once are not
- * tracked (the call is served; fail open).
+ * open (call.c). Connections past SL_CONNGUARD_PEERS at once, and peers
+ * gRPC does not name by an IP address ("unknown"), are not tracked (the
+ * call is served; fail open).
  * A NULL guard tracks nothing.
  * THREAD SAFETY: every function may be called from any thread.
  */
