@@ -488,7 +488,9 @@ static void on_call_event(struct sl_call *c, int success)
              * A reset one is cancelled first: gRPC 1.51 otherwise holds
              * the batch below (and the call, ~18 KB) until the client's
              * connection closes, so a rapid-reset flood piled up every
-             * call it sent (20 000: 350 MiB; test_abuse.sh). */
+             * call it sent (20 000: 350 MiB; test_abuse.sh). The reset
+             * counts against its connection: too many aborts it
+             * (connguard.h). */
             struct sl_err err;
             sl_err_set(&err, SL_EINVAL, "request message missing");
             if (grpc_call_failed_before_recv_message(c->call)) {
