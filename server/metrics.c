@@ -294,6 +294,17 @@ static void put_header(struct sl_buf *out, const char *name, const char *type,
     sl_buf_putc(out, '\n');
 }
 
+/* A counter family of one unlabelled sample. */
+static void put_counter(struct sl_buf *out, const char *name, const char *help,
+                        atomic_uint_fast64_t *v)
+{
+    put_header(out, name, "counter", help);
+    sl_buf_puts(out, name);
+    sl_buf_putc(out, ' ');
+    put_u64(out, load(v));
+    sl_buf_putc(out, '\n');
+}
+
 /* name{label="value"[,extra]}: extra is an already rendered pair or NULL. */
 static void put_series(struct sl_buf *out, const char *name, const char *suffix,
                        const char *label, const char *value, const char *extra)
@@ -368,25 +379,19 @@ static void render_grpc(struct sl_buf *out)
         sl_buf_putc(out, '\n');
     }
 
-    put_header(out, "servicelogs_grpc_connections_aborted_total", "counter",
-               "gRPC connections aborted for resetting streams in bulk "
-               "(--max-connection-resets).");
-    sl_buf_puts(out, "servicelogs_grpc_connections_aborted_total ");
-    put_u64(out, load(&sl_grpc_conns_aborted));
-    sl_buf_putc(out, '\n');
+    put_counter(out, "servicelogs_grpc_connections_aborted_total",
+                "gRPC connections aborted for resetting streams in bulk "
+                "(--max-connection-resets).",
+                &sl_grpc_conns_aborted);
 
-    put_header(out, "servicelogs_backend_errors_total", "counter",
-               "Storage backend failures (unreachable, I/O).");
-    sl_buf_puts(out, "servicelogs_backend_errors_total ");
-    put_u64(out, load(&sl_backend_errors));
-    sl_buf_putc(out, '\n');
+    put_counter(out, "servicelogs_backend_errors_total",
+                "Storage backend failures (unreachable, I/O).",
+                &sl_backend_errors);
 
-    put_header(out, "servicelogs_backend_corrupt_total", "counter",
-               "Queries refused because stored data was corrupt (also "
-               "counted in servicelogs_backend_errors_total).");
-    sl_buf_puts(out, "servicelogs_backend_corrupt_total ");
-    put_u64(out, load(&sl_backend_corrupt));
-    sl_buf_putc(out, '\n');
+    put_counter(out, "servicelogs_backend_corrupt_total",
+                "Queries refused because stored data was corrupt (also "
+                "counted in servicelogs_backend_errors_total).",
+                &sl_backend_corrupt);
 }
 
 static void render_http(struct sl_buf *out)
@@ -421,12 +426,10 @@ static void render_http(struct sl_buf *out)
         out, atomic_load_explicit(&sl_http_in_flight, memory_order_relaxed));
     sl_buf_putc(out, '\n');
 
-    put_header(out, "servicelogs_http_header_timeouts_total", "counter",
-               "REST connections closed because their request did not "
-               "arrive within --http-header-timeout.");
-    sl_buf_puts(out, "servicelogs_http_header_timeouts_total ");
-    put_u64(out, load(&sl_http_header_timeouts));
-    sl_buf_putc(out, '\n');
+    put_counter(out, "servicelogs_http_header_timeouts_total",
+                "REST connections closed because their request did not "
+                "arrive within --http-header-timeout.",
+                &sl_http_header_timeouts);
 }
 
 static void render_cache(struct sl_buf *out)
