@@ -380,13 +380,13 @@ int sl_store_unseal_fault(const char *prefix, const char *name,
                           size_t *len, struct sl_err *err);
 
 /* Inline: it runs once per log of every answer (20 000 in a big one), and
- * the intact case is the seal compare and the CRC only; the rest is
- * sl_store_unseal_fault's. */
-static inline int sl_store_unseal_log(const char *prefix, const char *name,
-                                      const char *what,
-                                      const struct sl_log_query *q, size_t i,
-                                      uint8_t *body, size_t *len,
-                                      struct sl_err *err)
+ * the intact case is the seal compare and the CRC only, compiled into the
+ * caller (sl_wire_unseal_inline: the caller must be marked SL_WIRE_CRC32);
+ * the rest is sl_store_unseal_fault's. */
+SL_WIRE_CRC32 __attribute__((always_inline)) static inline int
+sl_store_unseal_log(const char *prefix, const char *name, const char *what,
+                    const struct sl_log_query *q, size_t i, uint8_t *body,
+                    size_t *len, struct sl_err *err)
 {
 #ifdef SL_BENCH_UNCHECKED /* tests/bench/bench_seal.sh: the check's cost */
     if (*len >= SL_WIRE_SEAL_LEN && body[*len - SL_WIRE_SEAL_LEN] == 0xfd) {
@@ -394,7 +394,7 @@ static inline int sl_store_unseal_log(const char *prefix, const char *name,
         return SL_OK;
     }
 #endif
-    enum sl_wire_sealed sealed = sl_wire_unseal(body, *len);
+    enum sl_wire_sealed sealed = sl_wire_unseal_inline(body, *len);
     if (__builtin_expect(sealed == SL_WIRE_SEALED, 1)) {
         *len -= SL_WIRE_SEAL_LEN;
         return SL_OK;

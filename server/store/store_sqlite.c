@@ -473,9 +473,11 @@ static int read_error(struct sqlite_store *st, const struct sl_log_query *q,
     return sl__sqlite_error(st, SL_EUNAVAIL, "", err);
 }
 
-/* query_logs on st; query_snapshot runs it inside its read transaction. */
-static int query_page(struct sqlite_store *st, const struct sl_log_query *q,
-                      struct sl_log_page *out, struct sl_err *err)
+/* query_logs on st; query_snapshot runs it inside its read transaction.
+ * SL_WIRE_CRC32: the seal check is compiled in (sl_store_unseal_log). */
+SL_WIRE_CRC32 static int query_page(struct sqlite_store *st,
+                                    const struct sl_log_query *q,
+                                    struct sl_log_page *out, struct sl_err *err)
 {
     sqlite3_stmt *s = q->update_time ? st->q_at : st->q_all;
     size_t cap = 0;
