@@ -323,11 +323,12 @@ SL_WIRE_CRC32 int sl__pg_read_page(const struct pg_store *st, const PGresult *r,
     for (int i = 0; i < rows; i++) {
         int row = order ? order[i].row : i;
         size_t len = (size_t)PQgetlength(r, row, 4);
-        if (len)
-            memcpy(bytes, PQgetvalue(r, row, 4), len);
+        const uint8_t *body = (const uint8_t *)PQgetvalue(r, row, 4);
         if ((rc = sl_store_unseal_log("", st->label, "the database", q,
-                                      (size_t)i, bytes, &len, err)) != SL_OK)
+                                      (size_t)i, body, &len, err)) != SL_OK)
             goto out;
+        if (len)
+            memcpy(bytes, body, len);
         logs[i].data = bytes;
         logs[i].len = len;
         bytes += len;

@@ -524,8 +524,13 @@ SL_WIRE_CRC32 static int query_page(struct sqlite_store *st,
             out->logs = v;
             cap = ncap;
         }
-        const void *body = sqlite3_column_blob(s, 2);
+        const uint8_t *body = sqlite3_column_blob(s, 2);
         size_t len = (size_t)sqlite3_column_bytes(s, 2);
+        if (!body) /* an empty blob */
+            body = (const uint8_t *)"";
+        if ((rc = sl_store_unseal_log("sqlite:", st->path, "the file", q,
+                                      out->n_logs, body, &len, err)) != SL_OK)
+            goto out;
         uint8_t *copy = sl_arena_alloc(&out->arena, len);
         if (!copy) {
             rc = nomem(err);
@@ -533,9 +538,6 @@ SL_WIRE_CRC32 static int query_page(struct sqlite_store *st,
         }
         if (len)
             memcpy(copy, body, len);
-        if ((rc = sl_store_unseal_log("sqlite:", st->path, "the file", q,
-                                      out->n_logs, copy, &len, err)) != SL_OK)
-            goto out;
         out->logs[out->n_logs].data = copy;
         out->logs[out->n_logs].len = len;
         out->n_logs++;
