@@ -148,8 +148,8 @@ extern const struct sl__wire_crc sl__wire_crc_sse42;
  *
  * sl_wire_unseal_inline() is sl_wire_unseal() for the query path, which
  * checks every log of every answer (20 000 in a big one): no call, and on
- * x86-64 with SSE4.2 (sl__wire_crc32, set once before main) about 40
- * instructions for a log of 80-90 bytes, the key compare and the crc32
+ * x86-64 with SSE4.2 (sl__wire_crc32, set once before main) 43
+ * instructions for a log of 78-82 bytes, the key compare and the crc32
  * instruction once per eight bytes (docs/security.md, "Corrupt stored
  * data": the cost of the check). Without SSE4.2, or off x86-64, it calls
  * sl_wire_unseal() (a table).
