@@ -434,6 +434,13 @@ static inline uint32_t load32(const uint8_t *p)
     return x;
 }
 
+static inline uint16_t load16(const uint8_t *p)
+{
+    uint16_t x;
+    memcpy(&x, p, 2);
+    return x;
+}
+
 /* ASCII, which is valid UTF-8: the common case, a word at a time (the
  * last word may overlap the one before it). */
 static inline bool ascii(const uint8_t *p, size_t n)
@@ -611,13 +618,87 @@ bool sl_wire_utf8(const uint8_t *p, size_t n)
 
 /* ---- CRC-32C and the seal ---------------------------------------------- */
 
+/* Two implementations, one chosen before main (crc_init): the crc32
+ * instruction where the CPU has it (SSE4.2, x86-64), a table anywhere
+ * else. The query path's check, sl_wire_unseal_inline(), is in wire.h:
+ * compiled into its caller, it tests sl__wire_crc32 and runs the crc32
+ * code there; the calls here go through crc_cpu. */
 static uint32_t crc_table[256]; /* reflected 0x82F63B78, one byte a step */
-static uint32_t crc_table_step(uint32_t crc, const uint8_t *p, size_t n);
+
+static uint32_t table_step(uint32_t reg, const uint8_t *p, size_t n)
+{
+    for (; n; p++, n--)
+        reg = (reg >> 8) ^ crc_table[(reg ^ *p) & 0xff];
+    return reg;
+}
+
+static const uint8_t seal_key[5] = {0xfd, 0xff, 0xff, 0xff, 0x0f};
+
+static enum sl_wire_sealed table_unseal(const uint8_t *p, size_t len)
+{
+    if (len < SL_WIRE_SEAL_LEN)
+        return SL_WIRE_UNSEALED;
+    size_t n = len - SL_WIRE_SEAL_LEN;
+    if (memcmp(p + n, seal_key, sizeof(seal_key)) != 0)
+        return SL_WIRE_UNSEALED;
+    const uint8_t *s = p + n + sizeof(seal_key); /* fixed32: little-endian */
+    uint32_t want = (uint32_t)s[0] | (uint32_t)s[1] << 8 |
+                    (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24;
+    return ~table_step(~UINT32_C(0), p, n) == want ? SL_WIRE_SEALED
+                                                   : SL_WIRE_BAD_SEAL;
+}
+
+const struct sl__wire_crc sl__wire_crc_table = {"table", table_step,
+                                                table_unseal};
+
 #if defined(__x86_64__)
-static uint32_t crc_sse42(uint32_t crc, const uint8_t *p, size_t n);
+bool sl__wire_crc32;
+struct sl__wire_crc_head sl__wire_crc_head;
+
+/* Any register, any length: the words (wire.h), then the last n % 8
+ * bytes. */
+SL_WIRE_CRC32 static uint32_t sse42_step(uint32_t reg, const uint8_t *p,
+                                         size_t n)
+{
+    const uint8_t *w = p + (n & ~(size_t)7); /* where the words end */
+    uint32_t r = (uint32_t)sl__wire_crc_words(reg, n >> 3, p + (n & 120), w);
+    switch (n & 7) {
+    case 7:
+        r = __builtin_ia32_crc32si(r, load32(w));
+        r = __builtin_ia32_crc32hi(r, load16(w + 4));
+        return __builtin_ia32_crc32qi(r, w[6]);
+    case 6:
+        r = __builtin_ia32_crc32si(r, load32(w));
+        return __builtin_ia32_crc32hi(r, load16(w + 4));
+    case 5:
+        r = __builtin_ia32_crc32si(r, load32(w));
+        return __builtin_ia32_crc32qi(r, w[4]);
+    case 4:
+        return __builtin_ia32_crc32si(r, load32(w));
+    case 3:
+        r = __builtin_ia32_crc32hi(r, load16(w));
+        return __builtin_ia32_crc32qi(r, w[2]);
+    case 2:
+        return __builtin_ia32_crc32hi(r, load16(w));
+    case 1:
+        return __builtin_ia32_crc32qi(r, w[0]);
+    default:
+        return r;
+    }
+}
+
+SL_WIRE_CRC32 static enum sl_wire_sealed sse42_unseal(const uint8_t *p,
+                                                      size_t len)
+{
+    return sl__wire_unseal_crc32(p, len);
+}
+
+const struct sl__wire_crc sl__wire_crc_sse42 = {"sse4.2", sse42_step,
+                                                sse42_unseal};
 #endif
-/* The CRC step of this CPU: crc_sse42 or the table (set before main). */
-static uint32_t (*crc_step)(uint32_t, const uint8_t *, size_t) = crc_table_step;
+
+/* This CPU's (set before main). */
+static const struct sl__wire_crc *crc_cpu = &sl__wire_crc_table;
 
 __attribute__((constructor)) static void crc_init(void)
 {
@@ -628,59 +709,32 @@ __attribute__((constructor)) static void crc_init(void)
         crc_table[i] = c;
     }
 #if defined(__x86_64__)
+    /* sl__wire_crc_head.reg[k]: 0xffffffff taken back over 8 - k zero
+     * bytes. One zero byte takes r to (r >> 8) ^ crc_table[r & 0xff], and
+     * the top bytes of the table's entries are all different: they name
+     * r's low byte. */
+    uint8_t low[256];
+    for (uint32_t i = 0; i < 256; i++)
+        low[crc_table[i] >> 24] = (uint8_t)i;
+    uint32_t r = 0xffffffffu;
+    for (int k = 7; k >= 0; k--) {
+        uint8_t b = low[r >> 24];
+        r = (r ^ crc_table[b]) << 8 | b;
+        sl__wire_crc_head.reg[k] = r;
+        sl__wire_crc_head.mul[k] = k ? UINT64_C(1) << (64 - 8 * k) : 0;
+    }
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("sse4.2"))
-        crc_step = crc_sse42;
+    if (__builtin_cpu_supports("sse4.2")) {
+        sl__wire_crc32 = true;
+        crc_cpu = &sl__wire_crc_sse42;
+    }
 #endif
-}
-
-#if defined(__x86_64__)
-/* The crc32 instruction: eight bytes at a time (four words a round, so
- * that the loop's own instructions are few), then 4, 2 and 1. Stored
- * logs are short (~100 bytes): instructions per call matter more here
- * than hiding the instruction's latency over several streams. */
-__attribute__((target("sse4.2"))) static uint32_t
-crc_sse42(uint32_t crc, const uint8_t *p, size_t n)
-{
-    uint64_t c = crc;
-    for (; n >= 32; p += 32, n -= 32) {
-        c = __builtin_ia32_crc32di(c, load64(p));
-        c = __builtin_ia32_crc32di(c, load64(p + 8));
-        c = __builtin_ia32_crc32di(c, load64(p + 16));
-        c = __builtin_ia32_crc32di(c, load64(p + 24));
-    }
-    for (; n >= 8; p += 8, n -= 8)
-        c = __builtin_ia32_crc32di(c, load64(p));
-    uint32_t c32 = (uint32_t)c;
-    if (n & 4) {
-        c32 = __builtin_ia32_crc32si(c32, load32(p));
-        p += 4;
-    }
-    if (n & 2) {
-        uint16_t h;
-        memcpy(&h, p, 2);
-        c32 = __builtin_ia32_crc32hi(c32, h);
-        p += 2;
-    }
-    if (n & 1)
-        c32 = __builtin_ia32_crc32qi(c32, *p);
-    return c32;
-}
-#endif
-
-static uint32_t crc_table_step(uint32_t crc, const uint8_t *p, size_t n)
-{
-    for (; n; p++, n--)
-        crc = (crc >> 8) ^ crc_table[(crc ^ *p) & 0xff];
-    return crc;
 }
 
 uint32_t sl_wire_crc32c(uint32_t crc, const uint8_t *p, size_t n)
 {
-    return ~crc_step(~crc, p, n);
+    return ~crc_cpu->step(~crc, p, n);
 }
-
-static const uint8_t seal_key[5] = {0xfd, 0xff, 0xff, 0xff, 0x0f};
 
 void sl_wire_seal(const uint8_t *msg, size_t len, uint8_t out[SL_WIRE_SEAL_LEN])
 {
@@ -692,15 +746,5 @@ void sl_wire_seal(const uint8_t *msg, size_t len, uint8_t out[SL_WIRE_SEAL_LEN])
 
 enum sl_wire_sealed sl_wire_unseal(const uint8_t *p, size_t len)
 {
-    if (len < SL_WIRE_SEAL_LEN)
-        return SL_WIRE_UNSEALED;
-    size_t n = len - SL_WIRE_SEAL_LEN;
-    if (load32(p + n) != load32(seal_key) || p[n + 4] != seal_key[4])
-        return SL_WIRE_UNSEALED;
-    uint32_t want = load32(p + n + 5);
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__ /* fixed32 is little-endian */
-    want = __builtin_bswap32(want);
-#endif
-    return ~crc_step(~UINT32_C(0), p, n) == want ? SL_WIRE_SEALED
-                                                 : SL_WIRE_BAD_SEAL;
+    return crc_cpu->unseal(p, len);
 }

@@ -314,8 +314,8 @@ __attribute__((constructor)) static void compile_log_schema(void)
 
 int sl_store_unseal_fault(const char *prefix, const char *name,
                           const char *what, const struct sl_log_query *q,
-                          size_t i, enum sl_wire_sealed sealed, uint8_t *body,
-                          size_t *len, struct sl_err *err)
+                          size_t i, enum sl_wire_sealed sealed,
+                          const uint8_t *body, size_t *len, struct sl_err *err)
 {
     struct sl_wire_fault f;
     if (sl_wire_check(&log_schema, body, *len, &f) == 0)

@@ -254,10 +254,11 @@ static int nomem(const struct pg_store *st, struct sl_err *err)
 }
 
 /* Copies a result of sl_q_all / sl_q_at (store_pg.c) into out, checking
- * and stripping each body's seal. */
-int sl__pg_read_page(const struct pg_store *st, const PGresult *r,
-                     const struct sl_log_query *q, struct sl_log_page *out,
-                     struct sl_err *err)
+ * and stripping each body's seal (SL_WIRE_CRC32: the check is compiled in,
+ * sl_store_unseal_log). */
+SL_WIRE_CRC32 int sl__pg_read_page(const struct pg_store *st, const PGresult *r,
+                                   const struct sl_log_query *q,
+                                   struct sl_log_page *out, struct sl_err *err)
 {
     struct pg_row *order = NULL;
     int rows = PQntuples(r), rc = SL_OK;
@@ -322,11 +323,12 @@ int sl__pg_read_page(const struct pg_store *st, const PGresult *r,
     for (int i = 0; i < rows; i++) {
         int row = order ? order[i].row : i;
         size_t len = (size_t)PQgetlength(r, row, 4);
-        if (len)
-            memcpy(bytes, PQgetvalue(r, row, 4), len);
+        const uint8_t *body = (const uint8_t *)PQgetvalue(r, row, 4);
         if ((rc = sl_store_unseal_log("", st->label, "the database", q,
-                                      (size_t)i, bytes, &len, err)) != SL_OK)
+                                      (size_t)i, body, &len, err)) != SL_OK)
             goto out;
+        if (len)
+            memcpy(bytes, body, len);
         logs[i].data = bytes;
         logs[i].len = len;
         bytes += len;

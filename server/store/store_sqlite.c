@@ -473,9 +473,11 @@ static int read_error(struct sqlite_store *st, const struct sl_log_query *q,
     return sl__sqlite_error(st, SL_EUNAVAIL, "", err);
 }
 
-/* query_logs on st; query_snapshot runs it inside its read transaction. */
-static int query_page(struct sqlite_store *st, const struct sl_log_query *q,
-                      struct sl_log_page *out, struct sl_err *err)
+/* query_logs on st; query_snapshot runs it inside its read transaction.
+ * SL_WIRE_CRC32: the seal check is compiled in (sl_store_unseal_log). */
+SL_WIRE_CRC32 static int query_page(struct sqlite_store *st,
+                                    const struct sl_log_query *q,
+                                    struct sl_log_page *out, struct sl_err *err)
 {
     sqlite3_stmt *s = q->update_time ? st->q_at : st->q_all;
     size_t cap = 0;
@@ -522,8 +524,13 @@ static int query_page(struct sqlite_store *st, const struct sl_log_query *q,
             out->logs = v;
             cap = ncap;
         }
-        const void *body = sqlite3_column_blob(s, 2);
+        const uint8_t *body = sqlite3_column_blob(s, 2);
         size_t len = (size_t)sqlite3_column_bytes(s, 2);
+        if (!body) /* an empty blob */
+            body = (const uint8_t *)"";
+        if ((rc = sl_store_unseal_log("sqlite:", st->path, "the file", q,
+                                      out->n_logs, body, &len, err)) != SL_OK)
+            goto out;
         uint8_t *copy = sl_arena_alloc(&out->arena, len);
         if (!copy) {
             rc = nomem(err);
@@ -531,9 +538,6 @@ static int query_page(struct sqlite_store *st, const struct sl_log_query *q,
         }
         if (len)
             memcpy(copy, body, len);
-        if ((rc = sl_store_unseal_log("sqlite:", st->path, "the file", q,
-                                      out->n_logs, copy, &len, err)) != SL_OK)
-            goto out;
         out->logs[out->n_logs].data = copy;
         out->logs[out->n_logs].len = len;
         out->n_logs++;

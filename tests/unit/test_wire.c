@@ -101,6 +101,116 @@ static void test_crc32c(void **state)
     }
 }
 
+/* The implementations this CPU can run: the table always, SSE4.2's crc32
+ * instruction where the CPU has it (the one the server picks). */
+static const struct sl__wire_crc *impls[2];
+
+static size_t cpu_impls(void)
+{
+    size_t n = 0;
+    impls[n++] = &sl__wire_crc_table;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("sse4.2"))
+        impls[n++] = &sl__wire_crc_sse42;
+    else
+        print_message("no SSE4.2 here: its CRC path is not tested\n");
+#endif
+    return n;
+}
+
+/* Exactly n bytes at an offset off from an allocation's start, so that
+ * ASan sees a read past either end, filled from seed. */
+static uint8_t *bytes_at(size_t off, size_t n, unsigned seed, uint8_t **base)
+{
+    *base = malloc(off + n ? off + n : 1);
+    assert_non_null(*base);
+    for (size_t i = 0; i < off + n; i++)
+        (*base)[i] = (uint8_t)rand_r(&seed);
+    return *base + off;
+}
+
+/* Every length 0..300 at every start modulo 8, each implementation and
+ * each entry point, against the definition: the CRC from the start and
+ * continued from any register. */
+static void test_crc32c_every_length(void **state)
+{
+    (void)state;
+    size_t ni = cpu_impls();
+    for (size_t n = 0; n <= 300; n++)
+        for (size_t off = 0; off < 8; off++) {
+            uint8_t *base,
+                *p = bytes_at(off, n, (unsigned)(n * 8 + off), &base);
+            uint32_t want = crc_ref(p, n);
+            for (size_t i = 0; i < ni; i++) {
+                if (~impls[i]->step(~UINT32_C(0), p, n) != want)
+                    fail_msg("%s: %zu bytes at +%zu", impls[i]->name, n, off);
+                size_t h = n * 5 / 11; /* continued from the register */
+                uint32_t r = impls[i]->step(~UINT32_C(0), p, h);
+                if (~impls[i]->step(r, p + h, n - h) != want)
+                    fail_msg("%s: %zu + %zu bytes at +%zu", impls[i]->name, h,
+                             n - h, off);
+            }
+            assert_int_equal(sl_wire_crc32c(0, p, n), want);
+            free(base);
+        }
+}
+
+/* What each unseal says of p[0..len): all must agree on want. */
+SL_WIRE_CRC32 static void expect_unseal(const uint8_t *p, size_t len,
+                                        enum sl_wire_sealed want, size_t ni,
+                                        const char *what)
+{
+    for (size_t i = 0; i < ni; i++)
+        if (impls[i]->unseal(p, len) != want)
+            fail_msg("%s unseal, %s: not %d", impls[i]->name, what, (int)want);
+    if (sl_wire_unseal(p, len) != want)
+        fail_msg("sl_wire_unseal, %s: not %d", what, (int)want);
+    if (sl_wire_unseal_inline(p, len) != want)
+        fail_msg("sl_wire_unseal_inline, %s: not %d", what, (int)want);
+}
+
+/* Every message length 0..300 at every start modulo 8, sealed by the
+ * definition (not by sl_wire_seal): each unseal finds it SEALED, a
+ * changed byte of the message or of the CRC BAD_SEAL, a changed key byte
+ * or a shorter length UNSEALED. */
+static void test_unseal_every_length(void **state)
+{
+    (void)state;
+    static const uint8_t key[5] = {0xfd, 0xff, 0xff, 0xff, 0x0f};
+    size_t ni = cpu_impls();
+    char what[64];
+    for (size_t n = 0; n <= 300; n++)
+        for (size_t off = 0; off < 8; off++) {
+            size_t len = n + SL_WIRE_SEAL_LEN;
+            uint8_t *base,
+                *p = bytes_at(off, len, (unsigned)(n * 8 + off), &base);
+            uint32_t crc = crc_ref(p, n);
+            memcpy(p + n, key, sizeof(key));
+            for (int i = 0; i < 4; i++)
+                p[n + 5 + i] = (uint8_t)(crc >> (8 * i));
+            snprintf(what, sizeof(what), "%zu bytes at +%zu", n, off);
+            expect_unseal(p, len, SL_WIRE_SEALED, ni, what);
+            uint8_t seal[SL_WIRE_SEAL_LEN];
+            sl_wire_seal(p, n, seal);
+            assert_memory_equal(seal, p + n, sizeof(seal));
+            if (n) {
+                size_t at = (n * 7 + off) % n;
+                p[at] ^= 0x20;
+                expect_unseal(p, len, SL_WIRE_BAD_SEAL, ni, what);
+                p[at] ^= 0x20;
+            }
+            p[n + 5 + off % 4] ^= 1; /* the CRC */
+            expect_unseal(p, len, SL_WIRE_BAD_SEAL, ni, what);
+            p[n + 5 + off % 4] ^= 1;
+            p[n + off % 5] ^= 0x40; /* the key */
+            expect_unseal(p, len, SL_WIRE_UNSEALED, ni, what);
+            p[n + off % 5] ^= 0x40;
+            expect_unseal(p, len - 1, SL_WIRE_UNSEALED, ni, what);
+            free(base);
+        }
+}
+
 /* A ServiceLog as the import packs one (the demo's second mnist log). */
 static size_t pack_demo_log(uint8_t *out)
 {
@@ -486,6 +596,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_crc32c),
+        cmocka_unit_test(test_crc32c_every_length),
+        cmocka_unit_test(test_unseal_every_length),
         cmocka_unit_test_setup(test_seal, setup),
         cmocka_unit_test_setup(test_accepts_the_import, setup),
         cmocka_unit_test_setup(test_accepts_random_messages, setup),
