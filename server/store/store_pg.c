@@ -96,7 +96,7 @@
  * follows the database going away and coming back, without a restart.
  *
  * Import: one transaction under an advisory lock; COPY logs FROM STDIN
- * (FORMAT binary). store_pg_import.c has the details.
+ * (FORMAT binary), nonblocking too. store_pg_import.c has the details.
  *
  * Writes and the feed (store_pg_feed.c): a transaction each, nonblocking,
  * within PG_WRITE_MS; a transaction a write gave up on is rolled back at

@@ -268,4 +268,8 @@ int sl__pg_wait_changes(struct sl_store *base, int timeout_ms,
 int sl__pg_feed_end(struct pg_store *st, int64_t head, int64_t pruned,
                     int64_t deadline_us, struct sl_err *err);
 
+/* The statement sl__pg_feed_end sends, into sql (size bytes; 320 are
+ * enough), for the import, which sends it through sl__pg_exec. */
+void sl__pg_feed_end_sql(char *sql, size_t size, int64_t head, int64_t pruned);
+
 #endif
