@@ -24,6 +24,10 @@
  *   backend's row of pg_stat_activity: a server that answers it is
  *   running our statement (or waiting for a lock: another import's turn),
  *   so the wait goes on, and a line says what the statement waits for.
+ *   A probe the server refuses (max_connections reached) is no sign of
+ *   life: a warning quotes the refusal, and the import may fail although
+ *   the server runs; --pg-answer-timeout longer than the longest
+ *   statement avoids that.
  *
  * A wait that ends drops the connection (sl__pg_drop: nothing is waited
  * for, no cancel is sent): the backend, when it runs again, reads the end
@@ -106,19 +110,29 @@ static bool pg_alive(struct pg_store *st, struct pg_wait *w, int64_t until_us)
              "SELECT state, wait_event_type, wait_event FROM "
              "pg_stat_activity WHERE pid = %d",
              PQbackendPID(st->conn));
+    sl_err_clear(&e);
     ok = sl__pg_ready(&p, until_us, &reconnected, &e) == SL_OK &&
          PQsendQuery(p.conn, sql) &&
          sl__pg_finish(&p, until_us, &r, "", &e) == SL_OK;
+    /* Refused, not silent (pg_connect_poll's and sl__pg_finish's
+     * timeouts say "no answer"): worth a line. */
+    if (!ok && e.msg[0] && e.code != SL_ETIMEOUT && !strstr(e.msg, "no answer"))
+        sl_log(SL_LOG_WARN,
+               "%s: %s: no answer for %s, and a new connection "
+               "failed: %s",
+               st->label, st->step,
+               pg_ms(b, sizeof(b), (int)((sl_clock_us() - w->life_us) / 1000)),
+               e.msg);
     if (ok && !w->told) {
-        bool row = PQntuples(r) == 1;
+        bool row = PQntuples(r) == 1, waits = row && !PQgetisnull(r, 0, 1);
         sl_log(SL_LOG_INFO,
                "%s: %s: no answer for %s, but the server answers a new "
-               "connection (our statement: %s%s%s%s): still waiting",
+               "connection (our statement: %s%s%s%s%s): still waiting",
                st->label, st->step,
                pg_ms(b, sizeof(b), (int)((sl_clock_us() - w->life_us) / 1000)),
                row ? PQgetvalue(r, 0, 0) : "not seen",
-               row && !PQgetisnull(r, 0, 1) ? ", waiting for " : "",
-               row ? PQgetvalue(r, 0, 1) : "", row ? PQgetvalue(r, 0, 2) : "");
+               waits ? ", waiting for " : "", waits ? PQgetvalue(r, 0, 1) : "",
+               waits ? ":" : "", waits ? PQgetvalue(r, 0, 2) : "");
         w->told = true;
     }
     PQclear(r);
