@@ -174,6 +174,10 @@ static const struct sl_opt sl_opts[] = {
      SL_CMD_SERVE,
      "backend connections this server holds at most, shared by all its "
      "threads (>= 2: the change feed keeps one); 0 = one per thread"},
+    {"pg-answer-timeout", SL_OPT_MS, SL_OFF(pg_answer_timeout_ms), 100, 3600000,
+     "30s", SL_BOTH,
+     "postgres: bound on each connection's open (connect, schema check, "
+     "migration) and on an import's wait for any answer"},
 };
 
 #define SL_NOPTS (sizeof(sl_opts) / sizeof(sl_opts[0]))

@@ -68,6 +68,8 @@ struct sl_config {
     const char *pg_listen_uri;  /* postgres: the feed's LISTEN session */
     int pg_pool_size;           /* backend connections at most; 0: one
                                    per thread (store_pool.h) */
+    int pg_answer_timeout_ms;   /* postgres: open's bound, import's on
+                                   silence (store_pg_wait.c) */
 };
 
 /* Fills cfg with the defaults, then the SERVICELOGS_* environment, then

@@ -51,6 +51,7 @@ static struct sl_store_options store_options(const struct sl_config *cfg)
         .pool_size = cfg->pg_pool_size,
         .transaction_pooling = cfg->pg_transaction_pooling != 0,
         .listen_uri = cfg->pg_listen_uri,
+        .answer_timeout_ms = cfg->pg_answer_timeout_ms,
     };
 }
 

@@ -139,6 +139,9 @@ struct sl_store_options {
     struct sl_store_pool *pool; /* set: sl_store_open_with hands out a
                                    handle on this pool's connections
                                    instead of opening one (store_pool.c) */
+    int answer_timeout_ms;      /* postgres: how long an open may take, and
+                                   an import may go without an answer
+                                   (store_pg_wait.c); 0: 30 s */
 };
 
 /* One service to import; replaces the service and all its logs. */

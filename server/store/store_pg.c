@@ -3,6 +3,7 @@
  * Files: this one is the connection (connect, round trips, deadlines,
  * reconnect), open and close, the query and the snapshot, ping and count,
  * and the exported sl_store_postgres; store_pg_msg.c its messages,
+ * store_pg_wait.c the bounded round trips of open and import,
  * store_pg_schema.c the schema, its migrations (open runs them) and the
  * reading of its rows, store_pg_import.c the COPY-based import,
  * store_pg_feed.c the writes and the change feed (LISTEN/NOTIFY).
@@ -95,7 +96,7 @@
  * follows the database going away and coming back, without a restart.
  *
  * Import: one transaction under an advisory lock; COPY logs FROM STDIN
- * (FORMAT binary). store_pg_import.c has the details.
+ * (FORMAT binary), nonblocking too. store_pg_import.c has the details.
  *
  * Writes and the feed (store_pg_feed.c): a transaction each, nonblocking,
  * within PG_WRITE_MS; a transaction a write gave up on is rolled back at
@@ -111,10 +112,15 @@
  * with the URI's user info. libpq's own messages carry no password, except
  * a URI parse error, which is redacted.
  *
+ * Open and import (store_pg_wait.c) wait the same way, within
+ * --pg-answer-timeout: all of an open (connect, schema check, migration,
+ * PREPARE) by then, or it fails naming the step, so a server that stops
+ * answering fails start-up instead of hanging it; an import as long as
+ * the server shows signs of life (a probe on a new connection when it is
+ * silent), and it fails, committing nothing, after that much silence.
+ *
  * Limits: a host name is resolved by getaddrinfo() when a connect starts,
- * which blocks (a numeric hostaddr does not). open() (its schema check or
- * migration) and import wait for the server without a deadline once
- * connected.
+ * which blocks (a numeric hostaddr does not).
  *
  * Poolers: behind a transaction-mode pooler (PgBouncer
  * pool_mode=transaction; --pg-transaction-pooling, passed as
@@ -156,7 +162,7 @@ static int64_t cap_deadline(int64_t deadline_us, int ms)
 /* Waits until fd is ready for events: the poll revents (> 0) when it is,
  * 0 when deadline_us passed (0 waits for ever), -1 on failure (errno says
  * why). */
-static int wait_fd(int fd, short events, int64_t deadline_us)
+int sl__pg_wait_fd(int fd, short events, int64_t deadline_us)
 {
     if (fd < 0) {
         errno = EBADF;
@@ -334,7 +340,7 @@ static int pg_connect_poll(struct pg_store *st, int64_t deadline_us,
             sl__pg_drop(st);
             return rc;
         }
-        int ev = wait_fd(
+        int ev = sl__pg_wait_fd(
             PQsocket(st->conn),
             st->polling == PGRES_POLLING_READING ? POLLIN : POLLOUT, until);
         if (ev == 0)
@@ -424,9 +430,9 @@ static int pg_drain(struct pg_store *st, int64_t deadline_us,
         while ((sending = PQflush(st->conn)) == 1 || PQisBusy(st->conn)) {
             if (sending < 0)
                 break;
-            int ev =
-                wait_fd(PQsocket(st->conn),
-                        (short)(sending ? POLLIN | POLLOUT : POLLIN), until);
+            int ev = sl__pg_wait_fd(
+                PQsocket(st->conn),
+                (short)(sending ? POLLIN | POLLOUT : POLLIN), until);
             if (ev == 0)
                 goto timeout;
             if (ev < 0) {
@@ -480,9 +486,9 @@ int sl__pg_finish(struct pg_store *st, int64_t deadline_us, PGresult **out,
         while ((sending = PQflush(st->conn)) == 1 || PQisBusy(st->conn)) {
             if (sending < 0)
                 break;
-            int ev = wait_fd(PQsocket(st->conn),
-                             (short)(sending ? POLLIN | POLLOUT : POLLIN),
-                             deadline_us);
+            int ev = sl__pg_wait_fd(
+                PQsocket(st->conn),
+                (short)(sending ? POLLIN | POLLOUT : POLLIN), deadline_us);
             if (ev == 0) {
                 pg_abandon(st);
                 rc = sl_err_set(err, SL_ETIMEOUT,
@@ -627,7 +633,6 @@ int sl__pg_read(struct pg_store *st, const char *name, int n,
                               "deadline passed before the query");
         rc = sl__pg_ready(st, deadline_us, &reconnected, err);
         if (rc == SL_OK) {
-            PQsetnonblocking(st->conn, 1); /* an import may have unset it */
             if (sl__pg_send(st, name, n, vals, lens))
                 rc = sl__pg_finish(st, deadline_us, out, "", err);
             else
@@ -639,34 +644,6 @@ int sl__pg_read(struct pg_store *st, const char *name, int n,
         /* Lost since its last use (e.g. the server restarted): once more
          * on a new connection. */
     }
-}
-
-/* Runs sql (blocking; open and import only) and returns its result in
- * *out when out is not NULL; failures are code when the server is not the
- * reason. */
-int sl__pg_exec(struct pg_store *st, const char *sql, PGresult **out, int code,
-                const char *what, struct sl_err *err)
-{
-    PGresult *r = PQexec(st->conn, sql);
-    ExecStatusType s = PQresultStatus(r);
-    int rc = SL_OK;
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-        rc = sl__pg_fail(st, sl__pg_code(st, r, code), what, r, err);
-    if (rc == SL_OK && out)
-        *out = r;
-    else
-        PQclear(r);
-    return rc;
-}
-
-/* Starts a transaction holding advisory lock (class, the schema). */
-static const char sql_lock[] = "BEGIN; " PG_LOCK_FMT;
-
-int sl__pg_begin_locked(struct pg_store *st, int lock_class, struct sl_err *err)
-{
-    char sql[160];
-    snprintf(sql, sizeof(sql), sql_lock, lock_class);
-    return sl__pg_exec(st, sql, NULL, SL_EIO, "", err);
 }
 
 /* ---- open / close ------------------------------------------------------- */
@@ -742,11 +719,27 @@ static int pg_open_with(const struct sl_store_type *type, const char *arg,
     if ((rc = pg_options(st, arg, o, err)) != SL_OK)
         goto out;
 
-    if ((rc = pg_connect_start(st, SL_EINVAL, err)) != SL_OK ||
-        (rc = pg_connect_poll(st, 0, err)) != SL_OK ||
-        (rc = sl__pg_migrate(st, err)) != SL_OK)
+    /* Bounded as a whole (store_pg_wait.c), the connect by PG_CONNECT_MS
+     * too. */
+    st->answer_ms =
+        o->answer_timeout_ms > 0 ? o->answer_timeout_ms : PG_ANSWER_MS;
+    st->open_until_us = sl_clock_us() + (int64_t)st->answer_ms * 1000;
+    st->step = "connecting";
+    if ((rc = pg_connect_start(st, SL_EINVAL, err)) != SL_OK)
         goto out;
-    rc = sl__pg_prepare(st, cap_deadline(0, PG_CONNECT_MS), err);
+    if ((rc = pg_connect_poll(st, st->open_until_us, err)) != SL_OK) {
+        if (rc == SL_ETIMEOUT) /* no answer by open's deadline */
+            rc = sl__pg_open_late(st, st->answer_ms, err);
+        else if (sl_clock_us() - st->connect_us >= PG_CONNECT_MS * 1000LL)
+            rc = sl__pg_open_late(st, PG_CONNECT_MS, err); /* nor by its own */
+        goto out;
+    }
+    if ((rc = sl__pg_migrate(st, err)) != SL_OK)
+        goto out;
+    st->step = "preparing the statements";
+    if ((rc = sl__pg_prepare(st, st->open_until_us, err)) == SL_ETIMEOUT)
+        rc = sl__pg_open_late(st, st->answer_ms, err);
+    st->open_until_us = 0;
 out:
     if (rc != SL_OK) {
         pg_close(&st->base);

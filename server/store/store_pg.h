@@ -1,13 +1,15 @@
 /* store_pg.h -- what the files of the PostgreSQL backend share (private)
  *
- * The backend is six files, one concern each: store_pg.c (the connection:
+ * The backend is seven files, one concern each: store_pg.c (the connection:
  * connect, round trips, deadlines, reconnect; open, query, snapshot, ping,
  * close and the exported sl_store_postgres), store_pg_stmt.c (the read
  * statements, named or unnamed), store_pg_msg.c (its
- * messages), store_pg_schema.c (the schema and its migrations, run by
- * open), store_pg_import.c (COPY into staging, then a swap) and store_pg_feed.c
- * (the writes and the change feed: put_service, record_log, read_changes,
- * wait_changes). This header is included by those six only. Its functions are
+ * messages), store_pg_wait.c (the round trips of open and import, bounded
+ * by --pg-answer-timeout), store_pg_schema.c (the schema and its
+ * migrations, run by open), store_pg_import.c (COPY into staging, then a
+ * swap) and store_pg_feed.c (the writes and the change feed: put_service,
+ * record_log, read_changes, wait_changes). This header is included by
+ * those seven only. Its functions are
  * sl__pg_* (STYLE 12: internal, not static); the rest of the server sees only
  * sl_store_postgres, through store.c.
  *
@@ -26,8 +28,11 @@
 #include "store.h"
 
 /* Time limits of the connection; store_pg.c's top explains each. */
-#define PG_CONNECT_MS 5000    /* a connect attempt's life */
-#define PG_CONNECT_S "5"      /* the same, as libpq's connect_timeout */
+#define PG_CONNECT_MS 5000 /* a connect attempt's life */
+#define PG_CONNECT_S "5"   /* the same, as libpq's connect_timeout */
+#define PG_ANSWER_MS                                                           \
+    30000                     /* open's bound, import's on silence: the        \
+                                 default of --pg-answer-timeout */
 #define PG_PING_MS 1000       /* a health ping's deadline */
 #define PG_ABANDON_MS 5000    /* an abandoned statement's hold on its conn */
 #define PG_STALL_GRACE_MS 500 /* a stall's first calls wait this long, */
@@ -84,6 +89,12 @@ struct pg_store {
     bool importing;     /* a session's transaction is open */
     bool import_failed; /* one of its adds failed: only a rollback left */
     int64_t import_ord; /* services staged so far (their ord) */
+    /* open and import (store_pg_wait.c): */
+    int answer_ms;         /* --pg-answer-timeout: open's bound, and the
+                              longest silence import accepts */
+    int64_t open_until_us; /* open gives up then; 0: not opening */
+    const char *step;      /* what open or import waits for (a string
+                              literal), for the message of a timeout */
 };
 
 /* ---- store_pg_msg.c ----------------------------------------------------- */
@@ -121,8 +132,7 @@ int sl__pg_code(struct pg_store *st, const PGresult *r, int other);
  * lacks them. Never waits past deadline_us (CLOCK_MONOTONIC µs, 0 for
  * none), nor, on a stalled connection, past the stall's limit (store_pg.c's
  * top); what is still under way then is left to the next call. Afterwards
- * the connection is in libpq's nonblocking mode; import, which sends
- * blocking, unsets it. */
+ * the connection is in libpq's nonblocking mode. */
 int sl__pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
                  struct sl_err *err);
 
@@ -146,19 +156,51 @@ int sl__pg_read(struct pg_store *st, const char *name, int n,
  * sl__pg_ready reconnects. */
 void sl__pg_drop(struct pg_store *st);
 
-/* Runs sql (blocking; open and import only) and returns its result in
- * *out when out is not NULL (the caller PQclear()s it; on failure *out is
- * untouched); failures are code when the server is not the reason, and
- * err's message starts "LABEL: what". */
+/* Waits for fd to be ready for events until deadline_us (0: for ever):
+ * the poll revents (> 0) when it is, 0 at the deadline, -1 on failure
+ * (errno says why). */
+int sl__pg_wait_fd(int fd, short events, int64_t deadline_us);
+
+/* ---- store_pg_wait.c ---------------------------------------------------- */
+
+/* Waits for the answer to what was just sent on st (open and import
+ * only), sending what libpq still queues, within open's deadline
+ * (st->open_until_us) or, outside open, as long as the server shows signs
+ * of life (store_pg_wait.c's top). On success *out (when out is not NULL)
+ * is the last result, PGRES_COPY_IN for a COPY ... FROM STDIN, and the
+ * caller PQclear()s it. On failure *out is NULL and err says "LABEL:
+ * what..."; failures are code when the server is not the reason; a server
+ * that did not answer in time is SL_ETIMEOUT, its connection dropped
+ * (sl__pg_drop), which rolls back what it had not committed. */
+int sl__pg_await(struct pg_store *st, PGresult **out, int code,
+                 const char *what, struct sl_err *err);
+
+/* Sends what libpq queues (COPY data) within the same bound as
+ * sl__pg_await; SL_ETIMEOUT and the connection dropped when the server
+ * stops taking it. */
+int sl__pg_push(struct pg_store *st, struct sl_err *err);
+
+/* Sends sql and waits for it (sl__pg_await); returns its result in *out
+ * when out is not NULL (the caller PQclear()s it; on failure *out is
+ * untouched). */
 int sl__pg_exec(struct pg_store *st, const char *sql, PGresult **out, int code,
                 const char *what, struct sl_err *err);
 
 /* BEGINs a transaction that holds the advisory lock (lock_class, the
  * session's current schema) until it ends: PG_LOCK_SCHEMA or
- * PG_LOCK_IMPORT. Blocking, like sl__pg_exec; the caller COMMITs or
+ * PG_LOCK_IMPORT. Waits like sl__pg_exec; the caller COMMITs or
  * ROLLBACKs. */
 int sl__pg_begin_locked(struct pg_store *st, int lock_class,
                         struct sl_err *err);
+
+/* Rolls back the transaction open or import left open, within the bound
+ * of sl__pg_await; a connection that does not answer, or is mid-command,
+ * is dropped instead (which ends the transaction too). */
+void sl__pg_end_tx(struct pg_store *st);
+
+/* The message of open's failure to connect in time (ms: the limit it
+ * reached): SL_ETIMEOUT. */
+int sl__pg_open_late(struct pg_store *st, int ms, struct sl_err *err);
 
 /* ---- store_pg_stmt.c ---------------------------------------------------- */
 
@@ -225,5 +267,9 @@ int sl__pg_wait_changes(struct sl_store *base, int timeout_ms,
  * none; blocking mode works too). */
 int sl__pg_feed_end(struct pg_store *st, int64_t head, int64_t pruned,
                     int64_t deadline_us, struct sl_err *err);
+
+/* The statement sl__pg_feed_end sends, into sql (size bytes; 320 are
+ * enough), for the import, which sends it through sl__pg_exec. */
+void sl__pg_feed_end_sql(char *sql, size_t size, int64_t head, int64_t pruned);
 
 #endif

@@ -443,21 +443,26 @@ int sl__pg_record_log(struct sl_store *base, const char *project_id,
 
 /* ---- the end of a feed transaction --------------------------------------- */
 
-int sl__pg_feed_end(struct pg_store *st, int64_t head, int64_t pruned,
-                    int64_t deadline_us, struct sl_err *err)
+void sl__pg_feed_end_sql(char *sql, size_t size, int64_t head, int64_t pruned)
 {
-    char sql[320];
     int n = 0;
     if (head - pruned > (int64_t)SL_STORE_FEED_KEEP + PG_PRUNE_SLACK) {
         long long to = (long long)(head - SL_STORE_FEED_KEEP);
-        n = snprintf(sql, sizeof(sql),
+        n = snprintf(sql, size,
                      "DELETE FROM changes WHERE seq <= %lld;"
                      " UPDATE feed SET pruned = %lld; ",
                      to, to);
     }
-    snprintf(sql + n, sizeof(sql) - (size_t)n,
+    snprintf(sql + n, size - (size_t)n,
              "SELECT pg_notify('" PG_CHANNEL
              "', coalesce(current_schema(), ''))");
+}
+
+int sl__pg_feed_end(struct pg_store *st, int64_t head, int64_t pruned,
+                    int64_t deadline_us, struct sl_err *err)
+{
+    char sql[320];
+    sl__pg_feed_end_sql(sql, sizeof(sql), head, pruned);
     return pg_step(st, sql, 0, NULL, NULL, NULL, deadline_us, NULL, err);
 }
 

@@ -24,11 +24,18 @@
  * seal (wire.h: its CRC-32C, which a query checks and strips, as for
  * SQLite; store_pg_schema.c). A batch is sent in PG_COPY_CHUNK pieces.
  *
- * Blocking: a session runs the connection in libpq's blocking mode (a
- * nonblocking PQputCopyData would queue the whole batch in memory when the
- * server reads slower than we send) and has no deadline once connected:
- * it is the `import` command's, which an operator watches, not a served
- * call's (the queries set nonblocking mode again, store_pg.c).
+ * Waiting: the connection stays in libpq's nonblocking mode, and every
+ * round trip waits through store_pg_wait.c: not by a deadline (an import
+ * of millions of logs takes as long as it takes, the swap is one long
+ * statement) but for as long as the server shows signs of life, to
+ * --pg-answer-timeout of silence (a new connection that gets no answer
+ * either). Each COPY chunk is pushed to the socket before the next is
+ * queued (sl__pg_push), so libpq never holds more than one chunk. A wait
+ * that gives up drops the connection (no ROLLBACK to wait for): the
+ * server rolls back when it sees the connection's end, so nothing is
+ * committed, even by a server that thaws later; only a COMMIT already
+ * sent has an unknown outcome, and the message says so. st->step names
+ * what the import waited for.
  *
  * Memory: one COPY chunk; the caller's batch is only read. The staging
  * tables live on the server (temp_buffers, then temp files).
@@ -42,6 +49,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "store.h"
 #include "store_pg.h"
 #include "wire.h"
@@ -136,9 +144,7 @@ static int session_fail(struct pg_store *st, int rc, bool committing,
     else
         sl_err_set(err, rc, "%s: import failed, nothing changed: %.180s",
                    st->label, sep && sep[0] == ':' ? sep + 2 : m);
-    if (st->conn && PQstatus(st->conn) == CONNECTION_OK &&
-        PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-        PQclear(PQexec(st->conn, "ROLLBACK"));
+    sl__pg_end_tx(st);
     st->importing = false;
     return rc;
 }
@@ -156,13 +162,17 @@ int sl__pg_import_begin(struct sl_store *base, struct sl_err *err)
     st->import_ord = 0;
     for (int attempt = 0;; attempt++) {
         bool reconnected;
-        rc = sl__pg_ready(st, 0, &reconnected, err);
-        if (rc == SL_OK && PQsetnonblocking(st->conn, 0) != 0)
-            rc = sl__pg_fail(st, SL_EUNAVAIL, "", NULL, err);
+        st->step = "connecting";
+        rc = sl__pg_ready(st, sl_clock_us() + (int64_t)st->answer_ms * 1000,
+                          &reconnected, err);
+        st->step = "waiting for the import lock (another import's turn)";
         if (rc == SL_OK &&
-            (rc = sl__pg_begin_locked(st, PG_LOCK_IMPORT, err)) == SL_OK)
+            (rc = sl__pg_begin_locked(st, PG_LOCK_IMPORT, err)) == SL_OK) {
+            st->step = "creating the staging tables";
             rc = sl__pg_exec(st, sql_stage, NULL, SL_EIO, "", err);
-        if (rc == SL_OK || reconnected || attempt > 0 || !sl__pg_lost(st))
+        }
+        if (rc == SL_OK || rc == SL_ETIMEOUT || reconnected || attempt > 0 ||
+            !sl__pg_lost(st))
             break;
         /* Lost before anything was sent: nothing was stored; retry once. */
     }
@@ -174,10 +184,10 @@ static int copy_start(struct pg_store *st, const char *sql, struct sl_buf *b,
                       struct sl_err *err)
 {
     static const char sig[11] = "PGCOPY\n\377\r\n";
-    PGresult *r = PQexec(st->conn, sql);
-    int rc = SL_OK;
-    if (PQresultStatus(r) != PGRES_COPY_IN)
-        rc = sl__pg_fail(st, sl__pg_code(st, r, SL_EIO), "", r, err);
+    PGresult *r = NULL;
+    int rc = sl__pg_exec(st, sql, &r, SL_EIO, "", err);
+    if (rc == SL_OK && PQresultStatus(r) != PGRES_COPY_IN)
+        rc = sl_err_set(err, SL_EINTERNAL, "%s: COPY did not start", st->label);
     PQclear(r);
     sl_buf_append(b, sig, sizeof(sig));
     put_be32(b, 0); /* flags */
@@ -197,7 +207,7 @@ static int copy_flush(struct pg_store *st, struct sl_buf *b, bool last,
     if (b->len > INT_MAX || PQputCopyData(st->conn, b->data, (int)b->len) != 1)
         return sl__pg_fail(st, SL_EUNAVAIL, "", NULL, err);
     b->len = 0;
-    return SL_OK;
+    return sl__pg_push(st, err); /* before the next chunk is queued */
 }
 
 /* Ends the COPY: the trailer, or (rc failed) an error that fails it on
@@ -205,19 +215,20 @@ static int copy_flush(struct pg_store *st, struct sl_buf *b, bool last,
 static int copy_end(struct pg_store *st, struct sl_buf *b, int rc,
                     struct sl_err *err)
 {
-    PGresult *r;
+    struct sl_err ignored;
     put_be16(b, 0xffff); /* trailer */
     if (rc == SL_OK)
         rc = copy_flush(st, b, true, err);
+    if (!st->conn) /* dropped: a wait gave up */
+        return rc;
+    /* Always queued: the chunk before it was pushed. */
     if (PQputCopyEnd(st->conn, rc == SL_OK ? NULL : "import aborted") != 1 &&
         rc == SL_OK)
         rc = sl__pg_fail(st, SL_EUNAVAIL, "", NULL, err);
-    while ((r = PQgetResult(st->conn))) {
-        if (rc == SL_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
-            rc = sl__pg_fail(st, sl__pg_code(st, r, SL_EIO), "", r, err);
-        PQclear(r);
-    }
-    return rc;
+    /* Its result; after a failure only to read it (the first error
+     * stays). */
+    int done = sl__pg_await(st, NULL, SL_EIO, "", rc == SL_OK ? err : &ignored);
+    return rc == SL_OK ? done : rc;
 }
 
 /* The batch's services into sl_import_svcs. */
@@ -294,6 +305,7 @@ int sl__pg_import_add(struct sl_store *base,
     if (n == 0)
         return SL_OK;
     sl_buf_init(&b);
+    st->step = "sending services and logs";
     rc = copy_services(st, svcs, n, &b, err);
     b.len = 0;
     if (rc == SL_OK)
@@ -320,18 +332,23 @@ static int swap_changes(struct pg_store *st, struct sl_err *err)
     sl_wire_seal(none, 0, seal);
     const char *vals[] = {(const char *)seal};
     const int lens[] = {SL_WIRE_SEAL_LEN};
-    PGresult *r =
-        PQexecParams(st->conn, sql_changes, 1, types, vals, lens, fmts, 1);
-    int rc = SL_OK;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        rc = sl__pg_fail(st, sl__pg_code(st, r, SL_EIO), "", r, err);
+    char sql[320];
+    PGresult *r = NULL;
+    int rc;
+    if (!PQsendQueryParams(st->conn, sql_changes, 1, types, vals, lens, fmts,
+                           1))
+        rc = sl__pg_fail(st, sl__pg_code(st, NULL, SL_EIO), "", NULL, err);
+    else if ((rc = sl__pg_await(st, &r, SL_EIO, "", err)) != SL_OK)
+        ;
     else if (PQntuples(r) != 1 || PQgetlength(r, 0, 0) != 8 ||
              PQgetlength(r, 0, 1) != 8)
         rc = sl_err_set(err, SL_EINTERNAL, "%s: the feed's row is missing",
                         st->label);
-    else
-        rc = sl__pg_feed_end(st, sl__pg_be64(PQgetvalue(r, 0, 0)),
-                             sl__pg_be64(PQgetvalue(r, 0, 1)), 0, err);
+    else {
+        sl__pg_feed_end_sql(sql, sizeof(sql), sl__pg_be64(PQgetvalue(r, 0, 0)),
+                            sl__pg_be64(PQgetvalue(r, 0, 1)));
+        rc = sl__pg_exec(st, sql, NULL, SL_EIO, "", err);
+    }
     PQclear(r);
     return rc;
 }
@@ -344,9 +361,8 @@ int sl__pg_import_end(struct sl_store *base, bool commit, struct sl_err *err)
 
     if (!st->importing || !commit || st->import_failed) {
         bool was = st->importing && !st->import_failed;
-        if (st->importing && st->conn && PQstatus(st->conn) == CONNECTION_OK &&
-            PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-            PQclear(PQexec(st->conn, "ROLLBACK"));
+        if (st->importing)
+            sl__pg_end_tx(st);
         st->importing = st->import_failed = false;
         if (!commit)
             return SL_OK;
@@ -355,11 +371,17 @@ int sl__pg_import_end(struct sl_store *base, bool commit, struct sl_err *err)
                           was ? "" : "no session, or a batch failed");
     }
     snprintf(lock, sizeof(lock), PG_LOCK_FMT, PG_LOCK_FEED);
-    if ((rc = sl__pg_exec(st, sql_last, NULL, SL_EIO, "", err)) != SL_OK ||
-        (rc = sl__pg_exec(st, lock, NULL, SL_EIO, "", err)) != SL_OK ||
-        (rc = sl__pg_exec(st, sql_swap, NULL, SL_EIO, "", err)) != SL_OK ||
+    st->step = "keeping each service's last entry";
+    if ((rc = sl__pg_exec(st, sql_last, NULL, SL_EIO, "", err)) != SL_OK)
+        return session_fail(st, rc, false, err);
+    st->step = "waiting for the feed's lock";
+    if ((rc = sl__pg_exec(st, lock, NULL, SL_EIO, "", err)) != SL_OK)
+        return session_fail(st, rc, false, err);
+    st->step = "replacing the services' logs";
+    if ((rc = sl__pg_exec(st, sql_swap, NULL, SL_EIO, "", err)) != SL_OK ||
         (rc = swap_changes(st, err)) != SL_OK)
         return session_fail(st, rc, false, err);
+    st->step = "committing";
     if ((rc = sl__pg_exec(st, "COMMIT", NULL, SL_EIO, "", err)) != SL_OK)
         return session_fail(st, rc, true, err);
     st->importing = false;

@@ -30,6 +30,9 @@
  * Migrations are append-only steps (pg_migrations[]); open() runs the
  * missing ones in one transaction, after reading the version outside the
  * lock for the common case (the schema is there) and again under it.
+ * Every round trip here waits within open's bound (--pg-answer-timeout,
+ * store_pg_wait.c): a server that stops answering, or a lock held for
+ * longer, fails the open, naming the step.
  *
  * Reading: a query's rows (service_name, infer_type, update_time, seq,
  * body; binary) become a struct sl_log_page here, beside the tables they
@@ -168,13 +171,17 @@ int sl__pg_migrate(struct pg_store *st, struct sl_err *err)
 
     /* Outside the lock only the common case is decided: the schema is
      * there. Anything else may be another connection's migration in
-     * progress, so it is read again under the lock. */
+     * progress, so it is read again under the lock. st->step names each
+     * wait for the message of a timeout (store_pg_wait.c). */
+    st->step = "checking the schema";
     if ((rc = read_version(st, &v, err)) != SL_OK)
         return rc;
     if (v == PG_SCHEMA_VERSION)
         return SL_OK;
+    st->step = "waiting for the schema's migration lock";
     if ((rc = sl__pg_begin_locked(st, PG_LOCK_SCHEMA, err)) != SL_OK)
         goto out;
+    st->step = "migrating the schema";
     /* Read again under the lock: another connection may have migrated. */
     if ((rc = read_version(st, &v, err)) != SL_OK ||
         (rc = check_version(st, v, err)) != SL_OK)
@@ -203,8 +210,7 @@ int sl__pg_migrate(struct pg_store *st, struct sl_err *err)
 out_commit:
     rc = sl__pg_exec(st, "COMMIT", NULL, SL_EIO, "", err);
 out:
-    if (PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-        PQclear(PQexec(st->conn, "ROLLBACK"));
+    sl__pg_end_tx(st);
     return rc;
 }
 

@@ -10,10 +10,9 @@
 #   - after the thaw, health is SERVING again and calls succeed, without
 #     restarting the server.
 #
-# The cluster is the test's own (scripts/pg-test-server.sh in $T), never
-# the shared SL_TEST_PG_URI one, which other tests use in parallel; it is
-# thawed and stopped at exit whatever happens: lib.sh's EXIT trap (also on
-# SIGTERM/SIGINT, see below), and a guard in its own session for a SIGKILL.
+# The cluster is the test's own, never the shared SL_TEST_PG_URI one, and
+# is thawed and stopped at exit whatever happens (pg_own.sh). Start-up and
+# import against a frozen server: test_pg_hang_start.sh.
 # Skipped without SL_TEST_PG_URI, like test_postgres.sh (no PostgreSQL
 # here, or a build without the backend).
 . "$(dirname "$0")/lib.sh"
@@ -23,47 +22,12 @@
 export SERVICELOGS_CACHE_BYTES=0
 
 [ -n "${SL_TEST_PG_URI:-}" ] || skip "SL_TEST_PG_URI unset"
-PGCTL=$SL_SRC/scripts/pg-test-server.sh
+. "$I/pg_own.sh"
 EXP=$SL_SRC/tests/integration/expected
 LIMIT_MS=2500 # --query-timeout (1 s) plus a margin for a busy machine
-PGD=$T/pg
-# As root the cluster runs as `postgres`, which must reach $PGD.
-chmod 711 "$T"
-: >"$T/frozen"
 
-thaw() {
-  [ -s "$T/frozen" ] || return 0
-  xargs -r kill -CONT <"$T/frozen" 2>/dev/null || true
-  : >"$T/frozen"
-}
-pg_cleanup() {
-  thaw
-  "$PGCTL" stop "$PGD" >/dev/null 2>&1 || true
-}
-AT_EXIT+=(pg_cleanup)
-trap 'exit 143' TERM INT HUP # exit runs lib.sh's EXIT trap: thaw, stop
-
-# The guard: should this shell die without its cleanup (SIGKILL, e.g. a
-# ctest timeout killing the tree), it thaws and stops the cluster. Its own
-# session, so a signal to our process group does not reach it.
-setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 0.5; done
-  [ -d "$2/data" ] || exit 0
-  xargs -r kill -CONT <"$3"; "$4" stop "$2"' \
-  guard $$ "$PGD" "$T/frozen" "$PGCTL" </dev/null >/dev/null 2>&1 &
-
-# freeze: SIGSTOP the postmaster first (it forks no one after that), then
-# its children; their PIDs go to $T/frozen for thaw.
-freeze() {
-  local pm
-  pm=$(head -n 1 "$PGD/data/postmaster.pid")
-  kill -STOP "$pm"
-  { echo "$pm"; pgrep -P "$pm"; } >"$T/frozen"
-  xargs kill -STOP <"$T/frozen"
-}
-
-# A port of its own, away from the shared cluster's (pg-test-server.sh
-# takes the first free port from SL_PG_PORT).
-URI=$(SL_PG_PORT=$((26000 + $$ % 6000)) "$PGCTL" start "$PGD")
+pg_own_start
+URI=$PG_OWN_URI
 if ! "$SERVER" import --backend "$URI" "$SL_SRC/demo/demo.json" >"$T/import.log" 2>&1; then
   grep -q "unknown backend scheme" "$T/import.log" &&
     skip "this build has no PostgreSQL backend (-DSL_WITH_PG=OFF)"

@@ -2148,6 +2148,91 @@ static void test_pg_deadline(void **state)
     expect_query(f->st, "p1", "svc", 0, "n", EDGE, want, 1);
 }
 
+/* open() is bounded as a whole (--pg-answer-timeout, store_pg_wait.c): a
+ * schema check held by a lock fails in time, naming the step and the
+ * bound, and leaves the lock holder alone. */
+static void test_pg_open_bounded(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_store_options o = {.answer_timeout_ms = 300};
+    struct sl_store *st = (struct sl_store *)1;
+    struct sl_err err;
+    char sql[128];
+
+    PGconn *locker = pg_admin();
+    snprintf(sql, sizeof(sql), "SET search_path = %s", f->schema);
+    pg_run(locker, sql, NULL, 0);
+    pg_run(locker, "BEGIN; LOCK TABLE meta IN ACCESS EXCLUSIVE MODE", NULL, 0);
+    int64_t t0 = now_us();
+    assert_sl_err(sl_store_open_with(f->uri, &o, &st, &err), SL_ETIMEOUT, &err);
+    int64_t took = now_us() - t0;
+    print_message("  open stopped after %lld ms: %s\n",
+                  (long long)(took / 1000), err.msg);
+    assert_null(st);
+    assert_true(took >= 300000 && took < 1300000);
+    assert_non_null(strstr(err.msg, "did not answer within 300ms at start-up "
+                                    "(checking the schema)"));
+    assert_non_null(strstr(err.msg, "--pg-answer-timeout"));
+    pg_run(locker, "ROLLBACK", NULL, 0);
+    PQfinish(locker);
+    assert_sl_ok(sl_store_open_with(f->uri, &o, &st, &err), &err);
+    sl_store_close(st);
+}
+
+struct unlock_arg {
+    PGconn *locker;
+    int ms;
+};
+
+static void *unlock_main(void *arg)
+{
+    struct unlock_arg *a = arg;
+    struct timespec ts = {a->ms / 1000, (long)(a->ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    pg_run(a->locker, "ROLLBACK", NULL, 0);
+    return NULL;
+}
+
+/* An import is bounded by the server's silence, not its length: waiting
+ * for another import's turn (its advisory lock) 2.5 times longer than the
+ * bound, on a server that answers the probe, goes on and succeeds. (1 s:
+ * the probe, a new connection, gets half of it, and ASan under load
+ * needs more than 0.1 s.) */
+static void test_pg_import_outlasts_bound(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    const struct sl_store_options o = {.answer_timeout_ms = 1000};
+    const struct sl_import_log logs[] = {L(1, "a")};
+    struct sl_import_service s = S("p1", "svc", "n", EDGE, logs, 1);
+    const char *want[] = {"a"};
+    struct sl_store *st = NULL;
+    struct sl_err err;
+    char sql[192];
+    pthread_t t;
+
+    assert_sl_ok(sl_store_open_with(f->uri, &o, &st, &err), &err);
+    struct unlock_arg a = {pg_admin(), 2500};
+    snprintf(sql, sizeof(sql), "SET search_path = %s", f->schema);
+    pg_run(a.locker, sql, NULL, 0);
+    /* PG_LOCK_IMPORT (store_pg.h) on this schema: another import's. */
+    pg_run(a.locker,
+           "BEGIN; SELECT pg_advisory_xact_lock(1936486248,"
+           " hashtext(current_schema()))",
+           NULL, 0);
+    assert_int_equal(pthread_create(&t, NULL, unlock_main, &a), 0);
+    int64_t t0 = now_us();
+    int rc = sl_store_import(st, &s, 1, &err);
+    int64_t took = now_us() - t0;
+    pthread_join(t, NULL); /* before any assert: a is on this stack */
+    PQfinish(a.locker);
+    print_message("  import waited %lld ms for its turn (bound 1 s)\n",
+                  (long long)(took / 1000));
+    assert_sl_ok(rc, &err);
+    assert_true(took >= 2400000);
+    expect_query(st, "p1", "svc", 0, "n", EDGE, want, 1);
+    sl_store_close(st);
+}
+
 /* A password in the URI never reaches a message. */
 static void test_pg_secrets(void **state)
 {
@@ -2209,6 +2294,8 @@ static const struct CMUnitTest pg_cases[] = {
     PG_CASE(test_pg_concurrent_first_open),
     PG_CASE(test_pg_reconnect),
     PG_CASE(test_pg_deadline),
+    PG_CASE(test_pg_open_bounded),
+    PG_CASE(test_pg_import_outlasts_bound),
     PG_CASE(test_pg_secrets),
     PG_CASE(test_pg_reimport_rows_identical),
 };
