@@ -3,9 +3,11 @@
  * Exit statuses: 0 success (also after SIGTERM/SIGINT), 1 a start-up or
  * import failure (one line on stderr says what), 2 a usage error.
  *
- * Signals: SIGTERM, SIGINT and SIGHUP are blocked in every thread before
+ * Signals: serve blocks SIGTERM, SIGINT and SIGHUP in every thread before
  * any thread starts, and the main thread takes them with sigwait(); no
- * code runs in signal context.
+ * code runs in signal context. import leaves them at their default: they
+ * end the process, which, import being all-or-nothing, leaves the store
+ * as it was (as SIGKILL does; test_import_stream.sh).
  */
 #include <errno.h>
 #include <grpc/grpc.h>
@@ -468,6 +470,11 @@ out:
 
 int main(int argc, char **argv)
 {
+    signal(SIGPIPE, SIG_IGN);
+    sl_log_format = sl_config_peek_log_format(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "import") == 0)
+        return cmd_import(argc - 2, argv + 2);
+
     /* Before any thread exists, so every thread inherits the mask. */
     sigset_t set;
     sigemptyset(&set);
@@ -475,11 +482,6 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    sl_log_format = sl_config_peek_log_format(argc, argv);
-    if (argc >= 2 && strcmp(argv[1], "import") == 0)
-        return cmd_import(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "serve") == 0)
         return cmd_serve(argc - 2, argv + 2);
     return cmd_serve(argc - 1, argv + 1);
