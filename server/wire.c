@@ -420,20 +420,6 @@ void sl_wire_schema_init(struct sl_wire_schema *s,
     compile(s, d);
 }
 
-static inline uint64_t load64(const uint8_t *p)
-{
-    uint64_t x;
-    memcpy(&x, p, 8);
-    return x;
-}
-
-static inline uint32_t load32(const uint8_t *p)
-{
-    uint32_t x;
-    memcpy(&x, p, 4);
-    return x;
-}
-
 static inline uint16_t load16(const uint8_t *p)
 {
     uint16_t x;
@@ -446,13 +432,14 @@ static inline uint16_t load16(const uint8_t *p)
 static inline bool ascii(const uint8_t *p, size_t n)
 {
     if (n >= 8) {
-        uint64_t acc = load64(p + n - 8);
+        uint64_t acc = sl__wire_load64(p + n - 8);
         for (size_t i = 0; i + 8 < n; i += 8)
-            acc |= load64(p + i);
+            acc |= sl__wire_load64(p + i);
         return !(acc & 0x8080808080808080u);
     }
     if (n >= 4)
-        return !((load32(p) | load32(p + n - 4)) & 0x80808080u);
+        return !((sl__wire_load32(p) | sl__wire_load32(p + n - 4)) &
+                 0x80808080u);
     return !n || !((p[0] | p[n / 2] | p[n - 1]) & 0x80);
 }
 
@@ -664,17 +651,17 @@ SL_WIRE_CRC32 static uint32_t sse42_step(uint32_t reg, const uint8_t *p,
     uint32_t r = (uint32_t)sl__wire_crc_words(reg, n >> 3, p + (n & 120), w);
     switch (n & 7) {
     case 7:
-        r = __builtin_ia32_crc32si(r, load32(w));
+        r = __builtin_ia32_crc32si(r, sl__wire_load32(w));
         r = __builtin_ia32_crc32hi(r, load16(w + 4));
         return __builtin_ia32_crc32qi(r, w[6]);
     case 6:
-        r = __builtin_ia32_crc32si(r, load32(w));
+        r = __builtin_ia32_crc32si(r, sl__wire_load32(w));
         return __builtin_ia32_crc32hi(r, load16(w + 4));
     case 5:
-        r = __builtin_ia32_crc32si(r, load32(w));
+        r = __builtin_ia32_crc32si(r, sl__wire_load32(w));
         return __builtin_ia32_crc32qi(r, w[4]);
     case 4:
-        return __builtin_ia32_crc32si(r, load32(w));
+        return __builtin_ia32_crc32si(r, sl__wire_load32(w));
     case 3:
         r = __builtin_ia32_crc32hi(r, load16(w));
         return __builtin_ia32_crc32qi(r, w[2]);

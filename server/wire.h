@@ -144,6 +144,21 @@ extern const struct sl__wire_crc sl__wire_crc_table; /* any CPU */
 extern const struct sl__wire_crc sl__wire_crc_sse42;
 #endif
 
+/* Unaligned native-order loads (wire.c's word-at-a-time code too). */
+static inline uint64_t sl__wire_load64(const uint8_t *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+
+static inline uint32_t sl__wire_load32(const uint8_t *p)
+{
+    uint32_t x;
+    memcpy(&x, p, 4);
+    return x;
+}
+
 /* ---- the seal check compiled into its caller ---------------------------
  *
  * sl_wire_unseal_inline() is sl_wire_unseal() for the query path, which
@@ -174,20 +189,6 @@ struct sl__wire_crc_head {
     uint32_t reg[8];
 };
 extern struct sl__wire_crc_head sl__wire_crc_head;
-
-static inline uint64_t sl__wire_load64(const uint8_t *p)
-{
-    uint64_t x;
-    memcpy(&x, p, 8);
-    return x;
-}
-
-static inline uint32_t sl__wire_load32(const uint8_t *p)
-{
-    uint32_t x;
-    memcpy(&x, p, 4);
-    return x;
-}
 
 /* One step: the word i words before end (a pointer variable). */
 #define SL__WIRE_CRC64(end, i)                                                 \

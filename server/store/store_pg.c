@@ -468,68 +468,38 @@ timeout:
                       (long long)((now - st->stalled_us) / 1000));
 }
 
-/* Waits for the answer to the command just sent, until deadline_us (0:
- * for ever); at the deadline the statement is abandoned (pg_abandon). On
- * success *out is its (last) result, which the caller PQclear()s; on
- * failure *out is NULL. */
+/* A call's wait (sl__pg_finish): until its deadline, where the statement
+ * is abandoned (pg_abandon). */
+struct pg_deadline {
+    int64_t until_us; /* 0: for ever */
+    const char *what;
+};
+
+static int wait_deadline(struct pg_store *st, short events, void *arg,
+                         struct sl_err *err)
+{
+    const struct pg_deadline *d = arg;
+    int ev = sl__pg_wait_fd(PQsocket(st->conn), events, d->until_us);
+    if (ev > 0)
+        return SL_OK;
+    if (ev == 0) {
+        pg_abandon(st);
+        return sl_err_set(err, SL_ETIMEOUT,
+                          "%s: %sno answer by the deadline (statement "
+                          "abandoned)",
+                          st->label, d->what);
+    }
+    int rc = sl_err_set(err, SL_EUNAVAIL, "%s: %swaiting: %s", st->label,
+                        d->what, strerror(errno));
+    sl__pg_drop(st);
+    return rc;
+}
+
 int sl__pg_finish(struct pg_store *st, int64_t deadline_us, PGresult **out,
                   const char *what, struct sl_err *err)
 {
-    PGresult *keep = NULL, *r;
-    bool failed = false;
-    int rc = SL_OK, sending;
-
-    *out = NULL;
-    for (;;) {
-        /* Sends what the nonblocking send left, and reads; a lost
-         * connection ends the loop and PQgetResult reports it. */
-        while ((sending = PQflush(st->conn)) == 1 || PQisBusy(st->conn)) {
-            if (sending < 0)
-                break;
-            int ev = sl__pg_wait_fd(
-                PQsocket(st->conn),
-                (short)(sending ? POLLIN | POLLOUT : POLLIN), deadline_us);
-            if (ev == 0) {
-                pg_abandon(st);
-                rc = sl_err_set(err, SL_ETIMEOUT,
-                                "%s: %sno answer by the deadline (statement "
-                                "abandoned)",
-                                st->label, what);
-                goto out;
-            }
-            if (ev < 0) {
-                rc = sl_err_set(err, SL_EUNAVAIL, "%s: %swaiting: %s",
-                                st->label, what, strerror(errno));
-                sl__pg_drop(st);
-                goto out;
-            }
-            if (!PQconsumeInput(st->conn))
-                break;
-        }
-        if (!(r = PQgetResult(st->conn)))
-            break;
-        ExecStatusType s = PQresultStatus(r);
-        if (failed) { /* keep the first error, drain the rest */
-            PQclear(r);
-            continue;
-        }
-        PQclear(keep);
-        keep = r;
-        failed = s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK;
-    }
-    if (!keep) {
-        rc = sl__pg_fail(st, SL_EUNAVAIL, what, NULL, err);
-        st->broken |= PQstatus(st->conn) != CONNECTION_OK;
-    } else if (failed) {
-        rc = sl__pg_fail(st, sl__pg_code(st, keep, SL_EUNAVAIL), what, keep,
-                         err);
-    } else {
-        *out = keep;
-        keep = NULL;
-    }
-out:
-    PQclear(keep);
-    return rc;
+    struct pg_deadline d = {deadline_us, what};
+    return sl__pg_collect(st, wait_deadline, &d, out, SL_EUNAVAIL, what, err);
 }
 
 /* Ends the transaction a write given up on left open (INTRANS or

@@ -136,6 +136,22 @@ int sl__pg_code(struct pg_store *st, const PGresult *r, int other);
 int sl__pg_ready(struct pg_store *st, int64_t deadline_us, bool *reconnected,
                  struct sl_err *err);
 
+/* How sl__pg_collect waits for st's socket to be ready for events: SL_OK
+ * when it is; else the failure in err, the connection dealt with. */
+typedef int (*sl__pg_waiter)(struct pg_store *st, short events, void *arg,
+                             struct sl_err *err);
+
+/* The answer to the command just sent, waiting with wait(arg): sends what
+ * libpq still queues, reads, keeps the first failure and drains the rest,
+ * and stops at PGRES_COPY_IN (the server waits for our data). On success
+ * *out (when not NULL) is the last result, which the caller PQclear()s;
+ * on failure *out is NULL and err says "LABEL: what..."; failures are
+ * code when the server is not the reason. The loop of sl__pg_finish
+ * (calls) and sl__pg_await (open and import). */
+int sl__pg_collect(struct pg_store *st, sl__pg_waiter wait, void *arg,
+                   PGresult **out, int code, const char *what,
+                   struct sl_err *err);
+
 /* Waits for the answer to the command just sent, until deadline_us (0:
  * for ever); at the deadline the statement is abandoned (store_pg.c's
  * top) and the result is SL_ETIMEOUT. On success *out is its (last)

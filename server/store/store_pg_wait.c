@@ -1,5 +1,6 @@
-/* store_pg_wait.c -- the PostgreSQL backend's round trips for open and
- * import, bounded by --pg-answer-timeout
+/* store_pg_wait.c -- the PostgreSQL backend's round trips: the loop they
+ * all wait in (sl__pg_collect), and open's and import's bounded waits
+ * (--pg-answer-timeout)
  *
  * open() (connect, schema check, migration, statements) and import run
  * outside any call's deadline, and a server that accepts the connection
@@ -57,6 +58,60 @@ struct pg_wait {
     bool probed;     /* a probe found none since then */
     bool told;       /* the still-waiting line was logged */
 };
+
+/* The loop every round trip waits in (store_pg.h); the calls' wait is
+ * store_pg.c's, the bounded one of open and import this file's. */
+int sl__pg_collect(struct pg_store *st, sl__pg_waiter wait, void *arg,
+                   PGresult **out, int code, const char *what,
+                   struct sl_err *err)
+{
+    PGresult *keep = NULL, *r;
+    bool failed = false;
+    int rc = SL_OK, sending;
+
+    if (out)
+        *out = NULL;
+    for (;;) {
+        /* Sends what the nonblocking send left, and reads; a lost
+         * connection ends the loop and PQgetResult reports it. */
+        while ((sending = PQflush(st->conn)) == 1 || PQisBusy(st->conn)) {
+            if (sending < 0)
+                break;
+            rc = wait(st, (short)(sending ? POLLIN | POLLOUT : POLLIN), arg,
+                      err);
+            if (rc != SL_OK)
+                goto out;
+            if (!PQconsumeInput(st->conn))
+                break;
+        }
+        if (!(r = PQgetResult(st->conn)))
+            break;
+        ExecStatusType s = PQresultStatus(r);
+        if (failed) { /* keep the first error, drain the rest */
+            PQclear(r);
+            if (s == PGRES_COPY_IN) /* never ends: sl__pg_end_tx drops */
+                break;
+            continue;
+        }
+        PQclear(keep);
+        keep = r;
+        if (s == PGRES_COPY_IN) /* the server waits for our data */
+            break;
+        failed = s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK;
+    }
+    if (!keep) {
+        rc = sl__pg_fail(st, SL_EUNAVAIL, what, NULL, err);
+        st->broken |= PQstatus(st->conn) != CONNECTION_OK;
+    } else if (failed) {
+        rc = sl__pg_fail(st, sl__pg_code(st, keep, code), what, keep, err);
+    } else if (out) {
+        *out = keep;
+        keep = NULL;
+    }
+out:
+    PQclear(keep);
+    return rc;
+}
 
 /* "30s", or "2500ms" when ms is not whole seconds. */
 static const char *pg_ms(char *buf, size_t size, int ms)
@@ -174,56 +229,17 @@ static int pg_wait(struct pg_store *st, short events, struct pg_wait *w,
     }
 }
 
+static int wait_alive(struct pg_store *st, short events, void *arg,
+                      struct sl_err *err)
+{
+    return pg_wait(st, events, arg, err);
+}
+
 int sl__pg_await(struct pg_store *st, PGresult **out, int code,
                  const char *what, struct sl_err *err)
 {
     struct pg_wait w = {.life_us = sl_clock_us()};
-    PGresult *keep = NULL, *r;
-    bool failed = false;
-    int rc = SL_OK, sending;
-
-    if (out)
-        *out = NULL;
-    for (;;) {
-        /* As sl__pg_finish: send what is queued, read; a lost connection
-         * ends the loop and PQgetResult reports it. */
-        while ((sending = PQflush(st->conn)) == 1 || PQisBusy(st->conn)) {
-            if (sending < 0)
-                break;
-            rc = pg_wait(st, (short)(sending ? POLLIN | POLLOUT : POLLIN), &w,
-                         err);
-            if (rc != SL_OK)
-                goto out;
-            if (!PQconsumeInput(st->conn))
-                break;
-        }
-        if (!(r = PQgetResult(st->conn)))
-            break;
-        ExecStatusType s = PQresultStatus(r);
-        if (failed) { /* keep the first error, drain the rest */
-            PQclear(r);
-            if (s == PGRES_COPY_IN) /* never ends: sl__pg_end_tx drops */
-                break;
-            continue;
-        }
-        PQclear(keep);
-        keep = r;
-        if (s == PGRES_COPY_IN) /* the server waits for our data */
-            break;
-        failed = s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK;
-    }
-    if (!keep) {
-        rc = sl__pg_fail(st, SL_EUNAVAIL, what, NULL, err);
-        st->broken |= PQstatus(st->conn) != CONNECTION_OK;
-    } else if (failed) {
-        rc = sl__pg_fail(st, sl__pg_code(st, keep, code), what, keep, err);
-    } else if (out) {
-        *out = keep;
-        keep = NULL;
-    }
-out:
-    PQclear(keep);
-    return rc;
+    return sl__pg_collect(st, wait_alive, &w, out, code, what, err);
 }
 
 int sl__pg_push(struct pg_store *st, struct sl_err *err)
